@@ -1,0 +1,239 @@
+"""Typed configuration, read once at process entry from the TOML file and ROOMWATCH_* variables.
+
+Environment variables override the file. A variable ``ROOMWATCH_<SECTION>_<KEY>`` sets ``key``
+in ``[section]``; one without a known section prefix sets a top-level key (``ROOMWATCH_DATA_DIR``
+sets ``data_dir``). ``docs/configuration.md`` lists every key. Anything unknown or mistyped fails
+at start-up with one line naming the key, so a typo never turns silently into a default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import msgspec
+
+from roomwatch.errors import ConfigError
+
+ENV_PREFIX = "ROOMWATCH_"
+CONFIG_ENV = "ROOMWATCH_CONFIG"
+
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+
+
+def _check_http_url(value: str, key: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{key}: expected an http(s) URL with a host")
+
+
+class DatabaseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where the data lives and how long history is kept.
+
+    Attributes:
+        url: PostgreSQL URL; empty starts the embedded server in ``data_dir/postgres``.
+        pool_min: connections the pool keeps open.
+        pool_max: most connections the pool opens.
+        embedded_os_user: only when running as root: the system user the embedded server runs as
+            (PostgreSQL refuses to run as root).
+        snapshot_retention_days: raw per-poll snapshots older than this are dropped, a whole
+            daily partition at a time; hourly rollups keep the shape of the history.
+        rollup_retention_days: hourly rollups older than this are dropped.
+    """
+
+    url: str = ""
+    pool_min: NonNegativeInt = 1
+    pool_max: PositiveInt = 10
+    embedded_os_user: str = "roomwatch-pg"
+    snapshot_retention_days: PositiveInt = 14
+    rollup_retention_days: PositiveInt = 730
+
+    def __post_init__(self) -> None:
+        if self.url and urlsplit(self.url).scheme not in ("postgres", "postgresql"):
+            raise ValueError("url: expected a postgres URL (postgresql://user@host/dbname)")
+        if self.pool_min > self.pool_max:
+            raise ValueError(f"pool_min: expected at most pool_max ({self.pool_max})")
+
+
+class ChaturbateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The site itself: login, followed-cams, followers and the room-list API."""
+
+    url: str = "https://chaturbate.com"
+
+    def __post_init__(self) -> None:
+        _check_http_url(self.url, "url")
+
+
+class AffiliateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The Affiliate online-rooms feed and the filters sent with every poll."""
+
+    url: str = "https://chaturbate.com/api/public/affiliates/onlinerooms/"
+    wm: str = ""
+    client_ip: str = "request_ip"
+    gender: list[Literal["f", "m", "t", "c"]] = msgspec.field(default_factory=list)
+    region: list[Literal["asia", "europe_russia", "northamerica", "southamerica", "other"]] = (
+        msgspec.field(default_factory=list)
+    )
+    tag: Annotated[list[str], msgspec.Meta(max_length=5)] = msgspec.field(default_factory=list)
+    hd: bool | None = None
+
+    def __post_init__(self) -> None:
+        _check_http_url(self.url, "url")
+
+
+class CbhoursConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The CBHours API."""
+
+    url: str = "https://www.cbhours.com/api.php"
+
+    def __post_init__(self) -> None:
+        _check_http_url(self.url, "url")
+
+
+class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The control API. ``token`` empty means: generate one into the data dir on first start."""
+
+    host: str = "127.0.0.1"
+    port: Port = 8787
+    token: str = ""
+
+
+class MergeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Rules of ``v_person_current_state``.
+
+    Attributes:
+        recent_minutes: live status from a source older than this is not "recent": the view
+            falls back to the next source, and finally to the last known value marked stale.
+    """
+
+    recent_minutes: PositiveInt = 10
+
+
+class BrowserConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Chromium for the logged-in crawls; empty ``executable`` auto-detects."""
+
+    executable: str = ""
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Everything roomwatch reads from the outside world, in one frozen value."""
+
+    data_dir: str = "~/.local/share/roomwatch"
+    secret_key: str = ""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
+    chaturbate: ChaturbateConfig = msgspec.field(default_factory=ChaturbateConfig)
+    affiliate: AffiliateConfig = msgspec.field(default_factory=AffiliateConfig)
+    cbhours: CbhoursConfig = msgspec.field(default_factory=CbhoursConfig)
+    api: ApiConfig = msgspec.field(default_factory=ApiConfig)
+    merge: MergeConfig = msgspec.field(default_factory=MergeConfig)
+    browser: BrowserConfig = msgspec.field(default_factory=BrowserConfig)
+
+    @property
+    def data_path(self) -> Path:
+        """The data dir, with ``~`` expanded and made absolute."""
+        return Path(self.data_dir).expanduser().resolve()
+
+    def __repr__(self) -> str:
+        # Secrets (token, key, database password) must never reach a log through a repr.
+        return f"Config(data_dir={self.data_dir!r}, ...)"
+
+
+# Variables whose name does not follow ROOMWATCH_<SECTION>_<KEY> (kept from INTERFACE.md).
+_ENV_ALIASES: dict[str, tuple[str, ...]] = {
+    "ROOMWATCH_BROWSER": ("browser", "executable"),
+}
+_SECTIONS = tuple(
+    name for name, field_type in Config.__annotations__.items() if field_type.endswith("Config")
+)
+_LIST_KEYS = {("affiliate", "gender"), ("affiliate", "region"), ("affiliate", "tag")}
+
+
+def _env_path(name: str) -> tuple[str, ...]:
+    if name in _ENV_ALIASES:
+        return _ENV_ALIASES[name]
+    rest = name[len(ENV_PREFIX) :].lower()
+    for section in _SECTIONS:
+        if rest.startswith(section + "_"):
+            return (section, rest[len(section) + 1 :])
+    return (rest,)
+
+
+def _env_value(path: tuple[str, ...], raw: str) -> Any:
+    if path in _LIST_KEYS:
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    if raw == "" and path == ("affiliate", "hd"):
+        return None
+    return raw
+
+
+def _describe(path: tuple[str, ...]) -> str:
+    dotted = ".".join(path)
+    env = ENV_PREFIX + "_".join(path).upper()
+    return f"{dotted} ({env})"
+
+
+def load_config(
+    environ: Mapping[str, str] | None = None, config_file: str | Path | None = None
+) -> Config:
+    """Reads the TOML file and the environment into one validated ``Config``.
+
+    Args:
+        environ: the environment to read (default ``os.environ``); tests pass their own.
+        config_file: the TOML file; default ``$ROOMWATCH_CONFIG``, none if unset.
+
+    Raises:
+        ConfigError: one line naming the bad key and what was expected.
+    """
+    env = dict(os.environ if environ is None else environ)
+    data: dict[str, Any] = {}
+    path = config_file if config_file is not None else env.get(CONFIG_ENV)
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"config file {path}: cannot read it ({exc.strerror})") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: not valid TOML ({exc})") from exc
+
+    for name, raw in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        key_path = _env_path(name)
+        target = data
+        for part in key_path[:-1]:
+            section = target.setdefault(part, {})
+            if not isinstance(section, dict):
+                raise ConfigError(f"{name}: {part} is not a section")
+            target = section
+        target[key_path[-1]] = _env_value(key_path, raw)
+
+    try:
+        return msgspec.convert(data, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None
+
+
+def _explain(exc: msgspec.ValidationError) -> str:
+    """Turns msgspec's ``Expected `int`, got `str` - at `$.api.port``` into a key-first line."""
+    detail, sep, where = str(exc).partition(" - at `")
+    key_path = tuple(
+        part.split("[")[0] for part in where.rstrip("`").split(".") if sep and part != "$"
+    )
+    if detail.startswith("Object contains unknown field"):
+        # The location points at the containing object; the field name is in the message.
+        return f"{_describe((*key_path, detail.split('`')[1]))}: unknown setting"
+    own = re.match(r"(\w+): (.+)", detail)
+    if own:
+        # Raised by a __post_init__ above, which names the key inside its section.
+        key_path, detail = (*key_path, own.group(1)), own.group(2)
+    if not key_path:
+        return f"config: {detail}"
+    return f"{_describe(key_path)}: {detail[0].lower()}{detail[1:]}"

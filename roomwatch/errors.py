@@ -1,0 +1,59 @@
+"""The one exceptions module: every error roomwatch raises on purpose lives here.
+
+Hierarchy::
+
+    RoomwatchError                 base; its message is one line meant for the user
+    ├── ConfigError                a setting is missing or has the wrong type or value
+    ├── DatabaseError              the database could not be reached, started or used
+    │   ├── EmbeddedDatabaseError  the embedded PostgreSQL could not be set up or started
+    │   └── MigrationError         a migration file failed; the database is as it was before it
+    ├── UpstreamError              an upstream answered something we cannot use
+    │   └── DecodeError            a response did not match the documented format (names the field)
+    ├── SessionError               a login session is missing, invalid or expired
+    └── JobError                   a crawl job request cannot be honoured (unknown spider, conflict)
+
+Errors surface once, at the edge that owns the user: the CLI prints ``str(error)`` and exits
+non-zero, the API answers RFC 9457 problem details, a crawl job records ``failed`` with it.
+"""
+
+from __future__ import annotations
+
+
+class RoomwatchError(Exception):
+    """Base class; ``str(error)`` is a single line fit to show a user."""
+
+
+class ConfigError(RoomwatchError):
+    """A setting is missing or invalid. The message names the key and what was expected."""
+
+
+class DatabaseError(RoomwatchError):
+    """The database could not be reached, started or used."""
+
+
+class EmbeddedDatabaseError(DatabaseError):
+    """The embedded PostgreSQL server could not be prepared or started."""
+
+
+class MigrationError(DatabaseError):
+    """A migration failed and was rolled back; the message names the file."""
+
+    def __init__(self, filename: str, reason: str) -> None:
+        super().__init__(f"migration {filename} failed: {reason}")
+        self.filename = filename
+
+
+class UpstreamError(RoomwatchError):
+    """An upstream site or API answered something we cannot use."""
+
+
+class DecodeError(UpstreamError):
+    """A response body did not match the documented format."""
+
+
+class SessionError(RoomwatchError):
+    """A login session is missing, invalid or expired."""
+
+
+class JobError(RoomwatchError):
+    """A crawl job request cannot be honoured."""

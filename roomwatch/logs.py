@@ -1,0 +1,62 @@
+"""Operator logging: one line per event, and a redaction filter so no secret reaches a log.
+
+The filter masks every value registered with :func:`register_secret` (API token, secret key,
+session cookies once loaded) and anything shaped like a credential (``sessionid=...``,
+``Authorization: Bearer ...``, ``password=...``), in the message and in its arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from pathlib import Path
+
+MASK = "***"
+_PATTERNS = re.compile(
+    r"(?i)(sessionid|csrftoken|cf_clearance|password|passwd|secret|token|authorization)"
+    r"(\s*[=:]\s*(?:bearer\s+)?|\"\s*:\s*\")([^\s;&,\"']+)"
+)
+_secrets: set[str] = set()
+_lock = threading.Lock()
+
+
+def register_secret(value: str) -> None:
+    """Masks ``value`` in every later log line (ignored if too short to be a real secret)."""
+    if len(value) >= 6:
+        with _lock:
+            _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """``text`` with registered secrets and credential-shaped values replaced by ``***``."""
+    with _lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return _PATTERNS.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record's final message through :func:`redact`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def setup_logging(level: str = "INFO", log_file: Path | None = None) -> None:
+    """Root logging to stderr (and optionally a file), every handler behind the redaction filter."""
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(RedactingFilter())
+    logging.basicConfig(level=level, handlers=handlers, force=True)
