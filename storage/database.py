@@ -1,0 +1,62 @@
+"""Which PostgreSQL to use and how to connect to it: the configured URL or the embedded server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from roomwatch.config import Config, DatabaseConfig
+from roomwatch.errors import DatabaseError
+from storage.embedded import EmbeddedPostgres
+
+
+@contextmanager
+def open_database(config: Config) -> Iterator[str]:
+    """Yields a connection string; starts (and afterwards stops) the embedded server if needed.
+
+    With ``database.url`` set, that server is used as is. Without it, the embedded cluster in
+    ``data_dir/postgres`` is started unless another roomwatch process already runs it.
+    """
+    if config.database.url:
+        yield config.database.url
+        return
+    server = EmbeddedPostgres(config.data_path, config.database.embedded_os_user)
+    conninfo = server.start()
+    try:
+        yield conninfo
+    finally:
+        server.stop()
+
+
+def connect(conninfo: str, *, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:
+    """One connection, with a one-line error that never echoes the URL (it may hold a password)."""
+    try:
+        return psycopg.connect(conninfo, autocommit=autocommit)
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
+        raise DatabaseError(f"database: cannot connect ({_redact(first, conninfo)})") from None
+
+
+def make_pool(conninfo: str, settings: DatabaseConfig) -> ConnectionPool:
+    """A blocking pool for the CLI, the crawl pipelines and the scheduler."""
+    return ConnectionPool(
+        conninfo, min_size=settings.pool_min, max_size=settings.pool_max, open=False
+    )
+
+
+def make_async_pool(conninfo: str, settings: DatabaseConfig) -> AsyncConnectionPool:
+    """An asyncio pool for the control API; the app's lifespan opens and closes it."""
+    return AsyncConnectionPool(
+        conninfo, min_size=settings.pool_min, max_size=settings.pool_max, open=False
+    )
+
+
+def _redact(message: str, conninfo: str) -> str:
+    try:
+        password = psycopg.conninfo.conninfo_to_dict(conninfo).get("password")
+    except psycopg.ProgrammingError:
+        password = None
+    return message.replace(str(password), "***") if password else message
