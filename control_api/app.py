@@ -1,0 +1,66 @@
+"""The control API's app factory: config in, Litestar app out; the lifespan owns the pool."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+from psycopg import AsyncConnection
+
+from control_api.auth import BearerTokenMiddleware
+from control_api.system import SystemController
+from roomwatch import __version__
+from roomwatch.config import Config
+from storage.database import make_async_pool
+
+
+async def _connection(state: State) -> AsyncIterator[AsyncConnection[Any]]:
+    async with state.pool.connection() as conn:
+        yield conn
+
+
+def create_app(config: Config, conninfo: str, token: str, database_label: str) -> Litestar:
+    """Builds the API.
+
+    Args:
+        config: the agent's configuration.
+        conninfo: where the database is (the pool is opened by the app's lifespan).
+        token: the bearer token every route but ``/health`` requires.
+        database_label: how ``/status`` names the database (never the URL: it may hold a password).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = make_async_pool(conninfo, config.database)
+        await pool.open(wait=True)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    api = Router(
+        path="/api/v1",
+        route_handlers=[SystemController],
+        dependencies={
+            "db": Provide(_connection),
+            "database_label": Provide(lambda: database_label, sync_to_thread=False),
+        },
+    )
+    return Litestar(
+        route_handlers=[api],
+        lifespan=[lifespan],
+        middleware=[DefineMiddleware(BearerTokenMiddleware, token=token)],
+        plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True))],
+        openapi_config=OpenAPIConfig(
+            title="roomwatch control API", version=__version__, path="/schema"
+        ),
+        debug=False,
+    )
