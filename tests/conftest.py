@@ -1,0 +1,85 @@
+"""Shared fixtures: one real embedded PostgreSQL for the session, a fresh database per test."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from storage.embedded import EmbeddedPostgres
+from storage.migrator import apply_migrations
+
+TEMPLATE = "roomwatch_template"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """Conninfo of the session's embedded server (its ``roomwatch`` database)."""
+    # Not tmp_path: as root, pytest's base temp dir is private to root (0700); the server user
+    # gets search-only ACLs on our own folder instead, exactly as in production.
+    data_dir = Path(tempfile.mkdtemp(prefix="roomwatch-test-"))
+    server = EmbeddedPostgres(data_dir)
+    conninfo = server.start()
+    try:
+        yield conninfo
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _with_db(conninfo: str, dbname: str) -> str:
+    params = conninfo_to_dict(conninfo)
+    params["dbname"] = dbname
+    return make_conninfo(**{k: str(v) for k, v in params.items()})
+
+
+@pytest.fixture(scope="session")
+def migrated_template(pg_server: str) -> str:
+    """A database with every migration applied, cloned for each test."""
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
+    with psycopg.connect(_with_db(pg_server, TEMPLATE)) as conn:
+        apply_migrations(conn)
+    return TEMPLATE
+
+
+@pytest.fixture
+def empty_db(pg_server: str) -> Iterator[str]:
+    """Conninfo of a new, empty database (for migration tests)."""
+    yield from _fresh_database(pg_server, None)
+
+
+@pytest.fixture
+def db_url(pg_server: str, migrated_template: str) -> Iterator[str]:
+    """Conninfo of a new, fully migrated database of this test's own."""
+    yield from _fresh_database(pg_server, migrated_template)
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """A connection to this test's own migrated database."""
+    with psycopg.connect(db_url) as conn:
+        yield conn
+
+
+def _fresh_database(pg_server: str, template: str | None) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template:
+        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(create)
+    try:
+        yield _with_db(pg_server, name)
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
