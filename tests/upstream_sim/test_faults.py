@@ -1,0 +1,129 @@
+"""Fault injection: statuses with Retry-After, delays and malformed bodies, used up after N."""
+
+import json
+import time
+
+import httpx
+import pytest
+
+from tests.upstream_sim.conftest import BASE_PARAMS, ROOMS
+from upstream_sim import FaultRule, SimulatorServer
+
+AFFILIATE_PREFIX = "/api/public/affiliates/"
+
+
+def _page(client: httpx.Client, sim: SimulatorServer, limit: int = 5) -> httpx.Response:
+    return client.get(sim.affiliate_url, params={**BASE_PARAMS, "limit": limit})
+
+
+def test_429_with_retry_after_then_normal(sim: SimulatorServer, client: httpx.Client) -> None:
+    sim.state.faults.set([FaultRule(prefix=AFFILIATE_PREFIX, times=2, status=429, retry_after=7)])
+    replies = [_page(client, sim) for _ in range(3)]
+    assert [r.status_code for r in replies] == [429, 429, 200]
+    assert replies[0].headers["retry-after"] == "7"
+    assert "retry-after" not in replies[2].headers
+    assert len(replies[2].json()["results"]) == 5
+
+
+def test_rules_fire_in_order_and_only_on_their_prefix(
+    sim: SimulatorServer, client: httpx.Client
+) -> None:
+    sim.state.faults.set(
+        [
+            FaultRule(prefix="/affiliates/api/", status=503),
+            FaultRule(prefix=AFFILIATE_PREFIX, status=500),
+            FaultRule(prefix=AFFILIATE_PREFIX, status=429),
+        ]
+    )
+    assert [_page(client, sim).status_code for _ in range(3)] == [500, 429, 200]
+    assert client.get(sim.legacy_affiliate_url, params={"wm": "x"}).status_code == 503
+    assert client.get(sim.legacy_affiliate_url, params={"wm": "x"}).status_code == 200
+    assert [state.remaining for state in sim.state.faults.state()] == [0, 0, 0]
+
+
+def test_delay_slows_the_answer_once(sim: SimulatorServer, client: httpx.Client) -> None:
+    sim.state.faults.set([FaultRule(prefix=AFFILIATE_PREFIX, delay=0.4)])
+    started = time.monotonic()
+    assert _page(client, sim).status_code == 200
+    assert time.monotonic() - started >= 0.4
+    started = time.monotonic()
+    _page(client, sim)
+    assert time.monotonic() - started < 0.3
+
+
+def test_invalid_json_is_a_truncated_real_answer(
+    sim: SimulatorServer, client: httpx.Client
+) -> None:
+    good = _page(client, sim).content
+    sim.state.faults.set([FaultRule(prefix=AFFILIATE_PREFIX, malformed="invalid_json")])
+    bad = _page(client, sim)
+    assert bad.status_code == 200
+    assert good.startswith(bad.content)
+    assert len(bad.content) < len(good)
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(bad.content)
+    assert _page(client, sim).content == good
+
+
+def test_wrong_type_changes_one_room_field(sim: SimulatorServer, client: httpx.Client) -> None:
+    good = _page(client, sim).json()
+    sim.state.faults.set(
+        [
+            FaultRule(prefix=AFFILIATE_PREFIX, malformed="wrong_type"),
+            FaultRule(prefix=AFFILIATE_PREFIX, malformed="wrong_type", field="num_users"),
+            FaultRule(prefix=AFFILIATE_PREFIX, malformed="wrong_type", field="count"),
+        ]
+    )
+    first = _page(client, sim).json()
+    assert first["results"][0]["gender"] == 0  # a string became a number
+    assert first["results"][1:] == good["results"][1:]
+    second = _page(client, sim).json()
+    assert second["results"][0]["num_users"] == str(good["results"][0]["num_users"])
+    assert _page(client, sim).json()["count"] == str(ROOMS)
+    assert _page(client, sim).json() == good
+
+
+def test_fault_plan_over_http(sim: SimulatorServer, client: httpx.Client) -> None:
+    rules = {"rules": [{"prefix": AFFILIATE_PREFIX, "times": 1, "status": 500}]}
+    reply = client.post(f"{sim.base_url}/_sim/faults", json=rules)
+    assert reply.status_code == 200
+    assert reply.json()["rules"][0]["remaining"] == 1
+    assert _page(client, sim).status_code == 500
+    assert client.get(f"{sim.base_url}/_sim/faults").json()["rules"][0]["remaining"] == 0
+    client.post(f"{sim.base_url}/_sim/faults", json=rules)
+    assert client.delete(f"{sim.base_url}/_sim/faults").status_code == 204
+    assert _page(client, sim).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"prefix": "/api/"},  # does nothing
+        {"prefix": "/api/", "status": 500, "malformed": "invalid_json"},
+        {"prefix": "/api/", "retry_after": 3, "malformed": "invalid_json"},
+        {"prefix": "/api/", "status": 429, "times": 0},
+        {"prefix": "/api/", "malformed": "garbage"},
+        {"prefix": "/api/", "status": 500, "colour": "red"},
+    ],
+)
+def test_invalid_fault_rules_are_refused(
+    sim: SimulatorServer, client: httpx.Client, rule: dict[str, object]
+) -> None:
+    reply = client.post(f"{sim.base_url}/_sim/faults", json={"rules": [rule]})
+    assert reply.status_code == 400
+    assert sim.state.faults.state() == []
+
+
+def test_control_routes_are_never_faulted(sim: SimulatorServer, client: httpx.Client) -> None:
+    sim.state.faults.set([FaultRule(prefix="/", times=5, status=500)])
+    assert client.get(f"{sim.base_url}/_sim/requests").status_code == 200
+    assert sim.state.faults.state()[0].remaining == 5
+
+
+def test_a_rule_that_cannot_apply_answers_500_naming_it(
+    sim: SimulatorServer, client: httpx.Client
+) -> None:
+    sim.state.faults.set([FaultRule(prefix=AFFILIATE_PREFIX, malformed="wrong_type", field="nope")])
+    reply = _page(client, sim)
+    assert reply.status_code == 500
+    assert "nope" in reply.json()["detail"]

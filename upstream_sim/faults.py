@@ -1,0 +1,248 @@
+"""A fault plan for every simulated upstream: error statuses, delays and malformed bodies.
+
+Crawlers must survive rate limits (429 with ``Retry-After``), server errors, slow answers and
+broken payloads, and tests need those to happen on request N, not by chance. A plan is an
+ordered list of rules; each matches a path prefix and fires for its next ``times`` matching
+requests, then is used up. The first rule that matches and still has shots left fires, so
+``[429 x2, 500 x1]`` on one prefix gives two 429s, then one 500, then normal answers.
+
+Rule actions (``delay`` combines with either of the others):
+
+* ``status``: answer with that status and a small JSON body, without calling the upstream;
+  ``retry_after`` adds the header (seconds).
+* ``malformed="invalid_json"``: the real answer cut in half (a truncated body).
+* ``malformed="wrong_type"``: the real answer, still valid JSON, with one field's type changed
+  (a string becomes ``0``; anything else becomes its JSON text as a string, e.g. ``5 -> "5"``).
+  The field is ``field`` (first object holding that key) or, by default, the first field of the
+  first object inside the first non-empty array: one room of a page, not the envelope.
+"""
+
+import asyncio
+import logging
+import threading
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from upstream_sim.requests_log import client_path
+
+_log = logging.getLogger(__name__)
+
+
+class FaultRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One rule of a fault plan (also the JSON body items of ``POST /_sim/faults``).
+
+    Attributes:
+        prefix: Fires on request paths starting with this, as the client sent them.
+        times: How many matching requests it fires on before it is used up.
+        status: Answer with this status instead of calling the upstream.
+        retry_after: ``Retry-After`` header value in seconds (with ``status`` only).
+        delay: Seconds to wait before answering (alone, or before the other action).
+        malformed: Damage the real answer: ``invalid_json`` or ``wrong_type``.
+        field: For ``wrong_type``, the key to corrupt; default: first field of the first record.
+    """
+
+    prefix: str
+    times: Annotated[int, msgspec.Meta(ge=1)] = 1
+    status: Annotated[int, msgspec.Meta(ge=100, le=599)] | None = None
+    retry_after: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    delay: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.0
+    malformed: Literal["invalid_json", "wrong_type"] | None = None
+    field: str | None = None
+
+    def __post_init__(self) -> None:
+        """Reject rules that would do nothing or contradict themselves."""
+        if self.status is not None and self.malformed is not None:
+            raise ValueError("a fault rule sets status or malformed, not both")
+        if self.status is None and self.malformed is None and self.delay == 0:
+            raise ValueError("a fault rule needs status, malformed or delay")
+        if self.retry_after is not None and self.status is None:
+            raise ValueError("retry_after needs a status")
+
+
+class FaultState(msgspec.Struct, frozen=True, kw_only=True):
+    """A rule and how many more requests it will fire on."""
+
+    rule: FaultRule
+    remaining: int
+
+
+class _ArmedRule:
+    """A rule plus its shots left; mutable, so it stays private to the plan's lock."""
+
+    __slots__ = ("remaining", "rule")
+
+    def __init__(self, rule: FaultRule) -> None:
+        self.rule = rule
+        self.remaining = rule.times
+
+
+class FaultPlan:
+    """The active rules with their remaining counts; thread-safe."""
+
+    def __init__(self) -> None:
+        """Create an empty plan (no faults)."""
+        self._lock = threading.Lock()
+        self._rules: list[_ArmedRule] = []
+
+    def set(self, rules: list[FaultRule]) -> None:
+        """Replace the plan."""
+        with self._lock:
+            self._rules = [_ArmedRule(rule) for rule in rules]
+
+    def clear(self) -> None:
+        """Remove every rule."""
+        self.set([])
+
+    def take(self, path: str) -> FaultRule | None:
+        """Use up one shot of the first live rule matching ``path``, if any."""
+        with self._lock:
+            for armed in self._rules:
+                if armed.remaining > 0 and path.startswith(armed.rule.prefix):
+                    armed.remaining -= 1
+                    return armed.rule
+        return None
+
+    def state(self) -> list[FaultState]:
+        """The rules with their remaining counts, in plan order."""
+        with self._lock:
+            return [FaultState(rule=a.rule, remaining=a.remaining) for a in self._rules]
+
+
+class FaultMiddleware:
+    """ASGI middleware that applies a :class:`FaultPlan` to every request it sees."""
+
+    def __init__(self, app: ASGIApp, *, plan: FaultPlan, exclude_prefix: str) -> None:
+        """Wrap ``app``.
+
+        Args:
+            app: The next ASGI app.
+            plan: The plan consulted on each request.
+            exclude_prefix: Path prefix never faulted (the simulator's control routes).
+        """
+        self.app = app
+        self._plan = plan
+        self._exclude = exclude_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Fire the matching rule, if any, around the real answer."""
+        path = client_path(scope)
+        if scope["type"] != ScopeType.HTTP or path.startswith(self._exclude):
+            await self.app(scope, receive, send)
+            return
+        rule = self._plan.take(path)
+        if rule is None:
+            await self.app(scope, receive, send)
+            return
+        if rule.delay:
+            await asyncio.sleep(rule.delay)
+        if rule.status is not None:
+            await _send_error(send, rule.status, rule.retry_after)
+        elif rule.malformed is None:
+            await self.app(scope, receive, send)
+        else:
+            status, headers, body = await _capture(self.app, scope, receive)
+            if rule.malformed == "invalid_json":
+                await _send(send, status, headers, body[: len(body) // 2])
+                return
+            try:
+                corrupted = corrupt_one_field(body, rule.field)
+            except ValueError as exc:
+                # The answer is already captured (Litestar counts it as started), so the plan
+                # mistake must be answered here; a 500 naming it beats a silent pass-through.
+                _log.error("fault rule %s cannot apply to %s: %s", rule, path, exc)
+                await _send_error(send, 500, None, f"fault plan error: {exc}")
+                return
+            await _send(send, status, headers, corrupted)
+
+
+def corrupt_one_field(body: bytes, field: str | None) -> bytes:
+    """Return ``body`` (JSON) with one field's type changed, as the module docstring describes.
+
+    Raises:
+        ValueError: ``body`` is not JSON or holds no field to corrupt (a plan mistake).
+    """
+    try:
+        document = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ValueError("wrong_type fault on a response that is not JSON") from exc
+    target = _find_object(document, field) if field else _first_record(document)
+    if target is None and not field and isinstance(document, dict) and document:
+        target = document
+    if target is None:
+        raise ValueError(f"wrong_type fault found no field {field or '(any)'} to corrupt")
+    key = field or next(iter(target))
+    value = target[key]
+    target[key] = 0 if isinstance(value, str) else msgspec.json.encode(value).decode()
+    return msgspec.json.encode(document)
+
+
+def _find_object(node: Any, field: str) -> dict[str, Any] | None:
+    if isinstance(node, dict):
+        if field in node:
+            return node
+        children: Any = node.values()
+    elif isinstance(node, list):
+        children = node
+    else:
+        return None
+    for child in children:
+        found = _find_object(child, field)
+        if found is not None:
+            return found
+    return None
+
+
+def _first_record(node: Any) -> dict[str, Any] | None:
+    if isinstance(node, list):
+        if node and isinstance(node[0], dict) and node[0]:
+            return node[0]
+        children: Any = node
+    elif isinstance(node, dict):
+        children = node.values()
+    else:
+        return None
+    for child in children:
+        found = _first_record(child)
+        if found is not None:
+            return found
+    return None
+
+
+async def _capture(
+    app: ASGIApp, scope: Scope, receive: Receive
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Run ``app`` and collect its whole response instead of sending it."""
+    status = 500
+    headers: list[tuple[bytes, bytes]] = []
+    chunks: list[bytes] = []
+
+    async def collect(message: Message) -> None:
+        nonlocal status, headers
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            headers = list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, collect)
+    return status, headers, b"".join(chunks)
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    kept = [(name, value) for name, value in headers if name.lower() != b"content-length"]
+    kept.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": kept})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _send_error(
+    send: Send, status: int, retry_after: int | None, detail: str = "fault injected by upstream_sim"
+) -> None:
+    headers = [(b"content-type", b"application/json")]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    body = msgspec.json.encode({"status": status, "detail": detail})
+    await _send(send, status, headers, body)
