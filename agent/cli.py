@@ -12,8 +12,10 @@ from collections.abc import Sequence
 
 import msgspec
 
+from agent.crawl_cli import crawl_command
 from agent.runtime import database_label, migrate, run_agent
 from control_api.auth import load_or_create_token
+from roomwatch.catalog import SPIDERS
 from roomwatch.config import Config, load_config
 from roomwatch.errors import ConfigError, RoomwatchError
 from roomwatch.logs import setup_logging
@@ -31,6 +33,18 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply pending migrations and exit")
     status = commands.add_parser("status", help="last job per spider, sessions, row counts")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    crawl = commands.add_parser("crawl", help="run one crawl now as a recorded job")
+    crawl.add_argument(
+        "spider", choices=sorted(SPIDERS), metavar="SPIDER", help=f"one of: {', '.join(SPIDERS)}"
+    )
+    crawl.add_argument(
+        "-a",
+        dest="args",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="spider argument (repeatable)",
+    )
     commands.add_parser("token", help="print the API token")
     simulate = commands.add_parser("simulate", help="run the upstream simulator alone")
     simulate.add_argument("--host", default="127.0.0.1")
@@ -90,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("applied: " + ", ".join(applied) if applied else "database is up to date")
         elif args.command == "status":
             _status(config, args.json)
+        elif args.command == "crawl":
+            return crawl_command(config, args.spider, args.args)
         elif args.command == "token":
             print(load_or_create_token(config))
         elif args.command == "simulate":

@@ -127,6 +127,24 @@ ON CONFLICT (person_id, hour) DO UPDATE SET
     last_observed_at = GREATEST(h.last_observed_at, excluded.last_observed_at)
 """
 
+# The profile cache keeps what the feed says about each person's profile; rewritten only on change.
+_AFFILIATE_PROFILES = """
+INSERT INTO profiles AS f (person_id, source, observed_at, display_name, age, birthday, gender,
+                           location, country, spoken_languages)
+SELECT person_id, 'affiliate', %(t)s, display_name, age, birthday,
+       CASE gender WHEN 's' THEN 't' ELSE gender END, location, country, spoken_languages
+FROM affiliate_stage
+ON CONFLICT (person_id, source) DO UPDATE SET
+    observed_at = excluded.observed_at, display_name = excluded.display_name,
+    age = excluded.age, birthday = excluded.birthday, gender = excluded.gender,
+    location = excluded.location, country = excluded.country,
+    spoken_languages = excluded.spoken_languages
+WHERE f.observed_at < excluded.observed_at
+  AND (f.display_name, f.age, f.birthday, f.gender, f.location, f.country, f.spoken_languages)
+      IS DISTINCT FROM (excluded.display_name, excluded.age, excluded.birthday, excluded.gender,
+                        excluded.location, excluded.country, excluded.spoken_languages)
+"""
+
 # After a complete poll, a person the feed no longer lists is offline as of that poll.
 _AFFILIATE_ABSENT = """
 UPDATE person_source_latest
@@ -232,10 +250,19 @@ def write_affiliate_poll(
                 )
         conn.execute(_AFFILIATE_ROLLUP, {"t": observed_at})
         conn.execute(upsert_latest_sql(_AFFILIATE_LATEST.format(t=sql.Literal(observed_at))))
+        conn.execute(_AFFILIATE_PROFILES, {"t": observed_at})
         if complete:
-            conn.execute(_AFFILIATE_ABSENT, {"t": observed_at})
-            record_complete_poll(conn, "affiliate", observed_at, job_id, len(unique))
+            conclude_affiliate_poll(conn, observed_at, job_id, len(unique))
     return WriteResult(inserted=len(fresh), duplicates=len(unique) - len(fresh))
+
+
+def conclude_affiliate_poll(
+    conn: Connection, observed_at: dt.datetime, job_id: int | None, rows_seen: int
+) -> None:
+    """After a poll that read every page: whoever the feed no longer lists is offline."""
+    with conn.transaction():
+        conn.execute(_AFFILIATE_ABSENT, {"t": observed_at})
+        record_complete_poll(conn, "affiliate", observed_at, job_id, rows_seen)
 
 
 def record_complete_poll(

@@ -1,0 +1,81 @@
+"""``roomwatch crawl SPIDER``: one crawl now, through the same runner as scheduled crawls, with a
+progress line; exit status 0 only if the job succeeded."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from agent.runner import CrawlRunner
+from agent.runtime import migrate
+from roomwatch.config import Config
+from roomwatch.errors import ConfigError
+from storage.database import connect, open_database
+from storage.jobs import Job, JobConflict, get_job
+
+
+def parse_spider_args(pairs: list[str]) -> dict[str, str]:
+    """``["k=v", ...]`` to a dict; a pair without ``=`` is a usage error naming it."""
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"-a {pair}: expected KEY=VALUE")
+        parsed[key] = value
+    return parsed
+
+
+class Progress:
+    """One status line, rewritten in place on a terminal, every few seconds otherwise."""
+
+    def __init__(self) -> None:
+        self._tty = sys.stderr.isatty()
+        self._last = 0.0
+
+    def __call__(self, job: Job) -> None:
+        now = time.monotonic()
+        if not self._tty and now - self._last < 5:
+            return
+        self._last = now
+        pages = job.stats.get("response_received_count", 0)
+        items = sum(job.items.values())
+        line = f"{job.spider} #{job.job_id} {job.status}: {pages} pages, {items} items stored"
+        print(
+            f"\r{line:<79}" if self._tty else line,
+            end="" if self._tty else "\n",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def crawl_command(config: Config, spider: str, pairs: list[str]) -> int:
+    """Runs (or joins) a crawl of ``spider`` and reports how it ended."""
+    args = parse_spider_args(pairs)
+    progress = Progress()
+    with open_database(config) as conninfo:
+        migrate(conninfo, config)
+        runner = CrawlRunner(config, conninfo)
+        try:
+            job = runner.run(runner.submit(spider, args, "cli").job_id, progress)
+        except JobConflict as conflict:
+            print(f"roomwatch: {conflict}; following it", file=sys.stderr)
+            job = _follow(conninfo, conflict.existing, progress)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    outcome = f"{job.spider} #{job.job_id} {job.status}"
+    items = ", ".join(f"{n} {kind}" for kind, n in sorted(job.items.items())) or "nothing stored"
+    print(f"{outcome}: {items}" + (f" ({job.error_message})" if job.error_message else ""))
+    if job.log_path:
+        print(f"log: {job.log_path}")
+    return 0 if job.status == "succeeded" else 1
+
+
+def _follow(conninfo: str, job_id: int, progress: Progress) -> Job:
+    with connect(conninfo, autocommit=True) as conn:
+        while True:
+            job = get_job(conn, job_id)
+            assert job is not None
+            progress(job)
+            if job.done:
+                return job
+            time.sleep(0.5)

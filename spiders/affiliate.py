@@ -1,0 +1,233 @@
+"""The ``affiliate`` spider: one poll of the Affiliate API's online-rooms feed (FORMATS.md §1).
+
+Pages with ``limit=500`` and ``offset``: the first page says how many rooms match (``count``),
+the rest are then fetched concurrently, and more are asked for if ``count`` grows meanwhile.
+One crawl is one observation time. Each page is decoded strictly (a wrong type fails that page,
+naming the field) and stored as one batch; only a poll whose every page was read is complete,
+and only a complete poll lets the database conclude that absent persons are offline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlencode
+
+import msgspec
+import scrapy
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from spiders.base import RoomwatchSpider
+from storage.records import AffiliateRoom
+from storage.writers import conclude_affiliate_poll, write_affiliate_poll
+
+if TYPE_CHECKING:
+    import psycopg
+
+PAGE_SIZE = 500
+
+
+class _WireRoom(msgspec.Struct):
+    """A room as the feed sends it; unknown fields are allowed and kept in the raw object."""
+
+    username: str
+    gender: str
+    current_show: str
+    num_users: int
+    num_followers: int
+    tags: list[str] = msgspec.field(default_factory=list)
+    location: str = ""
+    room_subject: str = ""
+    is_new: bool = False
+    country: str = ""
+    spoken_languages: str = ""
+    display_name: str = ""
+    birthday: str = ""
+    is_hd: bool | None = None
+    age: int | None = None
+    seconds_online: int | None = None
+    image_url: str | None = None
+    image_url_360x270: str | None = None
+    chat_room_url_revshare: str | None = None
+    iframe_embed_revshare: str | None = None
+    chat_room_url: str | None = None
+    iframe_embed: str | None = None
+    slug: str | None = None
+
+
+class _Envelope(msgspec.Struct):
+    results: list[msgspec.Raw]
+    count: int
+
+
+_envelope = msgspec.json.Decoder(_Envelope | list[msgspec.Raw])
+_room = msgspec.json.Decoder(_WireRoom)
+
+
+class PageError(ValueError):
+    """A page that does not match the documented format; the message names the field."""
+
+
+def decode_page(body: bytes) -> tuple[list[AffiliateRoom], int | None]:
+    """Decodes one page: the rooms, and ``count`` (None for the legacy bare array).
+
+    Raises:
+        PageError: naming the room and field that do not match the format.
+    """
+    try:
+        envelope = _envelope.decode(body)
+    except msgspec.ValidationError as exc:
+        raise PageError(f"envelope: {_where(exc)}") from None
+    except msgspec.DecodeError as exc:
+        raise PageError(f"not JSON ({exc})") from None
+    raws, count = (
+        (envelope.results, envelope.count) if isinstance(envelope, _Envelope) else (envelope, None)
+    )
+    rooms = []
+    for index, raw in enumerate(raws):
+        try:
+            wire = _room.decode(raw)
+            rooms.append(_to_record(wire, bytes(raw)))
+        except (msgspec.ValidationError, ValueError) as exc:
+            raise PageError(f"room {index}: {_where(exc)}") from None
+    return rooms, count
+
+
+def _where(exc: Exception) -> str:
+    """``Expected `int`, got `str` - at `$.num_users``` as ``num_users: expected `int`...``."""
+    message, sep, path = str(exc).partition(" - at `$.")
+    if not sep:
+        return message
+    return f"{path.rstrip('`')}: {message[0].lower()}{message[1:]}"
+
+
+def _to_record(wire: _WireRoom, raw: bytes) -> AffiliateRoom:
+    if not wire.username:
+        raise ValueError("username: expected a non-empty string")
+    try:
+        birthday = dt.date.fromisoformat(wire.birthday) if wire.birthday else None
+    except ValueError:
+        raise ValueError(f"birthday: expected YYYY-MM-DD or empty, got {wire.birthday!r}") from None
+    return AffiliateRoom(
+        username=wire.username.lower(),
+        gender="t" if wire.gender == "s" else wire.gender,  # legacy feeds use s for trans
+        location=wire.location or None,
+        current_show=wire.current_show,
+        room_subject=wire.room_subject,
+        tags=[tag.lower() for tag in wire.tags],
+        is_new=wire.is_new,
+        num_users=wire.num_users,
+        num_followers=wire.num_followers,
+        country=wire.country or None,
+        spoken_languages=wire.spoken_languages or None,
+        display_name=wire.display_name or None,
+        birthday=birthday,
+        is_hd=wire.is_hd,
+        age=wire.age,
+        seconds_online=wire.seconds_online,
+        image_url=wire.image_url,
+        image_url_360x270=wire.image_url_360x270,
+        chat_room_url_revshare=wire.chat_room_url_revshare,
+        iframe_embed_revshare=wire.iframe_embed_revshare,
+        chat_room_url=wire.chat_room_url,
+        iframe_embed=wire.iframe_embed,
+        slug=wire.slug,
+        raw=raw,
+    )
+
+
+class AffiliatePage(msgspec.Struct, frozen=True):
+    """The rooms of one page, stored in one transaction."""
+
+    kind: ClassVar[str] = "affiliate_rooms"
+    rooms: list[AffiliateRoom]
+    observed_at: dt.datetime
+
+    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> int:
+        return write_affiliate_poll(
+            conn, self.rooms, observed_at=self.observed_at, job_id=job_id
+        ).inserted
+
+
+class AffiliatePollComplete(msgspec.Struct, frozen=True):
+    """Every page was read: the poll may conclude who went offline."""
+
+    kind: ClassVar[str] = "affiliate_complete_polls"
+    observed_at: dt.datetime
+    rooms_seen: int
+
+    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> int:
+        conclude_affiliate_poll(conn, self.observed_at, job_id, self.rooms_seen)
+        return 1
+
+
+class AffiliateSpider(RoomwatchSpider):
+    """One complete poll of the online-rooms feed."""
+
+    name = "affiliate"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.requested: set[int] = set()
+        self.pages_read = 0
+        self.usernames: set[str] = set()
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        if not self.config.affiliate.wm:
+            self.fail(
+                "affiliate.wm (ROOMWATCH_AFFILIATE_WM) is not set: the Affiliate API "
+                "needs your campaign slug"
+            )
+            return
+        yield self._page(0)
+
+    def _page(self, offset: int) -> scrapy.Request:
+        self.requested.add(offset)
+        settings = self.config.affiliate
+        query: list[tuple[str, str | int]] = [
+            ("wm", settings.wm),
+            ("client_ip", settings.client_ip),
+            ("format", "json"),
+            ("limit", PAGE_SIZE),
+            ("offset", offset),
+        ]
+        query += [("gender", g) for g in settings.gender]
+        query += [("region", r) for r in settings.region]
+        query += [("tag", t) for t in settings.tag]
+        if settings.hd is not None:
+            query.append(("hd", "true" if settings.hd else "false"))
+        return scrapy.Request(
+            f"{settings.url}?{urlencode(query)}",
+            callback=self.parse_page,
+            errback=self.page_failed,
+            cb_kwargs={"offset": offset},
+            dont_filter=True,
+        )
+
+    def parse_page(self, response: Response, offset: int) -> Iterator[Any]:
+        try:
+            rooms, count = decode_page(response.body)
+        except PageError as exc:
+            self.fail(f"page at offset {offset}: {exc}")
+            return
+        self.pages_read += 1
+        self.crawler.stats.inc_value("roomwatch/pages")
+        self.usernames.update(room.username for room in rooms)
+        if rooms:
+            yield AffiliatePage(rooms=rooms, observed_at=self.observed_at)
+        if count is not None and rooms:
+            for next_offset in range(offset + PAGE_SIZE, count, PAGE_SIZE):
+                if next_offset not in self.requested:
+                    yield self._page(next_offset)
+
+    def page_failed(self, failure: Failure) -> None:
+        offset = failure.request.cb_kwargs.get("offset") if hasattr(failure, "request") else "?"
+        self.fail(f"page at offset {offset}: {failure.getErrorMessage()}")
+
+    def closed(self, reason: str) -> None:
+        """Declares the poll complete (the pipeline stores it only if nothing failed)."""
+        every_page = bool(self.requested) and self.pages_read == len(self.requested)
+        if reason == "finished" and self.failure is None and every_page:
+            self.conclusion = AffiliatePollComplete(self.observed_at, len(self.usernames))

@@ -1,0 +1,47 @@
+"""The base every roomwatch spider shares: its config, its job, one observation time, failure."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import scrapy
+
+from roomwatch.config import Config
+from spiders.items import Storable
+
+
+class RoomwatchSpider(scrapy.Spider):
+    """A spider run as a recorded crawl job.
+
+    Attributes:
+        config: the process's configuration (read once by the crawl process).
+        job_id: the ``crawl_jobs`` row this crawl reports to (None in parser-only tests).
+        observed_at: one crawl is one observation time (UTC), fixed at start.
+        failure: the first reason this crawl cannot succeed; the job ends ``failed`` with it.
+        conclusion: stored once at the end, only if the crawl did not fail (for example:
+            "this poll was complete, so everyone absent is offline").
+    """
+
+    config: Config
+    job_id: int | None
+    failure: str | None = None
+    conclusion: Storable | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.observed_at = dt.datetime.now(dt.UTC)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> RoomwatchSpider:
+        spider: RoomwatchSpider = super().from_crawler(crawler, *args, **kwargs)
+        spider.config = crawler.settings["ROOMWATCH_CONFIG"]
+        spider.job_id = crawler.settings.getint("ROOMWATCH_JOB_ID") or None
+        return spider
+
+    def fail(self, reason: str) -> None:
+        """Records why the crawl cannot succeed; the first reason wins, the crawl goes on."""
+        self.logger.error("crawl failing: %s", reason)
+        if self.failure is None:
+            self.failure = reason
+        self.crawler.stats.inc_value("roomwatch/failures")
