@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,3 +44,4 @@ def crawl_env(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     yield load_config()
+    shutil.rmtree(data_dir, ignore_errors=True)
