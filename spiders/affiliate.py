@@ -139,11 +139,19 @@ def _to_record(wire: _WireRoom, raw: bytes) -> AffiliateRoom:
 
 
 class AffiliatePage(msgspec.Struct, frozen=True):
-    """The rooms of one page, stored in one transaction."""
+    """The rooms of one or more good pages of one poll, stored in one transaction."""
 
     kind: ClassVar[str] = "affiliate_rooms"
+    batch_rows: ClassVar[int] = 2500
     rooms: list[AffiliateRoom]
     observed_at: dt.datetime
+
+    @property
+    def rows(self) -> int:
+        return len(self.rooms)
+
+    def merge(self, other: AffiliatePage) -> AffiliatePage:
+        return AffiliatePage(rooms=self.rooms + other.rooms, observed_at=self.observed_at)
 
     def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> int:
         return write_affiliate_poll(

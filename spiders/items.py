@@ -33,6 +33,26 @@ class Storable(Protocol):
         ...
 
 
+@runtime_checkable
+class Batchable(Storable, Protocol):
+    """A storable item that can be merged with the next one of its kind before it is written.
+
+    Attributes:
+        batch_rows: the pipeline writes once a merged item holds at least this many rows.
+    """
+
+    batch_rows: ClassVar[int]
+
+    @property
+    def rows(self) -> int:
+        """Rows the item holds now."""
+        ...
+
+    def merge(self, other: Any) -> Batchable:
+        """This item and ``other`` (same kind) as one."""
+        ...
+
+
 class StructAdapter(AdapterInterface):
     """itemadapter support for msgspec Structs (read-only)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from scrapy import signals
@@ -10,7 +11,7 @@ from twisted.internet.threads import deferToThread
 
 from spiders.base import RoomwatchSpider
 from spiders.database import crawler_pool
-from spiders.items import Storable
+from spiders.items import Batchable, Storable
 
 
 class StoragePipeline:
@@ -22,6 +23,7 @@ class StoragePipeline:
 
     def __init__(self, crawler: Any) -> None:
         self.crawler = crawler
+        self._pending: dict[type[Any], Batchable] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StoragePipeline:
@@ -30,13 +32,24 @@ class StoragePipeline:
         return pipeline
 
     async def process_item(self, item: Any) -> Any:
+        if isinstance(item, Batchable):
+            # Many small pages cost one transaction each; merged, they cost one per batch.
+            pending = self._pending.get(type(item))
+            item = pending.merge(item) if pending is not None else item
+            if item.rows < item.batch_rows:
+                self._pending[type(item)] = item
+                return item
+            self._pending.pop(type(item), None)
         if isinstance(item, Storable):
-            spider: RoomwatchSpider = self.crawler.spider
-            await self._store(item, spider)
+            await self._store(item, self.crawler.spider)
         return item
 
     async def spider_closed(self, spider: RoomwatchSpider, reason: str) -> None:
-        """Stores the conclusion only after a crawl that ran to its end without a failure."""
+        """Stores what is still batched, then the conclusion, but only after a crawl that ran
+        to its end without a failure."""
+        for item in list(self._pending.values()):
+            await self._store(item, spider)
+        self._pending.clear()
         if spider.conclusion is not None and spider.failure is None and reason == "finished":
             await self._store(spider.conclusion, spider)
 
@@ -49,5 +62,10 @@ class StoragePipeline:
             self.crawler.stats.inc_value(f"items/{item.kind}", rows)
 
     def _write(self, item: Storable, job_id: int | None) -> int:
-        with crawler_pool(self.crawler).connection() as conn:
-            return item.store(conn, job_id)
+        started = time.perf_counter()
+        try:
+            with crawler_pool(self.crawler).connection() as conn:
+                return item.store(conn, job_id)
+        finally:
+            # Time spent storing, summed over items (writes overlap with downloads).
+            self.crawler.stats.inc_value("roomwatch/store_seconds", time.perf_counter() - started)
