@@ -1,0 +1,45 @@
+"""The redaction filter keeps registered secrets and credential-shaped values out of every line."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from roomwatch.logs import MASK, redact, register_secret, setup_logging
+
+
+def test_registered_secrets_and_credential_shapes_are_masked() -> None:
+    register_secret("s3cr3t-token-value")
+    line = redact(
+        "auth with s3cr3t-token-value; Cookie: sessionid=abcdef123456; csrftoken=zzz999; "
+        'Authorization: Bearer qwerty12345 {"password": "hunter22"} password=pw123456'
+    )
+    for leaked in (
+        "s3cr3t-token-value",
+        "abcdef123456",
+        "zzz999",
+        "qwerty12345",
+        "hunter22",
+        "pw123456",
+    ):
+        assert leaked not in line
+    assert line.count(MASK) >= 6
+
+
+def test_log_files_and_exceptions_are_redacted(tmp_path: Path) -> None:
+    log_file = tmp_path / "job.log"
+    setup_logging("DEBUG", log_file)
+    register_secret("cookie-value-42")
+    logger = logging.getLogger("roomwatch.test")
+    logger.info("loaded cookie %s", "cookie-value-42")
+    try:
+        raise ValueError("bad sessionid=cookie-value-42")
+    except ValueError:
+        logger.exception("failed")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    text = log_file.read_text()
+    assert "loaded cookie ***" in text
+    assert "cookie-value-42" not in text
+    assert "ValueError" in text
+    setup_logging("WARNING")
