@@ -7,9 +7,11 @@ from litestar.middleware import DefineMiddleware
 
 from upstream_sim.affiliate import AffiliateController, ParameterError, parameter_error_response
 from upstream_sim.affiliate_feed import AffiliateFeed
-from upstream_sim.control import CONTROL_PREFIX, ControlController
+from upstream_sim.cbhours import CbhoursController
+from upstream_sim.control import CONTROL_PREFIX, CbhoursControlController, ControlController
 from upstream_sim.faults import FaultMiddleware
 from upstream_sim.requests_log import RequestLogMiddleware
+from upstream_sim.site import SiteControlController, SiteController
 from upstream_sim.state import SimulatorState
 
 
@@ -30,7 +32,14 @@ def create_app(state: SimulatorState) -> Litestar:
         return state.affiliate
 
     return Litestar(
-        route_handlers=[AffiliateController, ControlController],
+        route_handlers=[
+            AffiliateController,
+            CbhoursController,
+            ControlController,
+            CbhoursControlController,
+            SiteController,
+            SiteControlController,
+        ],
         dependencies={
             "sim": Provide(provide_state, sync_to_thread=False),
             "feed": Provide(provide_feed, sync_to_thread=False),

@@ -14,7 +14,8 @@ Rule actions (``delay`` combines with either of the others):
 * ``malformed="wrong_type"``: the real answer, still valid JSON, with one field's type changed
   (a string becomes ``0``; anything else becomes its JSON text as a string, e.g. ``5 -> "5"``).
   The field is ``field`` (first object holding that key) or, by default, the first field of the
-  first object inside the first non-empty array: one room of a page, not the envelope.
+  first object inside the first non-empty array: one room of a page, not the envelope. A bare
+  array of scalars (CBHours ``get_months``) has its first element changed instead.
 """
 
 import asyncio
@@ -171,12 +172,18 @@ def corrupt_one_field(body: bytes, field: str | None) -> bytes:
     target = _find_object(document, field) if field else _first_record(document)
     if target is None and not field and isinstance(document, dict) and document:
         target = document
+    if target is None and not field and isinstance(document, list) and document:
+        document[0] = _retyped(document[0])
+        return msgspec.json.encode(document)
     if target is None:
         raise ValueError(f"wrong_type fault found no field {field or '(any)'} to corrupt")
     key = field or next(iter(target))
-    value = target[key]
-    target[key] = 0 if isinstance(value, str) else msgspec.json.encode(value).decode()
+    target[key] = _retyped(target[key])
     return msgspec.json.encode(document)
+
+
+def _retyped(value: Any) -> Any:
+    return 0 if isinstance(value, str) else msgspec.json.encode(value).decode()
 
 
 def _find_object(node: Any, field: str) -> dict[str, Any] | None:

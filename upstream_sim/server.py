@@ -16,6 +16,7 @@ import uvicorn
 
 from upstream_sim.affiliate import LEGACY_ONLINE_ROOMS_PATH, ONLINE_ROOMS_PATH
 from upstream_sim.app import create_app
+from upstream_sim.cbhours import CBHOURS_PATH
 from upstream_sim.state import SimulatorState
 
 _STARTUP_TIMEOUT = 10.0
@@ -62,6 +63,11 @@ class SimulatorServer:
     def legacy_affiliate_url(self) -> str:
         """URL of the legacy (2017) Affiliate online-rooms endpoint."""
         return self.base_url + LEGACY_ONLINE_ROOMS_PATH
+
+    @property
+    def cbhours_url(self) -> str:
+        """URL of the CBHours ``api.php`` endpoint (all three actions)."""
+        return self.base_url + CBHOURS_PATH
 
     def start(self) -> None:
         """Bind, start uvicorn in a daemon thread and wait until it accepts connections.

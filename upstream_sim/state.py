@@ -3,8 +3,10 @@
 from dataclasses import dataclass, field
 
 from upstream_sim.affiliate_feed import AffiliateFeed
+from upstream_sim.cbhours_data import CbhoursState
 from upstream_sim.faults import FaultPlan
 from upstream_sim.requests_log import RequestLog
+from upstream_sim.site_state import SiteState
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,10 +20,14 @@ class SimulatorState:
 
     Attributes:
         affiliate: The Affiliate online-rooms feed (empty unless given or reset).
+        cbhours: The CBHours API: trophy set, live rows, activity, rate limit (empty).
         faults: The fault plan applied to every upstream route.
         requests: The log of answered upstream requests.
+        site: The site's logged-in side: accounts, sessions, login switches.
     """
 
     affiliate: AffiliateFeed = field(default_factory=AffiliateFeed)
+    cbhours: CbhoursState = field(default_factory=CbhoursState)
     faults: FaultPlan = field(default_factory=FaultPlan)
     requests: RequestLog = field(default_factory=RequestLog)
+    site: SiteState = field(default_factory=SiteState)

@@ -1,0 +1,182 @@
+"""State of the simulated site's logged-in side: accounts, issued sessions and the switches.
+
+The site pages (``upstream_sim.site``) read this object on every request; tests change it
+in-process through its methods or over HTTP through ``/_sim/site``. Everything is guarded by
+one lock because uvicorn serves from its own thread while the test thread steers.
+
+What the switches simulate (FORMATS.md §3.1-3.3):
+
+* ``captcha_required``: the login page carries a reCAPTCHA widget and a POST without a solved
+  ``g-recaptcha-response`` is refused (0xboobface/ctbrec#2).
+* ``two_factor_required``: a correct password leads to a second-factor page, no session.
+* ``interstitial``: every site page first answers a Cloudflare-like "Just a moment..." page
+  that auto-submits after ``interstitial_seconds`` and earns a ``cf_clearance`` cookie.
+* ``age_gate``: pages carry the ``#entrance_terms_overlay`` until the ``agreeterms=1`` cookie.
+* ``expiry_mode``: how an expired or missing session shows on a logged-in page: a redirect to
+  ``/auth/login/?next=...``, the login page served with HTTP 200, or the anonymous page.
+"""
+
+import hmac
+import secrets
+import string
+import threading
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import msgspec
+
+ExpiryMode = Literal["redirect", "login_200", "anonymous"]
+_SESSION_ALPHABET = string.ascii_lowercase + string.digits
+SESSIONID_LENGTH = 32
+"""Django session keys are 32 characters; Cumination rejects a pasted sessionid otherwise."""
+
+
+class SiteSwitches(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How the site behaves now (see the module docstring)."""
+
+    captcha_required: bool = False
+    two_factor_required: bool = False
+    interstitial: bool = False
+    interstitial_seconds: Annotated[float, msgspec.Meta(ge=0, le=30)] = 1.0
+    age_gate: bool = False
+    expiry_mode: ExpiryMode = "redirect"
+
+
+@dataclass(slots=True)
+class Account:
+    """One site account.
+
+    Attributes:
+        username: Login name, as registered (matched case-insensitively).
+        password: Plain text: this is a simulator.
+        followed_online: Online followed rooms shown in the header (placeholder until the
+            followed-cams list is simulated).
+        followed_total: All followed rooms shown in the header.
+    """
+
+    username: str
+    password: str
+    followed_online: int = 0
+    followed_total: int = 0
+
+
+@dataclass(slots=True)
+class _Session:
+    username: str
+    expired: bool = False
+
+
+class SiteState:
+    """Accounts, sessions, Cloudflare clearances and switches of the simulated site."""
+
+    def __init__(self) -> None:
+        """Create a site with no accounts and every switch off."""
+        self._lock = threading.Lock()
+        self._accounts: dict[str, Account] = {}
+        self._sessions: dict[str, _Session] = {}
+        self._clearances: set[str] = set()
+        self._switches = SiteSwitches()
+
+    @property
+    def switches(self) -> SiteSwitches:
+        """The current switches."""
+        with self._lock:
+            return self._switches
+
+    def set_switches(self, switches: SiteSwitches) -> None:
+        """Replace every switch at once (``msgspec.structs.replace`` the current ones)."""
+        with self._lock:
+            self._switches = switches
+
+    def reset(self) -> None:
+        """Forget accounts, sessions and clearances; every switch off."""
+        with self._lock:
+            self._accounts.clear()
+            self._sessions.clear()
+            self._clearances.clear()
+            self._switches = SiteSwitches()
+
+    def add_account(
+        self, username: str, password: str, *, followed_online: int = 0, followed_total: int = 0
+    ) -> Account:
+        """Register (or replace) an account."""
+        account = Account(username, password, followed_online, followed_total)
+        with self._lock:
+            self._accounts[username.lower()] = account
+        return account
+
+    def accounts(self) -> list[str]:
+        """Usernames of every account."""
+        with self._lock:
+            return [account.username for account in self._accounts.values()]
+
+    def authenticate(self, username: str, password: str) -> Account | None:
+        """The account if ``password`` is its password, else None."""
+        with self._lock:
+            account = self._accounts.get(username.lower())
+        if account is None or not hmac.compare_digest(account.password, password):
+            return None
+        return account
+
+    def open_session(self, username: str, *, sessionid: str | None = None) -> str:
+        """Issue a session for an existing account and return its ``sessionid``.
+
+        Args:
+            username: The account.
+            sessionid: Use this value instead of a random one (tests importing a known cookie).
+
+        Raises:
+            KeyError: No such account.
+        """
+        key = sessionid or "".join(
+            secrets.choice(_SESSION_ALPHABET) for _ in range(SESSIONID_LENGTH)
+        )
+        with self._lock:
+            account = self._accounts[username.lower()]
+            self._sessions[key] = _Session(account.username)
+        return key
+
+    def account_for_session(self, sessionid: str | None) -> Account | None:
+        """The account a live session belongs to; None when missing, unknown or expired."""
+        if not sessionid:
+            return None
+        with self._lock:
+            session = self._sessions.get(sessionid)
+            if session is None or session.expired:
+                return None
+            return self._accounts.get(session.username.lower())
+
+    def session_ids(self, username: str | None = None) -> list[str]:
+        """Every issued ``sessionid`` (of one account if given), live or expired."""
+        with self._lock:
+            return [
+                key
+                for key, session in self._sessions.items()
+                if username is None or session.username.lower() == username.lower()
+            ]
+
+    def expire_sessions(self, *, username: str | None = None, sessionid: str | None = None) -> int:
+        """Expire one session, an account's sessions, or (no argument) all; returns how many."""
+        count = 0
+        with self._lock:
+            for key, session in self._sessions.items():
+                if sessionid is not None and key != sessionid:
+                    continue
+                if username is not None and session.username.lower() != username.lower():
+                    continue
+                if not session.expired:
+                    session.expired = True
+                    count += 1
+        return count
+
+    def issue_clearance(self) -> str:
+        """A new ``cf_clearance`` value, valid from now on."""
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._clearances.add(token)
+        return token
+
+    def has_clearance(self, token: str | None) -> bool:
+        """Whether ``token`` is a ``cf_clearance`` this site issued."""
+        with self._lock:
+            return token is not None and token in self._clearances
