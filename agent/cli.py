@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from agent import login_cli
 from agent.crawl_cli import crawl_command
 from agent.runtime import database_label, migrate, run_agent
 from control_api.auth import load_or_create_token
@@ -46,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         help="spider argument (repeatable)",
     )
     commands.add_parser("token", help="print the API token")
+    login_cli.add_parsers(commands)
     simulate = commands.add_parser("simulate", help="run the upstream simulator alone")
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=8788)
@@ -108,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return crawl_command(config, args.spider, args.args)
         elif args.command == "token":
             print(load_or_create_token(config))
+        elif args.command in login_cli.COMMANDS:
+            return login_cli.handle(args, config)
         elif args.command == "simulate":
             _simulate(args.host, args.port, args.rooms)
     except ConfigError as exc:

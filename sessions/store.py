@@ -1,0 +1,197 @@
+"""Stored login sessions: the encrypted storage-state file plus its metadata row, kept together.
+
+A session is a Playwright storage state (cookies and per-origin local storage). It is written,
+encrypted (``sessions.crypto``), to ``data_dir/sessions/<random>.session`` (directory 0700,
+file 0600, created with ``O_EXCL``); the ``login_sessions`` row holds only metadata and the file
+name. Saving writes the file first and removes it again if the row cannot be added; deleting
+removes the file inside the row's transaction, so a failure keeps both. Every cookie value that
+passes through here is registered with :func:`roomwatch.logs.register_secret`, so a log line
+can never show it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+import msgspec
+from playwright.async_api import StorageState
+
+from roomwatch.config import Config
+from roomwatch.errors import SessionError
+from roomwatch.logs import register_secret
+from sessions.crypto import SessionCipher, load_cipher
+from storage.login_sessions import (
+    Connection,
+    LoginSession,
+    Method,
+    Status,
+    delete_login_session,
+    get_login_session,
+    insert_login_session,
+    set_login_session_status,
+    usable_login_session,
+)
+
+SESSIONS_DIR_NAME = "sessions"
+FILE_SUFFIX = ".session"
+_decode_state = msgspec.json.Decoder(StorageState)
+_log = logging.getLogger(__name__)
+
+
+def sessions_dir(config: Config) -> Path:
+    """``data_dir/sessions``, created (and kept) private to the user: mode 0700."""
+    path = config.data_path / SESSIONS_DIR_NAME
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o777 != 0o700:
+        path.chmod(0o700)
+    return path
+
+
+def protect_state(state: StorageState) -> None:
+    """Registers every cookie value of ``state`` as a secret to mask in logs."""
+    for cookie in state.get("cookies", []):
+        register_secret(cookie.get("value", ""))
+
+
+def save_session(
+    conn: Connection,
+    config: Config,
+    state: StorageState,
+    *,
+    account: str,
+    method: Method,
+    status: Status = "unknown",
+    cipher: SessionCipher | None = None,
+) -> LoginSession:
+    """Encrypts ``state`` into a new file and adds its row; commits (see module docstring).
+
+    Args:
+        conn: Database connection; the row is committed unless an outer transaction is open.
+        config: Where the data dir and the key are.
+        state: The storage state to keep.
+        account: The site account it belongs to (``unknown`` if not known).
+        method: How it was captured.
+        status: ``valid`` if it was just seen logged in (also sets ``last_verified_at``).
+        cipher: A cipher to reuse; default: :func:`sessions.crypto.load_cipher`.
+    """
+    protect_state(state)
+    cipher = cipher or load_cipher(config)
+    directory = sessions_dir(config)
+    file_name = secrets.token_urlsafe(18) + FILE_SUFFIX
+    path = directory / file_name
+    _write_private(path, cipher.encrypt(msgspec.json.encode(state)))
+    try:
+        with conn.transaction():
+            row = insert_login_session(
+                conn, account=account, method=method, file_name=file_name, status=status
+            )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    _log.info("stored session #%d for %s (%s, %s)", row.session_id, account, method, status)
+    return row
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)  # exactly 0600, whatever the umask
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def get_session(conn: Connection, session_id: int) -> LoginSession:
+    """The row of a session.
+
+    Raises:
+        SessionError: There is no such session.
+    """
+    row = get_login_session(conn, session_id)
+    if row is None:
+        raise SessionError(f"no session #{session_id} (roomwatch sessions list)")
+    return row
+
+
+def read_state(
+    config: Config, row: LoginSession, cipher: SessionCipher | None = None
+) -> StorageState:
+    """Decrypts the storage state of ``row`` and registers its cookie values as secrets.
+
+    Raises:
+        SessionError: The file is missing, or the key does not open it.
+    """
+    path = sessions_dir(config) / row.file_name
+    try:
+        blob = path.read_bytes()
+    except FileNotFoundError:
+        raise SessionError(
+            f"session #{row.session_id}: its file {row.file_name} is missing from {path.parent}"
+        ) from None
+    except OSError as exc:
+        raise SessionError(
+            f"session #{row.session_id}: cannot read its file ({exc.strerror})"
+        ) from None
+    plaintext = (cipher or load_cipher(config)).decrypt(blob, name=row.file_name)
+    try:
+        state = _decode_state.decode(plaintext)
+    except msgspec.DecodeError:
+        raise SessionError(f"session file {row.file_name}: not a storage state") from None
+    protect_state(state)
+    return state
+
+
+def load_session(
+    conn: Connection, config: Config, session_id: int, cipher: SessionCipher | None = None
+) -> tuple[LoginSession, StorageState]:
+    """The row and the decrypted storage state of one session.
+
+    Raises:
+        SessionError: No such session, file missing, or the key does not open it.
+    """
+    row = get_session(conn, session_id)
+    return row, read_state(config, row, cipher)
+
+
+def load_usable_session(
+    conn: Connection, config: Config
+) -> tuple[LoginSession, StorageState] | None:
+    """The session a crawl should use (newest valid, else newest unverified), or None."""
+    row = usable_login_session(conn)
+    return None if row is None else (row, read_state(config, row))
+
+
+def record_status(conn: Connection, session_id: int, status: Status) -> LoginSession:
+    """Stores a probe's decision and its time; commits like :func:`save_session`.
+
+    Raises:
+        SessionError: There is no such session (deleted meanwhile).
+    """
+    with conn.transaction():
+        row = set_login_session_status(conn, session_id, status)
+    if row is None:
+        raise SessionError(f"no session #{session_id} (roomwatch sessions list)")
+    _log.info("session #%d is %s", session_id, status)
+    return row
+
+
+def delete_session(conn: Connection, config: Config, session_id: int) -> LoginSession:
+    """Removes the row and the encrypted file together; returns the removed row.
+
+    Raises:
+        SessionError: There is no such session.
+    """
+    with conn.transaction():
+        row = delete_login_session(conn, session_id)
+        if row is None:
+            raise SessionError(f"no session #{session_id} (roomwatch sessions list)")
+        (sessions_dir(config) / row.file_name).unlink(missing_ok=True)
+    _log.info("deleted session #%d (%s)", session_id, row.account)
+    return row

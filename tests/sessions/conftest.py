@@ -1,0 +1,108 @@
+"""Fixtures: the simulated site on loopback, a config pointing at it, and no stray Chromium.
+
+Every browser these tests start inherits a per-module marker in its environment; at the end of
+each module no process carrying it may still run (it would be a Chromium or Playwright driver
+left behind, even one re-parented away from this process). Other test runs on the same machine
+carry other markers, so they cannot make this check flaky.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import psutil
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from roomwatch.config import Config, load_config
+from upstream_sim.server import SimulatorServer
+from upstream_sim.site_state import SiteSwitches
+from upstream_sim.state import SimulatorState
+
+CHROMIUM = "/usr/bin/chromium"
+ACCOUNT = "alice"
+PASSWORD = "correct-horse-battery-staple"
+_MARKER_VARIABLE = "ROOMWATCH_TEST_BROWSER_MARKER"
+
+
+def _marked(marker: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["pid", "name"]):
+        if process.pid == os.getpid():
+            continue
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if process.environ().get(_MARKER_VARIABLE) == marker:
+                found.append(process)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return found
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_browser_left_behind() -> Iterator[None]:
+    """Fails the module's last test if a process started by its browsers is still running."""
+    marker = uuid.uuid4().hex
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(_MARKER_VARIABLE, marker)
+        yield
+    deadline = time.monotonic() + 10
+    while left := _marked(marker):
+        if time.monotonic() > deadline:
+            names = ", ".join(f"{p.info['name']} ({p.pid})" for p in left)
+            pytest.fail(f"processes left behind: {names}")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def sim_server() -> Iterator[SimulatorServer]:
+    """One simulator per module."""
+    with SimulatorServer(SimulatorState()) as server:
+        yield server
+
+
+@pytest.fixture
+def sim(sim_server: SimulatorServer) -> SimulatorServer:
+    """The simulator with one account (3 of 12 followed online) and every switch off."""
+    sim_server.state.site.reset()
+    sim_server.state.site.add_account(ACCOUNT, PASSWORD, followed_online=3, followed_total=12)
+    sim_server.state.requests.clear()
+    return sim_server
+
+
+def set_switches(sim: SimulatorServer, **changes: object) -> SiteSwitches:
+    """Changes some of the site's switches."""
+    switches = msgspec.structs.replace(sim.state.site.switches, **changes)
+    sim.state.site.set_switches(switches)
+    return switches
+
+
+def database_url(conninfo: str) -> str:
+    """The test database's conninfo as the postgres URL the config expects."""
+    params = conninfo_to_dict(conninfo)
+    port = f"&port={params['port']}" if params.get("port") else ""
+    return f"postgresql://{params['user']}@/{params['dbname']}?host={params['host']}{port}"
+
+
+def make_config(base_url: str, data_dir: Path, **extra: str) -> Config:
+    """A config for the simulator at ``base_url`` with its own data dir."""
+    return load_config(
+        {
+            "ROOMWATCH_CHATURBATE_URL": base_url,
+            "ROOMWATCH_DATA_DIR": str(data_dir),
+            "ROOMWATCH_BROWSER": CHROMIUM,
+            **extra,
+        }
+    )
+
+
+@pytest.fixture
+def config(sim: SimulatorServer, tmp_path: Path) -> Config:
+    """A config pointing at the simulator, with a fresh data dir."""
+    return make_config(sim.base_url, tmp_path / "data")
