@@ -106,11 +106,14 @@ def fetch_rooms(sim: SimulatorServer, count: int) -> list[AffiliateRoom]:
 def raw_copy(conn: psycopg.Connection[Any], rooms: list[AffiliateRoom], at: dt.datetime) -> float:
     """Seconds for a plain COPY of the same snapshot rows into an identically indexed table."""
     started = time.perf_counter()
-    with conn.transaction(), conn.cursor().copy(
-        sql.SQL("COPY raw_copy_target ({}) FROM STDIN").format(
-            sql.SQL(", ").join(map(sql.Identifier, _SNAPSHOT_COLUMNS))
-        )
-    ) as copy:
+    with (
+        conn.transaction(),
+        conn.cursor().copy(
+            sql.SQL("COPY raw_copy_target ({}) FROM STDIN").format(
+                sql.SQL(", ").join(map(sql.Identifier, _SNAPSHOT_COLUMNS))
+            )
+        ) as copy,
+    ):
         for person_id, r in enumerate(rooms, start=1):
             copy.write_row(
                 (

@@ -137,8 +137,7 @@ def finish_job(
         params += [Jsonb(stats), Jsonb(_items(stats)), *_counters(stats)]
     with conn.transaction():
         cur = conn.execute(
-            f"UPDATE crawl_jobs SET {sets} "
-            "WHERE job_id = %s AND status IN ('queued', 'running')",
+            f"UPDATE crawl_jobs SET {sets} WHERE job_id = %s AND status IN ('queued', 'running')",
             [*params, job_id],
         )
     return cur.rowcount == 1
