@@ -15,6 +15,8 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 from psycopg import AsyncConnection
 
 from control_api.auth import BearerTokenMiddleware
+from control_api.follow_events import FollowEventController
+from control_api.persons import PersonController
 from control_api.system import SystemController
 from roomwatch import __version__
 from roomwatch.config import Config
@@ -48,7 +50,7 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
 
     api = Router(
         path="/api/v1",
-        route_handlers=[SystemController],
+        route_handlers=[SystemController, PersonController, FollowEventController],
         dependencies={
             "db": Provide(_connection),
             "database_label": Provide(lambda: database_label, sync_to_thread=False),

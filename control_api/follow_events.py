@@ -1,0 +1,55 @@
+"""The ``/follow-events`` route: follow-state changes, newest first, with their time and job."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.params import QueryParameter
+
+from control_api.cursors import decode_cursor, encode_cursor
+from control_api.params import Cursor, Db, Limit, as_utc
+from control_api.problems import BAD_REQUEST_RESPONSES, PROBLEM_HANDLERS, bad_param
+from control_api.schemas import FollowEventPage
+from storage.person_queries import FollowEventKind, list_follow_events
+
+_CURSOR_KIND = "follow-events"
+
+
+class FollowEventController(Controller):
+    """Followed / unfollowed (by the owner) and new / lost followers (of the owner)."""
+
+    path = "/follow-events"
+    tags = ("follow events",)
+    exception_handlers = PROBLEM_HANDLERS
+
+    @get("/", summary="Follow events, newest first, one page", responses=BAD_REQUEST_RESPONSES)
+    async def index(
+        self,
+        db: Db,
+        kind: Annotated[
+            FollowEventKind | None, QueryParameter(description="one kind; default: all")
+        ] = None,
+        since: Annotated[
+            dt.datetime | None,
+            QueryParameter(description="only events at or after this time (RFC 3339)"),
+        ] = None,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> FollowEventPage:
+        """Events matching ``kind`` and ``since``; resumes after ``cursor`` when given."""
+        after = None
+        if cursor is not None:
+            when, event_id = decode_cursor(cursor, _CURSOR_KIND, dt.datetime)
+            if when is None:
+                raise bad_param("cursor", "not a cursor this API issued")
+            after = (when, event_id)
+        rows = await list_follow_events(
+            db, kind=kind, since=as_utc(since), limit=limit + 1, after=after
+        )
+        items = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = encode_cursor(_CURSOR_KIND, items[-1].occurred_at, items[-1].event_id)
+        return FollowEventPage(items=items, next_cursor=next_cursor)

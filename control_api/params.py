@@ -1,0 +1,58 @@
+"""Query, path and dependency parameters shared by the read routes, and their checks.
+
+Parameters are declared explicitly (``QueryParameter``, ``PathParameter``, ``NamedDependency``)
+so the OpenAPI schema carries their names, bounds and descriptions; checks that span two
+parameters (a time range) raise 400 problem details naming one of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from litestar.di import NamedDependency
+from litestar.params import PathParameter, QueryParameter
+from psycopg import AsyncConnection
+
+from control_api.problems import bad_param
+
+DEFAULT_RANGE = dt.timedelta(days=7)
+LONGEST_RANGE = dt.timedelta(days=90)
+
+Db = NamedDependency[AsyncConnection[Any]]
+Username = Annotated[str, PathParameter(description="the username, any case", max_length=100)]
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="rows per page (1-200)")]
+Cursor = Annotated[
+    str | None,
+    QueryParameter(max_length=200, description="the previous page's next_cursor, verbatim"),
+]
+Since = Annotated[
+    dt.datetime | None,
+    QueryParameter(
+        name="from", description="start, RFC 3339 (no offset: UTC); default: to - 7 days"
+    ),
+]
+Until = Annotated[
+    dt.datetime | None,
+    QueryParameter(description="end, exclusive, RFC 3339 (no offset: UTC); default: now"),
+]
+
+
+def as_utc(moment: dt.datetime | None) -> dt.datetime | None:
+    """A time without an offset is taken to be UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=dt.UTC)
+
+
+def time_range(
+    start: dt.datetime | None, end: dt.datetime | None
+) -> tuple[dt.datetime, dt.datetime]:
+    """``[from, to)`` with defaults applied; at most :data:`LONGEST_RANGE` long, else a 400."""
+    until = as_utc(end) or dt.datetime.now(dt.UTC)
+    since = as_utc(start) or until - DEFAULT_RANGE
+    if since >= until:
+        raise bad_param("from", "must be earlier than to")
+    if until - since > LONGEST_RANGE:
+        raise bad_param("from", f"the range may span at most {LONGEST_RANGE.days} days")
+    return since, until

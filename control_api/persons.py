@@ -1,0 +1,205 @@
+"""The ``/persons`` routes: the merged current state, one person with provenance, and history.
+
+Controllers only check and convert parameters, call one ``storage`` read and wrap the result;
+every bad parameter is a 400 problem details naming it (see :mod:`control_api.problems`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal, TypeVar
+
+from litestar import Controller, get
+from litestar.params import QueryParameter
+
+from control_api.cursors import decode_cursor, encode_cursor
+from control_api.params import Cursor, Db, Limit, Since, Until, Username, time_range
+from control_api.problems import (
+    BAD_REQUEST_RESPONSES,
+    NOT_FOUND_RESPONSES,
+    PROBLEM_HANDLERS,
+    bad_param,
+    not_found,
+)
+from control_api.schemas import Activity, History, PersonPage, Snapshots
+from storage.person_queries import (
+    Gender,
+    PersonDetail,
+    PersonFilter,
+    PersonSort,
+    SortValue,
+    get_person,
+    list_persons,
+    sort_value,
+)
+from storage.person_series import (
+    Metric,
+    Resolution,
+    SnapshotSource,
+    metric_history,
+    person_activity,
+    person_snapshots,
+)
+
+T = TypeVar("T")
+
+# "auto" reads raw observations up to this range and the hourly rollup beyond it.
+RAW_AUTO_RANGE = dt.timedelta(days=2)
+LONGEST_RAW_RANGE = dt.timedelta(days=7)
+
+Flag = Annotated[
+    bool | None, QueryParameter(description="true: only those; false: all others, unknown too")
+]
+
+
+def _found(value: T | None, username: str) -> T:
+    if value is None:
+        raise not_found("username", f"no person named {username!r}")
+    return value
+
+
+class PersonController(Controller):
+    """Merged current state and history of persons, addressed by username (any case)."""
+
+    path = "/persons"
+    tags = ("persons",)
+    exception_handlers = PROBLEM_HANDLERS
+
+    @get(
+        "/",
+        summary="Merged current state of persons, filtered, sorted, one page",
+        responses=BAD_REQUEST_RESPONSES,
+    )
+    async def index(
+        self,
+        db: Db,
+        q: Annotated[
+            str | None,
+            QueryParameter(max_length=100, description="substring of username or display name"),
+        ] = None,
+        tag: Annotated[
+            str | None,
+            QueryParameter(max_length=100, description="only persons whose merged tags hold it"),
+        ] = None,
+        following: Flag = None,
+        follower: Flag = None,
+        online: Flag = None,
+        gender: Annotated[Gender | None, QueryParameter(description="merged gender")] = None,
+        sort: Annotated[
+            PersonSort,
+            QueryParameter(description="ranks ascending, the others descending; nulls last"),
+        ] = "followers",
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> PersonPage:
+        """Persons matching every filter given, in ``sort`` order, then by an internal id."""
+        kind = f"persons:{sort}"
+        after: tuple[SortValue, int] | None = None
+        if cursor is not None and sort == "last_seen":
+            after = decode_cursor(cursor, kind, dt.datetime)
+        elif cursor is not None:
+            after = decode_cursor(cursor, kind, int)
+        filters = PersonFilter(
+            q=q or None,
+            tag=tag.lower() if tag else None,
+            following=following,
+            follower=follower,
+            online=online,
+            gender=gender,
+        )
+        rows = await list_persons(db, filters, sort=sort, limit=limit + 1, after=after)
+        items = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            last = items[-1]
+            next_cursor = encode_cursor(kind, sort_value(last, sort), last.person_id)
+        return PersonPage(items=items, next_cursor=next_cursor)
+
+    @get(
+        "/{username:str}",
+        summary="One person's merged state, each field with its source",
+        responses=NOT_FOUND_RESPONSES,
+    )
+    async def detail(self, db: Db, username: Username) -> PersonDetail:
+        """404 problem details when nobody has that username."""
+        return _found(await get_person(db, username), username)
+
+    @get(
+        "/{username:str}/history",
+        summary="Time series of one metric, from every source",
+        responses=NOT_FOUND_RESPONSES,
+    )
+    async def history(
+        self,
+        db: Db,
+        username: Username,
+        metric: Annotated[Metric, QueryParameter(description="what to plot")],
+        from_: Since = None,
+        to: Until = None,
+        resolution: Annotated[
+            Literal["auto", "raw", "hour"],
+            QueryParameter(
+                description="raw: every observation (ranges up to 7 days); hour: hourly "
+                "summaries; auto: raw up to 2 days, else hour"
+            ),
+        ] = "auto",
+    ) -> History:
+        """Points in ``[from, to)``, oldest first, each with the source that reported it."""
+        since, until = time_range(from_, to)
+        if resolution == "raw" and until - since > LONGEST_RAW_RANGE:
+            raise bad_param(
+                "resolution", f"raw spans at most {LONGEST_RAW_RANGE.days} days; use hour"
+            )
+        chosen: Resolution = (
+            resolution
+            if resolution != "auto"
+            else ("raw" if until - since <= RAW_AUTO_RANGE else "hour")
+        )
+        points = await metric_history(
+            db, username, metric, start=since, end=until, resolution=chosen
+        )
+        return History(
+            username=username.lower(),
+            metric=metric,
+            resolution=chosen,
+            from_=since,
+            to=until,
+            points=_found(points, username),
+        )
+
+    @get(
+        "/{username:str}/activity",
+        summary="Daily online time and 3-minute online samples",
+        responses=NOT_FOUND_RESPONSES,
+    )
+    async def activity(
+        self, db: Db, username: Username, from_: Since = None, to: Until = None
+    ) -> Activity:
+        """CBHours activity in ``[from, to)``; daily totals for every UTC date it touches."""
+        since, until = time_range(from_, to)
+        found = _found(await person_activity(db, username, start=since, end=until), username)
+        return Activity(
+            username=username.lower(),
+            from_=since,
+            to=until,
+            daily=found.daily,
+            segments=found.segments,
+        )
+
+    @get(
+        "/{username:str}/snapshots",
+        summary="What each source said, raw, newest first",
+        responses=NOT_FOUND_RESPONSES,
+    )
+    async def snapshots(
+        self,
+        db: Db,
+        username: Username,
+        source: Annotated[
+            SnapshotSource | None, QueryParameter(description="one source; default: both")
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200, description="rows (1-200)")] = 20,
+    ) -> Snapshots:
+        """The newest per-poll observations of one source, or of both merged by time."""
+        items = await person_snapshots(db, username, source=source, limit=limit)
+        return Snapshots(username=username.lower(), items=_found(items, username))

@@ -1,0 +1,110 @@
+"""Problem details for bad input that always name the offending parameter by its wire name.
+
+Litestar reports a parameter that failed validation under its Python name (``from_`` for the
+query parameter ``from``), and our own checks (cursors, date ranges) need the same shape. Every
+400 of the routes that use :data:`PROBLEM_HANDLERS` therefore looks like::
+
+    {"status": 400, "title": "Bad Request", "detail": "limit: Expected `int` <= 200",
+     "field": "limit", "extra": [{"key": "limit", "source": "query", "message": "..."}]}
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import ValidationException
+from litestar.openapi import ResponseSpec
+from litestar.params import ParameterKwarg
+from litestar.plugins.problem_details import ProblemDetailsException
+from litestar.types import ExceptionHandlersMap
+
+_MEDIA_TYPE = "application/problem+json"
+_MISSING = re.compile(r"Missing required (?P<source>\w+) parameter '(?P<name>[^']+)'")
+
+
+class ProblemItem(msgspec.Struct, frozen=True):
+    """One wrong parameter: its name, where it was sent, and what is wrong with it."""
+
+    key: str
+    source: str
+    message: str
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True):
+    """RFC 9457 problem details as these routes send them (``field``: the parameter at fault)."""
+
+    status: int
+    title: str
+    detail: str
+    field: str | None = None
+    extra: list[ProblemItem] | None = None
+
+
+def _spec(description: str) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=Problem,
+        description=description,
+        media_type=_MEDIA_TYPE,
+        generate_examples=False,
+    )
+
+
+BAD_REQUEST_RESPONSES = {400: _spec("A parameter is invalid; `field` names it")}
+"""OpenAPI ``responses`` of a route that only reads parameters."""
+NOT_FOUND_RESPONSES = {**BAD_REQUEST_RESPONSES, 404: _spec("No such person; `field` names it")}
+"""OpenAPI ``responses`` of a route whose path names a person."""
+
+
+def bad_param(field: str, message: str, source: str = "query") -> ValidationException:
+    """The exception for a parameter that parsed but makes no sense (raise it)."""
+    return ValidationException(
+        detail=f"{field}: {message}",
+        extra=[{"key": field, "source": source, "message": message}],
+    )
+
+
+def not_found(field: str, message: str) -> ProblemDetailsException:
+    """The exception for a path parameter that names nothing (raise it): 404 naming the field."""
+    return ProblemDetailsException(
+        status_code=404, title="Not Found", detail=message, extra={"field": field}
+    )
+
+
+def _wire_names(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """Python parameter name -> the name a client sends (``from_`` -> ``from``)."""
+    names: dict[str, str] = {}
+    for name, field in request.route_handler.parsed_fn_signature.parameters.items():
+        kwarg = field.kwarg_definition
+        if isinstance(kwarg, ParameterKwarg) and kwarg.name:
+            names[name] = kwarg.name
+    return names
+
+
+def validation_problem(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[dict[str, Any]]:
+    """Renders a validation failure as 400 problem details naming the field."""
+    names = _wire_names(request)
+    extra = [
+        {**item, "key": names.get(item["key"], item["key"])} if "key" in item else item
+        for item in (exc.extra if isinstance(exc.extra, list) else [])
+        if isinstance(item, dict)
+    ]
+    if not extra and (missing := _MISSING.match(exc.detail)):
+        # Litestar names a missing parameter only in its message (already by its wire name).
+        extra = [{"key": missing["name"], "source": missing["source"], "message": "required"}]
+    body: dict[str, Any] = {"status": 400, "title": "Bad Request", "detail": exc.detail}
+    if extra:
+        first = extra[0]
+        if "key" in first:
+            body["field"] = first["key"]
+            body["detail"] = f"{first['key']}: {first.get('message', exc.detail)}"
+        body["extra"] = extra
+    return Response(body, status_code=400, media_type=_MEDIA_TYPE)
+
+
+PROBLEM_HANDLERS: ExceptionHandlersMap = {ValidationException: validation_problem}
+"""Exception handlers for a controller (or router) whose 400s should name the field."""

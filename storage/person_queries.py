@@ -1,0 +1,301 @@
+"""Async reads of the merged person state for the control API: lists, one person, follow events.
+
+Every function takes an open ``psycopg.AsyncConnection`` and runs one query. Rows come back as
+frozen msgspec Structs (``class_row``) whose fields are exactly the selected columns, so a column
+renamed in the view fails loudly in tests instead of silently returning nothing. The time series
+of one person (history, activity, raw snapshots) are in :mod:`storage.person_series`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+import msgspec
+from psycopg import AsyncConnection, sql
+from psycopg.rows import class_row, dict_row
+
+from storage.latest import GROUPS
+
+PersonSort = Literal["followers", "viewers", "rank", "grank", "last_seen"]
+Gender = Literal["f", "m", "c", "t"]
+FollowEventKind = Literal["followed", "unfollowed", "new_follower", "lost_follower"]
+SortValue = int | dt.datetime | None
+
+# Sort key -> (view column, descending?). Ranks sort ascending (1 is best); NULLs always last,
+# and person_id breaks ties, so (value, person_id) is a total order the keyset can resume from.
+SORT_COLUMNS: dict[str, tuple[str, bool]] = {
+    "followers": ("followers", True),
+    "viewers": ("viewers", True),
+    "rank": ("rank", False),
+    "grank": ("grank", False),
+    "last_seen": ("last_seen_online_at", True),
+}
+
+
+class PersonSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of the person list: the merged fields people sort and filter on."""
+
+    person_id: int
+    username: str
+    display_name: str | None
+    gender: str | None
+    age: int | None
+    country: str | None
+    online: bool | None
+    current_show: str | None
+    viewers: int | None
+    followers: int | None
+    tags: list[str] | None
+    rank: int | None
+    grank: int | None
+    following: bool | None
+    follower: bool | None
+    watch: bool
+    last_seen_online_at: dt.datetime | None
+    image_id: int | None
+    image_url: str | None
+    live_stale: bool | None
+
+
+class PersonFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """What the list keeps; ``None`` means "any". ``False`` also keeps the unknown (NULL)."""
+
+    q: str | None = None
+    tag: str | None = None
+    following: bool | None = None
+    follower: bool | None = None
+    online: bool | None = None
+    gender: Gender | None = None
+
+
+class FieldSource(msgspec.Struct, frozen=True):
+    """Where a merged value came from; ``stale`` is None for groups without staleness."""
+
+    source: str | None
+    observed_at: dt.datetime | None
+    stale: bool | None
+
+
+class PersonSources(msgspec.Struct, frozen=True, kw_only=True):
+    """Provenance of every merged field of :class:`PersonDetail`."""
+
+    display_name: FieldSource
+    age: FieldSource
+    birthday: FieldSource
+    gender: FieldSource
+    location: FieldSource
+    country: FieldSource
+    spoken_languages: FieldSource
+    online: FieldSource
+    current_show: FieldSource
+    viewers: FieldSource
+    subject: FieldSource
+    followers: FieldSource
+    tags: FieldSource
+    image_url: FieldSource
+    rank: FieldSource
+    grank: FieldSource
+
+
+class PersonDetail(msgspec.Struct, frozen=True, kw_only=True):
+    """The merged current state of one person, each merged field with its provenance."""
+
+    person_id: int
+    username: str
+    display_name: str | None
+    age: int | None
+    birthday: dt.date | None
+    gender: str | None
+    location: str | None
+    country: str | None
+    spoken_languages: str | None
+    online: bool | None
+    current_show: str | None
+    viewers: int | None
+    subject: str | None
+    followers: int | None
+    tags: list[str] | None
+    image_url: str | None
+    rank: int | None
+    grank: int | None
+    first_seen_at: dt.datetime
+    last_seen_online_at: dt.datetime | None
+    following: bool | None
+    follower: bool | None
+    following_checked_at: dt.datetime | None
+    follower_checked_at: dt.datetime | None
+    has_cbhours_trophy: bool | None
+    cbhours_trophy_checked_at: dt.datetime | None
+    watch: bool
+    image_id: int | None
+    sources: PersonSources
+
+
+class FollowEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A change of follow state, when it was seen and by which job."""
+
+    event_id: int
+    username: str
+    kind: str
+    occurred_at: dt.datetime
+    source: str
+    job_id: int | None
+
+
+# Merged field -> (column prefix of its provenance in the view, has a <prefix>_stale column).
+# Profile fields carry their own columns; the others share their group's (rank: no staleness).
+_GROUP_PREFIX = {"live_at": "live", "followers_at": "followers", "tags_at": "tags",
+                 "rank_at": "rank", "image_at": "image"}  # fmt: skip
+_PROVENANCE: dict[str, tuple[str, bool]] = {
+    field: (field, False) if stamp == "profile_at" else (_GROUP_PREFIX[stamp], stamp != "rank_at")
+    for stamp, fields in GROUPS.items()
+    for field in fields
+}
+_DETAIL_FIELDS = tuple(f for f in PersonDetail.__struct_fields__ if f != "sources")
+_PROVENANCE_COLUMNS = tuple(
+    dict.fromkeys(
+        column
+        for prefix, stale in _PROVENANCE.values()
+        for column in (f"{prefix}_source", f"{prefix}_observed_at", *([f"{prefix}_stale"] * stale))
+    )
+)
+PERSON_DETAIL = sql.SQL(
+    "SELECT {columns} FROM v_person_current_state WHERE username = lower(%(username)s)"
+).format(columns=sql.SQL(", ").join(map(sql.Identifier, _DETAIL_FIELDS + _PROVENANCE_COLUMNS)))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _keyset(sort: PersonSort, value: SortValue) -> sql.Composed:
+    """Rows strictly after (value, person_id) in ``ORDER BY column <dir> NULLS LAST, person_id``."""
+    column, descending = SORT_COLUMNS[sort]
+    col = sql.SQL("v.") + sql.Identifier(column)
+    if value is None:
+        return sql.SQL("({col} IS NULL AND v.person_id > %(after_id)s)").format(col=col)
+    return sql.SQL(
+        "({col} {op} %(after_value)s OR ({col} = %(after_value)s AND v.person_id > %(after_id)s)"
+        " OR {col} IS NULL)"
+    ).format(col=col, op=sql.SQL("<" if descending else ">"))
+
+
+def list_persons_query(
+    filters: PersonFilter, *, sort: PersonSort, limit: int, after: tuple[SortValue, int] | None
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The person-list query and its parameters: filters, keyset position, one sorted page.
+
+    A tag filter first narrows the persons to those that some source tags with it (GIN index on
+    ``person_source_latest``, a necessary condition), so only those are merged; the merged tags
+    then decide, which keeps "tag" meaning "carries the tag now".
+    """
+    where: list[sql.Composable] = []
+    params: dict[str, Any] = {}
+    if filters.tag:
+        where.append(
+            sql.SQL(
+                "v.person_id IN (SELECT person_id FROM person_source_latest "
+                "WHERE tags @> ARRAY[%(tag)s]::text[]) AND v.tags @> ARRAY[%(tag)s]::text[]"
+            )
+        )
+        params["tag"] = filters.tag
+    if filters.q:
+        where.append(sql.SQL("(v.username ILIKE %(q)s OR v.display_name ILIKE %(q)s)"))
+        params["q"] = f"%{_escape_like(filters.q)}%"
+    for name in ("following", "follower", "online"):
+        wanted = getattr(filters, name)
+        if wanted is not None:
+            test = "IS TRUE" if wanted else "IS NOT TRUE"
+            where.append(sql.SQL("v.{} " + test).format(sql.Identifier(name)))
+    if filters.gender:
+        where.append(sql.SQL("v.gender = %(gender)s"))
+        params["gender"] = filters.gender
+    if after is not None:
+        where.append(_keyset(sort, after[0]))
+        params.update(after_value=after[0], after_id=after[1])
+    column, descending = SORT_COLUMNS[sort]
+    query = sql.SQL(
+        "SELECT {columns} FROM v_person_current_state v {where} "
+        "ORDER BY v.{column} {direction} NULLS LAST, v.person_id LIMIT %(limit)s"
+    ).format(
+        columns=sql.SQL(", ").join(
+            sql.SQL("v.") + sql.Identifier(f) for f in PersonSummary.__struct_fields__
+        ),
+        where=sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
+        column=sql.Identifier(column),
+        direction=sql.SQL("DESC" if descending else "ASC"),
+    )
+    params["limit"] = limit
+    return query, params
+
+
+async def list_persons(
+    conn: AsyncConnection[Any],
+    filters: PersonFilter,
+    *,
+    sort: PersonSort = "followers",
+    limit: int = 50,
+    after: tuple[SortValue, int] | None = None,
+) -> list[PersonSummary]:
+    """One page of merged persons, resuming after ``(sort value, person_id)`` when given."""
+    query, params = list_persons_query(filters, sort=sort, limit=limit, after=after)
+    cur = conn.cursor(row_factory=class_row(PersonSummary))
+    return await (await cur.execute(query, params)).fetchall()
+
+
+def sort_value(person: PersonSummary, sort: PersonSort) -> SortValue:
+    """The value ``person`` is ordered by under ``sort`` (what a cursor must remember)."""
+    value: SortValue = getattr(person, SORT_COLUMNS[sort][0])
+    return value
+
+
+async def get_person(conn: AsyncConnection[Any], username: str) -> PersonDetail | None:
+    """The merged state of one person (by username, any case) with per-field provenance."""
+    cur = conn.cursor(row_factory=dict_row)
+    # Planning the merge view costs milliseconds, running it a fraction of one: prepare at once
+    # rather than after psycopg's default five executions per connection.
+    row = await (await cur.execute(PERSON_DETAIL, {"username": username}, prepare=True)).fetchone()
+    if row is None:
+        return None
+    sources = {
+        field: FieldSource(
+            row[f"{prefix}_source"],
+            row[f"{prefix}_observed_at"],
+            row[f"{prefix}_stale"] if stale else None,
+        )
+        for field, (prefix, stale) in _PROVENANCE.items()
+    }
+    return PersonDetail(**{f: row[f] for f in _DETAIL_FIELDS}, sources=PersonSources(**sources))
+
+
+async def list_follow_events(
+    conn: AsyncConnection[Any],
+    *,
+    kind: FollowEventKind | None = None,
+    since: dt.datetime | None = None,
+    limit: int = 50,
+    after: tuple[dt.datetime, int] | None = None,
+) -> list[FollowEvent]:
+    """Follow events, newest first, resuming after ``(occurred_at, event_id)`` when given."""
+    where: list[sql.Composable] = []
+    if kind is not None:
+        where.append(sql.SQL("e.kind = %(kind)s"))
+    if since is not None:
+        where.append(sql.SQL("e.occurred_at >= %(since)s"))
+    if after is not None:
+        where.append(sql.SQL("(e.occurred_at, e.event_id) < (%(after_at)s, %(after_id)s)"))
+    query = sql.SQL(
+        "SELECT e.event_id, p.username, e.kind, e.occurred_at, e.source, e.job_id "
+        "FROM follow_events e JOIN persons p ON p.person_id = e.person_id {where} "
+        "ORDER BY e.occurred_at DESC, e.event_id DESC LIMIT %(limit)s"
+    ).format(where=sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""))
+    params = {
+        "kind": kind,
+        "since": since,
+        "after_at": after[0] if after else None,
+        "after_id": after[1] if after else None,
+        "limit": limit,
+    }
+    cur = conn.cursor(row_factory=class_row(FollowEvent))
+    return await (await cur.execute(query, params)).fetchall()
