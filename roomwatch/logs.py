@@ -57,6 +57,9 @@ def setup_logging(level: str = "INFO", log_file: Path | None = None) -> None:
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in handlers:
+        # The level on the handlers too: libraries (Scrapy) reset the root logger to NOTSET,
+        # and redacting every DEBUG record (Scrapy logs whole items) costs seconds per crawl.
+        handler.setLevel(level)
         handler.setFormatter(formatter)
         handler.addFilter(RedactingFilter())
     logging.basicConfig(level=level, handlers=handlers, force=True)
