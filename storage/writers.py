@@ -88,10 +88,9 @@ def _stage_persons(
 
 _AFFILIATE_STAGE = """
 CREATE TEMP TABLE affiliate_stage (
-    seq int, username text, gender text, location text, current_show text, subject text,
-    tags text[], viewers int, followers int, country text, spoken_languages text,
-    display_name text, birthday date, age smallint, image_url text,
-    person_id bigint, fresh boolean
+    person_id bigint, fresh boolean, gender text, location text, current_show text,
+    subject text, tags text[], viewers int, followers int, country text, spoken_languages text,
+    display_name text, birthday date, age smallint, image_url text
 ) ON COMMIT DROP
 """
 
@@ -127,24 +126,6 @@ ON CONFLICT (person_id, hour) DO UPDATE SET
     last_observed_at = GREATEST(h.last_observed_at, excluded.last_observed_at)
 """
 
-# The profile cache keeps what the feed says about each person's profile; rewritten only on change.
-_AFFILIATE_PROFILES = """
-INSERT INTO profiles AS f (person_id, source, observed_at, display_name, age, birthday, gender,
-                           location, country, spoken_languages)
-SELECT person_id, 'affiliate', %(t)s, display_name, age, birthday,
-       CASE gender WHEN 's' THEN 't' ELSE gender END, location, country, spoken_languages
-FROM affiliate_stage
-ON CONFLICT (person_id, source) DO UPDATE SET
-    observed_at = excluded.observed_at, display_name = excluded.display_name,
-    age = excluded.age, birthday = excluded.birthday, gender = excluded.gender,
-    location = excluded.location, country = excluded.country,
-    spoken_languages = excluded.spoken_languages
-WHERE f.observed_at < excluded.observed_at
-  AND (f.display_name, f.age, f.birthday, f.gender, f.location, f.country, f.spoken_languages)
-      IS DISTINCT FROM (excluded.display_name, excluded.age, excluded.birthday, excluded.gender,
-                        excluded.location, excluded.country, excluded.spoken_languages)
-"""
-
 # After a complete poll, a person the feed no longer lists is offline as of that poll.
 _AFFILIATE_ABSENT = """
 UPDATE person_source_latest
@@ -161,7 +142,7 @@ def write_affiliate_poll(
     job_id: int | None = None,
     complete: bool = False,
 ) -> WriteResult:
-    """Stores one poll (or one page of it) of the Affiliate feed.
+    """Stores one poll (or one batch of its pages) of the Affiliate feed.
 
     Args:
         rooms: the rooms seen; a username listed twice is stored once (the later row wins).
@@ -173,17 +154,26 @@ def write_affiliate_poll(
     with conn.transaction():
         ensure_partitions(conn, "affiliate_api_snapshots", "day", observed_at, observed_at)
         ensure_partitions(conn, "affiliate_hourly", "month", observed_at, observed_at)
+        ids = _upsert_online_persons(conn, unique, observed_at)
+        seen = {
+            int(row[0])
+            for row in conn.execute(
+                "SELECT person_id FROM affiliate_api_snapshots "
+                "WHERE observed_at = %s AND person_id = ANY(%s)",
+                [observed_at, list(ids.values())],
+            )
+        }
         conn.execute(_AFFILIATE_STAGE)
         with conn.cursor().copy(
-            "COPY affiliate_stage (seq, username, gender, location, current_show, subject, tags, "
-            "viewers, followers, country, spoken_languages, display_name, birthday, age, "
+            "COPY affiliate_stage (person_id, fresh, gender, location, current_show, subject, "
+            "tags, viewers, followers, country, spoken_languages, display_name, birthday, age, "
             "image_url) FROM STDIN"
         ) as copy:
-            for seq, (name, r) in enumerate(unique.items()):
+            for name, r in unique.items():
                 copy.write_row(
                     (
-                        seq,
-                        name,
+                        ids[name],
+                        ids[name] not in seen,
                         r.gender,
                         r.location,
                         r.current_show,
@@ -199,28 +189,17 @@ def write_affiliate_poll(
                         r.image_url,
                     )
                 )
-        _stage_persons(conn, unique, observed_at)
-        conn.execute(
-            """
-            UPDATE affiliate_stage s
-            SET person_id = p.person_id,
-                fresh = NOT EXISTS (SELECT 1 FROM affiliate_api_snapshots x
-                                    WHERE x.person_id = p.person_id AND x.observed_at = %s)
-            FROM persons p WHERE p.username = s.username
-            """,
-            [observed_at],
-        )
-        fresh = dict(conn.execute("SELECT username, person_id FROM affiliate_stage WHERE fresh"))
+        fresh = [name for name in unique if ids[name] not in seen]
         with conn.cursor().copy(
             sql.SQL("COPY affiliate_api_snapshots ({}) FROM STDIN").format(
                 sql.SQL(", ").join(map(sql.Identifier, _SNAPSHOT_COLUMNS))
             )
         ) as copy:
-            for name, person_id in fresh.items():
+            for name in fresh:
                 r = unique[name]
                 copy.write_row(
                     (
-                        person_id,
+                        ids[name],
                         observed_at,
                         job_id,
                         r.gender,
@@ -232,7 +211,7 @@ def write_affiliate_poll(
                         r.num_users,
                         r.num_followers,
                         _none_if_empty(r.country),
-                        r.spoken_languages,
+                        _none_if_empty(r.spoken_languages),
                         _none_if_empty(r.display_name),
                         r.birthday,
                         r.is_hd,
@@ -250,10 +229,26 @@ def write_affiliate_poll(
                 )
         conn.execute(_AFFILIATE_ROLLUP, {"t": observed_at})
         conn.execute(upsert_latest_sql(_AFFILIATE_LATEST.format(t=sql.Literal(observed_at))))
-        conn.execute(_AFFILIATE_PROFILES, {"t": observed_at})
         if complete:
             conclude_affiliate_poll(conn, observed_at, job_id, len(unique))
     return WriteResult(inserted=len(fresh), duplicates=len(unique) - len(fresh))
+
+
+def _upsert_online_persons(
+    conn: Connection, names: Iterable[str], seen_online: dt.datetime
+) -> dict[str, int]:
+    """Creates new persons, moves ``last_seen_online_at`` forward; returns every person's id."""
+    rows = conn.execute(
+        """
+        INSERT INTO persons AS p (username, last_seen_online_at)
+        SELECT u, %(seen)s FROM unnest(%(names)s::text[]) AS u
+        ON CONFLICT (username) DO UPDATE
+        SET last_seen_online_at = GREATEST(p.last_seen_online_at, excluded.last_seen_online_at)
+        RETURNING username, person_id
+        """,
+        {"names": list(names), "seen": seen_online},
+    )
+    return {str(name): int(person_id) for name, person_id in rows}
 
 
 def conclude_affiliate_poll(
