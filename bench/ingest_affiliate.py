@@ -37,7 +37,7 @@ from spiders.affiliate import PAGE_SIZE, decode_page
 from storage.embedded import EmbeddedPostgres
 from storage.migrator import apply_migrations
 from storage.records import AffiliateRoom
-from storage.writers import _SNAPSHOT_COLUMNS, ensure_partitions, write_affiliate_poll
+from storage.writers import SNAPSHOT_COLUMNS, ensure_partitions, snapshot_row, write_affiliate_poll
 from upstream_sim.affiliate_feed import AffiliateFeed
 from upstream_sim.server import SimulatorServer
 from upstream_sim.state import SimulatorState
@@ -110,41 +110,12 @@ def raw_copy(conn: psycopg.Connection[Any], rooms: list[AffiliateRoom], at: dt.d
         conn.transaction(),
         conn.cursor().copy(
             sql.SQL("COPY raw_copy_target ({}) FROM STDIN").format(
-                sql.SQL(", ").join(map(sql.Identifier, _SNAPSHOT_COLUMNS))
+                sql.SQL(", ").join(map(sql.Identifier, SNAPSHOT_COLUMNS))
             )
         ) as copy,
     ):
-        for person_id, r in enumerate(rooms, start=1):
-            copy.write_row(
-                (
-                    person_id,
-                    at,
-                    None,
-                    r.gender,
-                    r.location,
-                    r.current_show,
-                    r.room_subject,
-                    r.tags,
-                    r.is_new,
-                    r.num_users,
-                    r.num_followers,
-                    r.country,
-                    r.spoken_languages,
-                    r.display_name,
-                    r.birthday,
-                    r.is_hd,
-                    r.age,
-                    r.seconds_online,
-                    r.image_url,
-                    r.image_url_360x270,
-                    r.chat_room_url_revshare,
-                    r.iframe_embed_revshare,
-                    r.chat_room_url,
-                    r.iframe_embed,
-                    r.slug,
-                    r.raw.decode(),
-                )
-            )
+        for person_id, room in enumerate(rooms, start=1):
+            copy.write_row(snapshot_row(person_id, at, None, room))
     return time.perf_counter() - started
 
 

@@ -25,7 +25,7 @@ from storage.records import (
 
 Connection = psycopg.Connection[Any]
 
-_SNAPSHOT_COLUMNS = (
+SNAPSHOT_COLUMNS = (
     "person_id",
     "observed_at",
     "job_id",
@@ -192,46 +192,50 @@ def write_affiliate_poll(
         fresh = [name for name in unique if ids[name] not in seen]
         with conn.cursor().copy(
             sql.SQL("COPY affiliate_api_snapshots ({}) FROM STDIN").format(
-                sql.SQL(", ").join(map(sql.Identifier, _SNAPSHOT_COLUMNS))
+                sql.SQL(", ").join(map(sql.Identifier, SNAPSHOT_COLUMNS))
             )
         ) as copy:
             for name in fresh:
-                r = unique[name]
-                copy.write_row(
-                    (
-                        ids[name],
-                        observed_at,
-                        job_id,
-                        r.gender,
-                        r.location,
-                        r.current_show,
-                        r.room_subject,
-                        r.tags,
-                        r.is_new,
-                        r.num_users,
-                        r.num_followers,
-                        _none_if_empty(r.country),
-                        _none_if_empty(r.spoken_languages),
-                        _none_if_empty(r.display_name),
-                        r.birthday,
-                        r.is_hd,
-                        r.age,
-                        r.seconds_online,
-                        r.image_url,
-                        r.image_url_360x270,
-                        r.chat_room_url_revshare,
-                        r.iframe_embed_revshare,
-                        r.chat_room_url,
-                        r.iframe_embed,
-                        r.slug,
-                        r.raw.decode(),
-                    )
-                )
+                copy.write_row(snapshot_row(ids[name], observed_at, job_id, unique[name]))
         conn.execute(_AFFILIATE_ROLLUP, {"t": observed_at})
         conn.execute(upsert_latest_sql(_AFFILIATE_LATEST.format(t=sql.Literal(observed_at))))
         if complete:
             conclude_affiliate_poll(conn, observed_at, job_id, len(unique))
     return WriteResult(inserted=len(fresh), duplicates=len(unique) - len(fresh))
+
+
+def snapshot_row(
+    person_id: int, observed_at: dt.datetime, job_id: int | None, r: AffiliateRoom
+) -> tuple[object, ...]:
+    """One ``affiliate_api_snapshots`` row, in the order of ``SNAPSHOT_COLUMNS``."""
+    return (
+        person_id,
+        observed_at,
+        job_id,
+        r.gender,
+        r.location,
+        r.current_show,
+        r.room_subject,
+        r.tags,
+        r.is_new,
+        r.num_users,
+        r.num_followers,
+        _none_if_empty(r.country),
+        _none_if_empty(r.spoken_languages),
+        _none_if_empty(r.display_name),
+        r.birthday,
+        r.is_hd,
+        r.age,
+        r.seconds_online,
+        r.image_url,
+        r.image_url_360x270,
+        r.chat_room_url_revshare,
+        r.iframe_embed_revshare,
+        r.chat_room_url,
+        r.iframe_embed,
+        r.slug,
+        r.raw.decode(),
+    )
 
 
 def _upsert_online_persons(
