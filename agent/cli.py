@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from agent import login_cli
+from agent import import_cli, login_cli
 from agent.crawl_cli import crawl_command
 from agent.runtime import database_label, migrate, run_agent
 from control_api.auth import load_or_create_token
@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Keeps a durable, multi-source record of the broadcasters that matter to you.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("run", help="run the agent: database, migrations, API")
+    commands.add_parser("run", help="run the agent: database, migrations, scheduler, crawls, API")
     commands.add_parser("migrate", help="apply pending migrations and exit")
     status = commands.add_parser("status", help="last job per spider, sessions, row counts")
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("token", help="print the API token")
     login_cli.add_parsers(commands)
+    import_cli.add_parsers(commands)
     simulate = commands.add_parser("simulate", help="run the upstream simulator alone")
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=8788)
@@ -57,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _status(config: Config, as_json: bool) -> None:
     with open_database(config) as conninfo, connect(conninfo) as conn:
-        report = read_status(conn, database_label(config))
+        report = read_status(conn, database_label(config), config.alerts.failures_in_a_row)
     if as_json:
         print(msgspec.json.format(msgspec.json.encode(report).decode()))
     else:
@@ -71,6 +72,15 @@ def _format_status(report: StatusReport) -> str:
             f"pending migrations: {', '.join(report.pending_migrations)} (roomwatch migrate)"
         )
         return "\n".join(lines)
+    lines += [f"ALERT: {alert.message}" for alert in report.alerts]
+    if report.scheduler is not None:
+        state = report.scheduler
+        lines.append(f"scheduler: {state.holder}" if state.active else "scheduler: no agent")
+        for s in state.schedules:
+            every = s.cron or f"every {s.interval_seconds} s"
+            plan = f"next {s.next_run_at:%Y-%m-%d %H:%M:%S}" if s.next_run_at else "not planned"
+            plan = "paused" if s.paused else plan
+            lines.append(f"  {s.name:<18} {s.spider:<18} {every:<18} {plan}")
     lines.append("last jobs:" if report.last_jobs else "last jobs: none yet")
     for job in report.last_jobs:
         when = job.finished_at or job.started_at or job.queued_at
@@ -112,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(load_or_create_token(config))
         elif args.command in login_cli.COMMANDS:
             return login_cli.handle(args, config)
+        elif args.command in import_cli.COMMANDS:
+            return import_cli.handle(args, config)
         elif args.command == "simulate":
             _simulate(args.host, args.port, args.rooms)
     except ConfigError as exc:

@@ -23,7 +23,7 @@ from roomwatch.catalog import SPIDERS
 from roomwatch.config import Config
 from roomwatch.errors import JobError
 from storage.database import connect
-from storage.jobs import Job, Trigger, create_job, finish_job, get_job, start_job
+from storage.jobs import Job, Trigger, create_job, finish_job, get_job, lock_job, start_job
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
@@ -53,10 +53,15 @@ class CrawlRunner:
         log_path = self.config.data_path / "logs" / f"job-{job_id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with connect(self.conninfo, autocommit=True) as conn:
-            if not start_job(conn, job_id, os.getpid(), str(log_path)):
+            # The supervisor lock first: it marks this job as watched for as long as this
+            # connection lives. Not getting it, or the job no longer being queued, means
+            # another worker took it or it was cancelled meanwhile.
+            if not lock_job(conn, job_id) or not start_job(
+                conn, job_id, os.getpid(), str(log_path)
+            ):
                 job = get_job(conn, job_id)
                 assert job is not None
-                return job  # cancelled while queued
+                return job
             process = subprocess.Popen(
                 [sys.executable, "-m", "spiders.crawl", "--job-id", str(job_id)],
                 stdin=subprocess.DEVNULL,
@@ -102,6 +107,9 @@ class CrawlRunner:
                     error_message=f"timed out after {seconds} s",
                 )
                 stop_process_tree(process)
+        # A crawl process that died on its own may leave Chromium behind in its process group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         # Whatever the child managed to record, a dead child's job must not stay running.
         finish_job(
             conn,

@@ -1,7 +1,10 @@
-"""``roomwatch run``: one process that owns the database, applies migrations and serves the API.
+"""``roomwatch run``: one process that owns the database, schedules and runs crawls, serves the API.
 
-Later issues add the scheduler and the crawl runner to this process; their start and stop belong
-here, in this order: database, migrations, settings, (scheduler, runner), API.
+Start order: database, migrations, settings, interrupt abandoned jobs (left running by a dead
+agent or ``roomwatch crawl``), default schedules, crawl worker, alert notifier, scheduler, API.
+SIGINT/SIGTERM stop the API, then the rest in reverse: the scheduler stops firing, the worker
+gives running crawls ``agent.shutdown_grace_seconds`` and then cancels them, and the embedded
+database stops last. A second signal during that wait ends the process at once.
 """
 
 from __future__ import annotations
@@ -15,11 +18,16 @@ from urllib.parse import urlsplit
 
 import uvicorn
 
+from agent.alerts import AlertNotifier
+from agent.runner import CrawlRunner
+from agent.scheduler import Scheduler
+from agent.worker import Worker, sweep_abandoned
 from control_api.app import create_app
 from control_api.auth import load_or_create_token, token_path
 from roomwatch.config import Config
 from storage.database import connect, open_database
 from storage.migrator import apply_migrations
+from storage.schedules import ensure_default_schedules
 from storage.settings import sync_settings
 
 log = logging.getLogger(__name__)
@@ -64,29 +72,70 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def crawl_services(config: Config, conninfo: str) -> Iterator[None]:
+    """Runs the worker, the alert notifier and the scheduler for the life of the block.
+
+    They stop in reverse order, even when the block fails: the scheduler stops firing first,
+    then the worker lets running crawls end (or cancels them after the grace).
+    """
+    with connect(conninfo) as conn:
+        added = ensure_default_schedules(conn)
+    if added:
+        log.info("added default schedules: %s", ", ".join(added))
+    runner = CrawlRunner(config, conninfo)
+    notifier = AlertNotifier(conninfo, config.alerts)
+    worker = Worker(
+        runner,
+        conninfo,
+        max_concurrent=config.agent.max_concurrent_crawls,
+        shutdown_grace=config.agent.shutdown_grace_seconds,
+        on_finished=notifier.job_finished,
+    )
+    scheduler = Scheduler(conninfo, runner.submit, config.agent.lock_retry_seconds)
+    worker.start()
+    try:
+        notifier.start()
+        try:
+            scheduler.start()
+            try:
+                yield
+            finally:
+                scheduler.stop()
+        finally:
+            notifier.stop()
+    finally:
+        worker.stop()
+
+
 def run_agent(config: Config) -> None:
     """Runs until SIGINT/SIGTERM; the embedded database is stopped on the way out."""
     token = load_or_create_token(config)
     with open_database(config) as conninfo:
         for name in migrate(conninfo, config):
             log.info("applied migration %s", name)
-        app = create_app(config, conninfo, token, database_label(config))
-        where = (
-            "ROOMWATCH_API_TOKEN" if config.api.token else f"{token_path(config)} (roomwatch token)"
+        sweep_abandoned(conninfo)
+        with crawl_services(config, conninfo):
+            _serve(config, conninfo, token)
+
+
+def _serve(config: Config, conninfo: str, token: str) -> None:
+    """The API in the foreground until a signal asks it to stop."""
+    app = create_app(config, conninfo, token, database_label(config))
+    where = "ROOMWATCH_API_TOKEN" if config.api.token else f"{token_path(config)} (roomwatch token)"
+    print(f"roomwatch API on http://{config.api.host}:{config.api.port}/api/v1", flush=True)
+    print(f"API token: {where}", flush=True)
+    server = _Server(
+        uvicorn.Config(
+            app,
+            host=config.api.host,
+            port=config.api.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            log_config=None,
         )
-        print(f"roomwatch API on http://{config.api.host}:{config.api.port}/api/v1", flush=True)
-        print(f"API token: {where}", flush=True)
-        server = _Server(
-            uvicorn.Config(
-                app,
-                host=config.api.host,
-                port=config.api.port,
-                log_level="warning",
-                access_log=False,
-                lifespan="on",
-                log_config=None,
-            )
-        )
-        server.run()
-        if not server.started:
-            raise SystemExit(1)
+    )
+    server.run()
+    if not server.started:
+        raise SystemExit(1)

@@ -15,8 +15,12 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 from psycopg import AsyncConnection
 
 from control_api.auth import BearerTokenMiddleware
+from control_api.crawls import CrawlController
 from control_api.follow_events import FollowEventController
+from control_api.images import ImageController
+from control_api.imports import ImportController
 from control_api.persons import PersonController
+from control_api.schedules import ScheduleController
 from control_api.system import SystemController
 from roomwatch import __version__
 from roomwatch.config import Config
@@ -50,10 +54,19 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
 
     api = Router(
         path="/api/v1",
-        route_handlers=[SystemController, PersonController, FollowEventController],
+        route_handlers=[
+            SystemController,
+            PersonController,
+            FollowEventController,
+            CrawlController,
+            ScheduleController,
+            ImportController,
+            ImageController,
+        ],
         dependencies={
             "db": Provide(_connection),
             "database_label": Provide(lambda: database_label, sync_to_thread=False),
+            "config": Provide(lambda: config, sync_to_thread=False),
         },
     )
     return Litestar(
@@ -65,4 +78,7 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
             title="roomwatch control API", version=__version__, path="/schema"
         ),
         debug=False,
+        # Litestar would otherwise replace the root logger's handlers, and with them the
+        # redaction filter that roomwatch.logs installs (secrets must never reach a log).
+        logging_config=None,
     )

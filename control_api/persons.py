@@ -13,6 +13,7 @@ from litestar import Controller, get
 from litestar.params import QueryParameter
 
 from control_api.cursors import decode_cursor, encode_cursor
+from control_api.images import PersonDetailWithImage, with_image
 from control_api.params import Cursor, Db, Limit, Since, Until, Username, time_range
 from control_api.problems import (
     BAD_REQUEST_RESPONSES,
@@ -24,7 +25,6 @@ from control_api.problems import (
 from control_api.schemas import Activity, History, PersonPage, Snapshots
 from storage.person_queries import (
     Gender,
-    PersonDetail,
     PersonFilter,
     PersonSort,
     SortValue,
@@ -120,9 +120,10 @@ class PersonController(Controller):
         summary="One person's merged state, each field with its source",
         responses=NOT_FOUND_RESPONSES,
     )
-    async def detail(self, db: Db, username: Username) -> PersonDetail:
-        """404 problem details when nobody has that username."""
-        return _found(await get_person(db, username), username)
+    async def detail(self, db: Db, username: Username) -> PersonDetailWithImage:
+        """404 problem details when nobody has that username. ``image`` prefers the local copy
+        of the picture (upstream URLs expire)."""
+        return with_image(_found(await get_person(db, username), username))
 
     @get(
         "/{username:str}/history",

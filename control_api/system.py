@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 from litestar import Controller, get
-from psycopg import AsyncConnection
-from psycopg.rows import dict_row
+from litestar.di import NamedDependency
 
-from storage.status import (
-    LAST_JOB_PER_SPIDER,
-    ROW_COUNTS,
-    SESSION_HEALTH,
-    JobSummary,
-    StatusReport,
-)
+from control_api.params import Db
+from roomwatch.config import Config
+from storage.status import StatusReport, read_status_async
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -31,18 +24,12 @@ class SystemController(Controller):
     async def health(self) -> Health:
         return Health(status="ok")
 
-    @get("/status", summary="Last job per spider, session health, row counts")
-    async def status(self, db: AsyncConnection[Any], database_label: str) -> StatusReport:
-        cur = db.cursor(row_factory=dict_row)
-        jobs = await (await cur.execute(LAST_JOB_PER_SPIDER)).fetchall()
-        sessions = {
-            row["status"]: row["n"] for row in await (await cur.execute(SESSION_HEALTH)).fetchall()
-        }
-        counts = await (await cur.execute(ROW_COUNTS)).fetchone() or {}
-        return StatusReport(
-            database=database_label,
-            pending_migrations=[],
-            last_jobs=[msgspec.convert(job, JobSummary) for job in jobs],
-            sessions=sessions,
-            counts={key: int(value) for key, value in counts.items()},
-        )
+    @get(
+        "/status",
+        summary="Scheduler and next runs, last job per spider, sessions, counts, alerts",
+    )
+    async def status(
+        self, db: Db, database_label: NamedDependency[str], config: NamedDependency[Config]
+    ) -> StatusReport:
+        """Everything an owner checks first; ``alerts`` lists what needs acting on."""
+        return await read_status_async(db, database_label, config.alerts.failures_in_a_row)

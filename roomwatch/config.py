@@ -89,12 +89,44 @@ class AffiliateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class CbhoursConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The CBHours API."""
+    """The CBHours API and who the CBHours spiders ask it about.
+
+    Attributes:
+        targets: persons of interest asked about: followed, followers, watch list.
+        trophy_recheck_days: a person CBHours did not know (no trophy) is asked again after this.
+        tzo: minutes from GMT the activity days are counted in (-300 = UTC-5); stored in UTC.
+        min_interval_seconds: the least time between two requests to CBHours from the whole
+            agent (all crawl processes). The API allows one per second; a little more than 1.0
+            keeps two requests from arriving under 1 s apart when one of them is delayed on
+            its way (scheduling, network); tests lower it.
+    """
 
     url: str = "https://www.cbhours.com/api.php"
+    targets: list[Literal["following", "follower", "watch"]] = msgspec.field(
+        default_factory=lambda: ["following", "follower", "watch"]
+    )
+    trophy_recheck_days: PositiveInt = 7
+    tzo: Annotated[int, msgspec.Meta(ge=-720, le=840)] = 0
+    min_interval_seconds: Annotated[float, msgspec.Meta(ge=0)] = 1.04
 
     def __post_init__(self) -> None:
         _check_http_url(self.url, "url")
+
+
+class BackoffConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How API crawls retry a 429, a 5xx or a network error (``spiders/backoff.py``).
+
+    Attributes:
+        base_seconds: the wait before the first retry; each next one is ``factor`` times longer.
+        factor: growth of the wait from one retry to the next.
+        cap_seconds: no wait is longer, ``Retry-After`` included.
+        max_retries: retries of one request; then it fails, and with it the crawl.
+    """
+
+    base_seconds: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    factor: Annotated[float, msgspec.Meta(ge=1)] = 2.0
+    cap_seconds: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    max_retries: NonNegativeInt = 4
 
 
 class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -117,9 +149,113 @@ class MergeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class BrowserConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Chromium for the logged-in crawls; empty ``executable`` auto-detects."""
+    """Chromium for the logged-in crawls; empty ``executable`` auto-detects.
+
+    Attributes:
+        block_resources: the crawl's browser does not download images, media and fonts
+            (nothing read from a page needs them; they are most of its bytes).
+    """
 
     executable: str = ""
+    block_resources: bool = True
+
+
+class FollowedCamsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The ``followed_cams`` crawl and imports of saved followed-cams pages.
+
+    Attributes:
+        count_tolerance: how far the rooms read may be from the header's "(online/total)"
+            total for the list to count as complete (rooms followed or going live while the
+            lists are read move the figures a little); 0 demands an exact match.
+    """
+
+    count_tolerance: NonNegativeInt = 0
+
+
+class FollowersConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The ``followers`` crawl and imports of saved followers pages (markup unverified).
+
+    Attributes:
+        username_selector: CSS for the elements naming one follower each (the name is read
+            from ``data-username``/``data-room``, else a ``/<name>/`` link, else the text).
+            When it matches nothing, profile links in the main content are used instead.
+        count_selector: CSS for an element holding the total number of followers, if shown.
+        count_tolerance: how far the names read may be from that total and still count as
+            complete.
+    """
+
+    username_selector: str = (
+        "[data-testid=follower-username], .followers_list a.username, "
+        "#followers_list a.username, .follower_list a.username"
+    )
+    count_selector: str = "[data-testid=followers-count], .followers_count"
+    count_tolerance: NonNegativeInt = 0
+
+
+class AgentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How ``roomwatch run`` schedules and executes crawls.
+
+    Attributes:
+        max_concurrent_crawls: crawls one agent runs at once (browser crawls: one at a time).
+        shutdown_grace_seconds: on SIGINT/SIGTERM, running crawls get this long to end; then
+            they are stopped and recorded ``cancelled``.
+        min_interval_seconds: the shortest schedule interval accepted (tests lower it).
+        lock_retry_seconds: how often an agent without the scheduler lock tries to take it.
+    """
+
+    max_concurrent_crawls: PositiveInt = 4
+    shutdown_grace_seconds: NonNegativeInt = 20
+    min_interval_seconds: PositiveInt = 60
+    lock_retry_seconds: PositiveInt = 30
+
+
+class AlertsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """When ``/status`` raises an alert, and who else hears about it.
+
+    Attributes:
+        webhook_url: optional; each new alert is POSTed there as a small JSON object.
+        failures_in_a_row: a spider whose last this-many finished crawls failed is an alert.
+    """
+
+    webhook_url: str = ""
+    failures_in_a_row: PositiveInt = 3
+
+    def __post_init__(self) -> None:
+        if self.webhook_url:
+            _check_http_url(self.webhook_url, "webhook_url")
+
+
+class ImagesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Thumbnails of persons of interest, downloaded into ``data_dir/images`` by API crawls.
+
+    Attributes:
+        enabled: download thumbnails at all.
+        persons: which persons of interest get them: followed, followers, watch list.
+        min_interval_hours: at most one download per person per this long (upstream
+            thumbnails change while a room is live; one a day keeps the disk small).
+        allowed_hosts: image URLs come from upstream data, so only http(s) URLs on exactly
+            these hosts are fetched; any other is refused (counted, never requested).
+        max_bytes: a bigger download is abandoned.
+    """
+
+    enabled: bool = True
+    persons: list[Literal["following", "follower", "watch"]] = msgspec.field(
+        default_factory=lambda: ["following", "follower", "watch"]
+    )
+    min_interval_hours: Annotated[float, msgspec.Meta(ge=0)] = 24.0
+    allowed_hosts: list[str] = msgspec.field(
+        default_factory=lambda: [
+            "thumb.live.mmcdn.com",
+            "jpeg.live.mmcdn.com",
+            "roomimg.stream.highwebmedia.com",
+        ]
+    )
+    max_bytes: PositiveInt = 2 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        for host in self.allowed_hosts:
+            if not re.fullmatch(r"[a-z0-9.-]+", host):
+                raise ValueError(f"allowed_hosts: expected lower-case host names, got {host!r}")
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -132,9 +268,15 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     chaturbate: ChaturbateConfig = msgspec.field(default_factory=ChaturbateConfig)
     affiliate: AffiliateConfig = msgspec.field(default_factory=AffiliateConfig)
     cbhours: CbhoursConfig = msgspec.field(default_factory=CbhoursConfig)
+    backoff: BackoffConfig = msgspec.field(default_factory=BackoffConfig)
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
     merge: MergeConfig = msgspec.field(default_factory=MergeConfig)
     browser: BrowserConfig = msgspec.field(default_factory=BrowserConfig)
+    followed_cams: FollowedCamsConfig = msgspec.field(default_factory=FollowedCamsConfig)
+    followers: FollowersConfig = msgspec.field(default_factory=FollowersConfig)
+    agent: AgentConfig = msgspec.field(default_factory=AgentConfig)
+    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
+    images: ImagesConfig = msgspec.field(default_factory=ImagesConfig)
 
     @property
     def data_path(self) -> Path:
@@ -153,7 +295,14 @@ _ENV_ALIASES: dict[str, tuple[str, ...]] = {
 _SECTIONS = tuple(
     name for name, field_type in Config.__annotations__.items() if field_type.endswith("Config")
 )
-_LIST_KEYS = {("affiliate", "gender"), ("affiliate", "region"), ("affiliate", "tag")}
+_LIST_KEYS = {
+    ("affiliate", "gender"),
+    ("affiliate", "region"),
+    ("affiliate", "tag"),
+    ("cbhours", "targets"),
+    ("images", "persons"),
+    ("images", "allowed_hosts"),
+}
 
 
 def _env_path(name: str) -> tuple[str, ...]:

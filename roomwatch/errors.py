@@ -10,7 +10,9 @@ Hierarchy::
     ├── UpstreamError              an upstream answered something we cannot use
     │   └── DecodeError            a response did not match the documented format (names the field)
     ├── SessionError               a login session is missing, invalid or expired
-    └── JobError                   a crawl job request cannot be honoured (unknown spider, conflict)
+    ├── JobError                   a crawl job request cannot be honoured (unknown spider, conflict)
+    ├── ScheduleError              a schedule change is invalid (names the field)
+    └── HtmlImportError            a saved page offered for import cannot be used (names the file)
 
 Errors surface once, at the edge that owns the user: the CLI prints ``str(error)`` and exits
 non-zero, the API answers RFC 9457 problem details, a crawl job records ``failed`` with it.
@@ -57,3 +59,16 @@ class SessionError(RoomwatchError):
 
 class JobError(RoomwatchError):
     """A crawl job request cannot be honoured."""
+
+
+class ScheduleError(RoomwatchError):
+    """A schedule change was refused; ``field`` is the field that was wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = message
+
+
+class HtmlImportError(RoomwatchError):
+    """A saved followed-cams or followers page cannot be imported; the message names the file."""

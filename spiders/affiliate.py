@@ -5,12 +5,14 @@ the rest are then fetched concurrently, and more are asked for if ``count`` grow
 One crawl is one observation time. Each page is decoded strictly (a wrong type fails that page,
 naming the field) and stored as one batch; only a poll whose every page was read is complete,
 and only a complete poll lets the database conclude that absent persons are offline.
+Persons of interest due a new thumbnail (asked of the database in :meth:`prepare`) get a
+:class:`~spiders.images.ThumbnailItem` for the images pipeline when their room is seen.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode
 
@@ -19,8 +21,11 @@ import scrapy
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from roomwatch.config import Config
 from spiders.base import RoomwatchSpider
+from spiders.images import ThumbnailItem
 from storage.records import AffiliateRoom
+from storage.targets import thumbnail_targets
 from storage.writers import conclude_affiliate_poll, write_affiliate_poll
 
 if TYPE_CHECKING:
@@ -176,11 +181,25 @@ class AffiliateSpider(RoomwatchSpider):
 
     name = "affiliate"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, thumbnails_due: Iterable[str] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.thumbnails_due = set(thumbnails_due)
         self.requested: set[int] = set()
         self.pages_read = 0
         self.usernames: set[str] = set()
+
+    @classmethod
+    def prepare(
+        cls, conn: psycopg.Connection[Any], config: Config, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Who is due a thumbnail (``images.*``): the spider itself cannot ask the database."""
+        settings = config.images
+        due = (
+            thumbnail_targets(conn, settings.persons, settings.min_interval_hours)
+            if settings.enabled
+            else []
+        )
+        return {"thumbnails_due": due}
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         if not self.config.affiliate.wm:
@@ -225,6 +244,10 @@ class AffiliateSpider(RoomwatchSpider):
         self.usernames.update(room.username for room in rooms)
         if rooms:
             yield AffiliatePage(rooms=rooms, observed_at=self.observed_at)
+        for room in rooms:
+            if room.image_url and room.username in self.thumbnails_due:
+                self.thumbnails_due.discard(room.username)  # once per crawl, however often seen
+                yield ThumbnailItem(room.username, room.image_url)
         if count is not None and rooms:
             for next_offset in range(offset + PAGE_SIZE, count, PAGE_SIZE):
                 if next_offset not in self.requested:

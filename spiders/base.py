@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import scrapy
 
 from roomwatch.config import Config
 from spiders.items import Storable
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 class RoomwatchSpider(scrapy.Spider):
@@ -31,6 +34,26 @@ class RoomwatchSpider(scrapy.Spider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.observed_at = dt.datetime.now(dt.UTC)
+
+    @classmethod
+    def prepare(
+        cls, conn: psycopg.Connection[Any], config: Config, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Reads what the crawl needs from the database before it starts; none by default.
+
+        The crawl process calls this once, with a connection of its own, and passes the result
+        to the spider as keyword arguments (over the job's own ``args``): spiders themselves
+        never open a connection, yet some need inputs such as the usernames to ask about.
+
+        Args:
+            conn: a connection for reads (the crawl process closes it afterwards).
+            config: the process's configuration.
+            args: the job's spider arguments (``-a key=value``), all strings.
+
+        Raises:
+            JobError: the arguments cannot be honoured (the job fails before starting).
+        """
+        return {}
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> RoomwatchSpider:

@@ -59,7 +59,10 @@ def run_crawl(
     )
     crawler = process.create_crawler(spider_cls)
     startup_errors: list[str] = []
-    process.crawl(crawler, **job.args).addErrback(
+    with connect(conninfo) as conn:
+        # The spider's inputs from the database (targets, ...), read here: spiders never connect.
+        prepared = spider_cls.prepare(conn, config, dict(job.args))
+    process.crawl(crawler, **{**job.args, **prepared}).addErrback(
         lambda failure: startup_errors.append(failure.getErrorMessage())
     )
     process.start()

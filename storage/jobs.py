@@ -3,6 +3,13 @@
 ``queued -> running -> succeeded | failed | cancelled``; ``queued -> cancelled``; and
 ``running -> interrupted`` for jobs whose agent died. A partial unique index keeps at most one
 queued-or-running job per spider, so two triggers racing for the same spider cannot both win.
+
+Whoever supervises a running job (an agent's worker, or ``roomwatch crawl``) holds a session
+advisory lock on it (:data:`JOB_LOCK_SQL`) for as long as it watches the crawl. The lock dies
+with the supervisor's connection, so "running, and nobody holds its lock" is exactly "its
+supervisor is gone", whichever process or machine it ran on: :func:`interrupt_abandoned` relies
+on that instead of guessing from heartbeats. The SQL constants are public so the control API's
+asynchronous queries (``storage/job_queries.py``) run the very same statements.
 """
 
 from __future__ import annotations
@@ -21,6 +28,29 @@ Connection = psycopg.Connection[Any]
 Trigger = Literal["schedule", "api", "cli"]
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
+
+# Advisory lock keys are (namespace, id) pairs; the migrator uses a single-bigint key, which
+# PostgreSQL keeps in a separate key space.
+JOB_LOCK_NAMESPACE = 0x726F6F6E
+JOB_LOCK_SQL = "SELECT pg_try_advisory_lock(%s, (%s::bigint %% 2147483647)::int)"
+# A queued CLI job is started by its own process right away; one older than this was left
+# behind by a ``roomwatch crawl`` that died before starting it.
+CLI_QUEUE_TIMEOUT_SECONDS = 60
+
+INSERT_JOB = (
+    "INSERT INTO crawl_jobs (spider, args, trigger) VALUES (%(s)s, %(a)s, %(t)s) RETURNING *"
+)
+ACTIVE_JOB = "SELECT * FROM crawl_jobs WHERE spider = %(s)s AND status IN ('queued', 'running')"
+JOB_BY_ID = "SELECT * FROM crawl_jobs WHERE job_id = %(id)s"
+CANCEL_QUEUED = (
+    "UPDATE crawl_jobs SET status = 'cancelled', finished_at = now(), "
+    "finish_reason = 'cancelled', error_message = 'cancelled before it started', "
+    "cancel_requested_at = now() WHERE job_id = %(id)s AND status = 'queued'"
+)
+CANCEL_RUNNING = (
+    "UPDATE crawl_jobs SET cancel_requested_at = now() "
+    "WHERE job_id = %(id)s AND status = 'running' AND cancel_requested_at IS NULL"
+)
 
 
 class Job(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,12 +102,7 @@ def create_job(conn: Connection, spider: str, args: dict[str, Any], trigger: Tri
     """
     try:
         with conn.transaction():
-            job = _job(
-                conn,
-                "INSERT INTO crawl_jobs (spider, args, trigger) VALUES (%(s)s, %(a)s, %(t)s) "
-                "RETURNING *",
-                {"s": spider, "a": Jsonb(args), "t": trigger},
-            )
+            job = _job(conn, INSERT_JOB, {"s": spider, "a": Jsonb(args), "t": trigger})
     except psycopg.errors.UniqueViolation:
         active = active_job(conn, spider)
         raise JobConflict(spider, active.job_id if active else 0) from None
@@ -87,16 +112,38 @@ def create_job(conn: Connection, spider: str, args: dict[str, Any], trigger: Tri
 
 def active_job(conn: Connection, spider: str) -> Job | None:
     """The queued or running job of ``spider``, if any."""
-    return _job(
-        conn,
-        "SELECT * FROM crawl_jobs WHERE spider = %(s)s AND status IN ('queued', 'running')",
-        {"s": spider},
-    )
+    return _job(conn, ACTIVE_JOB, {"s": spider})
 
 
 def get_job(conn: Connection, job_id: int) -> Job | None:
     """One job by id."""
-    return _job(conn, "SELECT * FROM crawl_jobs WHERE job_id = %(id)s", {"id": job_id})
+    return _job(conn, JOB_BY_ID, {"id": job_id})
+
+
+def lock_job(conn: Connection, job_id: int) -> bool:
+    """Takes the job's supervisor lock on ``conn`` (autocommit); False if someone holds it.
+
+    Held until ``conn`` closes: the supervisor keeps that connection open while it watches
+    the crawl, and a dead supervisor's connection (hence lock) goes with it.
+    """
+    row = conn.execute(JOB_LOCK_SQL, [JOB_LOCK_NAMESPACE, job_id]).fetchone()
+    return bool(row and row[0])
+
+
+def queued_jobs(conn: Connection, limit: int = 20) -> list[Job]:
+    """The oldest queued jobs an agent's worker may run (CLI jobs are run by their CLI)."""
+    with conn.cursor(row_factory=class_row(Job)) as cur:
+        return cur.execute(
+            "SELECT * FROM crawl_jobs WHERE status = 'queued' AND trigger <> 'cli' "
+            "ORDER BY job_id LIMIT %s",
+            [limit],
+        ).fetchall()
+
+
+def running_spiders(conn: Connection) -> set[str]:
+    """Spiders with a running job, whoever runs it (browser crawls run one at a time)."""
+    rows = conn.execute("SELECT spider FROM crawl_jobs WHERE status = 'running'").fetchall()
+    return {str(row[0]) for row in rows}
 
 
 def start_job(conn: Connection, job_id: int, pid: int, log_path: str) -> bool:
@@ -146,29 +193,50 @@ def finish_job(
 def request_cancel(conn: Connection, job_id: int) -> Job | None:
     """Cancels a queued job at once; flags a running one for its runner to stop."""
     with conn.transaction():
-        conn.execute(
-            "UPDATE crawl_jobs SET status = 'cancelled', finished_at = now(), "
-            "finish_reason = 'cancelled', cancel_requested_at = now() "
-            "WHERE job_id = %s AND status = 'queued'",
-            [job_id],
-        )
-        conn.execute(
-            "UPDATE crawl_jobs SET cancel_requested_at = now() "
-            "WHERE job_id = %s AND status = 'running' AND cancel_requested_at IS NULL",
-            [job_id],
-        )
+        conn.execute(CANCEL_QUEUED, {"id": job_id})
+        conn.execute(CANCEL_RUNNING, {"id": job_id})
     return get_job(conn, job_id)
 
 
-def interrupt_abandoned(conn: Connection) -> list[int]:
-    """Marks jobs left queued or running by a dead agent as ``interrupted`` (at agent start)."""
+def cancel_for_shutdown(conn: Connection, job_ids: list[int]) -> list[int]:
+    """Records running jobs ``cancelled`` because their agent is stopping; flags them to stop.
+
+    The runners watching them see ``cancel_requested_at`` and stop the processes; the
+    crawl's own late result cannot overwrite the final status.
+    """
     with conn.transaction():
         rows = conn.execute(
-            "UPDATE crawl_jobs SET status = 'interrupted', finished_at = now(), "
-            "finish_reason = 'interrupted', error_message = 'the agent stopped during this job' "
-            "WHERE status IN ('queued', 'running') RETURNING job_id"
+            "UPDATE crawl_jobs SET status = 'cancelled', finished_at = now(), "
+            "finish_reason = 'shutdown', error_message = 'the agent was stopped during this "
+            "crawl', cancel_requested_at = now() "
+            "WHERE job_id = ANY(%s) AND status = 'running' RETURNING job_id",
+            [job_ids],
         ).fetchall()
     return [int(r[0]) for r in rows]
+
+
+def interrupt_abandoned(conn: Connection) -> list[Job]:
+    """Marks jobs whose supervisor is gone as ``interrupted``; returns them.
+
+    Run at agent start (and now and then after): a running job whose supervisor lock is free
+    lost its agent or ``roomwatch crawl``; a CLI job still queued after a minute lost its CLI.
+    Queued API and schedule jobs are left to the workers: they were asked for and never began.
+    A transaction-level try-lock conflicts with a live supervisor's session lock, so jobs that
+    are alive elsewhere are never touched.
+    """
+    with conn.transaction(), conn.cursor(row_factory=class_row(Job)) as cur:
+        return cur.execute(
+            "UPDATE crawl_jobs SET status = 'interrupted', finished_at = now(), "
+            "finish_reason = 'interrupted', "
+            "error_message = 'the process supervising this job stopped during it' "
+            # CASE, not AND: only running rows may be try-locked, never a queued one that a
+            # runner is about to lock.
+            "WHERE status IN ('queued', 'running') AND CASE WHEN status = 'running' "
+            "THEN pg_try_advisory_xact_lock(%(ns)s, (job_id %% 2147483647)::int) "
+            "ELSE trigger = 'cli' AND queued_at < now() - make_interval(secs => %(cli)s) END "
+            "RETURNING *",
+            {"ns": JOB_LOCK_NAMESPACE, "cli": CLI_QUEUE_TIMEOUT_SECONDS},
+        ).fetchall()
 
 
 def _items(stats: dict[str, Any]) -> dict[str, int]:

@@ -1,4 +1,8 @@
-"""The status report: last job per spider, session health, row counts, pending migrations."""
+"""The status report: scheduler and next runs, last job per spider, sessions, counts, alerts.
+
+The same statements serve ``roomwatch status`` (sync) and ``GET /status`` (async): each side
+runs :func:`status_queries` and hands the rows to :func:`assemble_status`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ import msgspec
 import psycopg
 from psycopg.rows import dict_row
 
+from storage.alerts import EXPIRED_SESSIONS, FAILING_SPIDERS, Alert, alert_params, build_alerts
 from storage.migrator import pending_migrations
+from storage.schedules import ALL_SCHEDULES, SCHEDULER_LOCK, Schedule
 
 LAST_JOB_PER_SPIDER = """
 SELECT DISTINCT ON (spider) job_id, spider, status, trigger, queued_at, started_at, finished_at,
@@ -30,6 +36,29 @@ SELECT (SELECT count(*) FROM persons) AS persons,
           WHERE i.inhparent = 'affiliate_api_snapshots'::regclass AND c.reltuples > 0)
            AS affiliate_snapshots_estimate
 """
+
+
+# Which session holds the scheduler lock, named by the application_name it connected with.
+SCHEDULER_HOLDER = """
+SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %(ns)s::oid
+  AND l.objid = %(id)s::oid AND l.objsubid = 2
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+
+
+class SchedulerState(msgspec.Struct, frozen=True, kw_only=True):
+    """Whether an agent schedules crawls on this database, and the plan.
+
+    Attributes:
+        active: an agent holds the scheduler lock (schedules fire).
+        holder: which one (host and process id), when active.
+        schedules: every schedule; ``next_run_at`` is null unless active and not paused.
+    """
+
+    active: bool
+    holder: str | None
+    schedules: list[Schedule]
 
 
 class JobSummary(msgspec.Struct, frozen=True):
@@ -54,21 +83,71 @@ class StatusReport(msgspec.Struct, frozen=True):
     last_jobs: list[JobSummary]
     sessions: dict[str, int]
     counts: dict[str, int]
+    scheduler: SchedulerState | None = None
+    alerts: list[Alert] = msgspec.field(default_factory=list)
 
 
-def read_status(conn: psycopg.Connection[Any], database: str) -> StatusReport:
+def status_queries(failures_in_a_row: int) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The statements of the report, by name, with their parameters (run with ``dict_row``)."""
+    return {
+        "jobs": (LAST_JOB_PER_SPIDER, {}),
+        "sessions": (SESSION_HEALTH, {}),
+        "counts": (ROW_COUNTS, {}),
+        "holder": (SCHEDULER_HOLDER, {"ns": SCHEDULER_LOCK[0], "id": SCHEDULER_LOCK[1]}),
+        "schedules": (ALL_SCHEDULES, {}),
+        "expired": (EXPIRED_SESSIONS, {}),
+        "failing": (FAILING_SPIDERS, alert_params(failures_in_a_row)),
+    }
+
+
+def assemble_status(
+    database: str, rows: dict[str, list[dict[str, Any]]], failures_in_a_row: int
+) -> StatusReport:
+    """The report from the rows of :func:`status_queries`."""
+    holder = rows["holder"][0]["application_name"] if rows["holder"] else None
+    active = bool(rows["holder"])
+    schedules = [msgspec.convert(row, Schedule) for row in rows["schedules"]]
+    if not active:
+        # A plan written by an agent that is gone is no plan: nothing will fire.
+        schedules = [msgspec.structs.replace(s, next_run_at=None) for s in schedules]
+    counts = rows["counts"][0] if rows["counts"] else {}
+    return StatusReport(
+        database=database,
+        pending_migrations=[],
+        last_jobs=[msgspec.convert(job, JobSummary) for job in rows["jobs"]],
+        sessions={row["status"]: row["n"] for row in rows["sessions"]},
+        counts={key: int(value) for key, value in counts.items()},
+        scheduler=SchedulerState(active=active, holder=holder or None, schedules=schedules),
+        alerts=build_alerts(
+            [tuple(row.values()) for row in rows["expired"]],
+            [tuple(row.values()) for row in rows["failing"]],
+            failures_in_a_row,
+        ),
+    )
+
+
+def read_status(
+    conn: psycopg.Connection[Any], database: str, failures_in_a_row: int = 3
+) -> StatusReport:
     """Builds the report from one connection (``database`` says which server, without secrets)."""
     pending = pending_migrations(conn)
     if pending:
         return StatusReport(database, pending, [], {}, {})
     with conn.cursor(row_factory=dict_row) as cur:
-        jobs = cur.execute(LAST_JOB_PER_SPIDER).fetchall()
-        sessions = {row["status"]: row["n"] for row in cur.execute(SESSION_HEALTH)}
-        counts = cur.execute(ROW_COUNTS).fetchone() or {}
-    return StatusReport(
-        database=database,
-        pending_migrations=[],
-        last_jobs=[msgspec.convert(job, JobSummary) for job in jobs],
-        sessions=sessions,
-        counts={key: int(value) for key, value in counts.items()},
-    )
+        rows = {
+            name: cur.execute(query, params).fetchall()
+            for name, (query, params) in status_queries(failures_in_a_row).items()
+        }
+    return assemble_status(database, rows, failures_in_a_row)
+
+
+async def read_status_async(
+    conn: psycopg.AsyncConnection[Any], database: str, failures_in_a_row: int = 3
+) -> StatusReport:
+    """:func:`read_status` for the control API (whose agent has applied every migration)."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    async with conn.cursor(row_factory=dict_row) as cur:
+        for name, (query, params) in status_queries(failures_in_a_row).items():
+            await cur.execute(query, params)
+            rows[name] = await cur.fetchall()
+    return assemble_status(database, rows, failures_in_a_row)

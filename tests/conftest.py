@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -18,6 +19,12 @@ from storage.embedded import EmbeddedPostgres
 from storage.migrator import apply_migrations
 
 TEMPLATE = "roomwatch_template"
+# Tests talk to loopback only. Anything (a crawl process, an agent) that reads its upstream URLs
+# from the environment without a test pointing it at the simulator gets a closed local port.
+_NOWHERE = "http://127.0.0.1:9"
+os.environ.setdefault("ROOMWATCH_CHATURBATE_URL", _NOWHERE)
+os.environ.setdefault("ROOMWATCH_AFFILIATE_URL", f"{_NOWHERE}/api/public/affiliates/onlinerooms/")
+os.environ.setdefault("ROOMWATCH_CBHOURS_URL", f"{_NOWHERE}/api.php")
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,14 @@ from datetime import date
 import msgspec
 
 from upstream_sim.legacy import encode_legacy_rooms, escape_slashes
-from upstream_sim.rooms import Room, RoomFactory, encode_room, generate_rooms, with_campaign
+from upstream_sim.rooms import (
+    THUMBNAIL_BASE,
+    Room,
+    RoomFactory,
+    encode_room,
+    generate_rooms,
+    with_campaign,
+)
 
 
 def _json_text(value: str) -> bytes:
@@ -76,6 +83,7 @@ class AffiliateFeed:
         seed: int = 0,
         move_between_pages: int = 0,
         today: date | None = None,
+        thumbnail_base: str = THUMBNAIL_BASE,
     ) -> None:
         """Create the feed with ``count`` generated rooms.
 
@@ -84,8 +92,12 @@ class AffiliateFeed:
             seed: Seed of the generator and of the default churn randomness.
             move_between_pages: See :attr:`move_between_pages`.
             today: Date ages are computed against; defaults to the current date.
+            thumbnail_base: See :attr:`thumbnail_base`.
         """
         self._lock = threading.Lock()
+        self.thumbnail_base = thumbnail_base
+        """Where ``image_url`` points: the real host by default; tests set it to the
+        simulator's own ``<base_url>/ri/`` so a crawler can download the thumbnails."""
         self._today = today
         self._rooms: list[Room] = []
         self._encoded: list[bytes] | None = None
@@ -172,7 +184,10 @@ class AffiliateFeed:
                 (b'{"results":[', b",".join(selected), b'],"count":', b"%d}" % len(matching))
             )
             self._shift()
-        return body.replace(_WM_SLOT_BYTES, _json_text(query.wm))
+        body = body.replace(_WM_SLOT_BYTES, _json_text(query.wm))
+        if self.thumbnail_base != THUMBNAIL_BASE:
+            body = body.replace(_json_text(THUMBNAIL_BASE), _json_text(self.thumbnail_base))
+        return body
 
     def legacy_array(self, wm: str) -> bytes:
         """Answer the legacy endpoint: every online room in the 2017 shape, as a bare array."""

@@ -12,7 +12,9 @@ from upstream_sim.control import CONTROL_PREFIX, CbhoursControlController, Contr
 from upstream_sim.faults import FaultMiddleware
 from upstream_sim.requests_log import RequestLogMiddleware
 from upstream_sim.site import SiteControlController, SiteController
+from upstream_sim.site_lists import FollowListsControlController, FollowListsController
 from upstream_sim.state import SimulatorState
+from upstream_sim.thumbnails import ThumbnailController
 
 
 def create_app(state: SimulatorState) -> Litestar:
@@ -39,6 +41,9 @@ def create_app(state: SimulatorState) -> Litestar:
             CbhoursControlController,
             SiteController,
             SiteControlController,
+            FollowListsController,
+            FollowListsControlController,
+            ThumbnailController,
         ],
         dependencies={
             "sim": Provide(provide_state, sync_to_thread=False),

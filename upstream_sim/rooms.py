@@ -29,7 +29,9 @@ _SHOW_WEIGHTS = (20204, 1286, 281, 174)
 # Birthdays are fixed relative to the date of the real snapshots, so seeds stay reproducible.
 _BIRTHDAY_ANCHOR = date(2025, 9, 6)
 _HASHTAG = re.compile(r"#(\w+)")
-_IMAGE = "https://thumb.live.mmcdn.com/ri/{u}.jpg"
+THUMBNAIL_BASE = "https://thumb.live.mmcdn.com/ri/"
+"""Where the real feed's thumbnails live; ``image_url`` is this plus ``<username>.jpg``."""
+_IMAGE = THUMBNAIL_BASE + "{u}.jpg"
 _LINK = "{base}?tour={tour}&campaign={wm}&track=default&room={u}"
 _IFRAME = (
     "<iframe src='{base}?tour={tour}&amp;campaign={wm}&amp;track=embed&amp;room={u}"

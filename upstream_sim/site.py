@@ -7,14 +7,15 @@ Routes (FORMATS.md §3.1-3.3):
 * ``POST /auth/login/`` checks the CSRF pair (403 otherwise), the captcha switch, the password
   and the second-factor switch, then sets a 32-character httpOnly ``sessionid`` cookie
   (persistent with ``rememberme``, else a browser-session cookie) and redirects to ``next``.
-* ``GET /`` and ``GET /followed-cams/``: the header shows the followed counts and the user menu
-  for a live session. Without one, ``/followed-cams/`` answers as ``expiry_mode`` says.
+* ``GET /``: the header shows the followed counts and the user menu for a live session.
+  Logged-in pages (``upstream_sim.site_lists``: followed cams, followers) answer a missing
+  or expired session as ``expiry_mode`` says.
 * ``POST /cdn-cgi/challenge-platform/...``: where the "Just a moment..." page posts to; it sets
   ``cf_clearance`` and redirects back.
 
-Logged-in pages added later (followed-cams lists, offline list, followers) should start with
-:func:`gate` and :func:`require_login`, so the interstitial, the age gate and the expiry modes
-apply to them the same way. Control routes live under ``/_sim/site``.
+Logged-in pages start with :func:`gate` and :func:`require_login`, so the interstitial, the
+age gate and the expiry modes apply to them all the same way. Control routes live under
+``/_sim/site``.
 """
 
 import hmac
@@ -36,17 +37,22 @@ from upstream_sim.site_pages import (
     CHALLENGE_PATH,
     anonymous_page,
     csrf_failure_page,
-    followed_cams_page,
     home_page,
     interstitial_page,
     login_page,
     two_factor_page,
 )
-from upstream_sim.site_state import Account, ExpiryMode, SiteState, SiteSwitches
+from upstream_sim.site_state import (
+    Account,
+    ExpiryMode,
+    FailMode,
+    ListName,
+    SiteState,
+    SiteSwitches,
+)
 from upstream_sim.state import SimulatorState
 
 LOGIN_PATH = "/auth/login/"
-FOLLOWED_CAMS_PATH = "/followed-cams/"
 SITE_CONTROL_PATH = "/_sim/site"
 _CSRF_ALPHABET = string.ascii_letters + string.digits
 _REMEMBER_SECONDS = 14 * 24 * 3600
@@ -177,19 +183,6 @@ class SiteController(Controller):
         )
         return Redirect(next_path, status_code=302, cookies=[cookie])
 
-    @get(FOLLOWED_CAMS_PATH)
-    async def followed_cams(
-        self, request: Request[Any, Any, Any], sim: NamedDependency[SimulatorState]
-    ) -> Response[Any]:
-        """The logged-in followed-cams page (room list still a placeholder)."""
-        if (blocked := gate(request, sim.site)) is not None:
-            return blocked
-        account = require_login(request, sim.site)
-        if isinstance(account, Response):
-            return account
-        page = followed_cams_page(account, age_gate=age_gate_shown(request, sim.site.switches))
-        return html(page)
-
     @post(CHALLENGE_PATH, status_code=200)
     async def challenge(
         self, request: Request[Any, Any, Any], sim: NamedDependency[SimulatorState]
@@ -221,6 +214,13 @@ class SwitchesUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     interstitial_seconds: Annotated[float, msgspec.Meta(ge=0, le=30)] | None = None
     age_gate: bool | None = None
     expiry_mode: ExpiryMode | None = None
+    page_size: Annotated[int, msgspec.Meta(ge=1, le=500)] | None = None
+    followers_page_size: Annotated[int, msgspec.Meta(ge=1, le=500)] | None = None
+    fail_list: ListName | None = None
+    fail_page: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    fail_mode: FailMode | None = None
+    expire_at_list_call: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    server_rendered: bool | None = None
 
 
 class ExpireBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

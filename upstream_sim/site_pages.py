@@ -33,7 +33,8 @@ document.getElementById("close_entrance_terms").addEventListener("click", functi
 </script>"""
 
 
-def _layout(title: str, header: str, body: str, *, age_gate: bool) -> str:
+def layout(title: str, header: str, body: str, *, age_gate: bool) -> str:
+    """A whole page: title, header, main content and, if asked, the age-terms overlay."""
     gate = _AGE_GATE if age_gate else ""
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
@@ -42,7 +43,8 @@ def _layout(title: str, header: str, body: str, *, age_gate: bool) -> str:
     )
 
 
-def _anonymous_header() -> str:
+def anonymous_header() -> str:
+    """The header a visitor sees: log in and sign up links."""
     return (
         "<ul id='nav'><li><a href='/'>HOME</a></li></ul>"
         "<div class='login-links'><a href='/auth/login/' data-testid='login-link'>Log In</a> "
@@ -95,7 +97,7 @@ def login_page(
         f"</label>{widget}"
         "<input type='submit' value='Log In' data-testid='login-submit-button'></form>"
     )
-    return _layout("Login, Chaturbate login", _anonymous_header(), body, age_gate=age_gate)
+    return layout("Login, Chaturbate login", anonymous_header(), body, age_gate=age_gate)
 
 
 def two_factor_page(*, csrf_token: str, next_path: str) -> str:
@@ -108,28 +110,14 @@ def two_factor_page(*, csrf_token: str, next_path: str) -> str:
         "<input type='text' name='otp_token' id='id_otp_token' autocomplete='one-time-code'>"
         "<input type='submit' value='Verify'></form>"
     )
-    return _layout("Two-Factor Authentication", _anonymous_header(), body, age_gate=False)
-
-
-def followed_cams_page(account: Account, *, age_gate: bool) -> str:
-    """The logged-in followed-cams page (the room list comes later: a placeholder for now)."""
-    body = (
-        "<div id='roomlist_root' data-testid='room-list'>"
-        "<div class='followed_online_offline' data-testid='followed-online-offline'>"
-        "<div class='title' data-testid='online-filter-title'><p><a "
-        "data-testid='online-filter-link' href='/followed-cams/'>Online Rooms</a></p></div>"
-        "<div class='title' data-testid='offline-filter-title'><p><a "
-        "data-testid='offline-filter-link' href='/followed-cams/offline/'>Offline Rooms</a>"
-        "</p></div></div><div class='roomlist_container'></div></div>"
-    )
-    return _layout("Followed Cams - Chaturbate", logged_in_header(account), body, age_gate=age_gate)
+    return layout("Two-Factor Authentication", anonymous_header(), body, age_gate=False)
 
 
 def home_page(account: Account | None, *, age_gate: bool) -> str:
     """The home page, with the header of a logged-in user or of a visitor."""
-    header = logged_in_header(account) if account else _anonymous_header()
+    header = logged_in_header(account) if account else anonymous_header()
     body = "<h1>Free Chat with Cam Models</h1><div id='roomlist_root'></div>"
-    return _layout("Chaturbate - Free Adult Webcams", header, body, age_gate=age_gate)
+    return layout("Chaturbate - Free Adult Webcams", header, body, age_gate=age_gate)
 
 
 def anonymous_page(*, age_gate: bool) -> str:
@@ -152,4 +140,4 @@ def interstitial_page(*, return_to: str, seconds: float) -> str:
 def csrf_failure_page() -> str:
     """Django's answer to a POST without a matching CSRF token."""
     body = "<h1>Forbidden (403)</h1><p>CSRF verification failed. Request aborted.</p>"
-    return _layout("403 Forbidden", "", body, age_gate=False)
+    return layout("403 Forbidden", "", body, age_gate=False)

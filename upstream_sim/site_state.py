@@ -13,19 +13,34 @@ What the switches simulate (FORMATS.md §3.1-3.3):
   that auto-submits after ``interstitial_seconds`` and earns a ``cf_clearance`` cookie.
 * ``age_gate``: pages carry the ``#entrance_terms_overlay`` until the ``agreeterms=1`` cookie.
 * ``expiry_mode``: how an expired or missing session shows on a logged-in page: a redirect to
-  ``/auth/login/?next=...``, the login page served with HTTP 200, or the anonymous page.
+  ``/auth/login/?next=...``, the login page served with HTTP 200, or the anonymous page. The
+  room-list API always answers such a session with the anonymous public list (§3.6).
+* ``page_size`` / ``followers_page_size``: rooms per followed-cams page (the site's 90) and
+  followers per followers page (a guess).
+* ``fail_list``, ``fail_page``, ``fail_mode``: page ``fail_page`` of that list (``online``,
+  ``offline`` or ``followers``) fails: ``http_500`` (the page itself), ``api_500`` (its
+  room-list call) or ``broken`` (served cut short, before its list and script).
+* ``expire_at_list_call``: the Nth room-list call (counted from when the switches were set)
+  first expires every session: a session that dies in the middle of a crawl.
+* ``server_rendered``: the followed-cams pages are the old site's, rendered on the server
+  (``ul.list > li.room_list_room``), with no room-list call.
 """
 
 import hmac
 import secrets
 import string
 import threading
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 import msgspec
 
+from upstream_sim.follow_lists import FollowLists
+
 ExpiryMode = Literal["redirect", "login_200", "anonymous"]
+ListName = Literal["online", "offline", "followers"]
+FailMode = Literal["http_500", "api_500", "broken"]
 _SESSION_ALPHABET = string.ascii_lowercase + string.digits
 SESSIONID_LENGTH = 32
 """Django session keys are 32 characters; Cumination rejects a pasted sessionid otherwise."""
@@ -40,6 +55,17 @@ class SiteSwitches(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     interstitial_seconds: Annotated[float, msgspec.Meta(ge=0, le=30)] = 1.0
     age_gate: bool = False
     expiry_mode: ExpiryMode = "redirect"
+    page_size: Annotated[int, msgspec.Meta(ge=1, le=500)] = 90
+    followers_page_size: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
+    fail_list: ListName | None = None
+    fail_page: Annotated[int, msgspec.Meta(ge=0)] = 0
+    fail_mode: FailMode = "http_500"
+    expire_at_list_call: Annotated[int, msgspec.Meta(ge=0)] = 0
+    server_rendered: bool = False
+
+    def fails(self, list_name: ListName, page: int, mode: FailMode) -> bool:
+        """Whether page ``page`` of ``list_name`` fails this way."""
+        return (self.fail_list, self.fail_page, self.fail_mode) == (list_name, page, mode)
 
 
 @dataclass(slots=True)
@@ -49,15 +75,22 @@ class Account:
     Attributes:
         username: Login name, as registered (matched case-insensitively).
         password: Plain text: this is a simulator.
-        followed_online: Online followed rooms shown in the header (placeholder until the
-            followed-cams list is simulated).
-        followed_total: All followed rooms shown in the header.
+        follows: Followed rooms (online, offline) and followers.
     """
 
     username: str
     password: str
-    followed_online: int = 0
-    followed_total: int = 0
+    follows: FollowLists = field(default_factory=FollowLists)
+
+    @property
+    def followed_online(self) -> int:
+        """Online followed rooms, as the header counts them."""
+        return len(self.follows.online)
+
+    @property
+    def followed_total(self) -> int:
+        """All followed rooms, as the header counts them."""
+        return len(self.follows.online) + len(self.follows.offline)
 
 
 @dataclass(slots=True)
@@ -76,6 +109,7 @@ class SiteState:
         self._sessions: dict[str, _Session] = {}
         self._clearances: set[str] = set()
         self._switches = SiteSwitches()
+        self._list_calls = 0
 
     @property
     def switches(self) -> SiteSwitches:
@@ -87,6 +121,7 @@ class SiteState:
         """Replace every switch at once (``msgspec.structs.replace`` the current ones)."""
         with self._lock:
             self._switches = switches
+            self._list_calls = 0
 
     def reset(self) -> None:
         """Forget accounts, sessions and clearances; every switch off."""
@@ -95,15 +130,55 @@ class SiteState:
             self._sessions.clear()
             self._clearances.clear()
             self._switches = SiteSwitches()
+            self._list_calls = 0
 
     def add_account(
-        self, username: str, password: str, *, followed_online: int = 0, followed_total: int = 0
+        self,
+        username: str,
+        password: str,
+        *,
+        followed_online: int = 0,
+        followed_total: int = 0,
+        followers: int = 0,
     ) -> Account:
-        """Register (or replace) an account."""
-        account = Account(username, password, followed_online, followed_total)
+        """Register (or replace) an account with generated lists (seeded by its name)."""
+        follows = FollowLists.generate(
+            online=followed_online,
+            offline=max(0, followed_total - followed_online),
+            followers=followers,
+            seed=zlib.crc32(username.lower().encode()),
+        )
+        account = Account(username, password, follows)
         with self._lock:
             self._accounts[username.lower()] = account
         return account
+
+    def follows(self, username: str) -> FollowLists:
+        """An account's lists now.
+
+        Raises:
+            KeyError: No such account.
+        """
+        with self._lock:
+            return self._accounts[username.lower()].follows
+
+    def set_follows(self, username: str, follows: FollowLists) -> None:
+        """Replace an account's lists (``set_follows(u, follows(u).unfollow(x))``).
+
+        Raises:
+            KeyError: No such account.
+        """
+        with self._lock:
+            self._accounts[username.lower()].follows = follows
+
+    def count_list_call(self) -> None:
+        """Counts a room-list call; the ``expire_at_list_call``-th expires every session."""
+        with self._lock:
+            self._list_calls += 1
+            if self._list_calls != self._switches.expire_at_list_call:
+                return
+            for session in self._sessions.values():
+                session.expired = True
 
     def accounts(self) -> list[str]:
         """Usernames of every account."""

@@ -26,7 +26,17 @@ def _free_port() -> int:
 def agent() -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
     data_dir = Path(tempfile.mkdtemp(prefix="roomwatch-agent-"))
     port = _free_port()
-    env = {**os.environ, "ROOMWATCH_DATA_DIR": str(data_dir), "ROOMWATCH_API_PORT": str(port)}
+    # Tests talk to loopback only: the schedules fire at start, so every upstream points at a
+    # closed local port (the crawls fail fast, which this test does not look at).
+    closed = f"http://127.0.0.1:{_free_port()}"
+    env = {
+        **os.environ,
+        "ROOMWATCH_DATA_DIR": str(data_dir),
+        "ROOMWATCH_API_PORT": str(port),
+        "ROOMWATCH_CHATURBATE_URL": closed,
+        "ROOMWATCH_AFFILIATE_URL": f"{closed}/api/public/affiliates/onlinerooms/",
+        "ROOMWATCH_CBHOURS_URL": f"{closed}/api.php",
+    }
     env.pop("ROOMWATCH_DATABASE_URL", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "agent.cli", "run"],

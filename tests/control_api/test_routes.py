@@ -67,7 +67,8 @@ def _enum(param: dict[str, Any]) -> list[str]:
 def test_schema_lists_the_allowed_values(schema: dict[str, Any]) -> None:
     persons = _params(schema, "/api/v1/persons")
     assert _enum(persons["sort"]) == ["followers", "viewers", "rank", "grank", "last_seen"]
-    assert _enum(persons["gender"]) == ["f", "m", "c", "t"]
+    # A set: equal Literal types share typing's cache, so the order depends on import order.
+    assert set(_enum(persons["gender"])) == {"f", "m", "c", "t"}
     assert persons["limit"]["schema"]["minimum"] == 1
     assert persons["limit"]["schema"]["maximum"] == 200
     history = _params(schema, "/api/v1/persons/{username}/history")

@@ -1,0 +1,90 @@
+"""The ``roomwatch import-html`` command: follow state from saved followed-cams or followers pages.
+
+For when crawling is not an option (no session, a site change): save the pages from a logged-in
+browser and import them. The pages are read by the crawls' own parsers and judged by the same
+rules (``sessions/html_import.py``): what they show is always kept (source ``html_import``), and
+follow state changes only when they are the whole list. Exit status 0 when the pages were
+imported, complete or not (the output says which), 1 when they could not be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from roomwatch.config import Config
+from roomwatch.errors import DatabaseError, HtmlImportError
+from sessions.html_import import MAX_DOCUMENT_BYTES, ImportPlan, plan_import
+from storage.database import connect, open_database
+from storage.follow_state import FollowChanges, reconcile, record_observations
+from storage.migrator import pending_migrations
+
+COMMANDS = frozenset({"import-html"})
+
+
+def add_parsers(subparsers: Any) -> None:
+    """Adds ``import-html`` to the ``roomwatch`` sub-command parsers."""
+    command = subparsers.add_parser(
+        "import-html", help="import saved followed-cams or followers pages (HTML)"
+    )
+    command.add_argument(
+        "--kind",
+        required=True,
+        choices=("following", "followers"),
+        help="following: pages of /followed-cams/; followers: pages of /accounts/followers/",
+    )
+    command.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="saved page(s); give every page of a multi-page list to change follow state",
+    )
+
+
+def handle(args: argparse.Namespace, config: Config) -> int:
+    """Runs ``import-html``; returns the exit status.
+
+    Raises:
+        RoomwatchError: Printed as one line by the caller (an unreadable file names it).
+    """
+    documents = [(str(path), _read(path)) for path in args.files]
+    plan = plan_import(args.kind, documents, config)
+    changes = store_plan(config, plan)
+    print(describe(plan, changes))
+    return 0
+
+
+def _read(path: Path) -> bytes:
+    try:
+        if path.stat().st_size > MAX_DOCUMENT_BYTES:
+            raise HtmlImportError(f"{path}: larger than {MAX_DOCUMENT_BYTES // 2**20} MiB")
+        return path.read_bytes()
+    except OSError as exc:
+        raise HtmlImportError(f"{path}: cannot read it ({exc.strerror})") from None
+
+
+def store_plan(config: Config, plan: ImportPlan) -> FollowChanges | None:
+    """Keeps the observations; sets follow state too if the plan is complete."""
+    observed_at = dt.datetime.now(dt.UTC)
+    with open_database(config) as conninfo, connect(conninfo, autocommit=True) as conn:
+        if pending_migrations(conn):
+            raise DatabaseError("the database is not up to date: run roomwatch migrate")
+        record_observations(conn, plan.observations, source="html_import", observed_at=observed_at)
+        if not plan.complete:
+            return None
+        return reconcile(
+            conn, plan.relation, plan.usernames, checked_at=observed_at, source="html_import"
+        )
+
+
+def describe(plan: ImportPlan, changes: FollowChanges | None) -> str:
+    """One line for the user: what was kept and what changed."""
+    line = f"{plan.kind}: {len(plan.observations)} persons recorded; {plan.reason}"
+    if changes is None:
+        return line
+    if changes.baseline:
+        return f"{line}; first check of this list: state set, no events"
+    return f"{line}; {changes.added} added, {changes.removed} removed"

@@ -1,0 +1,243 @@
+"""The ``/crawls`` routes: queue a crawl, follow it, cancel it, read the tail of its log.
+
+The API only writes job rows; a worker of an agent on the same database runs them (the API
+never imports the crawl machinery). At most one job per spider is queued or running: a second
+request gets 409 problem details carrying the id of the one that exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio.to_thread
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.plugins.problem_details import ProblemDetailsException
+
+from control_api.body_problems import (
+    BODY_PROBLEM_HANDLERS,
+    ConflictProblem,
+    bad_field,
+    problem_spec,
+)
+from control_api.cursors import decode_cursor, encode_cursor
+from control_api.params import Cursor, Db, Limit
+from control_api.problems import bad_param, not_found
+from roomwatch.catalog import SPIDERS
+from storage.job_queries import (
+    create_job_async,
+    get_job_async,
+    list_jobs,
+    request_cancel_async,
+)
+from storage.jobs import Job, JobConflict, Status
+
+_CURSOR_KIND = "crawls"
+_TAIL_BLOCK = 64 * 1024
+# Spider arguments become attributes of the Scrapy spider; these would overwrite its machinery.
+RESERVED_ARGS = frozenset(
+    {"name", "start_urls", "allowed_domains", "custom_settings", "crawler", "settings"}
+    | {"config", "job_id", "failure", "conclusion", "observed_at", "logger", "state"}
+)
+
+ArgName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+ArgValue = Annotated[str, msgspec.Meta(max_length=500)] | int | float | bool
+_BAD = problem_spec("A parameter or body field is invalid; `field` names it")
+_NOT_FOUND = problem_spec("No such job, or no log for it here; `field` names it")
+_CONFLICT = problem_spec("The job is already active or already ended", ConflictProblem)
+JobId = Annotated[int, PathParameter(ge=1, le=2**63 - 1, description="the job's id")]
+
+
+class CrawlRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A crawl to queue.
+
+    Attributes:
+        spider: one of ``affiliate``, ``cbhours_live``, ``cbhours_activity``,
+            ``followed_cams``, ``followers``.
+        args: spider arguments (lower-case names, scalar values).
+    """
+
+    spider: str
+    args: dict[ArgName, ArgValue] = msgspec.field(default_factory=dict)
+
+
+class CrawlJob(msgspec.Struct, frozen=True, kw_only=True):
+    """A crawl job: what it is, where it stands, and what it did so far."""
+
+    job_id: int
+    spider: str
+    args: dict[str, Any]
+    trigger: str
+    status: Status
+    queued_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    items: dict[str, int]
+    pages: int
+    requests: int
+    retries: int
+    errors: int
+    finish_reason: str | None
+    error_message: str | None
+    cancel_requested_at: dt.datetime | None
+    heartbeat_at: dt.datetime | None
+
+
+class CrawlDetail(CrawlJob, frozen=True, kw_only=True):
+    """A crawl job with the crawler's full statistics."""
+
+    stats: dict[str, Any]
+
+
+class CrawlPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of jobs, newest first; pass ``next_cursor`` back as ``cursor`` (null: done)."""
+
+    items: list[CrawlJob]
+    next_cursor: str | None
+
+
+def _summary(job: Job) -> dict[str, Any]:
+    fields = {name: getattr(job, name) for name in CrawlJob.__struct_fields__ if name != "pages"}
+    return {**fields, "pages": int(job.stats.get("response_received_count", 0))}
+
+
+def _as_crawl(job: Job) -> CrawlJob:
+    return CrawlJob(**_summary(job))
+
+
+def _as_detail(job: Job) -> CrawlDetail:
+    return CrawlDetail(**_summary(job), stats=job.stats)
+
+
+def _found(job: Job | None, job_id: int) -> Job:
+    if job is None:
+        raise not_found("job_id", f"no crawl job #{job_id}")
+    return job
+
+
+def tail_lines(path: Path, lines: int) -> str:
+    """The last ``lines`` lines of a text file, read from its end (logs can be large)."""
+    with path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        end = position = handle.tell()
+        data = b""
+        while position > 0 and data.count(b"\n") <= lines:
+            position = max(0, position - _TAIL_BLOCK)
+            handle.seek(position)
+            data = handle.read(end - position)
+    text = data.decode("utf-8", errors="replace")
+    return "".join(text.splitlines(keepends=True)[-lines:])
+
+
+class CrawlController(Controller):
+    """Crawl jobs, whoever triggered them (schedule, API, CLI)."""
+
+    path = "/crawls"
+    tags = ("crawls",)
+    exception_handlers = BODY_PROBLEM_HANDLERS
+
+    @post(
+        "/",
+        status_code=202,
+        summary="Queue a crawl; a worker of the agent runs it",
+        responses={400: _BAD, 409: _CONFLICT},
+    )
+    async def create(self, db: Db, data: JSONBody[CrawlRequest]) -> CrawlDetail:
+        """202 with the queued job; 409 if one of that spider is already queued or running."""
+        if data.spider not in SPIDERS:
+            raise bad_field("spider", f"unknown spider; known: {', '.join(SPIDERS)}")
+        for key in data.args:
+            if key in RESERVED_ARGS:
+                raise bad_field(f"args.{key}", "reserved name, not a spider argument")
+        try:
+            job = await create_job_async(db, data.spider, dict(data.args), "api")
+        except JobConflict as conflict:
+            raise ProblemDetailsException(
+                status_code=409,
+                title="Conflict",
+                detail=str(conflict),
+                extra={"field": "spider", "existing_job_id": conflict.existing},
+            ) from None
+        return _as_detail(job)
+
+    @get("/", summary="Crawl jobs, newest first, one page", responses={400: _BAD})
+    async def index(
+        self,
+        db: Db,
+        spider: Annotated[
+            str | None, QueryParameter(max_length=40, description="only this spider's jobs")
+        ] = None,
+        status: Annotated[Status | None, QueryParameter(description="only this status")] = None,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> CrawlPage:
+        """Jobs matching the filters; resumes after ``cursor`` when given."""
+        if spider is not None and spider not in SPIDERS:
+            raise bad_param("spider", f"unknown spider; known: {', '.join(SPIDERS)}")
+        before = None
+        if cursor is not None:
+            _, before = decode_cursor(cursor, _CURSOR_KIND, int)
+        rows = await list_jobs(db, spider=spider, status=status, before=before, limit=limit + 1)
+        items = [_as_crawl(job) for job in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = encode_cursor(_CURSOR_KIND, None, items[-1].job_id)
+        return CrawlPage(items=items, next_cursor=next_cursor)
+
+    @get(
+        "/{job_id:int}",
+        summary="One crawl job with its counts and statistics",
+        responses={400: _BAD, 404: _NOT_FOUND},
+    )
+    async def detail(self, db: Db, job_id: JobId) -> CrawlDetail:
+        """Status, items per kind, requests, retries, errors, finish reason, error message."""
+        return _as_detail(_found(await get_job_async(db, job_id), job_id))
+
+    @post(
+        "/{job_id:int}/cancel",
+        status_code=202,
+        summary="Cancel a queued or running crawl",
+        responses={400: _BAD, 404: _NOT_FOUND, 409: _CONFLICT},
+    )
+    async def cancel(self, db: Db, job_id: JobId) -> CrawlDetail:
+        """A queued job ends ``cancelled`` at once; a running one is stopped by its runner."""
+        job = _found(await request_cancel_async(db, job_id), job_id)
+        if job.done and job.cancel_requested_at is None:
+            raise ProblemDetailsException(
+                status_code=409,
+                title="Conflict",
+                detail=f"crawl job #{job_id} has already ended ({job.status})",
+                extra={"field": "job_id"},
+            )
+        return _as_detail(job)
+
+    @get(
+        "/{job_id:int}/log",
+        summary="The tail of a crawl job's log",
+        media_type="text/plain; charset=utf-8",
+        responses={400: _BAD, 404: _NOT_FOUND},
+    )
+    async def log(
+        self,
+        db: Db,
+        job_id: JobId,
+        lines: Annotated[
+            int, QueryParameter(ge=1, le=5000, description="how many lines (1-5000)")
+        ] = 200,
+    ) -> Response[str]:
+        """The last ``lines`` lines (redacted at write time), as plain text."""
+        job = _found(await get_job_async(db, job_id), job_id)
+        if job.log_path is None:
+            raise not_found("job_id", f"crawl job #{job_id} has no log yet ({job.status})")
+        path = Path(job.log_path)
+        try:
+            text = await anyio.to_thread.run_sync(tail_lines, path, lines)
+        except FileNotFoundError:
+            raise not_found(
+                "job_id", f"the log of crawl job #{job_id} is not on this agent's machine"
+            ) from None
+        return Response(text, media_type="text/plain; charset=utf-8")

@@ -1,0 +1,85 @@
+"""``GET /images/{id}``: a stored thumbnail, and the link a person's detail gives to it.
+
+Upstream image URLs expire, so a person's detail carries ``image``: the local copy's URL when
+one was downloaded, else the upstream ``image_url``. The file to serve is found only through
+the ``images`` row (never a path from the request) and only inside ``data_dir/images``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
+from litestar.params import Parameter
+from litestar.response import File
+
+from control_api.params import Db
+from control_api.problems import PROBLEM_HANDLERS, Problem, not_found
+from roomwatch.config import Config
+from storage.images import get_image, image_file, images_dir
+from storage.person_queries import PersonDetail
+
+IMAGE_LINK = "/api/v1/images/{}"
+"""The route below under the API's ``/api/v1`` router, as clients request it."""
+
+_NOT_FOUND = {
+    404: ResponseSpec(
+        data_container=Problem,
+        description="No stored image with that id (or its file is gone); `field` names it",
+        media_type="application/problem+json",
+        generate_examples=False,
+    )
+}
+
+
+class PersonDetailWithImage(PersonDetail, frozen=True, kw_only=True):
+    """A person's merged state plus where to load their picture.
+
+    Attributes:
+        image: the local copy (``/api/v1/images/{image_id}``) when one was downloaded, else
+            the upstream ``image_url`` (which expires), else null.
+    """
+
+    image: str | None = None
+
+
+def with_image(person: PersonDetail) -> PersonDetailWithImage:
+    """``person`` with ``image`` set, preferring the local copy."""
+    link = IMAGE_LINK.format(person.image_id) if person.image_id is not None else person.image_url
+    return PersonDetailWithImage(**msgspec.structs.asdict(person), image=link)
+
+
+class ImageController(Controller):
+    """Stored thumbnails, by the id that persons' ``image_id`` names."""
+
+    path = "/images"
+    tags = ("images",)
+    exception_handlers = PROBLEM_HANDLERS
+
+    @get(
+        "/{image_id:int}",
+        summary="A stored image (the local copy of a person's thumbnail)",
+        responses=_NOT_FOUND,
+        media_type="image/jpeg",
+    )
+    async def image(
+        self,
+        db: Db,
+        config: NamedDependency[Config],
+        image_id: Annotated[int, Parameter(ge=1, description="a person's `image_id`")],
+    ) -> File:
+        """The file, with the type it was stored as; its content never changes (the name is
+        its hash), so clients may cache it for good."""
+        row = await get_image(db, image_id)
+        path = image_file(images_dir(config.data_path), row.local_path) if row else None
+        if row is None or path is None:
+            raise not_found("image_id", f"no stored image {image_id}")
+        return File(
+            path=path,
+            media_type=row.content_type or "application/octet-stream",
+            content_disposition_type="inline",
+            headers={"Cache-Control": "private, max-age=31536000, immutable"},
+        )

@@ -1,0 +1,131 @@
+"""The ``/imports/html`` route: follow state from saved followed-cams or followers pages.
+
+The API twin of ``roomwatch import-html``: same parser, same rules (``sessions/html_import.py``).
+The body is one saved page (``Content-Type: text/html``) or a multipart form whose file parts
+are the pages (several pages of one list). What the pages show is always recorded; follow
+state changes only when they are the whole list, and the answer says which it was and why.
+Bad input is 400 problem details naming ``body`` (or ``kind``), a wrong content type 415,
+and a body over the size limit 413.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, post
+from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
+from litestar.plugins.problem_details import ProblemDetailsException
+
+from control_api.params import Db
+from control_api.problems import BAD_REQUEST_RESPONSES, PROBLEM_HANDLERS
+from roomwatch.config import Config
+from roomwatch.errors import HtmlImportError
+from sessions.html_import import MAX_DOCUMENT_BYTES, Kind, plan_import
+from storage.follow_state import reconcile_async, record_observations_async
+
+MAX_BODY_BYTES = 3 * MAX_DOCUMENT_BYTES
+"""Room for a few saved pages in one multipart body; each page is checked on its own too."""
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain"})
+
+
+class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What an import kept and changed.
+
+    Attributes:
+        kind: ``following`` or ``followers``.
+        documents: pages received.
+        recorded: persons the pages list (kept as observations, source ``html_import``).
+        complete: the pages are the whole list, so follow state was set from them.
+        reason: why complete, or why partial (then follow state is unchanged).
+        added: follows or followers new since the last complete check (null if partial).
+        removed: follows or followers gone since then (null if partial).
+        baseline: this was the list's first complete check: state set, no events.
+    """
+
+    kind: Kind
+    documents: int
+    recorded: int
+    complete: bool
+    reason: str
+    added: int | None = None
+    removed: int | None = None
+    baseline: bool | None = None
+
+
+def _bad_body(message: str) -> ProblemDetailsException:
+    return ProblemDetailsException(
+        status_code=400, title="Bad Request", detail=f"body: {message}", extra={"field": "body"}
+    )
+
+
+async def _documents(request: Request[Any, Any, Any]) -> list[tuple[str, bytes]]:
+    media_type = request.content_type[0]
+    if media_type in _HTML_TYPES:
+        return [("the request body", await request.body())]
+    if media_type == "multipart/form-data":
+        form = await request.form()
+        files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+        if not files:
+            raise _bad_body("the form has no file part (send each saved page as a file)")
+        return [(upload.filename or "a form file", await upload.read()) for upload in files]
+    raise ProblemDetailsException(
+        status_code=415,
+        title="Unsupported Media Type",
+        detail=f"send text/html or multipart/form-data, not {media_type or 'nothing'}",
+        extra={"field": "body"},
+    )
+
+
+class ImportController(Controller):
+    """Saved pages of the logged-in lists, for when a crawl is not possible."""
+
+    path = "/imports"
+    tags = ("imports",)
+    exception_handlers = PROBLEM_HANDLERS
+
+    @post(
+        "/html",
+        status_code=200,
+        request_max_body_size=MAX_BODY_BYTES,
+        summary="Import saved followed-cams or followers pages",
+        responses=BAD_REQUEST_RESPONSES,
+    )
+    async def html(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        config: NamedDependency[Config],
+        kind: Annotated[
+            Kind,
+            QueryParameter(description="following: /followed-cams/ pages; followers: followers"),
+        ],
+    ) -> ImportResult:
+        """Records what the pages show; sets follow state only if they are the whole list."""
+        documents = await _documents(request)
+        try:
+            plan = plan_import(kind, documents, config)
+        except HtmlImportError as exc:
+            raise _bad_body(str(exc)) from None
+        observed_at = dt.datetime.now(dt.UTC)
+        await record_observations_async(
+            db, plan.observations, source="html_import", observed_at=observed_at
+        )
+        result = ImportResult(
+            kind=kind,
+            documents=len(documents),
+            recorded=len(plan.observations),
+            complete=plan.complete,
+            reason=plan.reason,
+        )
+        if not plan.complete:
+            return result
+        changes = await reconcile_async(
+            db, plan.relation, plan.usernames, checked_at=observed_at, source="html_import"
+        )
+        return msgspec.structs.replace(
+            result, added=changes.added, removed=changes.removed, baseline=changes.baseline
+        )

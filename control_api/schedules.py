@@ -1,0 +1,89 @@
+"""The ``/schedules`` routes: list the schedules, change an interval or cron, pause or resume.
+
+Changes are rows in the database: they survive restarts, and the scheduling agent (whichever
+holds the scheduler lock) reloads a schedule within seconds of its ``updated_at`` moving.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get, patch
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, PathParameter
+
+from control_api.body_problems import BODY_PROBLEM_HANDLERS, problem_spec
+from control_api.params import Db
+from control_api.problems import not_found
+from roomwatch.config import Config
+from storage.schedules import (
+    MAX_INTERVAL,
+    Schedule,
+    list_schedules_async,
+    update_schedule_async,
+)
+
+ScheduleName = Annotated[str, PathParameter(max_length=100, description="the schedule's name")]
+
+
+class ScheduleChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What to change; omitted fields stay as they are.
+
+    Attributes:
+        interval_seconds: run every this many seconds (at least the agent's floor, 60 by
+            default); replaces a cron expression.
+        cron: five-field crontab expression, evaluated in UTC; replaces an interval.
+        paused: true pauses the schedule, false resumes it.
+    """
+
+    interval_seconds: Annotated[int, msgspec.Meta(ge=1, le=MAX_INTERVAL)] | None = None
+    cron: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    paused: bool | None = None
+
+
+class ScheduleList(msgspec.Struct, frozen=True, kw_only=True):
+    """Every schedule, by name (a handful: no pagination needed)."""
+
+    items: list[Schedule]
+
+
+class ScheduleController(Controller):
+    """When each spider runs."""
+
+    path = "/schedules"
+    tags = ("schedules",)
+    exception_handlers = BODY_PROBLEM_HANDLERS
+
+    @get("/", summary="Every schedule with its next and last run")
+    async def index(self, db: Db) -> ScheduleList:
+        """``next_run_at`` is what the scheduling agent plans (null while paused)."""
+        return ScheduleList(items=await list_schedules_async(db))
+
+    @patch(
+        "/{name:str}",
+        summary="Change a schedule's interval or cron, pause or resume it",
+        responses={
+            400: problem_spec("The change is invalid; `field` names it"),
+            404: problem_spec("No such schedule; `field` is `name`"),
+        },
+    )
+    async def change(
+        self,
+        db: Db,
+        config: NamedDependency[Config],
+        name: ScheduleName,
+        data: JSONBody[ScheduleChange],
+    ) -> Schedule:
+        """400 naming the field for a bad change; 404 naming ``name`` for an unknown schedule."""
+        schedule = await update_schedule_async(
+            db,
+            name,
+            interval_seconds=data.interval_seconds,
+            cron=data.cron,
+            paused=data.paused,
+            min_interval=config.agent.min_interval_seconds,
+        )
+        if schedule is None:
+            raise not_found("name", f"no schedule named {name!r}")
+        return schedule

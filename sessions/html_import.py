@@ -1,0 +1,164 @@
+"""Imports of saved followed-cams and followers pages: what they hold, and whether it is all.
+
+``roomwatch import-html`` and ``POST /api/v1/imports/html`` both call :func:`plan_import`
+with the saved pages, then store the plan with ``storage.follow_state`` under the source
+``html_import``. The parsers are the crawls' own, and so are the rules: the rooms or names
+seen are always recorded as observations, but follow state changes only when the pages are
+provably the whole list:
+
+* following: the header's "(online/total)" is shown and the rooms of all pages given together
+  match its total within ``followed_cams.count_tolerance`` (one page of a longer list, or the
+  online list alone, falls short of it);
+* followers: every page from 1 to the last one linked is among the pages given, the names
+  match the follower count when the page shows one (within ``followers.count_tolerance``), and
+  names read from bare profile links (unknown markup) are confirmed by such a count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import msgspec
+from parsel import Selector
+
+from roomwatch.config import Config
+from roomwatch.errors import HtmlImportError
+from sessions.followed_parsing import parse_followed_page
+from sessions.followers_parsing import parse_followers
+from sessions.pages import LOGIN_FORM_SELECTOR, USERNAME_SELECTOR
+from storage.follow_state import Relation, RoomObservation
+
+Kind = Literal["followers", "following"]
+MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
+"""A saved page is about 1.5 MB (FORMATS.md §3.5); anything past this is not one."""
+UNCHANGED = "follow state unchanged"
+
+
+class ImportPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """What saved pages hold and whether they may change follow state.
+
+    Attributes:
+        kind: ``following`` (followed-cams pages) or ``followers``.
+        relation: the ``persons`` column it concerns.
+        observations: what the pages showed, one row per person.
+        complete: the pages are the whole list (rules in the module docstring).
+        reason: one line saying why it is complete or partial.
+    """
+
+    kind: Kind
+    relation: Relation
+    observations: list[RoomObservation]
+    complete: bool
+    reason: str
+
+    @property
+    def usernames(self) -> list[str]:
+        """Everyone the pages list."""
+        return [row.username for row in self.observations]
+
+
+def plan_import(kind: Kind, documents: Sequence[tuple[str, bytes]], config: Config) -> ImportPlan:
+    """Reads saved pages of one list and decides whether they are all of it.
+
+    Args:
+        kind: which list the pages are from.
+        documents: (name, content) of each page; the name is only used in messages.
+        config: the count tolerances and the followers selectors.
+
+    Raises:
+        HtmlImportError: no page given, one too large, not HTML, or not such a page (a login
+            page, or nothing recognisable); the message names the file.
+    """
+    if not documents:
+        raise HtmlImportError("no page given: save a followed-cams or followers page first")
+    texts = [(name, _text(name, content)) for name, content in documents]
+    if kind == "following":
+        return _following(texts, config)
+    return _followers(texts, config)
+
+
+def _text(name: str, content: bytes) -> str:
+    if len(content) > MAX_DOCUMENT_BYTES:
+        raise HtmlImportError(f"{name}: larger than {MAX_DOCUMENT_BYTES // 2**20} MiB")
+    text = content.decode("utf-8", errors="replace")
+    if "<" not in text[:4096] or not Selector(text=text).css("body, div, li, a"):
+        raise HtmlImportError(f"{name}: not an HTML page")
+    if Selector(text=text).css(LOGIN_FORM_SELECTOR):
+        raise HtmlImportError(f"{name}: this is the login page; save the page while logged in")
+    return text
+
+
+def _following(texts: list[tuple[str, str]], config: Config) -> ImportPlan:
+    rows: dict[str, RoomObservation] = {}
+    total: int | None = None
+    pages: list[str] = []
+    for name, text in texts:
+        page = parse_followed_page(text)
+        if not page.rows and page.counts is None:
+            raise HtmlImportError(
+                f"{name}: no followed rooms and no followed counts: not a followed-cams page"
+            )
+        total = page.counts[1] if page.counts is not None else total
+        pages.append(f"page {page.page} of {page.last_page}")
+        for row in page.rows:
+            rows.setdefault(row.username, row)
+    tolerance = config.followed_cams.count_tolerance
+    if total is None:
+        reason = f"partial: no (online/total) count in the page header to check; {UNCHANGED}"
+    elif abs(len(rows) - total) > tolerance:
+        reason = (
+            f"partial: {len(rows)} followed rooms on {', '.join(pages)}, the header counts "
+            f"{total} (tolerance {tolerance}); {UNCHANGED}"
+        )
+    else:
+        reason = f"complete: {len(rows)} followed rooms, as the header counts"
+    return ImportPlan(
+        kind="following",
+        relation="following",
+        observations=list(rows.values()),
+        complete=reason.startswith("complete"),
+        reason=reason,
+    )
+
+
+def _followers(texts: list[tuple[str, str]], config: Config) -> ImportPlan:
+    names: dict[str, None] = {}
+    seen_pages: set[int] = set()
+    last = 1
+    count: int | None = None
+    guessed = False
+    for name, text in texts:
+        own = Selector(text=text).css(USERNAME_SELECTOR).xpath("string()").get(default="")
+        page = parse_followers(text, config.followers, own=own.strip())
+        if not page.usernames and not (page.logged_in and page.count == 0):
+            raise HtmlImportError(f"{name}: no followers found: not a followers page")
+        guessed = guessed or (bool(page.usernames) and not page.by_selector)
+        seen_pages.add(page.page)
+        last = max(last, page.last_page)
+        count = page.count if page.count is not None else count
+        names.update(dict.fromkeys(page.usernames))
+    tolerance = config.followers.count_tolerance
+    missing = sorted(set(range(1, last + 1)) - seen_pages)
+    if missing:
+        shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
+        reason = f"partial: page(s) {shown} of {last} not given; {UNCHANGED}"
+    elif count is not None and abs(len(names) - count) > tolerance:
+        reason = (
+            f"partial: {len(names)} followers read, the page counts {count} "
+            f"(tolerance {tolerance}); {UNCHANGED}"
+        )
+    elif guessed and count is None:
+        reason = (
+            "partial: the page's markup was not recognised and no follower count confirms the "
+            f"names read from profile links (set followers.username_selector); {UNCHANGED}"
+        )
+    else:
+        reason = f"complete: {len(names)} followers"
+    return ImportPlan(
+        kind="followers",
+        relation="follower",
+        observations=[RoomObservation(username=name) for name in names],
+        complete=reason.startswith("complete"),
+        reason=reason,
+    )

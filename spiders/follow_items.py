@@ -1,0 +1,89 @@
+"""Items of the logged-in crawls: a session's probe result, list observations, a complete list.
+
+The storage pipeline writes them (spiders never hold a connection). Observations are written
+whatever happens later in the crawl; :class:`CompleteList` is the crawl's conclusion, which the
+pipeline stores only when the crawl ended without a failure, and which alone changes follow
+state (``storage/follow_state.py``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import msgspec
+
+from sessions.store import record_status
+from storage.follow_state import FollowSource, Relation, RoomObservation, reconcile
+from storage.follow_state import record_observations as write_observations
+from storage.login_sessions import Status
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+class SessionChecked(msgspec.Struct, frozen=True):
+    """The logged-in probe's decision about the crawl's session (valid or expired)."""
+
+    kind: ClassVar[str] = "session_checks"
+    session_id: int
+    status: Status
+
+    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> int:
+        record_status(conn, self.session_id, self.status)
+        return 1
+
+
+class ListObservations(msgspec.Struct, frozen=True):
+    """What one or more pages of a list showed, stored under the list's source."""
+
+    kind: ClassVar[str] = "list_rows"
+    batch_rows: ClassVar[int] = 1000
+    observations: list[RoomObservation]
+    source: FollowSource
+    observed_at: dt.datetime
+
+    @property
+    def rows(self) -> int:
+        return len(self.observations)
+
+    def merge(self, other: ListObservations) -> ListObservations:
+        return msgspec.structs.replace(self, observations=self.observations + other.observations)
+
+    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> int:
+        return write_observations(
+            conn, self.observations, source=self.source, observed_at=self.observed_at
+        )
+
+
+class FollowedRooms(ListObservations, frozen=True):
+    """Rows of the followed-cams lists."""
+
+    kind: ClassVar[str] = "followed_rooms"
+
+
+class Followers(ListObservations, frozen=True):
+    """Names of the followers pages."""
+
+    kind: ClassVar[str] = "followers"
+
+
+class CompleteList(msgspec.Struct, frozen=True):
+    """A list proved complete: the relation is set from it (and follow events written)."""
+
+    kind: ClassVar[str] = "complete_lists"
+    relation: Relation
+    usernames: list[str]
+    source: FollowSource
+    observed_at: dt.datetime
+
+    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> int:
+        reconcile(
+            conn,
+            self.relation,
+            self.usernames,
+            checked_at=self.observed_at,
+            source=self.source,
+            job_id=job_id,
+        )
+        return 1

@@ -1,0 +1,260 @@
+"""Thumbnails of persons of interest, downloaded by Scrapy's own images pipeline.
+
+A spider yields a :class:`ThumbnailItem` for each person due a new picture (the crawl process
+asked the database who, see ``storage.targets.thumbnail_targets``). :class:`ThumbnailPipeline`
+refuses URLs that are not http(s) on an allowed host, downloads the rest (no redirects, no
+retries, at most ``images.max_bytes``), and keeps each picture content-addressed in
+``data_dir/images/<sha256[:2]>/<sha256>.jpg``: the same content is never written twice. It then
+hands a :class:`StoredThumbnails` item on to the storage pipeline, which records the rows.
+
+A failed or refused download never fails the crawl: it is counted in the job's stats
+(``roomwatch/images/failed``, ``roomwatch/images/refused``) and tried again at the next poll.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import tempfile
+from io import BytesIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+import msgspec
+from PIL import Image
+from scrapy.http import Request, Response
+from scrapy.http.request import NO_CALLBACK
+from scrapy.pipelines.images import ImageException, ImagesPipeline
+
+from roomwatch.config import Config
+from storage.images import Thumbnail, content_path, record_thumbnails
+
+if TYPE_CHECKING:
+    import psycopg
+    from scrapy import Spider
+    from scrapy.crawler import Crawler
+    from scrapy.pipelines.files import FilesStoreProtocol, StatInfo
+    from scrapy.pipelines.media import FileInfoOrError, MediaPipeline
+
+CONTENT_TYPE = "image/jpeg"  # the images pipeline stores JPEG, converting anything else
+
+
+class ThumbnailItem(msgspec.Struct, frozen=True):
+    """A person's thumbnail to download; the images pipeline replaces it with the stored one."""
+
+    username: str
+    url: str
+
+
+class StoredThumbnails(msgspec.Struct, frozen=True):
+    """Thumbnails whose files are on disk, to be recorded (one transaction per batch)."""
+
+    kind: ClassVar[str] = "images"
+    batch_rows: ClassVar[int] = 100
+    thumbnails: list[Thumbnail]
+
+    @property
+    def rows(self) -> int:
+        return len(self.thumbnails)
+
+    def merge(self, other: StoredThumbnails) -> StoredThumbnails:
+        return StoredThumbnails(self.thumbnails + other.thumbnails)
+
+    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> int:
+        return record_thumbnails(conn, self.thumbnails)
+
+
+def allowed_image_url(url: str, hosts: frozenset[str]) -> bool:
+    """Whether an image URL from upstream data may be fetched: http(s) on exactly one of
+    ``hosts`` (any port), with no credentials in it."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 (raises on a malformed port)
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and host is not None
+        and host in hosts
+        and parts.username is None
+        and parts.password is None
+    )
+
+
+class ContentStore:
+    """Scrapy's file store for ``IMAGES_STORE``, made for content-addressed paths.
+
+    A file that exists already holds exactly these bytes (its name is their hash), so it is
+    never rewritten; a new one is written under a temporary name and renamed into place, so a
+    crawl killed mid-write leaves no truncated file for the next one to take for the picture.
+    """
+
+    def __init__(self, basedir: str) -> None:
+        self.basedir = Path(basedir.split("://", 1)[1] if "://" in basedir else basedir)
+        self.basedir.mkdir(parents=True, exist_ok=True)
+
+    def _file(self, path: str | os.PathLike[str]) -> Path:
+        return self.basedir / path
+
+    def exists(self, path: str) -> bool:
+        """Whether the file for ``path`` (relative to the store) is there."""
+        return self._file(path).is_file()
+
+    def size(self, path: str) -> int:
+        """The stored file's size in bytes."""
+        return self._file(path).stat().st_size
+
+    def stat_file(self, path: str, info: MediaPipeline.SpiderInfo) -> StatInfo:
+        """Scrapy's "is it stored, and when" (unused: the pipeline always downloads)."""
+        try:
+            return {"last_modified": self._file(path).stat().st_mtime}
+        except OSError:
+            return {}
+
+    def persist_file(
+        self,
+        path: str | os.PathLike[str],
+        buf: BytesIO,
+        info: MediaPipeline.SpiderInfo,
+        meta: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        target = self._file(path)
+        if target.is_file():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(buf.getvalue())
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+class ThumbnailPipeline(ImagesPipeline):
+    """Downloads :class:`ThumbnailItem` pictures; every other item passes through untouched.
+
+    Scrapy's pipeline names files by a hash of the URL and re-downloads them after
+    ``IMAGES_EXPIRES`` days; here upstream URLs are stable per room while the picture changes,
+    so the name is the hash of the content and the database decides who is due.
+    """
+
+    STORE_SCHEMES: ClassVar[dict[str, type[FilesStoreProtocol]]] = {
+        **ImagesPipeline.STORE_SCHEMES,
+        "": ContentStore,
+        "file": ContentStore,
+    }
+
+    def __init__(
+        self, store_uri: str | os.PathLike[str], download_func: None = None, *, crawler: Crawler
+    ) -> None:
+        super().__init__(store_uri, crawler=crawler)
+        if not isinstance(self.store, ContentStore):
+            raise TypeError(f"IMAGES_STORE must be a local folder, got {store_uri!r}")
+        self.content_store: ContentStore = self.store
+        config: Config = crawler.settings["ROOMWATCH_CONFIG"]
+        self.allowed_hosts = frozenset(config.images.allowed_hosts)
+        self.max_bytes = config.images.max_bytes
+
+    async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+        if not isinstance(item, ThumbnailItem):
+            return item
+        return await super().process_item(item)
+
+    def get_media_requests(self, item: Any, info: MediaPipeline.SpiderInfo) -> list[Request]:
+        if not allowed_image_url(item.url, self.allowed_hosts):
+            self.crawler.stats.inc_value("roomwatch/images/refused")
+            info.spider.logger.warning(
+                "thumbnail of %s refused: not an http(s) URL on images.allowed_hosts",
+                item.username,
+            )
+            return []
+        # No retries: a picture that fails is tried at the next poll, and a poll should not
+        # wait out back-offs for one. No redirects either (MEDIA_ALLOW_REDIRECTS is off): a
+        # redirect could lead off the allowed hosts.
+        meta = {"download_maxsize": self.max_bytes, "dont_retry": True}
+        return [Request(item.url, callback=NO_CALLBACK, meta=meta)]
+
+    def media_to_download(
+        self, request: Request, info: MediaPipeline.SpiderInfo, *, item: Any = None
+    ) -> None:
+        """Always download: the path depends on the content, and the database already chose
+        who is due (Scrapy's own check would look for a file named after the URL)."""
+        return None
+
+    def file_path(
+        self,
+        request: Request,
+        response: Response | None = None,
+        info: MediaPipeline.SpiderInfo | None = None,
+        *,
+        item: Any = None,
+    ) -> str:
+        if response is None:
+            raise ValueError("a content-addressed path needs the downloaded content")
+        return content_path(hashlib.sha256(response.body).hexdigest())
+
+    async def image_downloaded(
+        self,
+        response: Response,
+        request: Request,
+        info: MediaPipeline.SpiderInfo,
+        *,
+        item: Any = None,
+    ) -> str:
+        """Stores the picture unless that content is already on disk; returns its SHA-256.
+
+        A JPEG (every real thumbnail) is kept byte for byte, so the file's name is the hash of
+        the file; anything else is converted to JPEG by Scrapy's ``convert_image`` (named after
+        what upstream sent, so the same upstream content still maps to one file). Scrapy's own
+        version would re-encode JPEGs too, losing quality and the match between name and file.
+
+        Raises:
+            ImageException: the body is not an image Pillow can read.
+        """
+        digest = hashlib.sha256(response.body).hexdigest()
+        path = content_path(digest)
+        if self.content_store.exists(path):
+            self.crawler.stats.inc_value("roomwatch/images/reused")
+            return digest
+        try:
+            with Image.open(BytesIO(response.body)) as image:
+                image.load()
+                if image.format == "JPEG" and image.mode in ("RGB", "L"):
+                    buf = BytesIO(response.body)
+                else:
+                    _, buf = self.convert_image(image, response_body=BytesIO(response.body))
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise ImageException(f"not a readable image ({exc})") from None
+        self.content_store.persist_file(path, buf, info)
+        self.crawler.stats.inc_value("roomwatch/images/written")
+        return digest
+
+    def item_completed(
+        self, results: list[FileInfoOrError], item: Any, info: MediaPipeline.SpiderInfo
+    ) -> Any:
+        """The stored thumbnail for the storage pipeline, or the item itself when there is
+        none (refused, or failed: counted, logged once by Scrapy, never failing the crawl)."""
+        if not results:
+            return item
+        ok, result = results[0]
+        if not ok:
+            self.crawler.stats.inc_value("roomwatch/images/failed")
+            return item
+        assert isinstance(result, dict)  # a FileInfo
+        path = result["path"]
+        thumbnail = Thumbnail(
+            username=item.username,
+            source_url=item.url,
+            local_path=path,
+            content_hash=str(result["checksum"]),
+            content_type=CONTENT_TYPE,
+            size=self.content_store.size(path),
+            fetched_at=dt.datetime.now(dt.UTC),
+        )
+        return StoredThumbnails([thumbnail])

@@ -1,0 +1,125 @@
+"""Alerts: conditions an owner must act on (an expired session, a spider that keeps failing).
+
+They are derived from the tables on every read, never stored, so an alert clears itself when
+its cause goes away (a new session, a successful crawl). What *is* stored is which alerts were
+already sent to the webhook (``alert_notifications``): each alert has a key naming its
+occurrence, and claiming that key is one INSERT, so two agents or a restart never send twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+import msgspec
+import psycopg
+
+from roomwatch.catalog import SPIDERS
+
+AlertKind = Literal["session_expired", "spider_failing"]
+
+# Expired sessions that no later, not-expired session of the same account has replaced.
+EXPIRED_SESSIONS = """
+SELECT s.session_id, s.account, s.last_verified_at FROM login_sessions s
+WHERE s.status = 'expired' AND NOT EXISTS (
+    SELECT 1 FROM login_sessions n
+    WHERE n.account = s.account AND n.status <> 'expired' AND n.captured_at > s.captured_at)
+ORDER BY s.session_id
+"""
+
+# Spiders whose newest n finished crawls (succeeded or failed; cancelled and interrupted ones
+# say nothing about the spider) all failed; first_failed_job is where the streak began.
+FAILING_SPIDERS = """
+SELECT s.spider, streak.first_failed_job, streak.since, recent.last_error
+FROM unnest(%(spiders)s::text[]) AS s(spider)
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n, bool_and(status = 'failed') AS all_failed,
+           (array_agg(error_message ORDER BY job_id DESC))[1] AS last_error
+    FROM (SELECT job_id, status, error_message FROM crawl_jobs j
+          WHERE j.spider = s.spider AND j.status IN ('succeeded', 'failed')
+          ORDER BY j.job_id DESC LIMIT %(n)s) last_n
+) recent
+CROSS JOIN LATERAL (
+    SELECT min(job_id) AS first_failed_job, min(finished_at) AS since FROM crawl_jobs f
+    WHERE f.spider = s.spider AND f.status = 'failed' AND f.job_id > coalesce(
+        (SELECT max(job_id) FROM crawl_jobs o WHERE o.spider = s.spider
+         AND o.status = 'succeeded'), 0)
+) streak
+WHERE recent.n = %(n)s AND recent.all_failed
+ORDER BY s.spider
+"""
+
+
+class Alert(msgspec.Struct, frozen=True, kw_only=True):
+    """Something the owner should act on.
+
+    Attributes:
+        kind: ``session_expired`` or ``spider_failing``.
+        subject: the session (``session 3``) or spider it is about.
+        message: one line for people.
+        since: when it started (the failed verification, the first failed crawl).
+        key: names this occurrence; a webhook hears about each key once.
+    """
+
+    kind: AlertKind
+    subject: str
+    message: str
+    since: dt.datetime | None
+    key: str
+
+
+def alert_params(failures_in_a_row: int) -> dict[str, Any]:
+    """Parameters of :data:`FAILING_SPIDERS`."""
+    return {"spiders": list(SPIDERS), "n": failures_in_a_row}
+
+
+def build_alerts(
+    sessions: list[tuple[Any, ...]], failing: list[tuple[Any, ...]], failures_in_a_row: int
+) -> list[Alert]:
+    """Turns the rows of :data:`EXPIRED_SESSIONS` and :data:`FAILING_SPIDERS` into alerts."""
+    alerts = [
+        Alert(
+            kind="session_expired",
+            subject=f"session {session_id}",
+            message=f"login session {session_id} ({account}) has expired: log in again "
+            "(roomwatch login)",
+            since=verified_at,
+            key=f"session_expired:{session_id}",
+        )
+        for session_id, account, verified_at in sessions
+    ]
+    alerts += [
+        Alert(
+            kind="spider_failing",
+            subject=spider,
+            message=f"{spider} failed {failures_in_a_row} times in a row"
+            + (f"; last error: {last_error}" if last_error else ""),
+            since=since,
+            key=f"spider_failing:{spider}:{first_job}",
+        )
+        for spider, first_job, since, last_error in failing
+    ]
+    return alerts
+
+
+def read_alerts(conn: psycopg.Connection[Any], failures_in_a_row: int) -> list[Alert]:
+    """The alerts in force now."""
+    sessions = conn.execute(EXPIRED_SESSIONS).fetchall()
+    failing = conn.execute(FAILING_SPIDERS, alert_params(failures_in_a_row)).fetchall()
+    return build_alerts(sessions, failing, failures_in_a_row)
+
+
+def claim_notification(conn: psycopg.Connection[Any], key: str) -> bool:
+    """True exactly once per key, for whoever should send the notification."""
+    with conn.transaction():
+        cur = conn.execute(
+            "INSERT INTO alert_notifications (alert_key) VALUES (%s) ON CONFLICT DO NOTHING",
+            [key],
+        )
+    return cur.rowcount == 1
+
+
+def release_notification(conn: psycopg.Connection[Any], key: str) -> None:
+    """Forgets a claim whose notification could not be delivered, so it is tried again."""
+    with conn.transaction():
+        conn.execute("DELETE FROM alert_notifications WHERE alert_key = %s", [key])

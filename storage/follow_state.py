@@ -1,0 +1,305 @@
+"""Follow state: who the owner follows and who follows the owner, and what those lists showed.
+
+Two writes, for the ``followed_cams`` and ``followers`` crawls and for HTML imports alike:
+
+* :func:`record_observations` keeps what a list showed about each room (live status, viewers,
+  follower count, tags, subject, profile bits) in ``person_source_latest`` under the list's
+  source. Any page that was read may be recorded, complete crawl or not.
+* :func:`reconcile` changes ``persons.following``/``follower``, and only a caller that has
+  proved the list complete may call it (every page read, the count matching the site's own).
+  Listed persons become true with the check time; persons true before and now absent become
+  false; each change is a ``follow_events`` row. A person nobody ever listed stays NULL
+  (unknown), so a check never has to touch every person in the database.
+
+The very first complete check of a relation is a baseline: it sets the state but writes no
+events, since "followed" at that moment would date follows that are years old. From then on a
+person newly listed (even one known from another source) is ``followed``/``new_follower``.
+
+Each function has a twin for the control API's asynchronous connections; both run the same
+statements (built once below), so the two paths cannot drift. Rows go in as one JSON parameter
+rather than COPY: lists are a few thousand rows, and one statement serves both connection kinds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Sequence
+from typing import Any, Literal
+
+import msgspec
+import psycopg
+from psycopg import sql
+
+from storage.latest import upsert_latest_sql
+
+Relation = Literal["following", "follower"]
+FollowSource = Literal["followed_cams", "followers", "html_import"]
+Connection = psycopg.Connection[Any]
+AsyncConnection = psycopg.AsyncConnection[Any]
+_Statement = tuple[sql.Composed | sql.SQL, dict[str, Any]]
+
+_EVENTS: dict[Relation, tuple[str, str]] = {
+    "following": ("followed", "unfollowed"),
+    "follower": ("new_follower", "lost_follower"),
+}
+
+
+class RoomObservation(msgspec.Struct, frozen=True, kw_only=True):
+    """What a followed-cams list (or a followers page) showed about one person.
+
+    Fields a list did not show are None; only the groups it showed are stored.
+
+    Attributes:
+        username: lower-cased.
+        online: the room was live (online list) or not (offline list); None: not shown.
+        current_show: ``public``, ``private``, ... or ``offline``.
+        viewers: people in the room.
+        subject: the room's subject as typed by the broadcaster.
+        followers: the room's follower count.
+        tags: hashtags, lower-cased.
+        gender: ``f``, ``m``, ``c`` or ``t``.
+        age: the displayed age.
+        location: free text.
+        country: ISO code.
+        image_url: the upstream thumbnail (it expires).
+    """
+
+    username: str
+    online: bool | None = None
+    current_show: str | None = None
+    viewers: int | None = None
+    subject: str | None = None
+    followers: int | None = None
+    tags: list[str] | None = None
+    gender: str | None = None
+    age: int | None = None
+    location: str | None = None
+    country: str | None = None
+    image_url: str | None = None
+
+
+class FollowChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """What one reconciliation changed.
+
+    Attributes:
+        listed: persons the complete list held.
+        added: events ``followed``/``new_follower`` written.
+        removed: events ``unfollowed``/``lost_follower`` written.
+        baseline: this was the relation's first complete check (no events by design).
+    """
+
+    listed: int
+    added: int
+    removed: int
+    baseline: bool
+
+
+_ROWS = sql.SQL(
+    "jsonb_to_recordset(%(rows)s::jsonb) AS r(username text, online boolean, current_show text, "
+    "viewers int, subject text, followers int, tags text[], gender text, age smallint, "
+    "location text, country text, image_url text)"
+)
+
+_PERSONS = sql.SQL(
+    """
+    INSERT INTO persons AS p (username, last_seen_online_at)
+    SELECT DISTINCT ON (r.username) r.username, CASE WHEN r.online THEN %(t)s::timestamptz END
+    FROM {rows}
+    ON CONFLICT (username) DO UPDATE SET last_seen_online_at = excluded.last_seen_online_at
+    WHERE excluded.last_seen_online_at IS NOT NULL
+      AND (p.last_seen_online_at IS NULL OR p.last_seen_online_at < excluded.last_seen_online_at)
+    """
+).format(rows=_ROWS)
+
+# Each group gets its time only if the list showed something of it (see storage/latest.py).
+_LATEST = sql.SQL(
+    """
+    SELECT DISTINCT ON (p.person_id) p.person_id, %(source)s::text,
+           NULL::text, r.age, NULL::date, r.gender, r.location, r.country, NULL::text,
+           CASE WHEN COALESCE(r.age::text, r.gender, r.location, r.country) IS NOT NULL
+                THEN %(t)s::timestamptz END,
+           r.online, r.current_show, r.viewers, r.subject,
+           CASE WHEN r.online IS NOT NULL THEN %(t)s::timestamptz END,
+           r.followers, CASE WHEN r.followers IS NOT NULL THEN %(t)s::timestamptz END,
+           r.tags, CASE WHEN r.tags IS NOT NULL THEN %(t)s::timestamptz END,
+           NULL::int, NULL::int, NULL::timestamptz,
+           r.image_url, CASE WHEN r.image_url IS NOT NULL THEN %(t)s::timestamptz END
+    FROM {rows} JOIN persons p ON p.username = r.username
+    WHERE COALESCE(r.online::text, r.followers::text, r.tags::text, r.image_url, r.gender,
+                   r.age::text, r.location, r.country) IS NOT NULL
+    """
+).format(rows=_ROWS)
+
+_ENSURE_LISTED = sql.SQL(
+    "INSERT INTO persons (username) SELECT unnest(%(names)s::text[]) ON CONFLICT DO NOTHING"
+)
+
+# One statement, one snapshot: `old` sees the rows as they were, the CTEs change them.
+_RECONCILE = """
+WITH baseline AS (
+    SELECT NOT EXISTS (SELECT 1 FROM persons WHERE {checked} IS NOT NULL) AS yes
+),
+listed AS (
+    UPDATE persons p SET {state} = true, {checked} = %(t)s
+    FROM persons old
+    WHERE old.person_id = p.person_id AND p.username = ANY(%(names)s::text[])
+      AND (p.{checked} IS NULL OR p.{checked} <= %(t)s)
+    RETURNING p.person_id, old.{state} AS was
+),
+gone AS (
+    UPDATE persons p SET {state} = false, {checked} = %(t)s
+    WHERE p.{state} AND NOT (p.username = ANY(%(names)s::text[]))
+      AND (p.{checked} IS NULL OR p.{checked} <= %(t)s)
+    RETURNING p.person_id
+),
+events AS (
+    INSERT INTO follow_events (person_id, kind, occurred_at, source, job_id)
+    SELECT person_id, %(on)s::text, %(t)s::timestamptz, %(source)s::text, %(job)s::bigint
+    FROM listed
+    WHERE was IS DISTINCT FROM true AND NOT (SELECT yes FROM baseline)
+    UNION ALL
+    SELECT person_id, %(off)s::text, %(t)s::timestamptz, %(source)s::text, %(job)s::bigint
+    FROM gone
+    RETURNING kind
+)
+SELECT (SELECT count(*) FROM listed), (SELECT count(*) FROM events WHERE kind = %(on)s),
+       (SELECT count(*) FROM events WHERE kind = %(off)s), (SELECT yes FROM baseline)
+"""
+
+_COMPLETE_POLL = sql.SQL(
+    "INSERT INTO source_polls (source, completed_at, job_id, rows_seen) "
+    "VALUES (%(poll)s, %(t)s, %(job)s::bigint, %(count)s) "
+    "ON CONFLICT (source, completed_at) DO NOTHING"
+)
+
+
+def _observation_statements(
+    rows: Sequence[RoomObservation], source: FollowSource, observed_at: dt.datetime
+) -> list[_Statement]:
+    params = {
+        "rows": msgspec.json.encode(rows).decode(),
+        "t": observed_at,
+        "source": source,
+    }
+    return [(_PERSONS, params), (upsert_latest_sql(_LATEST), params)]
+
+
+def _reconcile_statements(
+    relation: Relation,
+    usernames: Collection[str],
+    *,
+    checked_at: dt.datetime,
+    source: FollowSource,
+    job_id: int | None,
+) -> tuple[list[_Statement], _Statement]:
+    names = sorted({name.lower() for name in usernames})
+    on, off = _EVENTS[relation]
+    params = {
+        "names": names,
+        "t": checked_at,
+        "on": on,
+        "off": off,
+        "source": source,
+        "job": job_id,
+        # source_polls tells the two relations of an HTML import apart.
+        "poll": source if source != "html_import" else f"html_import:{relation}",
+        "count": len(names),
+    }
+    reconcile = sql.SQL(_RECONCILE).format(
+        state=sql.Identifier(relation), checked=sql.Identifier(f"{relation}_checked_at")
+    )
+    return [(_ENSURE_LISTED, params), (_COMPLETE_POLL, params)], (reconcile, params)
+
+
+def _changes(row: tuple[Any, ...] | None) -> FollowChanges:
+    assert row is not None  # the final SELECT always returns one row
+    return FollowChanges(listed=row[0], added=row[1], removed=row[2], baseline=row[3])
+
+
+def record_observations(
+    conn: Connection,
+    rows: Sequence[RoomObservation],
+    *,
+    source: FollowSource,
+    observed_at: dt.datetime,
+) -> int:
+    """Stores what a list showed, in one transaction; returns the rows given.
+
+    Args:
+        conn: a connection (the write commits unless an outer transaction is open).
+        rows: the observations (a username listed twice keeps one of its rows).
+        source: ``followed_cams``, ``followers`` or ``html_import``.
+        observed_at: when the list was read; older than what is stored changes nothing.
+    """
+    if not rows:
+        return 0
+    with conn.transaction():
+        for statement, params in _observation_statements(rows, source, observed_at):
+            conn.execute(statement, params)
+    return len(rows)
+
+
+async def record_observations_async(
+    conn: AsyncConnection,
+    rows: Sequence[RoomObservation],
+    *,
+    source: FollowSource,
+    observed_at: dt.datetime,
+) -> int:
+    """:func:`record_observations` on an asynchronous connection."""
+    if not rows:
+        return 0
+    async with conn.transaction():
+        for statement, params in _observation_statements(rows, source, observed_at):
+            await conn.execute(statement, params)
+    return len(rows)
+
+
+def reconcile(
+    conn: Connection,
+    relation: Relation,
+    usernames: Collection[str],
+    *,
+    checked_at: dt.datetime,
+    source: FollowSource,
+    job_id: int | None = None,
+) -> FollowChanges:
+    """Sets the relation from a complete list, in one transaction (rules in the module doc).
+
+    Call it only for a list proved complete: every absent person who was true becomes false.
+
+    Args:
+        conn: a connection (the write commits unless an outer transaction is open).
+        relation: ``following`` (the owner follows them) or ``follower`` (they follow the owner).
+        usernames: everyone the complete list held (any case).
+        checked_at: when the list was read; a person checked later already is left alone.
+        source: what read the list, recorded on each event.
+        job_id: the crawl job, or None (imports).
+    """
+    setup, final = _reconcile_statements(
+        relation, usernames, checked_at=checked_at, source=source, job_id=job_id
+    )
+    with conn.transaction():
+        for statement, params in setup:
+            conn.execute(statement, params)
+        return _changes(conn.execute(*final).fetchone())
+
+
+async def reconcile_async(
+    conn: AsyncConnection,
+    relation: Relation,
+    usernames: Collection[str],
+    *,
+    checked_at: dt.datetime,
+    source: FollowSource,
+    job_id: int | None = None,
+) -> FollowChanges:
+    """:func:`reconcile` on an asynchronous connection."""
+    setup, final = _reconcile_statements(
+        relation, usernames, checked_at=checked_at, source=source, job_id=job_id
+    )
+    async with conn.transaction():
+        for statement, params in setup:
+            await conn.execute(statement, params)
+        cursor = await conn.execute(*final)
+        return _changes(await cursor.fetchone())

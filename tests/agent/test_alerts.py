@@ -1,0 +1,102 @@
+"""Alerts: the webhook hears of each once, without secrets; ``roomwatch status`` shows them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import psycopg
+import pytest
+
+from agent.alerts import AlertNotifier
+from roomwatch.config import AlertsConfig, Config
+from storage.jobs import create_job, finish_job
+
+
+class Webhook:
+    """A loopback HTTP endpoint that records JSON bodies and answers ``status``."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.status = 204
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["content-length"])
+                hook.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(hook.status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook?key=hush"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.server.shutdown()
+
+
+def _fail(db: psycopg.Connection[Any], times: int, error: str) -> None:
+    for _ in range(times):
+        job = create_job(db, "affiliate", {}, "schedule")
+        db.execute("UPDATE crawl_jobs SET status = 'running' WHERE job_id = %s", [job.job_id])
+        finish_job(db, job.job_id, "failed", finish_reason="finished", error_message=error)
+
+
+def test_each_alert_is_sent_once_and_retried_after_a_failed_delivery(
+    db_url: str, webhook: Webhook
+) -> None:
+    notifier = AlertNotifier(db_url, AlertsConfig(webhook_url=webhook.url, failures_in_a_row=2))
+    with psycopg.connect(db_url, autocommit=True) as db:
+        _fail(db, 2, "upstream said sessionid=abcdef123456 is bad")
+        webhook.status = 500
+        assert notifier.check() == []  # delivery failed: not marked as sent
+        webhook.status = 204
+        [sent] = notifier.check()
+        assert sent.kind == "spider_failing"
+        assert notifier.check() == []  # once
+        _fail(db, 1, "again")
+        assert notifier.check() == []  # the same streak
+    body = webhook.bodies[-1]
+    assert body["source"] == "roomwatch"
+    assert (body["kind"], body["subject"]) == ("spider_failing", "affiliate")
+    assert "sessionid=***" in body["message"] and "abcdef123456" not in body["message"]
+    assert len(webhook.bodies) == 2
+
+
+def test_roomwatch_status_shows_the_alerts_and_the_scheduler(
+    crawl_env: Config, db_url: str
+) -> None:
+    with psycopg.connect(db_url, autocommit=True) as db:
+        _fail(db, 3, "boom")
+    result = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ALERT: affiliate failed 3 times in a row; last error: boom" in result.stdout
+    assert "scheduler: no agent" in result.stdout
+    as_json = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "status", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    report = json.loads(as_json.stdout)
+    assert [a["kind"] for a in report["alerts"]] == ["spider_failing"]
+    assert report["scheduler"]["active"] is False

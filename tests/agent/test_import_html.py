@@ -1,0 +1,139 @@
+"""``roomwatch import-html``: saved pages in, observations always, follow state only if complete.
+
+The pages are the simulator's own, saved the way a browser saves them (the followed-cams page
+rendered by real Chromium, its JS list included), plus a real saved page from the samples.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from playwright.async_api import async_playwright
+
+from agent.cli import main
+from roomwatch.config import load_config
+from sessions.browser import launch_options
+from tests.spiders.conftest import as_url
+from tests.spiders.follow_support import ACCOUNT, PASSWORD, cookie_state, events, relation
+from upstream_sim.server import SimulatorServer
+from upstream_sim.site_list_pages import followers_page
+from upstream_sim.state import SimulatorState
+
+SAMPLES = Path(__file__).parents[3] / "shared/reference/samples"
+
+
+@pytest.fixture
+def cli_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The environment ``roomwatch`` reads: this test's database and a data dir."""
+    monkeypatch.setenv("ROOMWATCH_DATABASE_URL", as_url(db_url))
+    monkeypatch.setenv("ROOMWATCH_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path
+
+
+def _import(capsys: pytest.CaptureFixture[str], kind: str, *files: Path) -> tuple[int, str]:
+    status = main(["import-html", "--kind", kind, *map(str, files)])
+    captured = capsys.readouterr()
+    return status, captured.out + captured.err
+
+
+async def _save_rendered(sim: SimulatorServer, paths: list[str]) -> list[str]:
+    sessionid = sim.state.site.open_session(ACCOUNT)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(**launch_options(load_config({}).browser))
+        try:
+            context = await browser.new_context(storage_state=cookie_state(sessionid))
+            page = await context.new_page()
+            saved = []
+            for path in paths:
+                await page.goto(sim.base_url + path)
+                await page.wait_for_selector("#roomlist_root[data-state=loaded]")
+                saved.append(await page.content())
+            return saved
+        finally:
+            await browser.close()
+
+
+def test_saved_followed_cams_pages(
+    cli_env: Path, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with SimulatorServer(SimulatorState()) as sim:
+        sim.state.site.add_account(ACCOUNT, PASSWORD, followed_online=2, followed_total=5)
+        online, offline = asyncio.run(
+            _save_rendered(sim, ["/followed-cams/", "/followed-cams/offline/"])
+        )
+        followed = sim.state.site.follows(ACCOUNT).followed_names()
+    (cli_env / "online.html").write_text(online)
+    (cli_env / "offline.html").write_text(offline)
+
+    # The online list alone is part of the list: recorded, but nobody is concluded unfollowed.
+    status, out = _import(capsys, "following", cli_env / "online.html")
+    assert status == 0
+    assert "partial: 2 followed rooms on page 1 of 1, the header counts 5" in out
+    assert relation(db, "following") == {}
+    live = db.execute(
+        "SELECT count(*) FROM person_source_latest WHERE source = 'html_import' AND online"
+    ).fetchone()
+    assert live == (2,)
+
+    status, out = _import(capsys, "following", cli_env / "online.html", cli_env / "offline.html")
+    assert status == 0, out
+    assert "complete: 5 followed rooms" in out
+    assert relation(db, "following") == dict.fromkeys(followed, True)
+
+
+def test_one_page_of_a_multi_page_followers_list_is_partial(
+    cli_env: Path, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = SimulatorState()
+    account = state.site.add_account(ACCOUNT, PASSWORD, followers=7)
+    pages = []
+    for number in (1, 2):
+        path = cli_env / f"followers-{number}.html"
+        path.write_text(
+            followers_page(account, page=number, page_size=4, age_gate=False, broken=False)
+        )
+        pages.append(path)
+
+    status, out = _import(capsys, "followers", pages[1])
+    assert status == 0
+    assert "partial: page(s) 1 of 2 not given" in out
+    assert relation(db, "follower") == {}
+    assert db.execute("SELECT count(*) FROM persons").fetchone() == (3,)
+
+    status, out = _import(capsys, "followers", *pages)
+    assert "complete: 7 followers" in out
+    assert relation(db, "follower") == dict.fromkeys(account.follows.followers, True)
+
+    # A later complete import with one follower fewer is an event.
+    dropped, *kept = account.follows.followers
+    account.follows = account.follows.with_followers(kept)
+    only = cli_env / "followers-all.html"
+    only.write_text(followers_page(account, page=1, page_size=50, age_gate=False, broken=False))
+    status, out = _import(capsys, "followers", only)
+    assert "0 added, 1 removed" in out
+    assert events(db) == {(dropped, "lost_follower")}
+
+
+def test_a_real_saved_page_and_bad_files(
+    cli_env: Path, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A saved room page: its header dropdown lists the 75 online followed rooms, no counts.
+    status, out = _import(
+        capsys, "following", SAMPLES / "cb_html_2026-01_loggedin_followed_dropdown.html"
+    )
+    assert status == 0
+    assert "following: 75 persons recorded; partial: no (online/total) count" in out
+    assert relation(db, "following") == {}
+
+    login = cli_env / "login.html"
+    login.write_text("<html><body><h1>Chaturbate Login</h1><input id='id_password'></body></html>")
+    status, out = _import(capsys, "following", login)
+    assert status == 1
+    assert f"{login}: this is the login page" in out
+    status, out = _import(capsys, "followers", cli_env / "missing.html")
+    assert status == 1
+    assert "missing.html: cannot read it" in out

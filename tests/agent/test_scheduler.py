@@ -1,0 +1,157 @@
+"""The scheduler in-process: one scheduling agent per database, live reloads, resumed rhythm."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from agent.scheduler import Scheduler, first_run, make_trigger
+from storage.jobs import Job, Trigger, create_job, finish_job
+from storage.schedules import Schedule, ensure_default_schedules, list_schedules
+
+Conn = psycopg.Connection[Any]
+NOW = dt.datetime(2025, 1, 1, 12, tzinfo=dt.UTC)
+
+
+class Recorder:
+    """A ``submit`` that queues a real job, ends it at once, and remembers who fired."""
+
+    def __init__(self, db_url: str) -> None:
+        self.db_url = db_url
+        self.fired: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+
+    def submit_as(self, who: str) -> Callable[[str, dict[str, Any], Trigger], Job]:
+        def submit(spider: str, args: dict[str, Any], trigger: Trigger) -> Job:
+            with psycopg.connect(self.db_url, autocommit=True) as conn:
+                job = create_job(conn, spider, args, trigger)
+                finish_job(conn, job.job_id, "succeeded", finish_reason="finished")
+            with self.lock:
+                self.fired.append((who, spider))
+            return job
+
+        return submit
+
+    def count(self, who: str) -> int:
+        with self.lock:
+            return sum(1 for name, _ in self.fired if name == who)
+
+
+@pytest.fixture
+def fast_affiliate(db_url: str) -> Iterator[Conn]:
+    """Defaults, with every schedule paused but affiliate, which fires every second.
+
+    Yields an autocommit connection, so every read sees what the scheduler wrote.
+    """
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        ensure_default_schedules(conn)
+        conn.execute("UPDATE schedules SET paused = name <> 'affiliate'")
+        conn.execute("UPDATE schedules SET interval_seconds = 1 WHERE name = 'affiliate'")
+        yield conn
+
+
+@pytest.fixture
+def schedulers(db_url: str) -> Iterator[list[Scheduler]]:
+    started: list[Scheduler] = []
+    yield started
+    for scheduler in started:
+        scheduler.stop()
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_two_agents_on_one_database_fire_each_run_once(
+    db_url: str, fast_affiliate: Conn, schedulers: list[Scheduler]
+) -> None:
+    recorder = Recorder(db_url)
+    first = Scheduler(db_url, recorder.submit_as("first"), lock_retry_seconds=1)
+    second = Scheduler(db_url, recorder.submit_as("second"), lock_retry_seconds=1)
+    schedulers += [first, second]
+    first.start()
+    second.start()
+    assert first.leading and not second.leading
+    _wait(lambda: recorder.count("first") >= 3)
+    assert recorder.count("second") == 0
+    status = fast_affiliate.execute(
+        "SELECT next_run_at IS NOT NULL, last_job_id IS NOT NULL FROM schedules "
+        "WHERE name = 'affiliate'"
+    ).fetchone()
+    assert status == (True, True)
+
+    first.stop()  # releases the lock: the standby takes over at its next retry
+    fired_by_first = recorder.count("first")
+    _wait(lambda: recorder.count("second") >= 2)
+    assert second.leading
+    assert recorder.count("first") == fired_by_first
+    # Every firing queued its own job: none was refused as a duplicate.
+    jobs = fast_affiliate.execute("SELECT count(*) FROM crawl_jobs").fetchone()
+    assert jobs == (len(recorder.fired),)
+
+
+def test_changes_apply_live(db_url: str, fast_affiliate: Conn, schedulers: list[Scheduler]) -> None:
+    recorder = Recorder(db_url)
+    scheduler = Scheduler(db_url, recorder.submit_as("it"))
+    schedulers.append(scheduler)
+    scheduler.start()
+    _wait(lambda: recorder.count("it") >= 1)
+    with fast_affiliate.transaction():
+        fast_affiliate.execute(
+            "UPDATE schedules SET paused = true, updated_at = clock_timestamp() "
+            "WHERE name = 'affiliate'"
+        )
+    _wait(
+        lambda: (
+            fast_affiliate.execute(
+                "SELECT next_run_at IS NULL FROM schedules WHERE name = 'affiliate'"
+            ).fetchone()
+            == (True,)
+        )
+    )
+    paused_at = recorder.count("it")
+    time.sleep(2.5)
+    assert recorder.count("it") <= paused_at + 1  # at most a firing already under way
+    with fast_affiliate.transaction():
+        fast_affiliate.execute(
+            "UPDATE schedules SET paused = false, interval_seconds = 3600, "
+            "updated_at = clock_timestamp() WHERE name = 'followers'"
+        )
+    _wait(lambda: any(spider == "followers" for _, spider in recorder.fired))
+
+
+def test_a_restart_resumes_the_rhythm(db: Conn) -> None:
+    ensure_default_schedules(db)
+    affiliate = next(s for s in list_schedules(db) if s.name == "affiliate")
+    trigger, period = make_trigger(affiliate)
+    assert period == 300
+    assert first_run(affiliate, trigger, NOW) == NOW  # never fired: now
+    recent = _with(affiliate, last_fired_at=NOW - dt.timedelta(seconds=100))
+    assert first_run(recent, trigger, NOW) == NOW + dt.timedelta(seconds=200)
+    overdue = _with(affiliate, last_fired_at=NOW - dt.timedelta(hours=5))
+    assert first_run(overdue, trigger, NOW) == NOW  # one catch-up run, not sixty
+
+    hourly = _with(affiliate, interval_seconds=None, cron="0 * * * *")
+    cron_trigger, cron_period = make_trigger(hourly)
+    assert cron_period == 3600
+    assert first_run(hourly, cron_trigger, NOW + dt.timedelta(minutes=10)) == NOW + dt.timedelta(
+        hours=1
+    )
+    missed = _with(hourly, last_fired_at=NOW - dt.timedelta(hours=3))
+    assert first_run(missed, cron_trigger, NOW + dt.timedelta(minutes=10)) == NOW + dt.timedelta(
+        minutes=10
+    )
+
+
+def _with(schedule: Schedule, **changes: Any) -> Schedule:
+    values = {name: getattr(schedule, name) for name in schedule.__struct_fields__}
+    return Schedule(**{**values, **changes})

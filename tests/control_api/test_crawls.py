@@ -1,0 +1,209 @@
+"""The crawl and schedule routes and the extended ``/status``, on a real database (no agent).
+
+With no agent running, a queued job stays queued: these tests look at what the API writes and
+answers. ``tests/agent/`` follows jobs through a real worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from control_api.app import create_app
+from roomwatch.config import load_config
+from roomwatch.logs import RedactingFilter, setup_logging
+from storage.jobs import lock_job, start_job
+from storage.schedules import ensure_default_schedules
+
+Client = TestClient[Litestar]
+PROBLEM = "application/problem+json"
+
+
+def _problem(response: Any, status: int, field: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body: dict[str, Any] = response.json()
+    assert body["field"] == field, body
+    return body
+
+
+def test_a_crawl_is_queued_and_a_second_one_conflicts(client: Client) -> None:
+    created = client.post("/api/v1/crawls", json={"spider": "affiliate", "args": {"x": 1}})
+    assert created.status_code == 202, created.text
+    job = created.json()
+    assert (job["spider"], job["status"], job["trigger"], job["args"]) == (
+        "affiliate",
+        "queued",
+        "api",
+        {"x": 1},
+    )
+    again = client.post("/api/v1/crawls", json={"spider": "affiliate"})
+    body = _problem(again, 409, "spider")
+    assert body["existing_job_id"] == job["job_id"]
+    assert f"#{job['job_id']}" in body["detail"]
+    # Another spider is independent.
+    assert client.post("/api/v1/crawls", json={"spider": "followers"}).status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"spider": "nope"}, "spider"),
+        ({"spider": 3}, "spider"),
+        ({}, "spider"),
+        ({"spider": "affiliate", "extra": 1}, "extra"),
+        ({"spider": "affiliate", "args": {"Bad-Name": 1}}, "args"),
+        ({"spider": "affiliate", "args": {"k": [1]}}, "args"),
+        ({"spider": "affiliate", "args": {"start_urls": "x"}}, "args.start_urls"),
+    ],
+)
+def test_bad_crawl_requests_name_the_field(
+    client: Client, body: dict[str, Any], field: str
+) -> None:
+    _problem(client.post("/api/v1/crawls", json=body), 400, field)
+
+
+def test_list_filters_and_pages(client: Client, conn: psycopg.Connection[Any]) -> None:
+    ids = []
+    for spider in ("affiliate", "cbhours_live", "cbhours_activity", "followers"):
+        ids.append(client.post("/api/v1/crawls", json={"spider": spider}).json()["job_id"])
+    client.post(f"/api/v1/crawls/{ids[1]}/cancel")
+
+    first = client.get("/api/v1/crawls", params={"limit": 3}).json()
+    assert [j["job_id"] for j in first["items"]] == ids[::-1][:3]
+    rest = client.get("/api/v1/crawls", params={"limit": 3, "cursor": first["next_cursor"]})
+    assert [j["job_id"] for j in rest.json()["items"]] == [ids[0]]
+    assert rest.json()["next_cursor"] is None
+
+    cancelled = client.get("/api/v1/crawls", params={"status": "cancelled"}).json()["items"]
+    assert [j["job_id"] for j in cancelled] == [ids[1]]
+    by_spider = client.get("/api/v1/crawls", params={"spider": "followers"}).json()["items"]
+    assert [j["job_id"] for j in by_spider] == [ids[3]]
+
+    _problem(client.get("/api/v1/crawls", params={"spider": "nope"}), 400, "spider")
+    _problem(client.get("/api/v1/crawls", params={"status": "done"}), 400, "status")
+    _problem(client.get("/api/v1/crawls", params={"limit": 0}), 400, "limit")
+    _problem(client.get("/api/v1/crawls", params={"cursor": "garbage"}), 400, "cursor")
+
+
+def test_detail_and_not_found(client: Client) -> None:
+    job = client.post("/api/v1/crawls", json={"spider": "affiliate"}).json()
+    detail = client.get(f"/api/v1/crawls/{job['job_id']}").json()
+    assert detail["status"] == "queued"
+    assert detail["items"] == {} and detail["requests"] == 0 and detail["stats"] == {}
+    _problem(client.get("/api/v1/crawls/999999"), 404, "job_id")
+    assert client.get("/api/v1/crawls/0").status_code == 400
+
+
+def test_cancel_queued_and_running_and_finished(
+    client: Client, conn: psycopg.Connection[Any], db_url: str
+) -> None:
+    queued = client.post("/api/v1/crawls", json={"spider": "affiliate"}).json()
+    cancelled = client.post(f"/api/v1/crawls/{queued['job_id']}/cancel")
+    assert cancelled.status_code == 202
+    assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["error_message"] == "cancelled before it started"
+    # Cancelling again is harmless; the spider is free again.
+    assert client.post(f"/api/v1/crawls/{queued['job_id']}/cancel").status_code == 202
+    running = client.post("/api/v1/crawls", json={"spider": "affiliate"}).json()
+    with psycopg.connect(db_url, autocommit=True) as supervisor:
+        assert lock_job(supervisor, running["job_id"])
+        assert start_job(supervisor, running["job_id"], 1, "/nonexistent.log")
+        flagged = client.post(f"/api/v1/crawls/{running['job_id']}/cancel").json()
+        assert flagged["status"] == "running"  # its runner stops it
+        assert flagged["cancel_requested_at"] is not None
+        conn.execute(
+            "UPDATE crawl_jobs SET status = 'succeeded', finished_at = now(), "
+            "cancel_requested_at = NULL WHERE job_id = %s",
+            [running["job_id"]],
+        )
+    _problem(client.post(f"/api/v1/crawls/{running['job_id']}/cancel"), 409, "job_id")
+    _problem(client.post("/api/v1/crawls/424242/cancel"), 404, "job_id")
+
+
+def test_log_tail(client: Client, conn: psycopg.Connection[Any], tmp_path: Path) -> None:
+    job = client.post("/api/v1/crawls", json={"spider": "affiliate"}).json()
+    _problem(client.get(f"/api/v1/crawls/{job['job_id']}/log"), 404, "job_id")
+    log = tmp_path / "job.log"
+    log.write_text("".join(f"line {n}\n" for n in range(20_000)))
+    conn.execute("UPDATE crawl_jobs SET log_path = %s WHERE job_id = %s", [str(log), job["job_id"]])
+    tail = client.get(f"/api/v1/crawls/{job['job_id']}/log", params={"lines": 3})
+    assert tail.status_code == 200
+    assert tail.headers["content-type"].startswith("text/plain")
+    assert tail.text == "line 19997\nline 19998\nline 19999\n"
+    assert client.get(f"/api/v1/crawls/{job['job_id']}/log").text.count("\n") == 200
+    _problem(client.get(f"/api/v1/crawls/{job['job_id']}/log", params={"lines": 0}), 400, "lines")
+    log.unlink()
+    _problem(client.get(f"/api/v1/crawls/{job['job_id']}/log"), 404, "job_id")
+
+
+def test_schedules_list_and_change(client: Client, conn: psycopg.Connection[Any]) -> None:
+    ensure_default_schedules(conn)
+    names = [s["name"] for s in client.get("/api/v1/schedules").json()["items"]]
+    assert names == sorted(names) and "affiliate" in names
+    changed = client.patch("/api/v1/schedules/affiliate", json={"cron": "*/15 * * * *"})
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["cron"], changed.json()["interval_seconds"]) == ("*/15 * * * *", None)
+    paused = client.patch("/api/v1/schedules/affiliate", json={"paused": True}).json()
+    assert paused["paused"] is True
+    resumed = client.patch(
+        "/api/v1/schedules/affiliate", json={"paused": False, "interval_seconds": 600}
+    ).json()
+    assert (resumed["paused"], resumed["interval_seconds"], resumed["cron"]) == (False, 600, None)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"interval_seconds": 10}, "interval_seconds"),
+        ({"interval_seconds": "often"}, "interval_seconds"),
+        ({"interval_seconds": 10**12}, "interval_seconds"),
+        ({"cron": "sometimes"}, "cron"),
+        ({"cron": "* * * * *", "interval_seconds": 600}, "cron"),
+        ({"paused": "yes"}, "paused"),
+        ({"when": 1}, "when"),
+        ({}, "interval_seconds"),
+    ],
+)
+def test_bad_schedule_changes_name_the_field(
+    client: Client, conn: psycopg.Connection[Any], body: dict[str, Any], field: str
+) -> None:
+    ensure_default_schedules(conn)
+    _problem(client.patch("/api/v1/schedules/affiliate", json=body), 400, field)
+
+
+def test_unknown_schedule_is_404(client: Client, conn: psycopg.Connection[Any]) -> None:
+    _problem(client.patch("/api/v1/schedules/nope", json={"paused": True}), 404, "name")
+
+
+def test_status_shows_scheduler_schedules_and_alerts(
+    client: Client, conn: psycopg.Connection[Any]
+) -> None:
+    ensure_default_schedules(conn)
+    conn.execute("UPDATE schedules SET next_run_at = now() WHERE name = 'affiliate'")
+    conn.execute(
+        "INSERT INTO login_sessions (account, method, status, file_name) "
+        "VALUES ('me', 'import', 'expired', 'f')"
+    )
+    status = client.get("/api/v1/status").json()
+    scheduler = status["scheduler"]
+    assert scheduler["active"] is False and scheduler["holder"] is None
+    # No agent holds the lock: a stale plan is not shown.
+    assert all(s["next_run_at"] is None for s in scheduler["schedules"])
+    assert [a["kind"] for a in status["alerts"]] == ["session_expired"]
+
+
+def test_the_app_keeps_the_redacting_log_handlers(db_url: str) -> None:
+    setup_logging("INFO")
+    app = create_app(load_config({}), db_url, "token-0123456789", "test")
+    with TestClient(app) as client:
+        client.get("/api/v1/health")
+        handlers = logging.getLogger().handlers
+        assert handlers
+        assert all(any(isinstance(f, RedactingFilter) for f in h.filters) for h in handlers)

@@ -1,0 +1,90 @@
+"""``POST /api/v1/imports/html``: the same import as the CLI, with problem details for bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from litestar import Litestar
+from litestar.testing import TestClient
+
+URL = "/api/v1/imports/html"
+
+
+def _pages(followers: int, page_size: int) -> tuple[list[str], list[str]]:
+    """Followers pages in the simulator's (guessed) markup, built here: importing the simulator
+    into this process would change how Litestar renders some enums of other routes (their
+    ``Literal`` types compare equal and share typing's cache)."""
+    names = [f"fan_{n:03d}" for n in range(followers)]
+    last = -(-followers // page_size)
+    pages = []
+    for number in range(1, last + 1):
+        rows = "".join(
+            f"<li class='follower'><a class='username' data-testid='follower-username' "
+            f"href='/{name}/'>{name}</a></li>"
+            for name in names[(number - 1) * page_size : number * page_size]
+        )
+        links = "".join(
+            f"<li{' class=active' if n == number else ''}><a href='?page={n}'>{n}</a></li>"
+            for n in range(1, last + 1)
+        )
+        pages.append(
+            "<html><body><div id='header'><span class='followed_counts'>(1/2)</span></div>"
+            f"<div id='main'><h1>Followers <span class='followers_count'>({followers})</span>"
+            f"</h1><ul class='followers_list'>{rows}</ul><ul class='paging'>{links}</ul>"
+            "</div></body></html>"
+        )
+    return pages, names
+
+
+def _state(conn: psycopg.Connection[Any]) -> dict[str, bool]:
+    rows = conn.execute("SELECT username, follower FROM persons WHERE follower IS NOT NULL")
+    return dict(rows.fetchall())
+
+
+def test_one_page_as_html_is_partial_all_pages_as_multipart_complete(
+    client: TestClient[Litestar], conn: psycopg.Connection[Any]
+) -> None:
+    pages, names = _pages(followers=5, page_size=3)
+    partial = client.post(
+        URL,
+        params={"kind": "followers"},
+        content=pages[0],
+        headers={"Content-Type": "text/html; charset=utf-8"},
+    )
+    assert partial.status_code == 200, partial.text
+    body = partial.json()
+    assert (body["complete"], body["recorded"], body["added"]) == (False, 3, None)
+    assert body["reason"].startswith("partial: page(s) 2 of 2 not given")
+    assert _state(conn) == {}
+
+    files = [("page", (f"followers-{n}.html", page, "text/html")) for n, page in enumerate(pages)]
+    complete = client.post(URL, params={"kind": "followers"}, files=files)
+    assert complete.status_code == 200, complete.text
+    body = complete.json()
+    assert (body["complete"], body["documents"], body["recorded"]) == (True, 2, 5)
+    assert (body["added"], body["removed"], body["baseline"]) == (0, 0, True)
+    assert _state(conn) == dict.fromkeys(names, True)
+
+
+def test_bad_input_is_problem_details(client: TestClient[Litestar]) -> None:
+    def post(**kwargs: Any) -> tuple[int, dict[str, Any]]:
+        response = client.post(URL, **kwargs)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        return response.status_code, response.json()
+
+    html = {"Content-Type": "text/html"}
+    status, problem = post(params={"kind": "following"}, content="<p>hello</p>", headers=html)
+    assert (status, problem["field"]) == (400, "body")
+    assert "not a followed-cams page" in problem["detail"]
+
+    status, problem = post(params={"kind": "everything"}, content="<p>x</p>", headers=html)
+    assert (status, problem["field"]) == (400, "kind")
+
+    status, problem = post(
+        params={"kind": "following"}, content="{}", headers={"Content-Type": "application/json"}
+    )
+    assert (status, problem["field"]) == (415, "body")
+
+    status, problem = post(params={"kind": "following"}, content="", headers=html)
+    assert (status, problem["field"]) == (400, "body")

@@ -1,0 +1,128 @@
+"""Helpers for the logged-in crawl tests: an account on the simulator, its stored session,
+crawls through the real runner, and what the database then says about follow state."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import msgspec
+import psutil
+import psycopg
+from playwright.async_api import StorageState
+
+from agent.runner import CrawlRunner
+from roomwatch.config import Config
+from sessions.store import save_session
+from storage.jobs import Job
+from upstream_sim.server import SimulatorServer
+from upstream_sim.site_state import SiteSwitches
+
+ACCOUNT = "alice"
+PASSWORD = "correct-horse-battery-staple"
+MARKER_VARIABLE = "TEST_CRAWL_MARKER"  # not ROOMWATCH_*: the config would reject it
+
+
+def cookie_state(sessionid: str, host: str = "127.0.0.1") -> StorageState:
+    """A Playwright storage state holding one ``sessionid`` cookie for the simulator."""
+    return {
+        "cookies": [
+            {
+                "name": "sessionid",
+                "value": sessionid,
+                "domain": host,
+                "path": "/",
+                "expires": -1,
+                "httpOnly": True,
+                "secure": False,
+                "sameSite": "Lax",
+            }
+        ],
+        "origins": [],
+    }
+
+
+def log_in(
+    sim: SimulatorServer,
+    config: Config,
+    db_url: str,
+    *,
+    online: int,
+    offline: int,
+    followers: int = 0,
+    sessionid: str | None = None,
+) -> str:
+    """Creates the account with generated lists and stores a session for it; its sessionid."""
+    site = sim.state.site
+    site.add_account(
+        ACCOUNT,
+        PASSWORD,
+        followed_online=online,
+        followed_total=online + offline,
+        followers=followers,
+    )
+    value = site.open_session(ACCOUNT, sessionid=sessionid)
+    with psycopg.connect(db_url) as conn:
+        save_session(conn, config, cookie_state(value), account=ACCOUNT, method="import")
+    return value
+
+
+def switch(sim: SimulatorServer, **changes: Any) -> None:
+    """Changes some of the site's switches."""
+    switches: SiteSwitches = msgspec.structs.replace(sim.state.site.switches, **changes)
+    sim.state.site.set_switches(switches)
+
+
+def crawl(config: Config, db_url: str, spider: str) -> Job:
+    """One crawl job of ``spider`` through the runner (its own process), to its end."""
+    runner = CrawlRunner(config, db_url)
+    return runner.run(runner.submit(spider, {}, "cli").job_id)
+
+
+def relation(db: psycopg.Connection[Any], column: str) -> dict[str, bool]:
+    """username -> following/follower for every person with a known state."""
+    rows = db.execute(f"SELECT username, {column} FROM persons WHERE {column} IS NOT NULL")
+    return dict(rows.fetchall())
+
+
+def events(db: psycopg.Connection[Any]) -> set[tuple[str, str]]:
+    """(username, kind) of every follow event."""
+    rows = db.execute(
+        "SELECT p.username, e.kind FROM follow_events e JOIN persons p USING (person_id)"
+    ).fetchall()
+    return {(name, kind) for name, kind in rows}
+
+
+def session_status(db: psycopg.Connection[Any]) -> str:
+    """The status of the newest stored session."""
+    row = db.execute("SELECT status FROM login_sessions ORDER BY session_id DESC LIMIT 1")
+    found = row.fetchone()
+    assert found is not None
+    return str(found[0])
+
+
+def marked_processes(marker: str) -> list[psutil.Process]:
+    """Live processes (not this one) whose environment carries ``marker``: a crawl started
+    with it and everything it spawned, Playwright's driver and Chromium included."""
+    found = []
+    for process in psutil.process_iter(["pid", "name"]):
+        if process.pid == os.getpid():
+            continue
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if process.environ().get(MARKER_VARIABLE) == marker:
+                found.append(process)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def wait_for(condition: Any, seconds: float, what: str) -> None:
+    """Polls ``condition()`` until true; fails the test after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)

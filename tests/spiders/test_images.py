@@ -1,0 +1,140 @@
+"""Thumbnails: affiliate crawls download persons of interest's pictures from the simulator."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from agent.runner import CrawlRunner
+from roomwatch.config import Config, load_config
+from spiders.images import allowed_image_url
+from storage.jobs import Job
+from upstream_sim.faults import FaultRule
+from upstream_sim.server import SimulatorServer
+from upstream_sim.thumbnails import THUMBNAIL_PATH, thumbnail_jpeg
+
+HOSTS = frozenset({"thumb.live.mmcdn.com", "127.0.0.1"})
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://thumb.live.mmcdn.com/ri/alice.jpg", True),
+        ("http://127.0.0.1:8080/ri/alice.jpg", True),
+        ("https://THUMB.live.mmcdn.com/ri/alice.jpg", True),  # host names are case-insensitive
+        ("https://evil.example/ri/alice.jpg", False),
+        ("https://thumb.live.mmcdn.com.evil.example/x.jpg", False),
+        ("https://user:pw@thumb.live.mmcdn.com/ri/alice.jpg", False),
+        ("file:///etc/passwd", False),
+        ("ftp://thumb.live.mmcdn.com/ri/alice.jpg", False),
+        ("https://thumb.live.mmcdn.com:notaport/x.jpg", False),
+        ("//thumb.live.mmcdn.com/ri/alice.jpg", False),
+    ],
+)
+def test_only_http_urls_on_allowed_hosts_are_fetched(url: str, allowed: bool) -> None:
+    assert allowed_image_url(url, HOSTS) is allowed
+
+
+def _crawl(config: Config, db_url: str) -> Job:
+    runner = CrawlRunner(config, db_url)
+    job = runner.run(runner.submit("affiliate", {}, "cli").job_id)
+    assert job.status == "succeeded", job.error_message
+    return job
+
+
+@pytest.fixture
+def people(sim: SimulatorServer, db: psycopg.Connection[Any]) -> dict[str, str]:
+    """A small feed with thumbnails on the simulator, and four of its rooms known: three of
+    interest (followed, follower, watch list) and one not."""
+    sim.state.affiliate.reset(40, seed=11)
+    sim.state.affiliate.thumbnail_base = sim.base_url + THUMBNAIL_PATH
+    names = [room.username for room in sim.state.affiliate.rooms[:4]]
+    roles = dict(zip(("following", "follower", "watch", "nobody"), names, strict=True))
+    db.execute(
+        "INSERT INTO persons (username, following, follower, watch) VALUES "
+        "(%s, true, null, false), (%s, null, true, false), (%s, false, false, true), "
+        "(%s, false, false, false)",
+        names,
+    )
+    db.commit()
+    return roles
+
+
+def _images(db: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    return db.execute(
+        "SELECT p.username, i.local_path, i.content_hash, i.content_type, i.bytes, i.fetched_at,"
+        " i.source_url, p.latest_image_id = i.image_id "
+        "FROM images i JOIN persons p USING (person_id) ORDER BY p.username"
+    ).fetchall()
+
+
+def test_persons_of_interest_get_thumbnails_once_per_interval(
+    crawl_env: Config,
+    db_url: str,
+    db: psycopg.Connection[Any],
+    sim: SimulatorServer,
+    people: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ROOMWATCH_IMAGES_ALLOWED_HOSTS", "127.0.0.1")
+    config = load_config()
+    job = _crawl(config, db_url)
+    interest = sorted(name for role, name in people.items() if role != "nobody")
+    rows = _images(db)
+    assert [row[0] for row in rows] == interest  # and nobody else
+    assert job.items["images"] == 3
+    assert job.stats["roomwatch/images/written"] == 3
+    assert sim.state.requests.count(THUMBNAIL_PATH) == 3
+    images = config.data_path / "images"
+    for username, local_path, digest, content_type, size, _, url, latest in rows:
+        content = thumbnail_jpeg(username)  # what the simulator served, byte for byte
+        assert digest == hashlib.sha256(content).hexdigest()
+        assert local_path == f"{digest[:2]}/{digest}.jpg"
+        assert (images / local_path).read_bytes() == content
+        assert (content_type, size, latest) == ("image/jpeg", len(content), True)
+        assert url == f"{sim.base_url}/ri/{username}.jpg"
+
+    # Within the interval: nothing is downloaded again.
+    _crawl(config, db_url)
+    assert sim.state.requests.count(THUMBNAIL_PATH) == 3
+    assert _images(db) == rows
+
+    # After it: downloaded again, but the same content is neither written nor recorded twice.
+    db.execute("UPDATE images SET fetched_at = fetched_at - interval '25 hours'")
+    db.commit()
+    again = _crawl(config, db_url)
+    assert sim.state.requests.count(THUMBNAIL_PATH) == 6
+    assert again.stats["roomwatch/images/reused"] == 3
+    assert "roomwatch/images/written" not in again.stats
+    refreshed = _images(db)
+    assert [r[:5] for r in refreshed] == [r[:5] for r in rows]
+    assert all(new[5] > old[5] for new, old in zip(refreshed, rows, strict=True))
+    assert sorted(p.name for p in images.rglob("*") if p.is_file()) == sorted(
+        Path(row[1]).name for row in rows
+    )
+
+
+def test_a_host_not_allowed_is_refused_and_a_failed_download_is_only_counted(
+    crawl_env: Config,
+    db_url: str,
+    db: psycopg.Connection[Any],
+    sim: SimulatorServer,
+    people: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Default allowed hosts: the simulator's 127.0.0.1 is not one of them.
+    job = _crawl(crawl_env, db_url)
+    assert job.stats["roomwatch/images/refused"] == 3
+    assert sim.state.requests.count(THUMBNAIL_PATH) == 0
+    assert _images(db) == []
+
+    monkeypatch.setenv("ROOMWATCH_IMAGES_ALLOWED_HOSTS", "127.0.0.1")
+    sim.state.faults.set([FaultRule(prefix=THUMBNAIL_PATH, status=500, times=1)])
+    failed = _crawl(load_config(), db_url)  # the crawl itself succeeds
+    assert failed.stats["roomwatch/images/failed"] == 1
+    assert sim.state.requests.count(THUMBNAIL_PATH) == 3  # no retry of the failed one
+    assert len(_images(db)) == 2

@@ -1,0 +1,213 @@
+"""Politeness toward CBHours: the agent-wide pace (across processes) and back-off on 429/5xx."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import threading
+import time
+from email.utils import format_datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from scrapy import Request
+from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from agent.runner import CrawlRunner
+from roomwatch.config import BackoffConfig
+from spiders.backoff import backoff_seconds, describe_failure
+from spiders.ratelimit import SharedPace, retry_after_seconds
+from storage.jobs import Job
+from tests.spiders.cbhours_support import add_persons, api_requests, cbhours_config, run_crawl
+from upstream_sim.faults import FaultRule
+from upstream_sim.server import SimulatorServer
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_the_pace_is_shared_through_the_file(tmp_path: Path) -> None:
+    # Two opens of the file lock each other out exactly as two processes do.
+    first, second = (SharedPace(tmp_path / "cbhours", 1.0) for _ in range(2))
+    assert first.try_take(now=100.0) == 0.0
+    assert second.try_take(now=100.25) == pytest.approx(0.75)
+    assert second.try_take(now=101.0) == 0.0
+    assert first.try_take(now=101.5) == pytest.approx(0.5)
+    second.hold_off(5.0, now=102.0)  # a 429 asked everyone to wait
+    assert first.try_take(now=103.0) == pytest.approx(4.0)
+    first.hold_off(1.0, now=103.0)  # never shortens a wait already promised
+    assert first.try_take(now=103.0) == pytest.approx(4.0)
+    # A slot far in the future comes from before a reboot (the clock restarted): ignored.
+    assert first.try_take(now=5000.0) == 0.0
+    assert first.try_take(now=1.0) == 0.0
+    first.close()
+    second.close()
+
+
+_TAKER = """
+import sys, time
+from pathlib import Path
+from spiders.ratelimit import SharedPace
+pace = SharedPace(Path(sys.argv[1]), float(sys.argv[2]))
+start = float(sys.argv[3])
+while time.monotonic() < start:
+    time.sleep(0.001)
+for _ in range(int(sys.argv[4])):
+    while (wait := pace.try_take()) > 0:
+        time.sleep(wait)
+    print(time.monotonic(), flush=True)
+"""
+
+
+def test_the_pace_holds_across_processes(tmp_path: Path) -> None:
+    interval, takes = 0.05, 6
+    start = time.monotonic() + 1.0  # both processes race for the first slot
+    takers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _TAKER,
+                str(tmp_path / "p"),
+                str(interval),
+                str(start),
+                str(takes),
+            ],
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    times = sorted(float(line) for taker in takers for line in taker.communicate()[0].split())
+    assert len(times) == 2 * takes
+    gaps = [later - earlier for earlier, later in pairwise(times)]
+    assert min(gaps) >= interval - 0.002  # printing happens a hair after taking
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    now = time.time()
+    assert retry_after_seconds(b"3") == 3.0
+    in_ten = format_datetime(dt.datetime.fromtimestamp(now + 10, dt.UTC), usegmt=True)
+    assert retry_after_seconds(in_ten.encode(), now=now) == pytest.approx(10, abs=1)
+    past = format_datetime(dt.datetime.fromtimestamp(now - 10, dt.UTC), usegmt=True)
+    assert retry_after_seconds(past, now=now) == 0.0
+    assert retry_after_seconds(b"soon") is None
+    assert retry_after_seconds(None) is None
+
+
+def test_backoff_grows_exponentially_up_to_the_cap() -> None:
+    settings = BackoffConfig(base_seconds=1.0, factor=2.0, cap_seconds=5.0)
+    assert [backoff_seconds(settings, n, None) for n in range(5)] == [1, 2, 4, 5, 5]
+    assert backoff_seconds(settings, 0, 3.0) == 3.0  # Retry-After wins...
+    assert backoff_seconds(settings, 0, 100.0) == 5.0  # ...up to the cap
+
+
+def test_a_failure_names_path_and_status_never_the_query() -> None:
+    request = Request("http://h/api.php?action=get_live&wm=secret", meta={"retry_times": 4})
+    response = Response(request.url, status=429, request=request)
+    failure = Failure(HttpError(response, "Ignoring non-200 response"))  # type: ignore[no-untyped-call]
+    assert describe_failure(failure) == "/api.php: HTTP 429 after 4 retries"
+    error = TimeoutError(f"Getting {request.url} took longer than 30 seconds.")
+    timeout = Failure(error)  # type: ignore[no-untyped-call]
+    timeout.request = request  # type: ignore[attr-defined]  # as Scrapy sets it for errbacks
+    described = describe_failure(timeout)
+    assert described.startswith("/api.php: TimeoutError: Getting /api.php took longer")
+    assert "secret" not in described
+
+
+def _run_both(config: Any, db_url: str) -> dict[str, Job]:
+    runner = CrawlRunner(config, db_url)
+    jobs = [runner.submit(spider, {}, "cli") for spider in ("cbhours_live", "cbhours_activity")]
+    finished: dict[str, Job] = {}
+
+    def run(job: Job) -> None:
+        finished[job.spider] = CrawlRunner(config, db_url).run(job.job_id)
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return finished
+
+
+def test_two_concurrent_cbhours_crawls_keep_one_request_per_second(
+    crawl_env: Any,
+    db_url: str,
+    db: psycopg.Connection[Any],
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The real thing: the simulator's limit of 1 request/s, the crawls' default pace.
+    config = cbhours_config(monkeypatch, sim, interval=None)
+    assert sim.state.cbhours.rate_limit.view().interval == 1.0
+    # Enough live batches (8 at 1 req/s) that the two crawls overlap even when one process
+    # starts seconds after the other on a loaded machine.
+    names = [f"u{i:03d}" for i in range(400)]
+    today = dt.datetime.now(dt.UTC).date()
+    cbhours = sim.state.cbhours
+    cbhours.add_trophy(*names)
+    for name in ("u000", "u001"):
+        cbhours.seed_activity(name, today - dt.timedelta(days=75), today)
+    add_persons(db, names)
+    db.execute("UPDATE persons SET has_cbhours_trophy = true WHERE username IN ('u000', 'u001')")
+    db.commit()
+
+    jobs = _run_both(config, db_url)
+    for job in jobs.values():
+        assert job.status == "succeeded", job.error_message
+    records = api_requests(sim)
+    assert len(records) >= 7  # 3 get_live, 2 x (activity, months), backfill windows
+    assert [r.status for r in records] == [200] * len(records)  # no 429 from the limiter
+    assert sim.state.cbhours.rate_limit.view().refused == 0
+    arrivals = sorted(r.t for r in records)
+    gaps = [later - earlier for earlier, later in pairwise(arrivals)]
+    assert min(gaps) >= 1.0, gaps
+    # The crawls really overlapped: their requests interleave.
+    kinds = ["live" if "get_live" in r.query else "activity" for r in records]
+    assert kinds != sorted(kinds) and kinds != sorted(kinds, reverse=True), kinds
+
+
+def test_429_with_retry_after_backs_off_and_succeeds(
+    crawl_env: Any,
+    db_url: str,
+    db: psycopg.Connection[Any],
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = cbhours_config(monkeypatch, sim)
+    sim.state.cbhours.add_trophy("ann")
+    add_persons(db, ["ann"])
+    sim.state.faults.set([FaultRule(prefix="/api.php", status=429, retry_after=1, times=2)])
+
+    job = run_crawl(config, db_url, "cbhours_live")
+    assert job.status == "succeeded", job.error_message
+    assert job.items == {"cbhours_live": 1}
+    assert (job.retries, job.stats["retry/count"], job.stats["backoff/429"]) == (2, 2, 2)
+    records = api_requests(sim)
+    assert [r.status for r in records] == [429, 429, 200]
+    assert all(b.t - a.t >= 1.0 for a, b in pairwise(records))
+
+
+def test_5xx_past_the_last_retry_fails_the_job_naming_path_and_status(
+    crawl_env: Any,
+    db_url: str,
+    db: psycopg.Connection[Any],
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = cbhours_config(monkeypatch, sim, BACKOFF_MAX_RETRIES="2")
+    add_persons(db, ["ann"])
+    sim.state.faults.set([FaultRule(prefix="/api.php", status=503, times=10)])
+
+    job = run_crawl(config, db_url, "cbhours_live")
+    assert job.status == "failed"
+    assert job.error_message == "get_live batch 1: /api.php: HTTP 503 after 2 retries"
+    assert (job.retries, job.stats["backoff/5xx"]) == (2, 2)
+    assert len(api_requests(sim)) == 3

@@ -1,0 +1,175 @@
+"""Schedule rows, the job supervisor lock behind ``interrupt_abandoned``, and alerts."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+import pytest
+
+from roomwatch.errors import ScheduleError
+from storage.alerts import claim_notification, read_alerts, release_notification
+from storage.jobs import create_job, finish_job, interrupt_abandoned, lock_job, start_job
+from storage.schedules import (
+    DEFAULT_SCHEDULES,
+    ensure_default_schedules,
+    list_schedules,
+    schedules_version,
+    update_schedule,
+)
+
+Conn = psycopg.Connection[Any]
+
+
+def test_defaults_are_added_once_and_changes_survive(db: Conn) -> None:
+    assert ensure_default_schedules(db) == list(DEFAULT_SCHEDULES)
+    by_name = {s.name: s for s in list_schedules(db)}
+    assert {n: (s.spider, s.interval_seconds) for n, s in by_name.items()} == {
+        "affiliate": ("affiliate", 300),
+        "cbhours_live": ("cbhours_live", 300),
+        "cbhours_activity": ("cbhours_activity", 86400),
+        "followed_cams": ("followed_cams", 1800),
+        "followers": ("followers", 21600),
+    }
+    update_schedule(db, "followers", interval_seconds=3600)
+    assert ensure_default_schedules(db) == []
+    followers = {s.name: s for s in list_schedules(db)}["followers"]
+    assert followers.interval_seconds == 3600
+
+
+def test_interval_cron_and_pause_replace_each_other(db: Conn) -> None:
+    ensure_default_schedules(db)
+    version = schedules_version(db)
+    cron = update_schedule(db, "affiliate", cron="*/10 * * * *")
+    assert cron is not None
+    assert (cron.cron, cron.interval_seconds, cron.paused) == ("*/10 * * * *", None, False)
+    assert schedules_version(db) != version
+    paused = update_schedule(db, "affiliate", paused=True)
+    assert paused is not None
+    assert (paused.cron, paused.paused) == ("*/10 * * * *", True)
+    back = update_schedule(db, "affiliate", interval_seconds=120, paused=False)
+    assert back is not None
+    assert (back.cron, back.interval_seconds, back.paused) == (None, 120, False)
+    assert update_schedule(db, "nope", paused=True) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"interval_seconds": 59}, "interval_seconds", "at least 60"),
+        ({"interval_seconds": 10**10}, "interval_seconds", "at most"),
+        ({"interval_seconds": 60, "cron": "* * * * *"}, "cron", "not both"),
+        ({"cron": "every day"}, "cron", "crontab"),
+        ({"cron": "61 * * * *"}, "cron", "crontab"),
+        ({}, "interval_seconds", "give interval_seconds, cron or paused"),
+    ],
+)
+def test_a_bad_change_names_the_field(
+    db: Conn, change: dict[str, Any], field: str, message: str
+) -> None:
+    ensure_default_schedules(db)
+    with pytest.raises(ScheduleError, match=message) as caught:
+        update_schedule(db, "affiliate", **change)
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"{field}: ")
+
+
+def test_the_interval_floor_is_a_parameter(db: Conn) -> None:
+    ensure_default_schedules(db)
+    changed = update_schedule(db, "affiliate", interval_seconds=2, min_interval=1)
+    assert changed is not None and changed.interval_seconds == 2
+
+
+def test_only_jobs_without_a_live_supervisor_are_interrupted(db_url: str, db: Conn) -> None:
+    watched = create_job(db, "affiliate", {}, "api")
+    orphan = create_job(db, "cbhours_live", {}, "schedule")
+    waiting = create_job(db, "followers", {}, "api")
+    stale_cli = create_job(db, "followed_cams", {}, "cli")
+    with db.transaction():
+        db.execute(
+            "UPDATE crawl_jobs SET queued_at = now() - interval '2 minutes' WHERE job_id = %s",
+            [stale_cli.job_id],
+        )
+    with psycopg.connect(db_url, autocommit=True) as supervisor:
+        assert lock_job(supervisor, watched.job_id)
+        assert start_job(supervisor, watched.job_id, 1, "/tmp/a.log")
+        with psycopg.connect(db_url, autocommit=True) as dead:
+            assert lock_job(dead, orphan.job_id)
+            assert start_job(dead, orphan.job_id, 2, "/tmp/b.log")
+            # A second supervisor cannot take a job that is watched.
+            assert not lock_job(dead, watched.job_id)
+            dead_pid = dead.info.backend_pid
+        _wait_gone(db, dead_pid)
+        interrupted = interrupt_abandoned(db)
+        assert sorted(j.job_id for j in interrupted) == [orphan.job_id, stale_cli.job_id]
+        status = dict(db.execute("SELECT job_id, status FROM crawl_jobs").fetchall())
+        assert status == {
+            watched.job_id: "running",
+            orphan.job_id: "interrupted",
+            waiting.job_id: "queued",
+            stale_cli.job_id: "interrupted",
+        }
+        supervisor_pid = supervisor.info.backend_pid
+    _wait_gone(db, supervisor_pid)
+    assert [j.job_id for j in interrupt_abandoned(db)] == [watched.job_id]
+
+
+def _wait_gone(db: Conn, backend_pid: int) -> None:
+    """A closed connection's server process (and its locks) go a moment later."""
+    deadline = time.monotonic() + 5
+    while True:
+        db.commit()  # pg_stat_activity is a snapshot taken once per transaction
+        if not db.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [backend_pid]
+        ).fetchone():
+            return
+        assert time.monotonic() < deadline, "the backend did not exit"
+        time.sleep(0.02)
+
+
+def _finished(db: Conn, spider: str, status: str, error: str | None = None) -> int:
+    job = create_job(db, spider, {}, "schedule")
+    db.execute("UPDATE crawl_jobs SET status = 'running' WHERE job_id = %s", [job.job_id])
+    finish_job(db, job.job_id, status, finish_reason="finished", error_message=error)  # type: ignore[arg-type]
+    return job.job_id
+
+
+def test_alerts_for_a_failure_streak_and_an_expired_session(db: Conn) -> None:
+    _finished(db, "affiliate", "failed", "old")
+    _finished(db, "affiliate", "succeeded")
+    first = _finished(db, "affiliate", "failed", "boom 1")
+    _finished(db, "affiliate", "cancelled")  # says nothing about the spider
+    _finished(db, "affiliate", "failed", "boom 2")
+    assert read_alerts(db, 3) == []
+    _finished(db, "affiliate", "failed", "boom 3")
+    [alert] = read_alerts(db, 3)
+    assert (alert.kind, alert.subject, alert.key) == (
+        "spider_failing",
+        "affiliate",
+        f"spider_failing:affiliate:{first}",
+    )
+    assert alert.message == "affiliate failed 3 times in a row; last error: boom 3"
+    _finished(db, "affiliate", "failed", "boom 4")
+    assert [a.key for a in read_alerts(db, 3)] == [alert.key]  # same streak, same key
+
+    with db.transaction():
+        db.execute(
+            "INSERT INTO login_sessions (account, method, status, file_name, captured_at) VALUES "
+            "('me', 'import', 'expired', 'a', now() - interval '1 day'), "
+            "('you', 'import', 'expired', 'b', now() - interval '1 day'), "
+            "('you', 'import', 'valid', 'c', now())"
+        )
+    kinds = [(a.kind, a.subject) for a in read_alerts(db, 3)]
+    assert ("session_expired", "session 1") in kinds
+    assert ("session_expired", "session 2") not in kinds  # replaced by a newer session
+
+    _finished(db, "affiliate", "succeeded")
+    assert [a.kind for a in read_alerts(db, 3)] == ["session_expired"]
+
+
+def test_a_notification_is_claimed_once_until_released(db: Conn) -> None:
+    assert claim_notification(db, "k")
+    assert not claim_notification(db, "k")
+    release_notification(db, "k")
+    assert claim_notification(db, "k")
