@@ -26,15 +26,16 @@ FROM crawl_jobs ORDER BY spider, job_id DESC
 SESSION_HEALTH = "SELECT status, count(*) AS n FROM login_sessions GROUP BY status"
 
 ROW_COUNTS = """
-SELECT (SELECT count(*) FROM persons) AS persons,
-       (SELECT count(*) FROM persons WHERE following) AS following,
-       (SELECT count(*) FROM persons WHERE follower) AS followers,
+SELECT p.persons, p.following, p.followers,
        (SELECT count(*) FROM follow_events) AS follow_events,
        (SELECT count(*) FROM crawl_jobs) AS crawl_jobs,
        (SELECT COALESCE(sum(c.reltuples), 0)::bigint FROM pg_inherits i
           JOIN pg_class c ON c.oid = i.inhrelid
           WHERE i.inhparent = 'affiliate_api_snapshots'::regclass AND c.reltuples > 0)
            AS affiliate_snapshots_estimate
+FROM (SELECT count(*) AS persons, count(*) FILTER (WHERE following) AS following,
+             count(*) FILTER (WHERE follower) AS followers
+      FROM persons) p  -- one pass over persons instead of three
 """
 
 
