@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("token", help="print the API token")
     login_cli.add_parsers(commands)
     import_cli.add_parsers(commands)
+    commands.add_parser(
+        "demo", help="simulator + agent + a demo session + every crawl once + API, for a first look"
+    )
     simulate = commands.add_parser("simulate", help="run the upstream simulator alone")
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=8788)
@@ -124,6 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return login_cli.handle(args, config)
         elif args.command in import_cli.COMMANDS:
             return import_cli.handle(args, config)
+        elif args.command == "demo":
+            from agent.demo import run_demo  # the simulator is loaded only when asked for
+
+            run_demo(config)
         elif args.command == "simulate":
             _simulate(args.host, args.port, args.rooms)
     except ConfigError as exc:

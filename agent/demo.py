@@ -1,0 +1,84 @@
+"""``roomwatch demo``: a first look without any account anywhere.
+
+Starts the upstream simulator (an Affiliate feed, CBHours with some trophy models, a site account
+``demo`` that follows and is followed by simulated broadcasters), points a separate demo data dir
+(``data_dir/demo``, with its own embedded PostgreSQL) at it, logs in to the simulated site with
+the form, runs every crawl once, then runs the agent with its API until SIGINT/SIGTERM. The real
+data dir and a configured database URL are never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import secrets
+
+from agent.runner import CrawlRunner
+from agent.runtime import migrate, run_agent
+from roomwatch.catalog import SPIDERS
+from roomwatch.config import Config, load_config
+from sessions.login import form_login
+from sessions.store import save_session
+from storage.database import connect, open_database
+from upstream_sim.server import SimulatorServer
+from upstream_sim.state import SimulatorState
+
+DEMO_ACCOUNT = "demo"
+# Browser crawls first: they mark who is followed, which decides whom CBHours is asked about.
+CRAWL_ORDER = ("followed_cams", "followers", "affiliate", "cbhours_live", "cbhours_activity")
+
+
+def _simulated_world(password: str) -> SimulatorState:
+    state = SimulatorState()
+    state.affiliate.reset(count=2_000, seed=1)
+    account = state.site.add_account(
+        DEMO_ACCOUNT, password, followed_online=15, followed_total=120, followers=40
+    )
+    trophy = account.follows.followed_names()[:25]
+    state.cbhours.add_trophy(*trophy)
+    today = dt.datetime.now(dt.UTC).date()
+    for name in trophy:
+        state.cbhours.set_live(name, state.cbhours.random_online(name))
+        state.cbhours.seed_activity(name, today - dt.timedelta(days=20), today)
+    return state
+
+
+def _demo_environment(config: Config, sim: SimulatorServer) -> dict[str, str]:
+    """Settings for the demo: its own data dir and embedded database, upstreams on loopback."""
+    return {
+        "ROOMWATCH_DATA_DIR": str(config.data_path / "demo"),
+        "ROOMWATCH_DATABASE_URL": "",
+        "ROOMWATCH_CHATURBATE_URL": sim.base_url,
+        "ROOMWATCH_AFFILIATE_URL": sim.affiliate_url,
+        "ROOMWATCH_AFFILIATE_WM": "demo",
+        "ROOMWATCH_CBHOURS_URL": sim.cbhours_url,
+        "ROOMWATCH_IMAGES_ALLOWED_HOSTS": "127.0.0.1",
+    }
+
+
+def run_demo(config: Config) -> None:
+    """Runs the demo until interrupted (see the module docstring)."""
+    password = secrets.token_urlsafe(12)
+    with SimulatorServer(_simulated_world(password)) as sim:
+        # Crawl processes read their config from the environment, so the demo's goes there.
+        os.environ.update(_demo_environment(config, sim))
+        demo = load_config()
+        print(f"upstream simulator on {sim.base_url}; demo data in {demo.data_path}", flush=True)
+        with open_database(demo) as conninfo:
+            migrate(conninfo, demo)
+            capture = asyncio.run(form_login(demo, DEMO_ACCOUNT, password))
+            with connect(conninfo) as conn:
+                save_session(
+                    conn, demo, capture.state, account=DEMO_ACCOUNT, method="form", status="valid"
+                )
+            print("logged in to the simulated site as 'demo'", flush=True)
+            runner = CrawlRunner(demo, conninfo)
+            for spider in CRAWL_ORDER:
+                job = runner.run(runner.submit(spider, {}, "cli").job_id)
+                items = ", ".join(f"{n} {kind}" for kind, n in sorted(job.items.items()))
+                print(
+                    f"  {SPIDERS[spider].description}: {job.status} ({items or 'nothing'})",
+                    flush=True,
+                )
+        run_agent(demo)
