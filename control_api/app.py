@@ -6,12 +6,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, Router
+from litestar import Litestar, Request, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+from litestar.plugins.problem_details import (
+    ProblemDetailsConfig,
+    ProblemDetailsException,
+    ProblemDetailsPlugin,
+)
 from psycopg import AsyncConnection
 
 from control_api.auth import BearerTokenMiddleware
@@ -21,10 +25,30 @@ from control_api.images import ImageController
 from control_api.imports import ImportController
 from control_api.persons import PersonController
 from control_api.schedules import ScheduleController
+from control_api.sessions import SessionController
 from control_api.system import SystemController
 from roomwatch import __version__
 from roomwatch.config import Config
 from storage.database import make_async_pool
+
+
+async def _refuse_nul(request: Request[Any, Any, Any]) -> None:
+    """PostgreSQL text cannot hold NUL: refuse it at the door instead of failing in a query."""
+    for name, value in request.query_params.multi_items():
+        if "\x00" in value:
+            raise ProblemDetailsException(
+                status_code=400,
+                title="Bad Request",
+                detail=f"{name}: NUL characters are not accepted",
+                extra={"field": name},
+            )
+    if request.method in ("POST", "PUT", "PATCH") and b"\\u0000" in await request.body():
+        raise ProblemDetailsException(
+            status_code=400,
+            title="Bad Request",
+            detail="body: NUL characters (\\u0000) are not accepted",
+            extra={"field": "body"},
+        )
 
 
 async def _connection(state: State) -> AsyncIterator[AsyncConnection[Any]]:
@@ -62,16 +86,20 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
             ScheduleController,
             ImportController,
             ImageController,
+            SessionController,
         ],
         dependencies={
             "db": Provide(_connection),
             "database_label": Provide(lambda: database_label, sync_to_thread=False),
             "config": Provide(lambda: config, sync_to_thread=False),
+            # For the synchronous session store, which runs in a worker thread.
+            "conninfo": Provide(lambda: conninfo, sync_to_thread=False),
         },
     )
     return Litestar(
         route_handlers=[api],
         lifespan=[lifespan],
+        before_request=_refuse_nul,
         middleware=[DefineMiddleware(BearerTokenMiddleware, token=token)],
         plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True))],
         openapi_config=OpenAPIConfig(

@@ -18,6 +18,7 @@ from control_api.problems import bad_param
 
 DEFAULT_RANGE = dt.timedelta(days=7)
 LONGEST_RANGE = dt.timedelta(days=90)
+EARLIEST, LATEST = 2000, 2200
 
 Db = NamedDependency[AsyncConnection[Any]]
 Username = Annotated[str, PathParameter(description="the username, any case", max_length=100)]
@@ -50,6 +51,10 @@ def time_range(
 ) -> tuple[dt.datetime, dt.datetime]:
     """``[from, to)`` with defaults applied; at most :data:`LONGEST_RANGE` long, else a 400."""
     until = as_utc(end) or dt.datetime.now(dt.UTC)
+    for name, moment in (("from", start), ("to", until)):
+        # Found by the schema fuzzer: year 1 minus the default range overflowed into a 500.
+        if moment is not None and not EARLIEST <= moment.year <= LATEST:
+            raise bad_param(name, f"must be between the years {EARLIEST} and {LATEST}")
     since = as_utc(start) or until - DEFAULT_RANGE
     if since >= until:
         raise bad_param("from", "must be earlier than to")

@@ -8,6 +8,7 @@ against a real database holding a little data.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 import threading
 import time
@@ -89,7 +90,8 @@ def test_no_request_the_schema_allows_gets_a_server_error(served_api: str) -> No
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=20,
+            max_examples=int(os.environ.get("ROOMWATCH_FUZZ_EXAMPLES", "20")),
+            derandomize="ROOMWATCH_FUZZ_EXAMPLES" not in os.environ,
             deadline=None,
             database=None,
             suppress_health_check=list(HealthCheck),
@@ -98,7 +100,9 @@ def test_no_request_the_schema_allows_gets_a_server_error(served_api: str) -> No
             response = case.call(headers=AUTH)
             calls.append(response.status_code)
             if response.status_code >= 500:
-                failures.append(f"{case.method} {case.formatted_path}: {response.status_code}")
+                failures.append(
+                    f"{case.method} {case.formatted_path} {case.query}: {response.status_code}"
+                )
 
         run()
     assert not failures, failures
