@@ -8,18 +8,17 @@ carry other markers, so they cannot make this check flaky.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
-import psutil
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from roomwatch.config import Config, load_config
+from tests.processes import marked_processes
 from upstream_sim.server import SimulatorServer
 from upstream_sim.site_state import SiteSwitches
 from upstream_sim.state import SimulatorState
@@ -27,22 +26,7 @@ from upstream_sim.state import SimulatorState
 CHROMIUM = "/usr/bin/chromium"
 ACCOUNT = "alice"
 PASSWORD = "correct-horse-battery-staple"
-_MARKER_VARIABLE = "ROOMWATCH_TEST_BROWSER_MARKER"
-
-
-def _marked(marker: str) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter(["pid", "name"]):
-        if process.pid == os.getpid():
-            continue
-        try:
-            if process.status() == psutil.STATUS_ZOMBIE:
-                continue
-            if process.environ().get(_MARKER_VARIABLE) == marker:
-                found.append(process)
-        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
-            continue
-    return found
+_MARKER_VARIABLE = "TEST_BROWSER_MARKER"  # not ROOMWATCH_*: the config would reject it
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -53,7 +37,7 @@ def no_browser_left_behind() -> Iterator[None]:
         patch.setenv(_MARKER_VARIABLE, marker)
         yield
     deadline = time.monotonic() + 10
-    while left := _marked(marker):
+    while left := marked_processes(_MARKER_VARIABLE, marker):
         if time.monotonic() > deadline:
             names = ", ".join(f"{p.info['name']} ({p.pid})" for p in left)
             pytest.fail(f"processes left behind: {names}")

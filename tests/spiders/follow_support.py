@@ -3,7 +3,6 @@ crawls through the real runner, and what the database then says about follow sta
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -16,6 +15,7 @@ from agent.runner import CrawlRunner
 from roomwatch.config import Config
 from sessions.store import save_session
 from storage.jobs import Job
+from tests.processes import marked_processes as find_marked
 from upstream_sim.server import SimulatorServer
 from upstream_sim.site_state import SiteSwitches
 
@@ -103,20 +103,8 @@ def session_status(db: psycopg.Connection[Any]) -> str:
 
 
 def marked_processes(marker: str) -> list[psutil.Process]:
-    """Live processes (not this one) whose environment carries ``marker``: a crawl started
-    with it and everything it spawned, Playwright's driver and Chromium included."""
-    found = []
-    for process in psutil.process_iter(["pid", "name"]):
-        if process.pid == os.getpid():
-            continue
-        try:
-            if process.status() == psutil.STATUS_ZOMBIE:
-                continue
-            if process.environ().get(MARKER_VARIABLE) == marker:
-                found.append(process)
-        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
-            continue
-    return found
+    """Live processes carrying this module's crawl marker (see tests/processes.py)."""
+    return find_marked(MARKER_VARIABLE, marker)
 
 
 def wait_for(condition: Any, seconds: float, what: str) -> None:
