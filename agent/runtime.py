@@ -24,8 +24,9 @@ from agent.scheduler import Scheduler
 from agent.worker import Worker, sweep_abandoned
 from control_api.app import create_app
 from control_api.auth import load_or_create_token, token_path
-from roomwatch.config import Config
+from roomwatch.config import Config, DatabaseConfig
 from storage.database import connect, open_database
+from storage.maintenance import apply_retention
 from storage.migrator import apply_migrations
 from storage.schedules import ensure_default_schedules
 from storage.settings import sync_settings
@@ -72,6 +73,15 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def apply_retention_now(conninfo: str, settings: DatabaseConfig) -> list[str]:
+    """Drops history past its retention (run by the scheduling agent, every few hours)."""
+    with connect(conninfo) as conn:
+        dropped = apply_retention(conn, settings)
+    if dropped:
+        log.info("retention: dropped %s", ", ".join(dropped))
+    return dropped
+
+
 @contextlib.contextmanager
 def crawl_services(config: Config, conninfo: str) -> Iterator[None]:
     """Runs the worker, the alert notifier and the scheduler for the life of the block.
@@ -92,7 +102,12 @@ def crawl_services(config: Config, conninfo: str) -> Iterator[None]:
         shutdown_grace=config.agent.shutdown_grace_seconds,
         on_finished=notifier.job_finished,
     )
-    scheduler = Scheduler(conninfo, runner.submit, config.agent.lock_retry_seconds)
+    scheduler = Scheduler(
+        conninfo,
+        runner.submit,
+        config.agent.lock_retry_seconds,
+        maintenance=lambda: apply_retention_now(conninfo, config.database),
+    )
     worker.start()
     try:
         notifier.start()

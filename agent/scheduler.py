@@ -53,6 +53,8 @@ from storage.schedules import (
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
+MAINTENANCE_HOURS = 6
+MAINTENANCE_JOB = "_maintenance"
 Submit = Callable[[str, dict[str, Any], Trigger], Job]
 
 
@@ -93,10 +95,19 @@ class Scheduler:
         conninfo: the database.
         submit: queues a job (``CrawlRunner.submit``).
         lock_retry_seconds: how often a standby agent tries to take the lock.
+        maintenance: database upkeep (retention) run by the leading agent only: at once when
+            it takes the lock, then every :data:`MAINTENANCE_HOURS` hours.
     """
 
-    def __init__(self, conninfo: str, submit: Submit, lock_retry_seconds: float = 30) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        submit: Submit,
+        lock_retry_seconds: float = 30,
+        maintenance: Callable[[], object] | None = None,
+    ) -> None:
         self._conninfo = conninfo
+        self._maintenance = maintenance
         self._submit = submit
         self._lock_retry = lock_retry_seconds
         self._identity = f"roomwatch scheduler on {socket.gethostname()} (pid {os.getpid()})"
@@ -166,6 +177,16 @@ class Scheduler:
         )
         self._aps.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR)
         self._aps.start()
+        if self._maintenance is not None:
+            self._aps.add_job(
+                self._maintenance,
+                IntervalTrigger(hours=MAINTENANCE_HOURS, timezone=dt.UTC),
+                id=MAINTENANCE_JOB,  # not a schedule name: _reload never touches it
+                next_run_time=dt.datetime.now(dt.UTC),
+                misfire_grace_time=3600,
+                coalesce=True,
+                max_instances=1,
+            )
         self._loaded, self._version, self._published = {}, "", {}
         self._maintain()
 

@@ -155,3 +155,18 @@ def test_a_restart_resumes_the_rhythm(db: Conn) -> None:
 def _with(schedule: Schedule, **changes: Any) -> Schedule:
     values = {name: getattr(schedule, name) for name in schedule.__struct_fields__}
     return Schedule(**{**values, **changes})
+
+
+def test_the_leading_agent_runs_retention_at_once(
+    db_url: str, fast_affiliate: Conn, schedulers: list[Scheduler]
+) -> None:
+    ran = threading.Event()
+    recorder = Recorder(db_url)
+    leader = Scheduler(db_url, recorder.submit_as("leader"), maintenance=ran.set)
+    standby_ran = threading.Event()
+    standby = Scheduler(db_url, recorder.submit_as("standby"), maintenance=standby_ran.set)
+    schedulers += [leader, standby]
+    leader.start()
+    standby.start()
+    assert ran.wait(10), "the leader did not run maintenance on taking the lock"
+    assert not standby_ran.is_set()
