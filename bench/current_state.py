@@ -42,7 +42,7 @@ from psycopg.copy import Writer
 
 from storage.embedded import EmbeddedPostgres
 from storage.migrator import apply_migrations
-from storage.queries import PERSON_BY_USERNAME, list_persons_sql
+from storage.person_queries import PERSON_DETAIL, PersonFilter, list_persons_query
 from storage.records import AffiliateRoom, CbhoursLive
 from storage.writers import write_affiliate_poll, write_cbhours_live
 
@@ -689,13 +689,17 @@ def naive_view_sql() -> str:
     )
 
 
-NAIVE_SINGLE = "SELECT * FROM v_person_naive WHERE username = lower(%s)"
+NAIVE_SINGLE = "SELECT * FROM v_person_naive WHERE username = lower(%(username)s)"
 NAIVE_LIST = (
     "SELECT * FROM v_person_naive v WHERE v.tags @> ARRAY[%(tag)s]::text[] "
     "ORDER BY v.followers DESC NULLS LAST, v.person_id LIMIT 50"
 )
-# The product's list query; the tag is a placeholder (any non-None tag gives the same SQL).
-OURS_LIST = list_persons_sql(tag="", sort="followers", limit=50)
+# The API's own queries: the person detail, and the list query (any tag gives the same SQL; the
+# page size is bound here, the tag per run).
+OURS_LIST, _LIST_PARAMS = list_persons_query(
+    PersonFilter(tag="any"), sort="followers", limit=50, after=None
+)
+LIST_LIMIT = _LIST_PARAMS["limit"]
 
 
 # -- measuring ----------------------------------------------------------------------------------
@@ -832,8 +836,8 @@ def check_single(conn: Connection, usernames: Sequence[str]) -> int:
     """Compares the merged fields of both views for some persons; returns the mismatches."""
     problems = 0
     for name in usernames:
-        ours = fetch_dict(conn, PERSON_BY_USERNAME, [name])
-        naive = fetch_dict(conn, NAIVE_SINGLE, [name])
+        ours = fetch_dict(conn, PERSON_DETAIL, {"username": name})
+        naive = fetch_dict(conn, NAIVE_SINGLE, {"username": name})
         if len(ours) != 1 or len(naive) != 1:
             print(f"  WARNING: {name}: {len(ours)} rows from ours, {len(naive)} from naive")
             problems += 1
@@ -849,7 +853,7 @@ def check_lists(conn: Connection, tags: Sequence[str]) -> int:
     """Compares the usernames of one page per tag; returns the tags whose pages differ."""
     problems = 0
     for tag in tags:
-        ours = [r[1] for r in run_once(conn, OURS_LIST, {"tag": tag}, False)]
+        ours = [r[1] for r in run_once(conn, OURS_LIST, {"tag": tag, "limit": LIST_LIMIT}, False)]
         naive = [r[1] for r in run_once(conn, NAIVE_LIST, {"tag": tag}, False)]
         if ours != naive:
             same = sum(1 for a, b in zip(ours, naive, strict=False) if a == b)
@@ -918,8 +922,13 @@ def measure(conn: Connection, world: World, scale: Scale, results: Results) -> N
     results.mismatches = check_single(conn, names[:8]) + check_lists(conn, tags)
     print("measuring (median / p95)", flush=True)
     queries = (
-        ("single person", PERSON_BY_USERNAME, NAIVE_SINGLE, [[n] for n in names]),
-        ("page of 50 by tag", OURS_LIST, NAIVE_LIST, [{"tag": t} for t in tags]),
+        ("single person", PERSON_DETAIL, NAIVE_SINGLE, [{"username": n} for n in names]),
+        (
+            "page of 50 by tag",
+            OURS_LIST,
+            NAIVE_LIST,
+            [{"tag": t, "limit": LIST_LIMIT} for t in tags],
+        ),
     )
     for label, ours, naive, params in queries:
         for prepare in (True, False):
