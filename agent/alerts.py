@@ -1,35 +1,45 @@
-"""The alert notifier: POSTs each new alert to the configured webhook, once.
+"""The alert notifier: sends each new alert to the configured webhook and Apprise URLs, once.
 
 Alerts themselves are read from the database (``storage.alerts``) by ``/status`` and
 ``roomwatch status``; this only tells someone outside. It checks after every finished crawl and
 every :data:`CHECK_SECONDS`. Each alert occurrence is claimed in ``alert_notifications`` before
-it is sent, so several agents, or a restart, never send it twice; a failed delivery releases
-the claim and is retried at the next check.
+it is sent, so several agents, or a restart, never send it twice; if any target fails, the
+claim is released and the alert is retried at the next check. The targets that did get it are
+remembered (in this process) and not sent it again; after a restart, or by another agent, they
+may be: a late duplicate is better than a lost alert.
 
-The body is small and holds no secret (messages pass through the log redaction)::
+The webhook body is small and holds no secret (messages pass through the log redaction)::
 
     {"source": "roomwatch", "kind": "spider_failing", "subject": "affiliate",
      "message": "affiliate failed 3 times in a row; last error: ...",
      "since": "2025-01-01T00:00:00+00:00", "host": "mybox"}
+
+An Apprise URL gets the title ``roomwatch: spider_failing affiliate`` and the message as body.
+Apprise is imported on first use, in the notifier's thread, so it never slows a start.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import socket
 import threading
+from typing import TYPE_CHECKING
 
 import httpx
 import msgspec
 import psycopg
 
-from roomwatch.config import AlertsConfig
+from roomwatch.config import AlertsConfig, quiet_apprise_logs
 from roomwatch.errors import DatabaseError
 from roomwatch.logs import redact, register_secret
 from storage.alerts import Alert, claim_notification, read_alerts, release_notification
 from storage.database import connect
 from storage.jobs import Job
+
+if TYPE_CHECKING:
+    import apprise
 
 log = logging.getLogger(__name__)
 CHECK_SECONDS = 30.0
@@ -48,7 +58,7 @@ class WebhookBody(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AlertNotifier:
-    """Sends new alerts to ``alerts.webhook_url``; does nothing without one.
+    """Sends new alerts to ``alerts.webhook_url`` and ``alerts.apprise_urls``; idle without them.
 
     Args:
         conninfo: the database.
@@ -61,12 +71,16 @@ class AlertNotifier:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        if settings.webhook_url:
-            register_secret(settings.webhook_url)  # hook URLs often embed a token
+        self._apprise: list[tuple[str, apprise.Apprise]] | None = None  # built on first use
+        self._delivered: dict[str, set[str]] = {}  # alert key -> targets that already have it
+        # Hook and Apprise URLs often embed a token or a password.
+        for url in (settings.webhook_url, *settings.apprise_urls):
+            if url:
+                register_secret(url)
 
     def start(self) -> None:
-        """Starts checking (only if a webhook is configured)."""
-        if not self._settings.webhook_url:
+        """Starts checking (only if a webhook or an Apprise URL is configured)."""
+        if not (self._settings.webhook_url or self._settings.apprise_urls):
             return
         self._thread = threading.Thread(target=self._loop, name="alerts", daemon=True)
         self._thread.start()
@@ -93,10 +107,14 @@ class AlertNotifier:
             self._wake.clear()
 
     def check(self) -> list[Alert]:
-        """Sends every alert not sent yet; returns the ones sent."""
+        """Sends every alert not sent yet to every target; returns the ones all targets got."""
         sent: list[Alert] = []
         with connect(self._conninfo, autocommit=True) as conn:
-            for alert in read_alerts(conn, self._settings.failures_in_a_row):
+            alerts = read_alerts(conn, self._settings.failures_in_a_row)
+            # Partial deliveries of alerts no longer in force will never be completed.
+            in_force = {alert.key for alert in alerts}
+            self._delivered = {k: v for k, v in self._delivered.items() if k in in_force}
+            for alert in alerts:
                 if not claim_notification(conn, alert.key):
                     continue
                 if self._send(alert):
@@ -106,6 +124,28 @@ class AlertNotifier:
         return sent
 
     def _send(self, alert: Alert) -> bool:
+        """Delivers ``alert`` to each target that does not have it yet; True once all have."""
+        delivered = self._delivered.setdefault(alert.key, set())
+        missing = False
+        if self._settings.webhook_url and "webhook" not in delivered:
+            if self._post_webhook(alert):
+                delivered.add("webhook")
+            else:
+                missing = True
+        for name, target in self._apprise_targets():
+            if name in delivered:
+                continue
+            if self._notify_apprise(name, target, alert):
+                delivered.add(name)
+            else:
+                missing = True
+        if missing:
+            return False
+        del self._delivered[alert.key]
+        log.info("alerts: sent %s (%s)", alert.kind, alert.subject)
+        return True
+
+    def _post_webhook(self, alert: Alert) -> bool:
         body = WebhookBody(
             source="roomwatch",
             kind=alert.kind,
@@ -128,5 +168,44 @@ class AlertNotifier:
         if response.is_error:
             log.warning("alerts: webhook answered HTTP %d; will retry", response.status_code)
             return False
-        log.info("alerts: sent %s (%s)", alert.kind, alert.subject)
         return True
+
+    def _apprise_targets(self) -> list[tuple[str, apprise.Apprise]]:
+        if self._apprise is None:
+            urls = self._settings.apprise_urls
+            self._apprise = _load_apprise_targets(urls) if urls else []
+        return self._apprise
+
+    def _notify_apprise(self, name: str, target: apprise.Apprise, alert: Alert) -> bool:
+        import apprise
+
+        result = target.notify(
+            title=f"roomwatch: {alert.kind} {alert.subject}",
+            body=redact(alert.message),
+            notify_type=apprise.NotifyType.WARNING,
+            timeout=TIMEOUT_SECONDS,
+        )
+        if not result:
+            log.warning("alerts: %s: %s; will retry", name, result.status.name.lower())
+            return False
+        return True
+
+
+def _load_apprise_targets(urls: list[str]) -> list[tuple[str, apprise.Apprise]]:
+    """One Apprise object per URL, so each succeeds or fails alone, named by its position."""
+    # Apprise's log lines, and urllib3's at DEBUG (the path of each request), quote the URLs in
+    # pieces the redaction filter cannot recognise: keep them out of our logs. Our own lines
+    # name a target by its position and scheme only.
+    quiet_apprise_logs()
+    urllib3_log = logging.getLogger("urllib3")
+    urllib3_log.setLevel(max(urllib3_log.level, logging.INFO))
+    import apprise
+
+    targets: list[tuple[str, apprise.Apprise]] = []
+    for number, url in enumerate(urls, 1):
+        target = apprise.Apprise()
+        target.add(url)  # validated at config load; were it refused now, notify would say so
+        scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*(?=://)", url)
+        name = f"apprise URL {number} of {len(urls)} ({scheme.group() if scheme else '?'})"
+        targets.append((name, target))
+    return targets

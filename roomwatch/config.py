@@ -8,6 +8,7 @@ at start-up with one line naming the key, so a typo never turns silently into a 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -32,6 +33,30 @@ def _check_http_url(value: str, key: str) -> None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{key}: expected an http(s) URL with a host")
+
+
+def _drop_record(record: logging.LogRecord) -> bool:
+    return False
+
+
+def quiet_apprise_logs() -> None:
+    """Drops every log line of Apprise, before any handler (ours, or a test's) sees it.
+
+    Apprise quotes parts of its URLs (host, path, a token shortened to its ends) in its log
+    lines, in pieces the redaction filter cannot recognise; the URLs are secrets. A filter on
+    its logger, unlike ``propagate = False``, holds whoever attaches handlers to it. Call it
+    before Apprise first logs, that is before ``import apprise``.
+    """
+    logging.getLogger("apprise").addFilter(_drop_record)  # added once, however often called
+
+
+def _apprise_can_use(url: str) -> bool:
+    # Apprise's own parser decides. It is imported only when Apprise URLs are configured:
+    # loading its plugins takes a fraction of a second.
+    quiet_apprise_logs()
+    import apprise
+
+    return apprise.Apprise.instantiate(url) is not None
 
 
 class DatabaseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -214,15 +239,25 @@ class AlertsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     Attributes:
         webhook_url: optional; each new alert is POSTed there as a small JSON object.
+        apprise_urls: optional Apprise URLs (``tgram://...``, ``json://host/path``); each new
+            alert goes to every one of them too. Like the webhook URL, they are secrets: an
+            error names a bad one by its position, never by its text.
         failures_in_a_row: a spider whose last this-many finished crawls failed is an alert.
     """
 
     webhook_url: str = ""
+    apprise_urls: list[str] = msgspec.field(default_factory=list)
     failures_in_a_row: PositiveInt = 3
 
     def __post_init__(self) -> None:
         if self.webhook_url:
             _check_http_url(self.webhook_url, "webhook_url")
+        for number, url in enumerate(self.apprise_urls, 1):
+            if not _apprise_can_use(url):
+                raise ValueError(
+                    f"apprise_urls: entry {number} of {len(self.apprise_urls)} is not a URL "
+                    "Apprise can use (not shown: it may hold a secret)"
+                )
 
 
 class ImagesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -315,7 +350,14 @@ def _env_path(name: str) -> tuple[str, ...]:
     return (rest,)
 
 
+# Apprise URLs can hold commas of their own (``mailto://...?to=a@x.org,b@x.org``), so in the
+# environment they are separated by whitespace, or by a comma only where the next URL begins.
+_APPRISE_URLS_SEPARATOR = re.compile(r"\s+|,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
 def _env_value(path: tuple[str, ...], raw: str) -> Any:
+    if path == ("alerts", "apprise_urls"):
+        return [url for url in _APPRISE_URLS_SEPARATOR.split(raw.strip()) if url]
     if path in _LIST_KEYS:
         return [item.strip() for item in raw.split(",") if item.strip()]
     if raw == "" and path == ("affiliate", "hd"):
