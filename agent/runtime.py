@@ -10,6 +10,7 @@ database stops last. A second signal during that wait ends the process at once.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import signal
 from collections.abc import Iterator
@@ -20,18 +21,20 @@ import uvicorn
 
 from agent.alerts import AlertNotifier
 from agent.runner import CrawlRunner
-from agent.scheduler import Scheduler
+from agent.scheduler import Scheduler, Upkeep
 from agent.worker import Worker, sweep_abandoned
 from control_api.app import create_app
 from control_api.auth import load_or_create_token, token_path
 from roomwatch.config import Config, DatabaseConfig
 from storage.database import connect, open_database
-from storage.maintenance import apply_retention
+from storage.maintenance import apply_retention, refresh_due_summaries
 from storage.migrator import apply_migrations
 from storage.schedules import ensure_default_schedules
 from storage.settings import sync_settings
 
 log = logging.getLogger(__name__)
+RETENTION = dt.timedelta(hours=6)
+SUMMARY_REFRESH = dt.timedelta(minutes=1)
 
 
 def database_label(config: Config) -> str:
@@ -82,6 +85,14 @@ def apply_retention_now(conninfo: str, settings: DatabaseConfig) -> list[str]:
     return dropped
 
 
+def refresh_summaries_now(conninfo: str) -> int:
+    """Recomputes the person summaries that came due (run by the scheduling agent, each minute)."""
+    with connect(conninfo) as conn:
+        refreshed = refresh_due_summaries(conn)
+    log.debug("person summaries: %d recomputed", refreshed)
+    return refreshed
+
+
 @contextlib.contextmanager
 def crawl_services(config: Config, conninfo: str) -> Iterator[None]:
     """Runs the worker, the alert notifier and the scheduler for the life of the block.
@@ -106,7 +117,10 @@ def crawl_services(config: Config, conninfo: str) -> Iterator[None]:
         conninfo,
         runner.submit,
         config.agent.lock_retry_seconds,
-        maintenance=lambda: apply_retention_now(conninfo, config.database),
+        upkeep=[
+            Upkeep("retention", lambda: apply_retention_now(conninfo, config.database), RETENTION),
+            Upkeep("summaries", lambda: refresh_summaries_now(conninfo), SUMMARY_REFRESH),
+        ],
     )
     worker.start()
     try:

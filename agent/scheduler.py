@@ -27,8 +27,8 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import psycopg
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
@@ -53,9 +53,15 @@ from storage.schedules import (
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
-MAINTENANCE_HOURS = 6
-MAINTENANCE_JOB = "_maintenance"
 Submit = Callable[[str, dict[str, Any], Trigger], Job]
+
+
+class Upkeep(NamedTuple):
+    """Database upkeep the leading agent runs: at once when it takes the lock, then ``every``."""
+
+    name: str
+    run: Callable[[], object]
+    every: dt.timedelta
 
 
 def make_trigger(schedule: Schedule) -> tuple[BaseTrigger, float]:
@@ -95,8 +101,8 @@ class Scheduler:
         conninfo: the database.
         submit: queues a job (``CrawlRunner.submit``).
         lock_retry_seconds: how often a standby agent tries to take the lock.
-        maintenance: database upkeep (retention) run by the leading agent only: at once when
-            it takes the lock, then every :data:`MAINTENANCE_HOURS` hours.
+        upkeep: database upkeep (retention, due person summaries) run by the leading agent
+            only, each at once when it takes the lock and then at its own interval.
     """
 
     def __init__(
@@ -104,10 +110,10 @@ class Scheduler:
         conninfo: str,
         submit: Submit,
         lock_retry_seconds: float = 30,
-        maintenance: Callable[[], object] | None = None,
+        upkeep: Sequence[Upkeep] = (),
     ) -> None:
         self._conninfo = conninfo
-        self._maintenance = maintenance
+        self._upkeep = tuple(upkeep)
         self._submit = submit
         self._lock_retry = lock_retry_seconds
         self._identity = f"roomwatch scheduler on {socket.gethostname()} (pid {os.getpid()})"
@@ -177,13 +183,13 @@ class Scheduler:
         )
         self._aps.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR)
         self._aps.start()
-        if self._maintenance is not None:
+        for task in self._upkeep:
             self._aps.add_job(
-                self._maintenance,
-                IntervalTrigger(hours=MAINTENANCE_HOURS, timezone=dt.UTC),
-                id=MAINTENANCE_JOB,  # not a schedule name: _reload never touches it
+                task.run,
+                IntervalTrigger(seconds=task.every.total_seconds(), timezone=dt.UTC),
+                id=f"_{task.name}",  # not a schedule name: _reload never touches it
                 next_run_time=dt.datetime.now(dt.UTC),
-                misfire_grace_time=3600,
+                misfire_grace_time=int(task.every.total_seconds()),
                 coalesce=True,
                 max_instances=1,
             )
@@ -276,5 +282,7 @@ class Scheduler:
                 event.job_id,
                 event.scheduled_run_time,
             )
+        elif event.job_id.startswith("_"):
+            log.error("upkeep %s failed: %s", event.job_id[1:], event.exception)
         else:
             log.error("schedule %s: firing failed: %s", event.job_id, event.exception)

@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -383,10 +384,19 @@ def pick_targets(conn: Connection, scale: Scale, seed: int) -> Targets:
 
 
 def serve(conninfo: str, port: int, data_dir: str, token: str) -> None:
-    """The API as ``roomwatch run`` serves it: uvicorn, one worker, warnings only, no access log."""
+    """The API as ``roomwatch run`` serves it: uvicorn, one worker, warnings only, no access log,
+    and in the same process the scheduling agent's minutely refresh of due person summaries."""
     import uvicorn
 
+    from agent.runtime import SUMMARY_REFRESH, refresh_summaries_now
     from control_api.app import create_app
+
+    def upkeep() -> None:
+        while True:
+            refresh_summaries_now(conninfo)
+            time.sleep(SUMMARY_REFRESH.total_seconds())
+
+    threading.Thread(target=upkeep, name="summaries", daemon=True).start()
 
     config = Config(data_dir=data_dir, log_level="WARNING", database=DatabaseConfig())
     app = create_app(config, conninfo, token, "embedded (bench)")

@@ -23,6 +23,7 @@ from control_api.crawls import CrawlController
 from control_api.follow_events import FollowEventController
 from control_api.images import ImageController
 from control_api.imports import ImportController
+from control_api.person_cache import PersonCache
 from control_api.persons import PersonController
 from control_api.schedules import ScheduleController
 from control_api.sessions import SessionController
@@ -56,6 +57,11 @@ async def _connection(state: State) -> AsyncIterator[AsyncConnection[Any]]:
         yield conn
 
 
+def _person_cache(state: State) -> PersonCache:
+    cache: PersonCache = state.person_cache
+    return cache
+
+
 def create_app(config: Config, conninfo: str, token: str, database_label: str) -> Litestar:
     """Builds the API.
 
@@ -71,9 +77,13 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
         pool = make_async_pool(conninfo, config.database)
         await pool.open(wait=True)
         app.state.pool = pool
+        cache = PersonCache(pool, conninfo, config.api.person_cache_size)
+        app.state.person_cache = cache
+        await cache.start()
         try:
             yield
         finally:
+            await cache.stop()
             await pool.close()
 
     api = Router(
@@ -90,6 +100,7 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
         ],
         dependencies={
             "db": Provide(_connection),
+            "persons": Provide(_person_cache, sync_to_thread=False),
             "database_label": Provide(lambda: database_label, sync_to_thread=False),
             "config": Provide(lambda: config, sync_to_thread=False),
             # For the synchronous session store, which runs in a worker thread.

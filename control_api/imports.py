@@ -20,7 +20,7 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.plugins.problem_details import ProblemDetailsException
 
-from control_api.params import Db
+from control_api.params import Db, Persons
 from control_api.problems import BAD_REQUEST_RESPONSES, PROBLEM_HANDLERS
 from roomwatch.config import Config
 from roomwatch.errors import HtmlImportError
@@ -98,6 +98,7 @@ class ImportController(Controller):
         self,
         request: Request[Any, Any, Any],
         db: Db,
+        persons: Persons,
         config: NamedDependency[Config],
         kind: Annotated[
             Kind,
@@ -111,9 +112,12 @@ class ImportController(Controller):
         except HtmlImportError as exc:
             raise _bad_body(str(exc)) from None
         observed_at = dt.datetime.now(dt.UTC)
-        await record_observations_async(
-            db, plan.observations, source="html_import", observed_at=observed_at
-        )
+        try:
+            await record_observations_async(
+                db, plan.observations, source="html_import", observed_at=observed_at
+            )
+        finally:
+            persons.forget()  # the caller reads its import at once, not after the NOTIFY
         result = ImportResult(
             kind=kind,
             documents=len(documents),
@@ -123,9 +127,12 @@ class ImportController(Controller):
         )
         if not plan.complete:
             return result
-        changes = await reconcile_async(
-            db, plan.relation, plan.usernames, checked_at=observed_at, source="html_import"
-        )
+        try:
+            changes = await reconcile_async(
+                db, plan.relation, plan.usernames, checked_at=observed_at, source="html_import"
+            )
+        finally:
+            persons.forget()
         return msgspec.structs.replace(
             result, added=changes.added, removed=changes.removed, baseline=changes.baseline
         )

@@ -14,6 +14,7 @@ from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 from psycopg import AsyncConnection
 
+from control_api.person_cache import PersonCache
 from control_api.problems import bad_param
 
 DEFAULT_RANGE = dt.timedelta(days=7)
@@ -21,6 +22,7 @@ LONGEST_RANGE = dt.timedelta(days=90)
 EARLIEST, LATEST = 2000, 2200
 
 Db = NamedDependency[AsyncConnection[Any]]
+Persons = NamedDependency[PersonCache]  # merged persons, cached between writes
 Username = Annotated[str, PathParameter(description="the username, any case", max_length=100)]
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="rows per page (1-200)")]
 Cursor = Annotated[

@@ -14,7 +14,7 @@ from litestar.params import QueryParameter
 
 from control_api.cursors import decode_cursor, encode_cursor
 from control_api.images import PersonDetailWithImage, with_image
-from control_api.params import Cursor, Db, Limit, Since, Until, Username, time_range
+from control_api.params import Cursor, Db, Limit, Persons, Since, Until, Username, time_range
 from control_api.problems import (
     BAD_REQUEST_RESPONSES,
     NOT_FOUND_RESPONSES,
@@ -28,7 +28,6 @@ from storage.person_queries import (
     PersonFilter,
     PersonSort,
     SortValue,
-    get_person,
     list_persons,
     sort_value,
 )
@@ -120,10 +119,10 @@ class PersonController(Controller):
         summary="One person's merged state, each field with its source",
         responses=NOT_FOUND_RESPONSES,
     )
-    async def detail(self, db: Db, username: Username) -> PersonDetailWithImage:
+    async def detail(self, persons: Persons, username: Username) -> PersonDetailWithImage:
         """404 problem details when nobody has that username. ``image`` prefers the local copy
         of the picture (upstream URLs expire)."""
-        return with_image(_found(await get_person(db, username), username))
+        return with_image(_found(await persons.get(username), username))
 
     @get(
         "/{username:str}/history",

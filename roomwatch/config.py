@@ -155,11 +155,17 @@ class BackoffConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The control API. ``token`` empty means: generate one into the data dir on first start."""
+    """The control API. ``token`` empty means: generate one into the data dir on first start.
+
+    Attributes:
+        person_cache_size: merged persons the API keeps in memory between writes (they are
+            forgotten on every write the database announces); 0 reads every one afresh.
+    """
 
     host: str = "127.0.0.1"
     port: Port = 8787
     token: str = ""
+    person_cache_size: NonNegativeInt = 10_000
 
 
 class MergeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -12,6 +13,13 @@ from twisted.internet.threads import deferToThread
 from spiders.base import RoomwatchSpider
 from spiders.database import crawler_pool
 from spiders.items import Batchable, Storable
+from storage.database import TRANSIENT_ERRORS
+
+log = logging.getLogger(__name__)
+# Writers of different crawls touch the same persons (and their summaries) in different orders;
+# PostgreSQL then aborts one of two deadlocked transactions. Each store is one idempotent
+# transaction, so running it again is safe.
+ATTEMPTS = 3
 
 
 class StoragePipeline:
@@ -64,8 +72,16 @@ class StoragePipeline:
     def _write(self, item: Storable, job_id: int | None) -> int:
         started = time.perf_counter()
         try:
-            with crawler_pool(self.crawler).connection() as conn:
-                return item.store(conn, job_id)
+            for attempt in range(1, ATTEMPTS + 1):
+                try:
+                    with crawler_pool(self.crawler).connection() as conn:
+                        return item.store(conn, job_id)
+                except TRANSIENT_ERRORS as exc:
+                    if attempt == ATTEMPTS:
+                        raise
+                    log.info("storing %s: %s; trying again", item.kind, type(exc).__name__)
+                    self.crawler.stats.inc_value("roomwatch/store_retries")
+            raise AssertionError("unreachable")
         finally:
             # Time spent storing, summed over items (writes overlap with downloads).
             self.crawler.stats.inc_value("roomwatch/store_seconds", time.perf_counter() - started)

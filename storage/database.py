@@ -12,6 +12,13 @@ from roomwatch.config import Config, DatabaseConfig
 from roomwatch.errors import DatabaseError
 from storage.embedded import EmbeddedPostgres
 
+# PostgreSQL aborted the transaction to let a concurrent one through (two writers touching the
+# same persons in different orders, for one): running the whole transaction again is the cure.
+TRANSIENT_ERRORS: tuple[type[psycopg.Error], ...] = (
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.SerializationFailure,
+)
+
 
 @contextmanager
 def open_database(config: Config) -> Iterator[str]:

@@ -1,8 +1,14 @@
-"""Retention: drops raw history older than its configured age, whole partitions at a time.
+"""Database upkeep run by the scheduling agent: retention, and person summaries that came due.
+
+**Retention** drops raw history older than its configured age, whole partitions at a time.
 
 Raw per-poll snapshots are kept ``database.snapshot_retention_days``; the hourly rollups that
 summarise them are kept ``database.rollup_retention_days``. Dropping a partition is instant and
 leaves no bloat, which is why history is partitioned by time (see docs/architecture.md).
+
+**Due summaries**: a ``person_summary`` row is valid until one of its person's observations leaves
+the "recent" window (migration 0007). Lists merge the persons past that point through the view,
+which is exact but slower; recomputing them every minute keeps them few.
 """
 
 from __future__ import annotations
@@ -36,3 +42,16 @@ def apply_retention(
             ).fetchall()
             dropped += sorted(str(row[0]) for row in rows)
     return dropped
+
+
+def refresh_due_summaries(conn: psycopg.Connection[Any], batch: int = 2000) -> int:
+    """Recomputes every person summary past its ``valid_until``, ``batch`` per transaction;
+    returns how many."""
+    total = 0
+    while True:
+        with conn.transaction():
+            row = conn.execute("SELECT roomwatch_refresh_due_summaries(%s)", [batch]).fetchone()
+        done = int(row[0]) if row else 0
+        total += done
+        if done < batch:
+            return total

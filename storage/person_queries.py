@@ -9,7 +9,7 @@ of one person (history, activity, raw snapshots) are in :mod:`storage.person_ser
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 from psycopg import AsyncConnection, sql
@@ -160,29 +160,76 @@ _PROVENANCE_COLUMNS = tuple(
         for column in (f"{prefix}_source", f"{prefix}_observed_at", *([f"{prefix}_stale"] * stale))
     )
 )
+# Seconds until the first of the person's observations that are recent now leaves the window
+# (then a winner or a staleness flag may change); NULL when none is recent.
+_VALID_FOR = """
+(SELECT extract(epoch FROM min(o.at) - roomwatch_recent_since())
+ FROM person_source_latest l
+ CROSS JOIN LATERAL (VALUES (l.live_at), (l.followers_at), (l.tags_at), (l.image_at)) o (at)
+ WHERE l.person_id = v.person_id AND o.at >= roomwatch_recent_since()) AS valid_for
+"""
 # Composed once into bytes: composing 56 identifiers again on every request cost ~15% of the
 # API process's time under load (the statement itself is prepared server-side).
 PERSON_DETAIL = (
-    sql.SQL("SELECT {columns} FROM v_person_current_state WHERE username = lower(%(username)s)")
-    .format(columns=sql.SQL(", ").join(map(sql.Identifier, _DETAIL_FIELDS + _PROVENANCE_COLUMNS)))
+    sql.SQL(
+        "SELECT {columns}, {valid_for} FROM v_person_current_state v "
+        "WHERE username = lower(%(username)s)"
+    )
+    .format(
+        columns=sql.SQL(", ").join(map(sql.Identifier, _DETAIL_FIELDS + _PROVENANCE_COLUMNS)),
+        valid_for=sql.SQL(_VALID_FOR),
+    )
     .as_bytes()
 )
+
+
+class PersonRead(NamedTuple):
+    """One person as merged now, and for how long time alone cannot change that merge."""
+
+    person: PersonDetail
+    valid_for: float | None  # seconds; None: only a new observation can change it
 
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _keyset(sort: PersonSort, value: SortValue) -> sql.Composed:
+def _keyset(sort: PersonSort, value: SortValue, alias: str) -> sql.Composed:
     """Rows strictly after (value, person_id) in ``ORDER BY column <dir> NULLS LAST, person_id``."""
     column, descending = SORT_COLUMNS[sort]
-    col = sql.SQL("v.") + sql.Identifier(column)
+    col = sql.Identifier(alias, column)
+    person_id = sql.Identifier(alias, "person_id")
     if value is None:
-        return sql.SQL("({col} IS NULL AND v.person_id > %(after_id)s)").format(col=col)
+        return sql.SQL("({col} IS NULL AND {id} > %(after_id)s)").format(col=col, id=person_id)
     return sql.SQL(
-        "({col} {op} %(after_value)s OR ({col} = %(after_value)s AND v.person_id > %(after_id)s)"
+        "({col} {op} %(after_value)s OR ({col} = %(after_value)s AND {id} > %(after_id)s)"
         " OR {col} IS NULL)"
-    ).format(col=col, op=sql.SQL("<" if descending else ">"))
+    ).format(col=col, id=person_id, op=sql.SQL("<" if descending else ">"))
+
+
+def _conditions(
+    filters: PersonFilter, sort: PersonSort, after: tuple[SortValue, int] | None, alias: str
+) -> list[sql.Composable]:
+    """The filters and the keyset position as conditions on the list's columns of ``alias``."""
+    where: list[sql.Composable] = []
+    if filters.tag:
+        where.append(sql.SQL("{} @> ARRAY[%(tag)s]::text[]").format(sql.Identifier(alias, "tags")))
+    if filters.q:
+        where.append(
+            sql.SQL("({} ILIKE %(q)s OR {} ILIKE %(q)s)").format(
+                sql.Identifier(alias, "username"), sql.Identifier(alias, "display_name")
+            )
+        )
+    for name in ("following", "follower", "online"):
+        wanted = getattr(filters, name)
+        if wanted is not None:
+            test = "IS TRUE" if wanted else "IS NOT TRUE"
+            where.append(sql.SQL("{} " + test).format(sql.Identifier(alias, name)))
+    if filters.gender:
+        where.append(sql.SQL("{} = %(gender)s").format(sql.Identifier(alias, "gender")))
+    if after is not None:
+        where.append(_keyset(sort, after[0], alias))
+    return where
 
 
 def list_persons_query(
@@ -190,47 +237,55 @@ def list_persons_query(
 ) -> tuple[sql.Composed, dict[str, Any]]:
     """The person-list query and its parameters: filters, keyset position, one sorted page.
 
-    A tag filter first narrows the persons to those that some source tags with it (GIN index on
-    ``person_source_latest``, a necessary condition), so only those are merged; the merged tags
-    then decide, which keeps "tag" meaning "carries the tag now".
+    Rows come from ``person_summary`` (the view's list columns, kept per person by triggers,
+    indexed per sort key and on tags), except for persons whose summary is past its
+    ``valid_until``: their merge may have moved with time, so ``roomwatch_due_summaries()``
+    merges them through ``v_person_current_state`` now. Both halves are sorted and cut to
+    ``limit``, then merged: the answer is the view's at this instant, whenever maintenance
+    last ran.
     """
-    where: list[sql.Composable] = []
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = {"limit": limit}
     if filters.tag:
-        where.append(
-            sql.SQL(
-                "v.person_id IN (SELECT person_id FROM person_source_latest "
-                "WHERE tags @> ARRAY[%(tag)s]::text[]) AND v.tags @> ARRAY[%(tag)s]::text[]"
-            )
-        )
         params["tag"] = filters.tag
     if filters.q:
-        where.append(sql.SQL("(v.username ILIKE %(q)s OR v.display_name ILIKE %(q)s)"))
         params["q"] = f"%{_escape_like(filters.q)}%"
-    for name in ("following", "follower", "online"):
-        wanted = getattr(filters, name)
-        if wanted is not None:
-            test = "IS TRUE" if wanted else "IS NOT TRUE"
-            where.append(sql.SQL("v.{} " + test).format(sql.Identifier(name)))
     if filters.gender:
-        where.append(sql.SQL("v.gender = %(gender)s"))
         params["gender"] = filters.gender
     if after is not None:
-        where.append(_keyset(sort, after[0]))
         params.update(after_value=after[0], after_id=after[1])
     column, descending = SORT_COLUMNS[sort]
+    direction = sql.SQL("DESC" if descending else "ASC")
+
+    # The stored columns; live_stale moves with time, so it is computed from live_newest_at.
+    stored = [f for f in PersonSummary.__struct_fields__ if f != "live_stale"]
+    stored.append("live_newest_at")
+
+    def half(source: sql.Composable, alias: str, *also: sql.Composable) -> sql.Composed:
+        where = [*also, *_conditions(filters, sort, after, alias)]
+        return sql.SQL(
+            "(SELECT {columns} FROM {source} {alias} {where} "
+            "ORDER BY {column} {direction} NULLS LAST, {id} LIMIT %(limit)s)"
+        ).format(
+            columns=sql.SQL(", ").join(sql.Identifier(alias, f) for f in stored),
+            source=source,
+            alias=sql.Identifier(alias),
+            where=sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
+            column=sql.Identifier(alias, column),
+            direction=direction,
+            id=sql.Identifier(alias, "person_id"),
+        )
+
     query = sql.SQL(
-        "SELECT {columns} FROM v_person_current_state v {where} "
-        "ORDER BY v.{column} {direction} NULLS LAST, v.person_id LIMIT %(limit)s"
+        "SELECT {columns}, live_newest_at < roomwatch_recent_since() AS live_stale "
+        "FROM ({kept} UNION ALL {due}) page "
+        "ORDER BY {column} {direction} NULLS LAST, person_id LIMIT %(limit)s"
     ).format(
-        columns=sql.SQL(", ").join(
-            sql.SQL("v.") + sql.Identifier(f) for f in PersonSummary.__struct_fields__
-        ),
-        where=sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
+        columns=sql.SQL(", ").join(map(sql.Identifier, stored[:-1])),
+        kept=half(sql.SQL("person_summary"), "s", sql.SQL("s.valid_until >= now()")),
+        due=half(sql.SQL("roomwatch_due_summaries()"), "d"),
         column=sql.Identifier(column),
-        direction=sql.SQL("DESC" if descending else "ASC"),
+        direction=direction,
     )
-    params["limit"] = limit
     return query, params
 
 
@@ -254,7 +309,7 @@ def sort_value(person: PersonSummary, sort: PersonSort) -> SortValue:
     return value
 
 
-async def get_person(conn: AsyncConnection[Any], username: str) -> PersonDetail | None:
+async def get_person(conn: AsyncConnection[Any], username: str) -> PersonRead | None:
     """The merged state of one person (by username, any case) with per-field provenance."""
     cur = conn.cursor(row_factory=dict_row)
     # Planning the merge view costs milliseconds, running it a fraction of one: prepare at once
@@ -270,7 +325,9 @@ async def get_person(conn: AsyncConnection[Any], username: str) -> PersonDetail 
         )
         for field, (prefix, stale) in _PROVENANCE.items()
     }
-    return PersonDetail(**{f: row[f] for f in _DETAIL_FIELDS}, sources=PersonSources(**sources))
+    person = PersonDetail(**{f: row[f] for f in _DETAIL_FIELDS}, sources=PersonSources(**sources))
+    valid_for = row["valid_for"]
+    return PersonRead(person, float(valid_for) if valid_for is not None else None)
 
 
 async def list_follow_events(

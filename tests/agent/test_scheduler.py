@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from agent.scheduler import Scheduler, first_run, make_trigger
+from agent.scheduler import Scheduler, Upkeep, first_run, make_trigger
 from storage.jobs import Job, Trigger, create_job, finish_job
 from storage.schedules import Schedule, ensure_default_schedules, list_schedules
 
@@ -162,9 +162,17 @@ def test_the_leading_agent_runs_retention_at_once(
 ) -> None:
     ran = threading.Event()
     recorder = Recorder(db_url)
-    leader = Scheduler(db_url, recorder.submit_as("leader"), maintenance=ran.set)
+    leader = Scheduler(
+        db_url,
+        recorder.submit_as("leader"),
+        upkeep=[Upkeep("retention", ran.set, dt.timedelta(hours=6))],
+    )
     standby_ran = threading.Event()
-    standby = Scheduler(db_url, recorder.submit_as("standby"), maintenance=standby_ran.set)
+    standby = Scheduler(
+        db_url,
+        recorder.submit_as("standby"),
+        upkeep=[Upkeep("retention", standby_ran.set, dt.timedelta(hours=6))],
+    )
     schedulers += [leader, standby]
     leader.start()
     standby.start()

@@ -1,0 +1,69 @@
+"""The storage pipeline runs a store again when PostgreSQL aborted it to break a deadlock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import psycopg
+import psycopg.errors
+import pytest
+from scrapy.settings import Settings
+from scrapy.statscollectors import MemoryStatsCollector
+
+from roomwatch.config import load_config
+from spiders.database import close_crawler_pool
+from spiders.pipelines import ATTEMPTS, StoragePipeline
+from tests.spiders.conftest import as_url
+
+
+class _Crawler:
+    def __init__(self, db_url: str) -> None:
+        self.settings = Settings(
+            {
+                "ROOMWATCH_CONFIG": load_config({"ROOMWATCH_DATABASE_URL": as_url(db_url)}),
+                "ROOMWATCH_CONNINFO": db_url,
+            }
+        )
+        self.stats = MemoryStatsCollector(self)  # type: ignore[arg-type]
+
+
+class _Losing:
+    """Writes a person, but the first ``losses`` attempts are chosen as the deadlock victim."""
+
+    kind: ClassVar[str] = "test_rows"
+
+    def __init__(self, losses: int) -> None:
+        self.losses = losses
+        self.attempts = 0
+
+    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> int:
+        self.attempts += 1
+        with conn.transaction():
+            conn.execute("INSERT INTO persons (username) VALUES ('once') ON CONFLICT DO NOTHING")
+            if self.attempts <= self.losses:
+                raise psycopg.errors.DeadlockDetected("deadlock detected")
+        return 1
+
+
+@pytest.fixture
+def crawler(db_url: str) -> Iterator[_Crawler]:
+    crawler = _Crawler(db_url)
+    yield crawler
+    close_crawler_pool(crawler)
+
+
+def test_a_deadlock_victim_is_stored_again(crawler: _Crawler, db_url: str) -> None:
+    item = _Losing(losses=1)
+    assert StoragePipeline(crawler)._write(item, None) == 1
+    assert item.attempts == 2
+    assert crawler.stats.get_value("roomwatch/store_retries") == 1
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM persons").fetchone() == (1,)
+
+
+def test_repeated_deadlocks_fail_the_store(crawler: _Crawler) -> None:
+    item = _Losing(losses=ATTEMPTS)
+    with pytest.raises(psycopg.errors.DeadlockDetected):
+        StoragePipeline(crawler)._write(item, None)
+    assert item.attempts == ATTEMPTS

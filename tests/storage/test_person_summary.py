@@ -1,0 +1,184 @@
+"""person_summary: the list's materialised rows always say what v_person_current_state says."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+import time
+from typing import Any
+
+import psycopg
+import pytest
+
+from storage.person_queries import PersonFilter, PersonSummary, list_persons
+from tests.storage.test_current_state import CASES, _observe
+
+STORED = [c for c in PersonSummary.__struct_fields__ if c != "live_stale"]
+# Rows whose summary disagrees with the view, among those still valid (not due).
+MISMATCHES = f"""
+SELECT s.person_id FROM person_summary s
+JOIN v_person_current_state v ON v.person_id = s.person_id
+WHERE s.valid_until >= now()
+  AND ({", ".join("s." + c for c in STORED)},
+       s.live_newest_at < roomwatch_recent_since())
+      IS DISTINCT FROM ({", ".join("v." + c for c in STORED)}, v.live_stale)
+"""
+
+
+def _person(conn: psycopg.Connection[Any], username: str) -> int:
+    row = conn.execute(
+        "INSERT INTO persons (username) VALUES (%s) RETURNING person_id", [username]
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _summary(conn: psycopg.Connection[Any], person_id: int, columns: str) -> tuple[Any, ...]:
+    row = conn.execute(
+        f"SELECT {columns} FROM person_summary WHERE person_id = %s", [person_id]
+    ).fetchone()
+    assert row is not None, "the person has no summary row"
+    return tuple(row)
+
+
+def _assert_agrees(conn: psycopg.Connection[Any]) -> None:
+    assert conn.execute(MISMATCHES).fetchall() == []
+    missing = conn.execute(
+        "SELECT count(*) FROM persons p WHERE NOT EXISTS "
+        "(SELECT 1 FROM person_summary s WHERE s.person_id = p.person_id)"
+    ).fetchone()
+    assert missing == (0,)
+
+
+@pytest.mark.parametrize("observations", [c[1] for c in CASES], ids=[c[0] for c in CASES])
+def test_summary_agrees_with_the_view_under_every_merge_rule(
+    db: psycopg.Connection[Any], observations: dict[str, Any]
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    person_id = _person(db, "someone")
+    for source, (age, fields) in observations.items():
+        _observe(db, person_id, source, age, fields, now)
+    _assert_agrees(db)
+    assert _summary(db, person_id, "username") == ("someone",)
+
+
+def test_person_columns_follow_their_updates(db: psycopg.Connection[Any]) -> None:
+    person_id = _person(db, "fan")
+    seen = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    db.execute(
+        "UPDATE persons SET following = true, follower = false, watch = true,"
+        " last_seen_online_at = %s WHERE person_id = %s",
+        [seen, person_id],
+    )
+    assert _summary(db, person_id, "following, follower, watch, last_seen_online_at") == (
+        True,
+        False,
+        True,
+        seen,
+    )
+    _assert_agrees(db)
+    db.execute("DELETE FROM persons WHERE person_id = %s", [person_id])
+    assert db.execute("SELECT count(*) FROM person_summary").fetchone() == (0,)
+
+
+def test_valid_until_is_when_a_newer_source_takes_over(db: psycopg.Connection[Any]) -> None:
+    now = db.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+    infinite = "valid_until = 'infinity'"
+    person_id = _person(db, "crossing")
+    _observe(db, person_id, "affiliate", dt.timedelta(minutes=4), {"viewers": 5}, now)
+    _observe(db, person_id, "cbhours", dt.timedelta(minutes=1), {"viewers": 3}, now)
+    # affiliate wins while recent (6 more minutes); then the newer cbhours observation does.
+    assert _summary(db, person_id, "valid_until") == (now + dt.timedelta(minutes=6),)
+    # The only source stays the newest known when it leaves the window: only its staleness
+    # changes, and that is computed when read.
+    alone = _person(db, "alone")
+    _observe(db, alone, "affiliate", dt.timedelta(minutes=1), {"viewers": 5}, now)
+    assert _summary(db, alone, infinite) == (True,)
+    # An older observation of another source never takes over from the newest.
+    older = _person(db, "older")
+    _observe(db, older, "affiliate", dt.timedelta(minutes=1), {"followers": 5}, now)
+    _observe(db, older, "cbhours", dt.timedelta(minutes=5), {"tags": ["x"]}, now)
+    _observe(db, older, "followed_cams", dt.timedelta(minutes=8), {"followers": 4}, now)
+    assert _summary(db, older, infinite) == (True,)
+    _assert_agrees(db)
+
+
+def test_a_changed_recent_window_recomputes_every_summary(db: psycopg.Connection[Any]) -> None:
+    now = db.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+    person_id = _person(db, "x")
+    _observe(db, person_id, "affiliate", dt.timedelta(minutes=8), {"viewers": 3}, now)
+    _observe(db, person_id, "cbhours", dt.timedelta(minutes=5), {"viewers": 4}, now)
+    assert _summary(db, person_id, "valid_until") == (now + dt.timedelta(minutes=2),)
+    db.execute("UPDATE roomwatch_settings SET value = '30 minutes' WHERE key = 'recent_interval'")
+    assert _summary(db, person_id, "valid_until") == (now + dt.timedelta(minutes=22),)
+    _assert_agrees(db)
+
+
+def _list(db_url: str, filters: PersonFilter) -> list[str]:
+    async def run() -> list[str]:
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+            return [p.username for p in await list_persons(conn, filters)]
+
+    return asyncio.run(run())
+
+
+def test_a_summary_past_its_validity_is_merged_live_until_refreshed(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+        person_id = _person(conn, "fading")
+        # Affiliate (online) is recent for two more seconds; cbhours (offline) for longer.
+        almost = dt.timedelta(minutes=10) - dt.timedelta(seconds=2)
+        _observe(conn, person_id, "affiliate", almost, {"online": True, "viewers": 7}, now)
+        _observe(conn, person_id, "cbhours", dt.timedelta(minutes=1), {"online": False}, now)
+        assert _list(db_url, PersonFilter(online=True)) == ["fading"]
+        time.sleep(2.5)
+        # Nothing rewrote the row, but the merge moved on: cbhours now decides.
+        assert _summary(conn, person_id, "online") == (True,)
+        assert _list(db_url, PersonFilter(online=True)) == []
+        assert _list(db_url, PersonFilter(online=False)) == ["fading"]
+        refreshed = conn.execute("SELECT roomwatch_refresh_due_summaries(100)").fetchone()
+        assert refreshed == (1,)
+        assert _summary(conn, person_id, "online, viewers") == (False, None)
+        assert conn.execute("SELECT roomwatch_refresh_due_summaries(100)").fetchone() == (0,)
+        _assert_agrees(conn)
+
+
+def test_concurrent_writers_of_one_person_leave_the_newest_merge(db_url: str) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        person_id = _person(conn, "shared")
+    first = psycopg.connect(db_url)
+    second = psycopg.connect(db_url)
+    try:
+        _observe(first, person_id, "affiliate", dt.timedelta(0), {"tags": ["a"]}, now)
+        # The second writer blocks on the summary row the first holds, until it commits.
+        done = threading.Event()
+
+        def write_second() -> None:
+            _observe(second, person_id, "cbhours", dt.timedelta(0), {"followers": 42}, now)
+            second.commit()
+            done.set()
+
+        thread = threading.Thread(target=write_second)
+        thread.start()
+        assert not done.wait(1.0), "the second writer did not wait for the first"
+        first.commit()
+        thread.join(10)
+        assert done.is_set()
+    finally:
+        first.close()
+        second.close()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert _summary(conn, person_id, "tags, followers") == (["a"], 42)
+        _assert_agrees(conn)
+
+
+def test_writes_notify_readers_that_cache_persons(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as listener:
+        listener.execute("LISTEN roomwatch_persons")
+        with psycopg.connect(db_url) as writer:
+            person_id = _person(writer, "told")
+            writer.execute("UPDATE persons SET watch = true WHERE person_id = %s", [person_id])
+        notices = list(listener.notifies(timeout=5, stop_after=1))
+        assert [n.channel for n in notices] == ["roomwatch_persons"]
