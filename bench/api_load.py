@@ -8,9 +8,12 @@ one worker, configured as ``roomwatch run`` does, and loads it from ``wrk`` (ano
 at 64 connections:
 
 * ``GET /api/v1/health`` (no auth, no database: the framework's ceiling), before and after;
-* ``GET /api/v1/persons/{username}`` over 2,000 random usernames;
+* ``GET /api/v1/persons/{username}`` over 2,000 random usernames (through the person cache, as
+  configured by default: with no writes during the run, reads after the warm-up are hits);
 * ``GET /api/v1/persons?tag=...&sort=followers&limit=50`` over five tags, common to rare;
-* ``GET /api/v1/status``.
+* ``GET /api/v1/status``;
+* then, from a second server with ``api.person_cache_size = 0``, the detail again: every read
+  through the database.
 
 For each it prints requests/s, p50 and p99 latency, the share of the ceiling, and the CPU each
 party used (uvicorn, PostgreSQL, wrk, everything else on the machine), in cores.
@@ -50,7 +53,7 @@ from typing import Any
 import psutil
 import psycopg
 
-from roomwatch.config import Config, DatabaseConfig
+from roomwatch.config import ApiConfig, Config, DatabaseConfig
 from storage.embedded import EmbeddedPostgres
 from storage.migrator import apply_migrations
 from storage.schedules import ensure_default_schedules
@@ -65,6 +68,7 @@ SAMPLE_FILES = (
 )
 UTC = dt.UTC
 API = "/api/v1"
+PERSON_CACHE_SIZE = ApiConfig().person_cache_size  # the default
 WRK_INSTALL = "wrk is not installed; on Debian/Ubuntu: apt-get update && apt-get install -y wrk"
 
 # Goals of the issue: share of the ceiling's req/s, and the person detail's p99.
@@ -383,7 +387,7 @@ def pick_targets(conn: Connection, scale: Scale, seed: int) -> Targets:
 # -- the server ---------------------------------------------------------------------------------
 
 
-def serve(conninfo: str, port: int, data_dir: str, token: str) -> None:
+def serve(conninfo: str, port: int, data_dir: str, token: str, person_cache_size: int) -> None:
     """The API as ``roomwatch run`` serves it: uvicorn, one worker, warnings only, no access log,
     and in the same process the scheduling agent's minutely refresh of due person summaries."""
     import uvicorn
@@ -398,7 +402,12 @@ def serve(conninfo: str, port: int, data_dir: str, token: str) -> None:
 
     threading.Thread(target=upkeep, name="summaries", daemon=True).start()
 
-    config = Config(data_dir=data_dir, log_level="WARNING", database=DatabaseConfig())
+    config = Config(
+        data_dir=data_dir,
+        log_level="WARNING",
+        database=DatabaseConfig(),
+        api=ApiConfig(person_cache_size=person_cache_size),
+    )
     app = create_app(config, conninfo, token, "embedded (bench)")
     uvicorn.run(
         app,
@@ -674,11 +683,43 @@ def report(results: Results, total_s: float) -> None:
 def run_load(
     args: argparse.Namespace, conninfo: str, data_dir: Path, targets: Targets, results: Results
 ) -> None:
+    details = [f"{API}/persons/{u}" for u in targets.usernames]
+    lists = [
+        f"{API}/persons?" + urllib.parse.urlencode({"tag": t, "sort": "followers", "limit": 50})
+        for t in targets.tags
+    ]
+    print(f"load: wrk -t {args.threads} -c {args.connections}, {args.warmup:g} s warm-up + "
+          f"{args.duration:g} s per route", flush=True)  # fmt: skip
+    # The server as configured by default (person cache on), then one without the cache, so
+    # the detail's database path is measured too.
+    routes = (
+        ("GET /health (ceiling, before)", "health", [f"{API}/health"]),
+        ("GET /persons/{username}", "detail", details),
+        ("GET /persons?tag=…&sort=followers&limit=50", "list", lists),
+        ("GET /status", "status", [f"{API}/status"]),
+        ("GET /health (ceiling, after)", "health", [f"{API}/health"]),
+    )
+    serve_and_measure(args, conninfo, data_dir, targets, results, routes, PERSON_CACHE_SIZE)
+    uncached = (("GET /persons/{username} (cache off)", "detail_uncached", details),)
+    serve_and_measure(args, conninfo, data_dir, targets, results, uncached, 0)
+
+
+def serve_and_measure(
+    args: argparse.Namespace,
+    conninfo: str,
+    data_dir: Path,
+    targets: Targets,
+    results: Results,
+    routes: Sequence[tuple[str, str, list[str]]],
+    person_cache_size: int,
+) -> None:
     token = secrets.token_urlsafe(32)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = multiprocessing.get_context("spawn").Process(
-        target=serve, args=(conninfo, port, str(data_dir), token), daemon=True
+        target=serve,
+        args=(conninfo, port, str(data_dir), token, person_cache_size),
+        daemon=True,
     )
     server.start()
     try:
@@ -687,23 +728,6 @@ def run_load(
         assert server.pid is not None
         master = (data_dir / "postgres" / "postmaster.pid").read_text().split()[0]
         pids = (server.pid, int(master))
-        lists = [
-            f"{API}/persons?" + urllib.parse.urlencode({"tag": t, "sort": "followers", "limit": 50})
-            for t in targets.tags
-        ]
-        routes = (
-            ("GET /health (ceiling, before)", "health", [f"{API}/health"]),
-            (
-                "GET /persons/{username}",
-                "detail",
-                [f"{API}/persons/{u}" for u in targets.usernames],
-            ),
-            ("GET /persons?tag=…&sort=followers&limit=50", "list", lists),
-            ("GET /status", "status", [f"{API}/status"]),
-            ("GET /health (ceiling, after)", "health", [f"{API}/health"]),
-        )
-        print(f"load: wrk -t {args.threads} -c {args.connections}, {args.warmup:g} s warm-up + "
-              f"{args.duration:g} s per route", flush=True)  # fmt: skip
         for label, name, paths in routes:
             script = lua_script(paths, data_dir, name)
             results.runs.append(measure(args, base, token, script, (name, label), pids))

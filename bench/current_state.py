@@ -42,7 +42,8 @@ from psycopg.copy import Writer
 
 from storage.embedded import EmbeddedPostgres
 from storage.migrator import apply_migrations
-from storage.person_queries import PERSON_DETAIL, PersonFilter, list_persons_query
+from storage.person_list import PersonFilter, list_persons_query
+from storage.person_queries import PERSON_DETAIL
 from storage.records import AffiliateRoom, CbhoursLive
 from storage.writers import write_affiliate_poll, write_cbhours_live
 

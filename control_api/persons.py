@@ -23,7 +23,7 @@ from control_api.problems import (
     not_found,
 )
 from control_api.schemas import Activity, History, PersonPage, Snapshots
-from storage.person_queries import (
+from storage.person_list import (
     Gender,
     PersonFilter,
     PersonSort,

@@ -11,7 +11,8 @@ import datetime as dt
 
 import msgspec
 
-from storage.person_queries import FollowEvent, PersonSummary
+from storage.person_list import PersonSummary
+from storage.person_queries import FollowEvent
 from storage.person_series import (
     DailyOnline,
     HistoryPoint,

@@ -1,9 +1,10 @@
-"""Async reads of the merged person state for the control API: lists, one person, follow events.
+"""Async reads of the merged person state for the control API: one person, follow events.
 
 Every function takes an open ``psycopg.AsyncConnection`` and runs one query. Rows come back as
-frozen msgspec Structs (``class_row``) whose fields are exactly the selected columns, so a column
-renamed in the view fails loudly in tests instead of silently returning nothing. The time series
-of one person (history, activity, raw snapshots) are in :mod:`storage.person_series`.
+frozen msgspec Structs whose fields are exactly the selected columns, so a column renamed in the
+view fails loudly in tests instead of silently returning nothing. The person list is in
+:mod:`storage.person_list`; the time series of one person (history, activity, raw snapshots) in
+:mod:`storage.person_series`.
 """
 
 from __future__ import annotations
@@ -17,56 +18,7 @@ from psycopg.rows import class_row, dict_row
 
 from storage.latest import GROUPS
 
-PersonSort = Literal["followers", "viewers", "rank", "grank", "last_seen"]
-Gender = Literal["f", "m", "c", "t"]
 FollowEventKind = Literal["followed", "unfollowed", "new_follower", "lost_follower"]
-SortValue = int | dt.datetime | None
-
-# Sort key -> (view column, descending?). Ranks sort ascending (1 is best); NULLs always last,
-# and person_id breaks ties, so (value, person_id) is a total order the keyset can resume from.
-SORT_COLUMNS: dict[str, tuple[str, bool]] = {
-    "followers": ("followers", True),
-    "viewers": ("viewers", True),
-    "rank": ("rank", False),
-    "grank": ("grank", False),
-    "last_seen": ("last_seen_online_at", True),
-}
-
-
-class PersonSummary(msgspec.Struct, frozen=True, kw_only=True):
-    """One row of the person list: the merged fields people sort and filter on."""
-
-    person_id: int
-    username: str
-    display_name: str | None
-    gender: str | None
-    age: int | None
-    country: str | None
-    online: bool | None
-    current_show: str | None
-    viewers: int | None
-    followers: int | None
-    tags: list[str] | None
-    rank: int | None
-    grank: int | None
-    following: bool | None
-    follower: bool | None
-    watch: bool
-    last_seen_online_at: dt.datetime | None
-    image_id: int | None
-    image_url: str | None
-    live_stale: bool | None
-
-
-class PersonFilter(msgspec.Struct, frozen=True, kw_only=True):
-    """What the list keeps; ``None`` means "any". ``False`` also keeps the unknown (NULL)."""
-
-    q: str | None = None
-    tag: str | None = None
-    following: bool | None = None
-    follower: bool | None = None
-    online: bool | None = None
-    gender: Gender | None = None
 
 
 class FieldSource(msgspec.Struct, frozen=True):
@@ -188,125 +140,6 @@ class PersonRead(NamedTuple):
 
     person: PersonDetail
     valid_for: float | None  # seconds; None: only a new observation can change it
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _keyset(sort: PersonSort, value: SortValue, alias: str) -> sql.Composed:
-    """Rows strictly after (value, person_id) in ``ORDER BY column <dir> NULLS LAST, person_id``."""
-    column, descending = SORT_COLUMNS[sort]
-    col = sql.Identifier(alias, column)
-    person_id = sql.Identifier(alias, "person_id")
-    if value is None:
-        return sql.SQL("({col} IS NULL AND {id} > %(after_id)s)").format(col=col, id=person_id)
-    return sql.SQL(
-        "({col} {op} %(after_value)s OR ({col} = %(after_value)s AND {id} > %(after_id)s)"
-        " OR {col} IS NULL)"
-    ).format(col=col, id=person_id, op=sql.SQL("<" if descending else ">"))
-
-
-def _conditions(
-    filters: PersonFilter, sort: PersonSort, after: tuple[SortValue, int] | None, alias: str
-) -> list[sql.Composable]:
-    """The filters and the keyset position as conditions on the list's columns of ``alias``."""
-    where: list[sql.Composable] = []
-    if filters.tag:
-        where.append(sql.SQL("{} @> ARRAY[%(tag)s]::text[]").format(sql.Identifier(alias, "tags")))
-    if filters.q:
-        where.append(
-            sql.SQL("({} ILIKE %(q)s OR {} ILIKE %(q)s)").format(
-                sql.Identifier(alias, "username"), sql.Identifier(alias, "display_name")
-            )
-        )
-    for name in ("following", "follower", "online"):
-        wanted = getattr(filters, name)
-        if wanted is not None:
-            test = "IS TRUE" if wanted else "IS NOT TRUE"
-            where.append(sql.SQL("{} " + test).format(sql.Identifier(alias, name)))
-    if filters.gender:
-        where.append(sql.SQL("{} = %(gender)s").format(sql.Identifier(alias, "gender")))
-    if after is not None:
-        where.append(_keyset(sort, after[0], alias))
-    return where
-
-
-def list_persons_query(
-    filters: PersonFilter, *, sort: PersonSort, limit: int, after: tuple[SortValue, int] | None
-) -> tuple[sql.Composed, dict[str, Any]]:
-    """The person-list query and its parameters: filters, keyset position, one sorted page.
-
-    Rows come from ``person_summary`` (the view's list columns, kept per person by triggers,
-    indexed per sort key and on tags), except for persons whose summary is past its
-    ``valid_until``: their merge may have moved with time, so ``roomwatch_due_summaries()``
-    merges them through ``v_person_current_state`` now. Both halves are sorted and cut to
-    ``limit``, then merged: the answer is the view's at this instant, whenever maintenance
-    last ran.
-    """
-    params: dict[str, Any] = {"limit": limit}
-    if filters.tag:
-        params["tag"] = filters.tag
-    if filters.q:
-        params["q"] = f"%{_escape_like(filters.q)}%"
-    if filters.gender:
-        params["gender"] = filters.gender
-    if after is not None:
-        params.update(after_value=after[0], after_id=after[1])
-    column, descending = SORT_COLUMNS[sort]
-    direction = sql.SQL("DESC" if descending else "ASC")
-
-    # The stored columns; live_stale moves with time, so it is computed from live_newest_at.
-    stored = [f for f in PersonSummary.__struct_fields__ if f != "live_stale"]
-    stored.append("live_newest_at")
-
-    def half(source: sql.Composable, alias: str, *also: sql.Composable) -> sql.Composed:
-        where = [*also, *_conditions(filters, sort, after, alias)]
-        return sql.SQL(
-            "(SELECT {columns} FROM {source} {alias} {where} "
-            "ORDER BY {column} {direction} NULLS LAST, {id} LIMIT %(limit)s)"
-        ).format(
-            columns=sql.SQL(", ").join(sql.Identifier(alias, f) for f in stored),
-            source=source,
-            alias=sql.Identifier(alias),
-            where=sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
-            column=sql.Identifier(alias, column),
-            direction=direction,
-            id=sql.Identifier(alias, "person_id"),
-        )
-
-    query = sql.SQL(
-        "SELECT {columns}, live_newest_at < roomwatch_recent_since() AS live_stale "
-        "FROM ({kept} UNION ALL {due}) page "
-        "ORDER BY {column} {direction} NULLS LAST, person_id LIMIT %(limit)s"
-    ).format(
-        columns=sql.SQL(", ").join(map(sql.Identifier, stored[:-1])),
-        kept=half(sql.SQL("person_summary"), "s", sql.SQL("s.valid_until >= now()")),
-        due=half(sql.SQL("roomwatch_due_summaries()"), "d"),
-        column=sql.Identifier(column),
-        direction=direction,
-    )
-    return query, params
-
-
-async def list_persons(
-    conn: AsyncConnection[Any],
-    filters: PersonFilter,
-    *,
-    sort: PersonSort = "followers",
-    limit: int = 50,
-    after: tuple[SortValue, int] | None = None,
-) -> list[PersonSummary]:
-    """One page of merged persons, resuming after ``(sort value, person_id)`` when given."""
-    query, params = list_persons_query(filters, sort=sort, limit=limit, after=after)
-    cur = conn.cursor(row_factory=class_row(PersonSummary))
-    return await (await cur.execute(query, params)).fetchall()
-
-
-def sort_value(person: PersonSummary, sort: PersonSort) -> SortValue:
-    """The value ``person`` is ordered by under ``sort`` (what a cursor must remember)."""
-    value: SortValue = getattr(person, SORT_COLUMNS[sort][0])
-    return value
 
 
 async def get_person(conn: AsyncConnection[Any], username: str) -> PersonRead | None:

@@ -57,55 +57,53 @@ CREATE FUNCTION roomwatch_recent_since() RETURNS timestamptz LANGUAGE sql STABLE
                             '10 minutes')::interval
 $$;
 
--- The summaries of `ids` as the merge view gives them now. PL/pgSQL, so never inlined, with a
--- generic plan: planning the merge costs about 2 ms, running it for a few persons 0.1 ms, so
--- the plan is made once per session instead of in every list query that merges due persons.
--- (The generic plan, index probes per person, is also the faster one for 10,000 persons.)
-CREATE FUNCTION roomwatch_merge_summaries(ids bigint[]) RETURNS SETOF person_summary
-LANGUAGE plpgsql STABLE ROWS 100 SET plan_cache_mode = force_generic_plan AS $$
-BEGIN
-    RETURN QUERY
-    SELECT v.person_id, v.username, v.display_name, v.gender, v.age, v.country, v.online,
-           v.current_show, v.viewers, v.followers, v.tags, v.rank, v.grank, v.following,
-           v.follower, v.watch, v.last_seen_online_at, v.image_id, v.image_url, n.live,
-           -- A group's merge moves with time only when its winner won for being recent and
-           -- some other source has a newer observation: once the winner leaves the window,
-           -- that newer one (or a source between them) wins. Otherwise the winner stays
-           -- the newest known, and only its staleness changes (computed when read).
-           COALESCE(LEAST(
-               CASE WHEN v.live_observed_at + r.recent >= now() AND n.live > v.live_observed_at
-                    THEN v.live_observed_at + r.recent END,
-               CASE WHEN v.followers_observed_at + r.recent >= now()
-                         AND n.followers > v.followers_observed_at
-                    THEN v.followers_observed_at + r.recent END,
-               CASE WHEN v.tags_observed_at + r.recent >= now() AND n.tags > v.tags_observed_at
-                    THEN v.tags_observed_at + r.recent END,
-               CASE WHEN v.image_observed_at + r.recent >= now() AND n.image > v.image_observed_at
-                    THEN v.image_observed_at + r.recent END
-           ), 'infinity')
-    FROM v_person_current_state v
-    CROSS JOIN (
-        SELECT COALESCE((SELECT value FROM roomwatch_settings WHERE key = 'recent_interval'),
-                        '10 minutes')::interval AS recent
-    ) r
-    CROSS JOIN LATERAL (
-        SELECT max(l.live_at) AS live, max(l.followers_at) AS followers,
-               max(l.tags_at) AS tags, max(l.image_at) AS image
-        FROM person_source_latest l WHERE l.person_id = v.person_id
-    ) n
-    WHERE v.person_id = ANY (ids);
-END $$;
+-- Every person's summary as the merge view gives it now.
+CREATE VIEW v_person_summary AS
+SELECT v.person_id, v.username, v.display_name, v.gender, v.age, v.country, v.online,
+       v.current_show, v.viewers, v.followers, v.tags, v.rank, v.grank, v.following,
+       v.follower, v.watch, v.last_seen_online_at, v.image_id, v.image_url,
+       n.live AS live_newest_at,
+       -- A group's merge moves with time only when its winner won for being recent and some
+       -- other source has a newer observation: once the winner leaves the window, that newer
+       -- one (or a source between them) wins. Otherwise the winner stays the newest known, and
+       -- only its staleness changes (computed when read).
+       COALESCE(LEAST(
+           CASE WHEN v.live_observed_at + r.recent >= now() AND n.live > v.live_observed_at
+                THEN v.live_observed_at + r.recent END,
+           CASE WHEN v.followers_observed_at + r.recent >= now()
+                     AND n.followers > v.followers_observed_at
+                THEN v.followers_observed_at + r.recent END,
+           CASE WHEN v.tags_observed_at + r.recent >= now() AND n.tags > v.tags_observed_at
+                THEN v.tags_observed_at + r.recent END,
+           CASE WHEN v.image_observed_at + r.recent >= now() AND n.image > v.image_observed_at
+                THEN v.image_observed_at + r.recent END
+       ), 'infinity') AS valid_until
+FROM v_person_current_state v
+CROSS JOIN (
+    SELECT COALESCE((SELECT value FROM roomwatch_settings WHERE key = 'recent_interval'),
+                    '10 minutes')::interval AS recent
+) r
+CROSS JOIN LATERAL (
+    SELECT max(l.live_at) AS live, max(l.followers_at) AS followers,
+           max(l.tags_at) AS tags, max(l.image_at) AS image
+    FROM person_source_latest l WHERE l.person_id = v.person_id
+) n;
 
 -- The persons whose summary is past valid_until, merged now (what list queries read for them).
+-- PL/pgSQL, so never inlined: the merge's plan (about 2 ms to make, 0.1 ms to run for a few
+-- persons) is made once per session, not again in every list query.
 CREATE FUNCTION roomwatch_due_summaries() RETURNS SETOF person_summary
 LANGUAGE plpgsql STABLE ROWS 10 AS $$
 BEGIN
-    RETURN QUERY SELECT * FROM roomwatch_merge_summaries(
-        ARRAY(SELECT person_id FROM person_summary WHERE valid_until < now()));
+    RETURN QUERY SELECT * FROM v_person_summary
+    WHERE person_id = ANY (ARRAY(SELECT person_id FROM person_summary WHERE valid_until < now()));
 END $$;
 
--- Recomputes and stores the summaries of `ids`.
-CREATE FUNCTION roomwatch_refresh_summaries(ids bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+-- Recomputes and stores the summaries of `ids`. Planned for the ids of each call: a plan kept
+-- from a call on nearly empty tables (a new database's first writes) scans whole tables and
+-- filters them by the id list, which turns quadratic once they fill up.
+CREATE FUNCTION roomwatch_refresh_summaries(ids bigint[]) RETURNS void LANGUAGE plpgsql
+SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
     -- Lock first, merge after: in READ COMMITTED each statement takes a new snapshot, so a
     -- concurrent writer of the same person (which holds these locks until it commits) is seen
@@ -113,7 +111,7 @@ BEGIN
     -- two such writers from deadlocking on these rows.
     PERFORM 1 FROM person_summary WHERE person_id = ANY (ids) ORDER BY person_id FOR UPDATE;
     INSERT INTO person_summary AS s
-    SELECT * FROM roomwatch_merge_summaries(ids) ORDER BY person_id
+    SELECT * FROM v_person_summary WHERE person_id = ANY (ids) ORDER BY person_id
     ON CONFLICT (person_id) DO UPDATE SET
         username = excluded.username, display_name = excluded.display_name,
         gender = excluded.gender, age = excluded.age, country = excluded.country,

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from storage.person_queries import PersonFilter, PersonSummary, list_persons
+from storage.person_list import PersonFilter, PersonSummary, list_persons
 from tests.storage.test_current_state import CASES, _observe
 
 STORED = [c for c in PersonSummary.__struct_fields__ if c != "live_stale"]

@@ -1,0 +1,203 @@
+"""The person list: merged persons filtered, sorted and paged, read from ``person_summary``.
+
+``person_summary`` (migration 0007) holds the merge view's list columns for every person, kept
+by triggers and indexed per sort key and on tags. Persons whose summary is past its
+``valid_until`` (their merge moved with time since it was written) are merged through the view
+at read time by ``roomwatch_due_summaries()``; both halves are sorted and cut to the page, then
+merged, so a page is always what the view says at this instant, whenever maintenance last ran.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from typing import Any, Literal
+
+import msgspec
+from psycopg import AsyncConnection, sql
+from psycopg.rows import class_row
+
+PersonSort = Literal["followers", "viewers", "rank", "grank", "last_seen"]
+Gender = Literal["f", "m", "c", "t"]
+SortValue = int | dt.datetime | None
+
+# Sort key -> (column, descending?). Ranks sort ascending (1 is best); NULLs always last, and
+# person_id breaks ties, so (value, person_id) is a total order the keyset can resume from.
+SORT_COLUMNS: dict[str, tuple[str, bool]] = {
+    "followers": ("followers", True),
+    "viewers": ("viewers", True),
+    "rank": ("rank", False),
+    "grank": ("grank", False),
+    "last_seen": ("last_seen_online_at", True),
+}
+
+
+class PersonSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of the person list: the merged fields people sort and filter on."""
+
+    person_id: int
+    username: str
+    display_name: str | None
+    gender: str | None
+    age: int | None
+    country: str | None
+    online: bool | None
+    current_show: str | None
+    viewers: int | None
+    followers: int | None
+    tags: list[str] | None
+    rank: int | None
+    grank: int | None
+    following: bool | None
+    follower: bool | None
+    watch: bool
+    last_seen_online_at: dt.datetime | None
+    image_id: int | None
+    image_url: str | None
+    live_stale: bool | None
+
+
+class PersonFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """What the list keeps; ``None`` means "any". ``False`` also keeps the unknown (NULL)."""
+
+    q: str | None = None
+    tag: str | None = None
+    following: bool | None = None
+    follower: bool | None = None
+    online: bool | None = None
+    gender: Gender | None = None
+
+
+# The stored columns: live_stale moves with time, so it is computed from live_newest_at.
+_STORED = (*(f for f in PersonSummary.__struct_fields__ if f != "live_stale"), "live_newest_at")
+_FLAGS = ("following", "follower", "online")
+# What decides the SQL text (the values are parameters): which filters are set, the flags'
+# directions, the sort, and whether and how a keyset position is given.
+_Shape = tuple[bool, bool, tuple[bool | None, ...], bool, PersonSort, Literal["", "value", "null"]]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _keyset(sort: PersonSort, after: Literal["value", "null"], alias: str) -> sql.Composed:
+    """Rows strictly after (value, person_id) in ``ORDER BY column <dir> NULLS LAST, person_id``."""
+    column, descending = SORT_COLUMNS[sort]
+    col = sql.Identifier(alias, column)
+    person_id = sql.Identifier(alias, "person_id")
+    if after == "null":
+        return sql.SQL("({col} IS NULL AND {id} > %(after_id)s)").format(col=col, id=person_id)
+    return sql.SQL(
+        "({col} {op} %(after_value)s OR ({col} = %(after_value)s AND {id} > %(after_id)s)"
+        " OR {col} IS NULL)"
+    ).format(col=col, id=person_id, op=sql.SQL("<" if descending else ">"))
+
+
+def _conditions(shape: _Shape, alias: str) -> list[sql.Composable]:
+    """The filters and the keyset position as conditions on the list's columns of ``alias``."""
+    tag, q, flags, gender, sort, after = shape
+    where: list[sql.Composable] = []
+    if tag:
+        where.append(sql.SQL("{} @> ARRAY[%(tag)s]::text[]").format(sql.Identifier(alias, "tags")))
+    if q:
+        where.append(
+            sql.SQL("({} ILIKE %(q)s OR {} ILIKE %(q)s)").format(
+                sql.Identifier(alias, "username"), sql.Identifier(alias, "display_name")
+            )
+        )
+    for name, wanted in zip(_FLAGS, flags, strict=True):
+        if wanted is not None:
+            test = "IS TRUE" if wanted else "IS NOT TRUE"
+            where.append(sql.SQL("{} " + test).format(sql.Identifier(alias, name)))
+    if gender:
+        where.append(sql.SQL("{} = %(gender)s").format(sql.Identifier(alias, "gender")))
+    if after:
+        where.append(_keyset(sort, after, alias))
+    return where
+
+
+@functools.lru_cache(maxsize=512)
+def _list_sql(shape: _Shape) -> bytes:
+    """The query for one shape, composed once (composing it per request cost more than the
+    indexed read it runs)."""
+    sort = shape[4]
+    column, descending = SORT_COLUMNS[sort]
+    direction = sql.SQL("DESC" if descending else "ASC")
+
+    def half(source: str, alias: str, *also: str) -> sql.Composed:
+        where = [*map(sql.SQL, also), *_conditions(shape, alias)]
+        return sql.SQL(
+            "(SELECT {columns} FROM {source} {alias} {where} "
+            "ORDER BY {column} {direction} NULLS LAST, {id} LIMIT %(limit)s)"
+        ).format(
+            columns=sql.SQL(", ").join(sql.Identifier(alias, f) for f in _STORED),
+            source=sql.SQL(source),
+            alias=sql.Identifier(alias),
+            where=sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
+            column=sql.Identifier(alias, column),
+            direction=direction,
+            id=sql.Identifier(alias, "person_id"),
+        )
+
+    return (
+        sql.SQL(
+            "SELECT {columns}, live_newest_at < roomwatch_recent_since() AS live_stale "
+            "FROM ({kept} UNION ALL {due}) page "
+            "ORDER BY {column} {direction} NULLS LAST, person_id LIMIT %(limit)s"
+        )
+        .format(
+            columns=sql.SQL(", ").join(map(sql.Identifier, _STORED[:-1])),
+            kept=half("person_summary", "s", "s.valid_until >= now()"),
+            due=half("roomwatch_due_summaries()", "d"),
+            column=sql.Identifier(column),
+            direction=direction,
+        )
+        .as_bytes()
+    )
+
+
+def list_persons_query(
+    filters: PersonFilter, *, sort: PersonSort, limit: int, after: tuple[SortValue, int] | None
+) -> tuple[bytes, dict[str, Any]]:
+    """The person-list query and its parameters: filters, keyset position, one sorted page."""
+    params: dict[str, Any] = {"limit": limit}
+    if filters.tag:
+        params["tag"] = filters.tag
+    if filters.q:
+        params["q"] = f"%{_escape_like(filters.q)}%"
+    if filters.gender:
+        params["gender"] = filters.gender
+    position: Literal["", "value", "null"] = ""
+    if after is not None:
+        params.update(after_value=after[0], after_id=after[1])
+        position = "null" if after[0] is None else "value"
+    flags = tuple(getattr(filters, name) for name in _FLAGS)
+    shape: _Shape = (
+        bool(filters.tag),
+        bool(filters.q),
+        flags,
+        bool(filters.gender),
+        sort,
+        position,
+    )
+    return _list_sql(shape), params
+
+
+async def list_persons(
+    conn: AsyncConnection[Any],
+    filters: PersonFilter,
+    *,
+    sort: PersonSort = "followers",
+    limit: int = 50,
+    after: tuple[SortValue, int] | None = None,
+) -> list[PersonSummary]:
+    """One page of merged persons, resuming after ``(sort value, person_id)`` when given."""
+    query, params = list_persons_query(filters, sort=sort, limit=limit, after=after)
+    cur = conn.cursor(row_factory=class_row(PersonSummary))
+    return await (await cur.execute(query, params)).fetchall()
+
+
+def sort_value(person: PersonSummary, sort: PersonSort) -> SortValue:
+    """The value ``person`` is ordered by under ``sort`` (what a cursor must remember)."""
+    value: SortValue = getattr(person, SORT_COLUMNS[sort][0])
+    return value
