@@ -34,7 +34,7 @@ from storage.settings import sync_settings
 
 log = logging.getLogger(__name__)
 RETENTION = dt.timedelta(hours=6)
-SUMMARY_REFRESH = dt.timedelta(minutes=1)
+SUMMARY_REFRESH = dt.timedelta(seconds=10)
 
 
 def database_label(config: Config) -> str:
@@ -86,7 +86,7 @@ def apply_retention_now(conninfo: str, settings: DatabaseConfig) -> list[str]:
 
 
 def refresh_summaries_now(conninfo: str) -> int:
-    """Recomputes the person summaries that came due (run by the scheduling agent, each minute)."""
+    """Recomputes the person summaries that came due (the scheduling agent, every 10 s)."""
     with connect(conninfo) as conn:
         refreshed = refresh_due_summaries(conn)
     log.debug("person summaries: %d recomputed", refreshed)

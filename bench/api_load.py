@@ -389,7 +389,7 @@ def pick_targets(conn: Connection, scale: Scale, seed: int) -> Targets:
 
 def serve(conninfo: str, port: int, data_dir: str, token: str, person_cache_size: int) -> None:
     """The API as ``roomwatch run`` serves it: uvicorn, one worker, warnings only, no access log,
-    and in the same process the scheduling agent's minutely refresh of due person summaries."""
+    and in the same process the scheduling agent's refresh of due person summaries (every 10 s)."""
     import uvicorn
 
     from agent.runtime import SUMMARY_REFRESH, refresh_summaries_now

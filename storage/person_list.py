@@ -93,11 +93,14 @@ def _keyset(sort: PersonSort, after: Literal["value", "null"], alias: str) -> sq
     ).format(col=col, id=person_id, op=sql.SQL("<" if descending else ">"))
 
 
-def _conditions(shape: _Shape, alias: str) -> list[sql.Composable]:
-    """The filters and the keyset position as conditions on the list's columns of ``alias``."""
+def _conditions(shape: _Shape, alias: str, order_alias: str | None = None) -> list[sql.Composable]:
+    """The filters and the keyset position as conditions on the list's columns of ``alias``;
+    with ``order_alias`` (person_tag_followers) the tag and the position are on that table."""
     tag, q, flags, gender, sort, after = shape
     where: list[sql.Composable] = []
-    if tag:
+    if tag and order_alias:
+        where.append(sql.SQL("{} = %(tag)s").format(sql.Identifier(order_alias, "tag")))
+    elif tag:
         where.append(sql.SQL("{} @> ARRAY[%(tag)s]::text[]").format(sql.Identifier(alias, "tags")))
     if q:
         where.append(
@@ -112,7 +115,7 @@ def _conditions(shape: _Shape, alias: str) -> list[sql.Composable]:
     if gender:
         where.append(sql.SQL("{} = %(gender)s").format(sql.Identifier(alias, "gender")))
     if after:
-        where.append(_keyset(sort, after, alias))
+        where.append(_keyset(sort, after, order_alias or alias))
     return where
 
 
@@ -124,20 +127,32 @@ def _list_sql(shape: _Shape) -> bytes:
     column, descending = SORT_COLUMNS[sort]
     direction = sql.SQL("DESC" if descending else "ASC")
 
-    def half(source: str, alias: str, *also: str) -> sql.Composed:
-        where = [*map(sql.SQL, also), *_conditions(shape, alias)]
+    def half(source: str, alias: str, *also: str, order_alias: str | None = None) -> sql.Composed:
+        where = [*map(sql.SQL, also), *_conditions(shape, alias, order_alias)]
+        order = order_alias or alias
         return sql.SQL(
-            "(SELECT {columns} FROM {source} {alias} {where} "
+            "(SELECT {columns} FROM {source} {where} "
             "ORDER BY {column} {direction} NULLS LAST, {id} LIMIT %(limit)s)"
         ).format(
             columns=sql.SQL(", ").join(sql.Identifier(alias, f) for f in _STORED),
             source=sql.SQL(source),
-            alias=sql.Identifier(alias),
             where=sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
-            column=sql.Identifier(alias, column),
+            column=sql.Identifier(order, column),
             direction=direction,
-            id=sql.Identifier(alias, "person_id"),
+            id=sql.Identifier(order, "person_id"),
         )
+
+    kept = (
+        # A tag by followers: one range of person_tag_followers' index (migration 0009).
+        half(
+            "person_tag_followers t JOIN person_summary s ON s.person_id = t.person_id",
+            "s",
+            "s.valid_until >= now()",
+            order_alias="t",
+        )
+        if shape[0] and sort == "followers"
+        else half("person_summary s", "s", "s.valid_until >= now()")
+    )
 
     return (
         sql.SQL(
@@ -147,8 +162,8 @@ def _list_sql(shape: _Shape) -> bytes:
         )
         .format(
             columns=sql.SQL(", ").join(map(sql.Identifier, _STORED[:-1])),
-            kept=half("person_summary", "s", "s.valid_until >= now()"),
-            due=half("roomwatch_due_summaries()", "d"),
+            kept=kept,
+            due=half("roomwatch_due_summaries() d", "d"),
             column=sql.Identifier(column),
             direction=direction,
         )

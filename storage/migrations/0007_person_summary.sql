@@ -11,8 +11,8 @@
 -- observation of that group, which then takes over. live_stale is not stored: readers compare
 -- live_newest_at with the window. A row past valid_until is "due": list queries merge due
 -- persons through the view instead (the answer never depends on when maintenance ran), and the
--- scheduling agent recomputes due rows every minute (roomwatch_refresh_due_summaries) so there
--- are few of them.
+-- scheduling agent recomputes due rows every few seconds (roomwatch_refresh_due_summaries) so
+-- there are few of them.
 --
 -- Every change also notifies channel roomwatch_persons (once per transaction), so a reader that
 -- caches merged persons knows when to forget them.

@@ -12,6 +12,7 @@ from litestar.testing import TestClient
 
 from storage.writers import write_affiliate_poll, write_cbhours_live
 from tests.control_api.conftest import live, room
+from tests.storage.test_current_state import _observe
 
 Client = TestClient[Litestar]
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -231,3 +232,32 @@ def test_unknown_person_is_404(client: Client) -> None:
     assert response.json()["status"] == 404
     assert "nobody" in response.json()["detail"]
     assert response.json()["field"] == "username"
+
+
+def test_tag_pages_by_followers_hold_every_tagged_person_once(
+    client: Client, conn: psycopg.Connection[Any]
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    counts = {"p0": 50, "p1": 50, "p2": 40, "p3": None, "p4": 30, "p5": None, "p6": 50, "x": 99}
+    for name, count in counts.items():
+        row = conn.execute(
+            "INSERT INTO persons (username) VALUES (%s) RETURNING person_id", [name]
+        ).fetchone()
+        assert row is not None
+        fields: dict[str, Any] = {"tags": ["other"] if name == "x" else ["shared", name]}
+        if count is not None:
+            fields["followers"] = count
+        _observe(conn, row[0], "affiliate", dt.timedelta(minutes=1), fields, now)
+    expected = ["p0", "p1", "p6", "p2", "p4", "p3", "p5"]  # ties and NULLs by person id
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10):
+        params: dict[str, Any] = {"tag": "shared", "sort": "followers", "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = client.get("/api/v1/persons", params=params).json()
+        seen += [item["username"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == expected

@@ -42,8 +42,21 @@ def _summary(conn: psycopg.Connection[Any], person_id: int, columns: str) -> tup
     return tuple(row)
 
 
+# person_tag_followers rows that are not (tag, followers, person) of a summary, and the reverse.
+TAG_ROWS_MISMATCHES = """
+(SELECT tag, followers, person_id FROM person_tag_followers
+ EXCEPT ALL
+ SELECT DISTINCT t, followers, person_id FROM person_summary, unnest(tags) t)
+UNION ALL
+(SELECT DISTINCT t, followers, person_id FROM person_summary, unnest(tags) t
+ EXCEPT ALL
+ SELECT tag, followers, person_id FROM person_tag_followers)
+"""
+
+
 def _assert_agrees(conn: psycopg.Connection[Any]) -> None:
     assert conn.execute(MISMATCHES).fetchall() == []
+    assert conn.execute(TAG_ROWS_MISMATCHES).fetchall() == []
     missing = conn.execute(
         "SELECT count(*) FROM persons p WHERE NOT EXISTS "
         "(SELECT 1 FROM person_summary s WHERE s.person_id = p.person_id)"
@@ -182,3 +195,21 @@ def test_writes_notify_readers_that_cache_persons(db_url: str) -> None:
             writer.execute("UPDATE persons SET watch = true WHERE person_id = %s", [person_id])
         notices = list(listener.notifies(timeout=5, stop_after=1))
         assert [n.channel for n in notices] == ["roomwatch_persons"]
+
+
+def test_tag_rows_follow_tags_and_follower_counts(db: psycopg.Connection[Any]) -> None:
+    now = dt.datetime.now(dt.UTC)
+    person_id = _person(db, "tagged")
+    _observe(db, person_id, "affiliate", dt.timedelta(minutes=2), {"tags": ["a", "b"]}, now)
+    _observe(db, person_id, "cbhours", dt.timedelta(minutes=1), {"followers": 10}, now)
+    rows = "SELECT tag, followers FROM person_tag_followers ORDER BY tag"
+    assert db.execute(rows).fetchall() == [("a", 10), ("b", 10)]
+    db.execute(
+        "UPDATE person_source_latest SET tags = '{b,c,c}', followers = 12, followers_at = now()"
+        " WHERE person_id = %s AND source IN ('affiliate', 'cbhours')",
+        [person_id],
+    )
+    assert db.execute(rows).fetchall() == [("b", 12), ("c", 12)]
+    _assert_agrees(db)
+    db.execute("DELETE FROM persons WHERE person_id = %s", [person_id])
+    assert db.execute(rows).fetchall() == []
