@@ -161,18 +161,25 @@ def _list_sql(shape: _Shape) -> bytes:
     return (
         sql.SQL(
             "SELECT {columns} FROM ({kept} UNION ALL {due}) page "
+            # The window's start, computed once (OFFSET 0 keeps it from being inlined per row).
+            "CROSS JOIN (SELECT roomwatch_recent_since() AS since OFFSET 0) w "
             "ORDER BY {column} {direction} NULLS LAST, person_id LIMIT %(limit)s"
         )
         .format(
             # Exactly PersonSummary's fields, in its order (rows are built positionally).
             columns=sql.SQL(", ").join(
-                sql.SQL("live_newest_at < roomwatch_recent_since() AS live_stale")
+                sql.SQL("page.live_newest_at < w.since AS live_stale")
                 if f == "live_stale"
                 else sql.Identifier(f)
                 for f in PersonSummary.__struct_fields__
             ),
             kept=kept,
-            due=half("roomwatch_due_summaries() d", "d"),
+            # Merging nobody still costs a call of the view; most of the time nobody is due.
+            due=half(
+                "roomwatch_due_summaries() d",
+                "d",
+                "EXISTS (SELECT FROM person_summary WHERE valid_until < now())",
+            ),
             column=sql.Identifier(column),
             direction=direction,
         )
