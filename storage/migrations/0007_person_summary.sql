@@ -49,7 +49,8 @@ CREATE INDEX person_summary_rank ON person_summary (rank ASC NULLS LAST, person_
 CREATE INDEX person_summary_grank ON person_summary (grank ASC NULLS LAST, person_id);
 -- No index for the last-seen sort: every poll moves last_seen_online_at of every person online,
 -- and an index on it made each of those updates touch every index of the table (not HOT): 0.3 s
--- more per 10,000-room poll, for a sort that a top-N scan of this table serves in milliseconds.
+-- more per 10,000-room poll, for a sort that a top-N scan of this table serves instead (about
+-- 40 ms for 100,000 persons).
 CREATE INDEX person_summary_valid_until ON person_summary (valid_until);
 
 -- The start of the "recent" window: observations at or after it are recent.
