@@ -31,9 +31,9 @@ import httpx
 import msgspec
 import psycopg
 
-from roomwatch.config import AlertsConfig, quiet_apprise_logs
+from roomwatch.config import AlertsConfig
 from roomwatch.errors import DatabaseError
-from roomwatch.logs import redact, register_secret
+from roomwatch.logs import quiet_apprise_logs, redact, register_secret
 from storage.alerts import Alert, claim_notification, read_alerts, release_notification
 from storage.database import connect
 from storage.jobs import Job

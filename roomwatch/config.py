@@ -8,7 +8,6 @@ at start-up with one line naming the key, so a typo never turns silently into a 
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import tomllib
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from roomwatch.errors import ConfigError
+from roomwatch.logs import quiet_apprise_logs
 
 ENV_PREFIX = "ROOMWATCH_"
 CONFIG_ENV = "ROOMWATCH_CONFIG"
@@ -33,21 +33,6 @@ def _check_http_url(value: str, key: str) -> None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{key}: expected an http(s) URL with a host")
-
-
-def _drop_record(record: logging.LogRecord) -> bool:
-    return False
-
-
-def quiet_apprise_logs() -> None:
-    """Drops every log line of Apprise, before any handler (ours, or a test's) sees it.
-
-    Apprise quotes parts of its URLs (host, path, a token shortened to its ends) in its log
-    lines, in pieces the redaction filter cannot recognise; the URLs are secrets. A filter on
-    its logger, unlike ``propagate = False``, holds whoever attaches handlers to it. Call it
-    before Apprise first logs, that is before ``import apprise``.
-    """
-    logging.getLogger("apprise").addFilter(_drop_record)  # added once, however often called
 
 
 def _apprise_can_use(url: str) -> bool:

@@ -49,6 +49,21 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def _drop_record(record: logging.LogRecord) -> bool:
+    return False
+
+
+def quiet_apprise_logs() -> None:
+    """Drops every log line of Apprise, before any handler (ours, or a test's) sees it.
+
+    Apprise quotes parts of its URLs (host, path, a token shortened to its ends) in its log
+    lines, in pieces the redaction filter cannot recognise; the URLs are secrets. A filter on
+    its logger, unlike ``propagate = False``, holds whoever attaches handlers to it. Call it
+    before Apprise first logs, that is before ``import apprise``.
+    """
+    logging.getLogger("apprise").addFilter(_drop_record)  # added once, however often called
+
+
 def setup_logging(level: str = "INFO", log_file: Path | None = None) -> None:
     """Root logging to stderr (and optionally a file), every handler behind the redaction filter."""
     handlers: list[logging.Handler] = [logging.StreamHandler()]
