@@ -72,16 +72,17 @@ class StoragePipeline:
     def _write(self, item: Storable, job_id: int | None) -> int:
         started = time.perf_counter()
         try:
-            for attempt in range(1, ATTEMPTS + 1):
+            for _ in range(ATTEMPTS - 1):
                 try:
-                    with crawler_pool(self.crawler).connection() as conn:
-                        return item.store(conn, job_id)
+                    return self._store_once(item, job_id)
                 except TRANSIENT_ERRORS as exc:
-                    if attempt == ATTEMPTS:
-                        raise
                     log.info("storing %s: %s; trying again", item.kind, type(exc).__name__)
                     self.crawler.stats.inc_value("roomwatch/store_retries")
-            raise AssertionError("unreachable")
+            return self._store_once(item, job_id)  # the last attempt's error fails the crawl
         finally:
             # Time spent storing, summed over items (writes overlap with downloads).
             self.crawler.stats.inc_value("roomwatch/store_seconds", time.perf_counter() - started)
+
+    def _store_once(self, item: Storable, job_id: int | None) -> int:
+        with crawler_pool(self.crawler).connection() as conn:
+            return item.store(conn, job_id)
