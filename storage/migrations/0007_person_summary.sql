@@ -148,17 +148,11 @@ BEGIN
     RETURN cardinality(ids);
 END $$;
 
--- Trigger functions: one per transition table name, since a trigger names its own.
-CREATE FUNCTION roomwatch_summary_after_new() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Recomputes the persons of the statement's rows: its triggers all name their transition table
+-- changed_rows (the new rows of an insert or update, the old rows of a delete).
+CREATE FUNCTION roomwatch_summary_after_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM roomwatch_refresh_summaries(ARRAY(SELECT DISTINCT person_id FROM new_rows));
-    PERFORM pg_notify('roomwatch_persons', '');
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION roomwatch_summary_after_old() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM roomwatch_refresh_summaries(ARRAY(SELECT DISTINCT person_id FROM old_rows));
+    PERFORM roomwatch_refresh_summaries(ARRAY(SELECT DISTINCT person_id FROM changed_rows));
     PERFORM pg_notify('roomwatch_persons', '');
     RETURN NULL;
 END $$;
@@ -201,8 +195,8 @@ BEGIN
 END $$;
 
 CREATE TRIGGER person_summary_persons_insert AFTER INSERT ON persons
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION roomwatch_summary_after_new();
+    REFERENCING NEW TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION roomwatch_summary_after_change();
 CREATE TRIGGER person_summary_persons_update AFTER UPDATE ON persons
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION roomwatch_summary_after_persons_update();
@@ -210,14 +204,14 @@ CREATE TRIGGER person_summary_persons_update AFTER UPDATE ON persons
 CREATE TRIGGER person_summary_persons_delete AFTER DELETE ON persons
     FOR EACH STATEMENT EXECUTE FUNCTION roomwatch_summary_notify();
 CREATE TRIGGER person_summary_latest_insert AFTER INSERT ON person_source_latest
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION roomwatch_summary_after_new();
+    REFERENCING NEW TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION roomwatch_summary_after_change();
 CREATE TRIGGER person_summary_latest_update AFTER UPDATE ON person_source_latest
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION roomwatch_summary_after_new();
+    REFERENCING NEW TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION roomwatch_summary_after_change();
 CREATE TRIGGER person_summary_latest_delete AFTER DELETE ON person_source_latest
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION roomwatch_summary_after_old();
+    REFERENCING OLD TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION roomwatch_summary_after_change();
 CREATE TRIGGER person_summary_settings_update AFTER UPDATE ON roomwatch_settings
     REFERENCING NEW TABLE AS new_rows OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION roomwatch_summary_after_settings();
