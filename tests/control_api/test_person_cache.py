@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from control_api.person_cache import APPLICATION_NAME, PersonCache
 from roomwatch.config import DatabaseConfig
 from storage.database import make_async_pool
-from tests.storage.test_current_state import _observe
+from tests.storage.test_current_state import observe
 
 Scenario = Callable[[PersonCache, AsyncConnectionPool[Any]], Awaitable[None]]
 
@@ -100,7 +100,7 @@ def test_an_entry_expires_when_time_alone_moves_the_merge(db_url: str) -> None:
         with psycopg.connect(db_url, autocommit=True) as conn:
             now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
             almost = dt.timedelta(minutes=10) - dt.timedelta(seconds=1)
-            _observe(conn, person_id, "affiliate", almost, {"online": True}, now)
+            observe(conn, person_id, "affiliate", almost, {"online": True}, now)
         await asyncio.sleep(0.2)  # the write's notification is behind us
         read = await cache.get("carol")
         assert read is not None and read.sources.online.stale is False

@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 
 from storage.writers import write_affiliate_poll, write_cbhours_live
 from tests.control_api.conftest import live, room
-from tests.storage.test_current_state import _observe
+from tests.storage.test_current_state import observe
 
 Client = TestClient[Litestar]
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -247,7 +247,7 @@ def test_tag_pages_by_followers_hold_every_tagged_person_once(
         fields: dict[str, Any] = {"tags": ["other"] if name == "x" else ["shared", name]}
         if count is not None:
             fields["followers"] = count
-        _observe(conn, row[0], "affiliate", dt.timedelta(minutes=1), fields, now)
+        observe(conn, row[0], "affiliate", dt.timedelta(minutes=1), fields, now)
     expected = ["p0", "p1", "p6", "p2", "p4", "p3", "p5"]  # ties and NULLs by person id
     seen: list[str] = []
     cursor = None

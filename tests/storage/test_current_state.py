@@ -136,7 +136,7 @@ _VIEW_GROUP = {
 }
 
 
-def _observe(
+def observe(
     conn: psycopg.Connection[Any],
     person_id: int,
     source: str,
@@ -166,7 +166,7 @@ def test_priority_rule(
     row = db.execute("INSERT INTO persons (username) VALUES ('someone') RETURNING person_id")
     person_id = row.fetchone()[0]  # type: ignore[index]
     for source, (age, fields) in observations.items():
-        _observe(db, person_id, source, age, fields, now)
+        observe(db, person_id, source, age, fields, now)
     state = (
         db.cursor(row_factory=dict_row)
         .execute("SELECT * FROM v_person_current_state WHERE username = 'someone'")
@@ -188,7 +188,7 @@ def test_recent_window_is_a_setting(db: psycopg.Connection[Any]) -> None:
     person_id = db.execute(
         "INSERT INTO persons (username) VALUES ('x') RETURNING person_id"
     ).fetchone()[0]  # type: ignore[index]
-    _observe(db, person_id, "affiliate", dt.timedelta(minutes=20), {"viewers": 3}, now)
+    observe(db, person_id, "affiliate", dt.timedelta(minutes=20), {"viewers": 3}, now)
     query = "SELECT live_stale FROM v_person_current_state WHERE person_id = %s"
     assert db.execute(query, [person_id]).fetchone() == (True,)
     db.execute("UPDATE roomwatch_settings SET value = '30 minutes' WHERE key = 'recent_interval'")

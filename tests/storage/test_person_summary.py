@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from storage.person_list import PersonFilter, PersonSummary, list_persons
-from tests.storage.test_current_state import CASES, _observe
+from tests.storage.test_current_state import CASES, observe
 
 STORED = [c for c in PersonSummary.__struct_fields__ if c != "live_stale"]
 # Rows whose summary disagrees with the view, among those still valid (not due).
@@ -71,7 +71,7 @@ def test_summary_agrees_with_the_view_under_every_merge_rule(
     now = dt.datetime.now(dt.UTC)
     person_id = _person(db, "someone")
     for source, (age, fields) in observations.items():
-        _observe(db, person_id, source, age, fields, now)
+        observe(db, person_id, source, age, fields, now)
     _assert_agrees(db)
     assert _summary(db, person_id, "username") == ("someone",)
 
@@ -99,20 +99,20 @@ def test_valid_until_is_when_a_newer_source_takes_over(db: psycopg.Connection[An
     now = db.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
     infinite = "valid_until = 'infinity'"
     person_id = _person(db, "crossing")
-    _observe(db, person_id, "affiliate", dt.timedelta(minutes=4), {"viewers": 5}, now)
-    _observe(db, person_id, "cbhours", dt.timedelta(minutes=1), {"viewers": 3}, now)
+    observe(db, person_id, "affiliate", dt.timedelta(minutes=4), {"viewers": 5}, now)
+    observe(db, person_id, "cbhours", dt.timedelta(minutes=1), {"viewers": 3}, now)
     # affiliate wins while recent (6 more minutes); then the newer cbhours observation does.
     assert _summary(db, person_id, "valid_until") == (now + dt.timedelta(minutes=6),)
     # The only source stays the newest known when it leaves the window: only its staleness
     # changes, and that is computed when read.
     alone = _person(db, "alone")
-    _observe(db, alone, "affiliate", dt.timedelta(minutes=1), {"viewers": 5}, now)
+    observe(db, alone, "affiliate", dt.timedelta(minutes=1), {"viewers": 5}, now)
     assert _summary(db, alone, infinite) == (True,)
     # An older observation of another source never takes over from the newest.
     older = _person(db, "older")
-    _observe(db, older, "affiliate", dt.timedelta(minutes=1), {"followers": 5}, now)
-    _observe(db, older, "cbhours", dt.timedelta(minutes=5), {"tags": ["x"]}, now)
-    _observe(db, older, "followed_cams", dt.timedelta(minutes=8), {"followers": 4}, now)
+    observe(db, older, "affiliate", dt.timedelta(minutes=1), {"followers": 5}, now)
+    observe(db, older, "cbhours", dt.timedelta(minutes=5), {"tags": ["x"]}, now)
+    observe(db, older, "followed_cams", dt.timedelta(minutes=8), {"followers": 4}, now)
     assert _summary(db, older, infinite) == (True,)
     _assert_agrees(db)
 
@@ -120,8 +120,8 @@ def test_valid_until_is_when_a_newer_source_takes_over(db: psycopg.Connection[An
 def test_a_changed_recent_window_recomputes_every_summary(db: psycopg.Connection[Any]) -> None:
     now = db.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
     person_id = _person(db, "x")
-    _observe(db, person_id, "affiliate", dt.timedelta(minutes=8), {"viewers": 3}, now)
-    _observe(db, person_id, "cbhours", dt.timedelta(minutes=5), {"viewers": 4}, now)
+    observe(db, person_id, "affiliate", dt.timedelta(minutes=8), {"viewers": 3}, now)
+    observe(db, person_id, "cbhours", dt.timedelta(minutes=5), {"viewers": 4}, now)
     assert _summary(db, person_id, "valid_until") == (now + dt.timedelta(minutes=2),)
     db.execute("UPDATE roomwatch_settings SET value = '30 minutes' WHERE key = 'recent_interval'")
     assert _summary(db, person_id, "valid_until") == (now + dt.timedelta(minutes=22),)
@@ -142,8 +142,8 @@ def test_a_summary_past_its_validity_is_merged_live_until_refreshed(db_url: str)
         person_id = _person(conn, "fading")
         # Affiliate (online) is recent for two more seconds; cbhours (offline) for longer.
         almost = dt.timedelta(minutes=10) - dt.timedelta(seconds=2)
-        _observe(conn, person_id, "affiliate", almost, {"online": True, "viewers": 7}, now)
-        _observe(conn, person_id, "cbhours", dt.timedelta(minutes=1), {"online": False}, now)
+        observe(conn, person_id, "affiliate", almost, {"online": True, "viewers": 7}, now)
+        observe(conn, person_id, "cbhours", dt.timedelta(minutes=1), {"online": False}, now)
         assert _list(db_url, PersonFilter(online=True)) == ["fading"]
         time.sleep(2.5)
         # Nothing rewrote the row, but the merge moved on: cbhours now decides.
@@ -164,12 +164,12 @@ def test_concurrent_writers_of_one_person_leave_the_newest_merge(db_url: str) ->
     first = psycopg.connect(db_url)
     second = psycopg.connect(db_url)
     try:
-        _observe(first, person_id, "affiliate", dt.timedelta(0), {"tags": ["a"]}, now)
+        observe(first, person_id, "affiliate", dt.timedelta(0), {"tags": ["a"]}, now)
         # The second writer blocks on the summary row the first holds, until it commits.
         done = threading.Event()
 
         def write_second() -> None:
-            _observe(second, person_id, "cbhours", dt.timedelta(0), {"followers": 42}, now)
+            observe(second, person_id, "cbhours", dt.timedelta(0), {"followers": 42}, now)
             second.commit()
             done.set()
 
@@ -200,8 +200,8 @@ def test_writes_notify_readers_that_cache_persons(db_url: str) -> None:
 def test_tag_rows_follow_tags_and_follower_counts(db: psycopg.Connection[Any]) -> None:
     now = dt.datetime.now(dt.UTC)
     person_id = _person(db, "tagged")
-    _observe(db, person_id, "affiliate", dt.timedelta(minutes=2), {"tags": ["a", "b"]}, now)
-    _observe(db, person_id, "cbhours", dt.timedelta(minutes=1), {"followers": 10}, now)
+    observe(db, person_id, "affiliate", dt.timedelta(minutes=2), {"tags": ["a", "b"]}, now)
+    observe(db, person_id, "cbhours", dt.timedelta(minutes=1), {"followers": 10}, now)
     rows = "SELECT tag, followers FROM person_tag_followers ORDER BY tag"
     assert db.execute(rows).fetchall() == [("a", 10), ("b", 10)]
     db.execute(
