@@ -26,6 +26,8 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from roomwatch.errors import DatabaseError
+from storage.database import connect_async
 from storage.person_queries import PersonDetail, get_person
 
 log = logging.getLogger(__name__)
@@ -101,7 +103,7 @@ class PersonCache:
     async def _listen(self) -> None:
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(
+                async with await connect_async(
                     self._conninfo, autocommit=True, application_name=APPLICATION_NAME
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
@@ -109,7 +111,7 @@ class PersonCache:
                     self._listening = True
                     async for _ in conn.notifies():
                         self.forget()
-            except psycopg.Error as exc:
+            except (psycopg.Error, DatabaseError) as exc:
                 log.warning("person cache: not listening (%s); reading uncached", exc)
             finally:
                 self._listening = False

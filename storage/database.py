@@ -44,8 +44,20 @@ def connect(conninfo: str, *, autocommit: bool = False) -> psycopg.Connection[tu
     try:
         return psycopg.connect(conninfo, autocommit=autocommit)
     except psycopg.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
-        raise DatabaseError(f"database: cannot connect ({_redact(first, conninfo)})") from None
+        raise _cannot_connect(exc, conninfo) from None
+
+
+async def connect_async(conninfo: str, **kwargs: Any) -> psycopg.AsyncConnection[Any]:
+    """:func:`connect` for asyncio (``kwargs`` go to psycopg), with the same one-line error."""
+    try:
+        return await psycopg.AsyncConnection.connect(conninfo, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise _cannot_connect(exc, conninfo) from None
+
+
+def _cannot_connect(exc: psycopg.OperationalError, conninfo: str) -> DatabaseError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
+    return DatabaseError(f"database: cannot connect ({_redact(first, conninfo)})")
 
 
 def make_pool(conninfo: str, settings: DatabaseConfig) -> ConnectionPool:
