@@ -13,6 +13,7 @@ from roomwatch.config import Config
 from storage.alerts import read_alerts
 from storage.follow_state import reconcile
 from storage.jobs import Job
+from storage.status import read_status
 from tests.spiders.follow_support import ACCOUNT, crawl, events, log_in, relation, switch
 from upstream_sim.server import SimulatorServer
 
@@ -157,6 +158,7 @@ def test_a_mass_loss_is_held_until_the_user_confirms_it(
     assert (alert.kind, alert.subject) == ("follow_change_held", "followers")
     assert alert.key == f"follow_change_held:followers:{held.job_id}"
     assert "confirm_loss=true" in alert.message
+    assert read_status(db, "test").alerts == [alert]  # /status and `roomwatch status` show it
 
     typo = _crawl_with(crawl_env, db_url, confirm_loss="yes")
     assert typo.status == "failed"
