@@ -4,7 +4,9 @@ For when crawling is not an option (no session, a site change): save the pages f
 browser and import them. The pages are read by the crawls' own parsers and judged by the same
 rules (``sessions/html_import.py``): what they show is always kept (source ``html_import``), and
 follow state changes only when they are the whole list. Exit status 0 when the pages were
-imported, complete or not (the output says which), 1 when they could not be read.
+imported, complete or not (the output says which), 1 when they could not be read, were saved
+before the list's last check (their time: the files' modification time, or ``--saved-at``), or
+would remove more people than the mass-change guard allows without ``--confirm-loss``.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from roomwatch.config import Config
-from roomwatch.errors import DatabaseError, HtmlImportError
-from sessions.html_import import MAX_DOCUMENT_BYTES, ImportPlan, plan_import
+from roomwatch.errors import DatabaseError, FollowLossHeld, HtmlImportError, SavedAtError
+from sessions.html_import import MAX_DOCUMENT_BYTES, ImportPlan, observation_time, plan_import
 from storage.database import connect, open_database
+from storage.follow_guard import last_check
 from storage.follow_state import FollowChanges, reconcile, record_observations
 from storage.migrator import pending_migrations
 
@@ -42,6 +45,17 @@ def add_parsers(subparsers: Any) -> None:
         metavar="FILE",
         help="saved page(s); give every page of a multi-page list to change follow state",
     )
+    command.add_argument(
+        "--saved-at",
+        metavar="TIME",
+        help="when the pages were saved, ISO 8601 with a time zone (default: the oldest "
+        "file's modification time)",
+    )
+    command.add_argument(
+        "--confirm-loss",
+        action="store_true",
+        help="confirm a change that removes more people than follow.max_loss_share allows",
+    )
 
 
 def handle(args: argparse.Namespace, config: Config) -> int:
@@ -51,10 +65,29 @@ def handle(args: argparse.Namespace, config: Config) -> int:
         RoomwatchError: Printed as one line by the caller (an unreadable file names it).
     """
     documents = [(str(path), _read(path)) for path in args.files]
+    saved_at = _saved_at(args.saved_at) if args.saved_at else _oldest_mtime(args.files)
     plan = plan_import(args.kind, documents, config)
-    changes = store_plan(config, plan)
+    try:
+        changes = store_plan(config, plan, saved_at=saved_at, confirm_loss=args.confirm_loss)
+    except FollowLossHeld as exc:
+        raise FollowLossHeld(f"{exc}; import again with --confirm-loss to confirm") from None
     print(describe(plan, changes))
     return 0
+
+
+def _saved_at(text: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise SavedAtError(f"--saved-at: {text!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise SavedAtError("--saved-at: give a time zone, for example 2026-03-01T12:00:00Z")
+    return moment
+
+
+def _oldest_mtime(paths: list[Path]) -> dt.datetime:
+    """When the pages were saved, as far as the files tell (the oldest is the safe guess)."""
+    return min(dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC) for path in paths)
 
 
 def _read(path: Path) -> bytes:
@@ -66,17 +99,31 @@ def _read(path: Path) -> bytes:
         raise HtmlImportError(f"{path}: cannot read it ({exc.strerror})") from None
 
 
-def store_plan(config: Config, plan: ImportPlan) -> FollowChanges | None:
-    """Keeps the observations; sets follow state too if the plan is complete."""
-    observed_at = dt.datetime.now(dt.UTC)
+def store_plan(
+    config: Config, plan: ImportPlan, *, saved_at: dt.datetime, confirm_loss: bool = False
+) -> FollowChanges | None:
+    """Keeps the observations (as of ``saved_at``); sets follow state too if the plan is
+    complete.
+
+    Raises:
+        SavedAtError: the pages were saved before the list's last check, or in the future.
+        FollowLossHeld: the mass-change guard held the change (observations are kept).
+    """
     with open_database(config) as conninfo, connect(conninfo, autocommit=True) as conn:
         if pending_migrations(conn):
             raise DatabaseError("the database is not up to date: run roomwatch migrate")
+        observed_at = observation_time(plan.kind, saved_at, *last_check(conn, plan.relation))
         record_observations(conn, plan.observations, source="html_import", observed_at=observed_at)
         if not plan.complete:
             return None
         return reconcile(
-            conn, plan.relation, plan.usernames, checked_at=observed_at, source="html_import"
+            conn,
+            plan.relation,
+            plan.usernames,
+            checked_at=observed_at,
+            source="html_import",
+            limits=config.follow,
+            confirm_loss=confirm_loss,
         )
 
 

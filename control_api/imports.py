@@ -4,8 +4,10 @@ The API twin of ``roomwatch import-html``: same parser, same rules (``sessions/h
 The body is one saved page (``Content-Type: text/html``) or a multipart form whose file parts
 are the pages (several pages of one list). What the pages show is always recorded; follow
 state changes only when they are the whole list, and the answer says which it was and why.
-Bad input is 400 problem details naming ``body`` (or ``kind``), a wrong content type 415,
-and a body over the size limit 413.
+Bad input is 400 problem details naming ``body`` (or ``kind``, ``saved_at``), a wrong content
+type 415, and a body over the size limit 413. A conflict with what is stored is 409: pages saved
+(``saved_at``) before the list's last check, or a change the mass-change guard holds until
+``confirm_loss=true``.
 """
 
 from __future__ import annotations
@@ -20,16 +22,22 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.plugins.problem_details import ProblemDetailsException
 
+from control_api.body_problems import problem_spec
 from control_api.params import Db, Persons
 from control_api.problems import BAD_REQUEST_RESPONSES, PROBLEM_HANDLERS
 from roomwatch.config import Config
-from roomwatch.errors import HtmlImportError
-from sessions.html_import import MAX_DOCUMENT_BYTES, Kind, plan_import
+from roomwatch.errors import FollowLossHeld, HtmlImportError, SavedAtError
+from sessions.html_import import MAX_DOCUMENT_BYTES, Kind, observation_time, plan_import
+from storage.follow_guard import last_check_async
 from storage.follow_state import reconcile_async, record_observations_async
 
 MAX_BODY_BYTES = 3 * MAX_DOCUMENT_BYTES
 """Room for a few saved pages in one multipart body; each page is checked on its own too."""
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain"})
+_CONFLICT = problem_spec(
+    "Saved before the list's last check (`saved_at`), or a mass change held until "
+    "`confirm_loss=true`; `field` names which"
+)
 
 
 class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,6 +67,13 @@ class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
 def _bad_body(message: str) -> ProblemDetailsException:
     return ProblemDetailsException(
         status_code=400, title="Bad Request", detail=f"body: {message}", extra={"field": "body"}
+    )
+
+
+def _problem(field: str, exc: Exception, *, conflict: bool) -> ProblemDetailsException:
+    status, title = (409, "Conflict") if conflict else (400, "Bad Request")
+    return ProblemDetailsException(
+        status_code=status, title=title, detail=str(exc), extra={"field": field}
     )
 
 
@@ -92,7 +107,7 @@ class ImportController(Controller):
         status_code=200,
         request_max_body_size=MAX_BODY_BYTES,
         summary="Import saved followed-cams or followers pages",
-        responses=BAD_REQUEST_RESPONSES,
+        responses={**BAD_REQUEST_RESPONSES, 409: _CONFLICT},
     )
     async def html(
         self,
@@ -104,6 +119,16 @@ class ImportController(Controller):
             Kind,
             QueryParameter(description="following: /followed-cams/ pages; followers: followers"),
         ],
+        saved_at: Annotated[
+            dt.datetime | None,
+            QueryParameter(
+                description="when the pages were saved (ISO 8601 with a time zone); default: now"
+            ),
+        ] = None,
+        confirm_loss: Annotated[
+            bool,
+            QueryParameter(description="confirm a change removing more than follow.max_loss_share"),
+        ] = False,
     ) -> ImportResult:
         """Records what the pages show; sets follow state only if they are the whole list."""
         documents = await _documents(request)
@@ -111,7 +136,14 @@ class ImportController(Controller):
             plan = plan_import(kind, documents, config)
         except HtmlImportError as exc:
             raise _bad_body(str(exc)) from None
-        observed_at = dt.datetime.now(dt.UTC)
+        try:
+            observed_at = observation_time(
+                kind,
+                saved_at or dt.datetime.now(dt.UTC),
+                *await last_check_async(db, plan.relation),
+            )
+        except SavedAtError as exc:
+            raise _problem("saved_at", exc, conflict=exc.stale) from None
         try:
             await record_observations_async(
                 db, plan.observations, source="html_import", observed_at=observed_at
@@ -129,8 +161,17 @@ class ImportController(Controller):
             return result
         try:
             changes = await reconcile_async(
-                db, plan.relation, plan.usernames, checked_at=observed_at, source="html_import"
+                db,
+                plan.relation,
+                plan.usernames,
+                checked_at=observed_at,
+                source="html_import",
+                limits=config.follow,
+                confirm_loss=confirm_loss,
             )
+        except FollowLossHeld as exc:
+            held = FollowLossHeld(f"{exc}; send confirm_loss=true to confirm")
+            raise _problem("confirm_loss", held, conflict=True) from None
         finally:
             persons.forget()
         return msgspec.structs.replace(

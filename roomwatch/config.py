@@ -208,6 +208,22 @@ class FollowersConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     count_tolerance: NonNegativeInt = 0
 
 
+class FollowConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The mass-change guard of follow state (crawls and HTML imports, both lists).
+
+    A complete list that would remove more than ``max(max_loss_count, max_loss_share *
+    current)`` people is stored as observations but not concluded until the user confirms it:
+    a site change that shows a short or empty list must not wipe follow state.
+
+    Attributes:
+        max_loss_share: the share of the current list that may go in one check (0..1).
+        max_loss_count: this many may always go, whatever the share (small lists).
+    """
+
+    max_loss_share: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
+    max_loss_count: NonNegativeInt = 5
+
+
 class AgentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """How ``roomwatch run`` schedules and executes crawls.
 
@@ -300,6 +316,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     browser: BrowserConfig = msgspec.field(default_factory=BrowserConfig)
     followed_cams: FollowedCamsConfig = msgspec.field(default_factory=FollowedCamsConfig)
     followers: FollowersConfig = msgspec.field(default_factory=FollowersConfig)
+    follow: FollowConfig = msgspec.field(default_factory=FollowConfig)
     agent: AgentConfig = msgspec.field(default_factory=AgentConfig)
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     images: ImagesConfig = msgspec.field(default_factory=ImagesConfig)

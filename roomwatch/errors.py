@@ -12,7 +12,11 @@ Hierarchy::
     ├── SessionError               a login session is missing, invalid or expired
     ├── JobError                   a crawl job request cannot be honoured (unknown spider, conflict)
     ├── ScheduleError              a schedule change is invalid (names the field)
-    └── HtmlImportError            a saved page offered for import cannot be used (names the file)
+    ├── HtmlImportError            a saved page offered for import cannot be used (names the file)
+    │   └── SavedAtError           its saved time is unusable (future); ``stale``: older than
+    │                              the list's last check (it would roll follow state back)
+    └── FollowLossHeld             a complete follow list would remove more people than
+                                   ``follow.max_loss_share`` allows: held until confirmed
 
 Errors surface once, at the edge that owns the user: the CLI prints ``str(error)`` and exits
 non-zero, the API answers RFC 9457 problem details, a crawl job records ``failed`` with it.
@@ -72,3 +76,18 @@ class ScheduleError(RoomwatchError):
 
 class HtmlImportError(RoomwatchError):
     """A saved followed-cams or followers page cannot be imported; the message names the file."""
+
+
+class SavedAtError(HtmlImportError):
+    """The saved pages' time cannot be used; ``stale``: they predate the list's last check."""
+
+    def __init__(self, message: str, *, stale: bool = False) -> None:
+        super().__init__(message)
+        self.stale = stale
+
+
+class FollowLossHeld(RoomwatchError):
+    """A complete list would remove too many people at once; nothing was concluded.
+
+    The message says how many and how to confirm; the caller adds its own way to confirm.
+    """

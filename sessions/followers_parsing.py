@@ -11,6 +11,9 @@ one-segment profile link. So the parser tries, in order:
 
 It reports which way it read the page: a fallback read is a guess, and a crawl trusts it for
 follow state only when the page also shows a follower count that it matches.
+
+A page listing nobody is an empty list only with a positive sign of it: a count of 0, or the
+site's empty-list message (``empty``); a page that merely lists nobody may be a broken one.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ external_link law_enforcement dmca 2257 followed_cams
 """
 SITE_PATHS = frozenset(_SITE_PATHS_TEXT.split())
 """One-segment paths of the site that are not profiles (cam categories all contain '-')."""
+EMPTY_SELECTOR = "[data-testid=followers-empty], .followers_empty"
+EMPTY_TEXT = re.compile(
+    r"\b(?:no followers(?: yet)?|(?:do not|don't|does not|doesn't) have any followers)\b", re.I
+)
+"""The site's empty-list message (markup unknown: a hook, else the wording, in the main content)."""
 
 
 class FollowersPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,6 +58,7 @@ class FollowersPage(msgspec.Struct, frozen=True, kw_only=True):
         last_page: the highest page number linked.
         by_selector: read with the configured selector (False: profile-link fallback).
         logged_in: the header shows a logged-in user.
+        empty: the page says the list is empty (its empty-list message), not merely no names.
     """
 
     usernames: list[str]
@@ -58,6 +67,7 @@ class FollowersPage(msgspec.Struct, frozen=True, kw_only=True):
     last_page: int
     by_selector: bool
     logged_in: bool
+    empty: bool = False
 
 
 def parse_followers(html: str, settings: FollowersConfig, *, own: str = "") -> FollowersPage:
@@ -85,7 +95,16 @@ def parse_followers(html: str, settings: FollowersConfig, *, own: str = "") -> F
         last_page=last,
         by_selector=by_selector,
         logged_in=bool(page.css(LOGGED_IN)),
+        empty=not usernames and _says_empty(page),
     )
+
+
+def _says_empty(page: Selector) -> bool:
+    scope = page.css(_MAIN)[:1] or page.css("body")[:1] or [page]
+    if scope[0].css(EMPTY_SELECTOR):
+        return True
+    text = " ".join(scope[0].xpath(f".//text()[not({_OUTSIDE})]").getall())
+    return bool(EMPTY_TEXT.search(text))
 
 
 def _profile_links(page: Selector) -> list[str | None]:

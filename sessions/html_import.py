@@ -11,11 +11,17 @@ provably the whole list:
   online list alone, falls short of it);
 * followers: every page from 1 to the last one linked is among the pages given, the names
   match the follower count when the page shows one (within ``followers.count_tolerance``), and
-  names read from bare profile links (unknown markup) are confirmed by such a count.
+  names read from bare profile links (unknown markup) are confirmed by such a count;
+  a page listing nobody needs a count of 0 or the site's empty-list message.
+
+A saved page is as old as it was when saved: the import uses that time (:func:`observation_time`)
+and refuses a page saved before the list's last complete check, which would roll follow state
+back. A complete import is also subject to the mass-change guard (``storage/follow_guard.py``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Literal
 
@@ -23,7 +29,7 @@ import msgspec
 from parsel import Selector
 
 from roomwatch.config import Config
-from roomwatch.errors import HtmlImportError
+from roomwatch.errors import HtmlImportError, SavedAtError
 from sessions.followed_parsing import parse_followed_page
 from sessions.followers_parsing import parse_followers
 from sessions.pages import LOGIN_FORM_SELECTOR, USERNAME_SELECTOR
@@ -33,6 +39,9 @@ Kind = Literal["followers", "following"]
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 """A saved page is about 1.5 MB (FORMATS.md §3.5); anything past this is not one."""
 UNCHANGED = "follow state unchanged"
+FUTURE_MARGIN = dt.timedelta(minutes=5)
+"""How far ahead of the database's clock a saved time may be (clocks of two machines)."""
+_LISTS = {"following": "followed-cams list", "followers": "followers list"}
 
 
 class ImportPlan(msgspec.Struct, frozen=True, kw_only=True):
@@ -131,7 +140,7 @@ def _followers(texts: list[tuple[str, str]], config: Config) -> ImportPlan:
     for name, text in texts:
         own = Selector(text=text).css(USERNAME_SELECTOR).xpath("string()").get(default="")
         page = parse_followers(text, config.followers, own=own.strip())
-        if not page.usernames and not (page.logged_in and page.count == 0):
+        if not page.usernames and not (page.logged_in and (page.count == 0 or page.empty)):
             raise HtmlImportError(f"{name}: no followers found: not a followers page")
         guessed = guessed or (bool(page.usernames) and not page.by_selector)
         seen_pages.add(page.page)
@@ -162,3 +171,42 @@ def _followers(texts: list[tuple[str, str]], config: Config) -> ImportPlan:
         complete=reason.startswith("complete"),
         reason=reason,
     )
+
+
+def observation_time(
+    kind: Kind, saved_at: dt.datetime, db_now: dt.datetime, last_check: dt.datetime | None
+) -> dt.datetime:
+    """The time to record saved pages under: when they were saved, checked against the list.
+
+    Args:
+        kind: which list the pages are from.
+        saved_at: when the pages were saved (time-zone aware).
+        db_now: the database's clock now.
+        last_check: the list's last complete check (None: never checked).
+
+    Returns:
+        ``saved_at``, or ``db_now`` if it is a little ahead (another machine's clock).
+
+    Raises:
+        SavedAtError: ``saved_at`` has no time zone, or lies in the future beyond
+            :data:`FUTURE_MARGIN`; ``stale`` when it predates ``last_check``.
+    """
+    if saved_at.tzinfo is None:
+        raise SavedAtError("saved_at: give a time zone, for example 2026-03-01T12:00:00Z")
+    if saved_at > db_now + FUTURE_MARGIN:
+        raise SavedAtError(
+            f"saved_at: {_iso(saved_at)} is in the future (the database's clock says "
+            f"{_iso(db_now)})"
+        )
+    if last_check is not None and saved_at < last_check:
+        raise SavedAtError(
+            f"the page was saved at {_iso(saved_at)}, before the last check of the "
+            f"{_LISTS[kind]} at {_iso(last_check)}: importing it would roll follow state back; "
+            "save the page again",
+            stale=True,
+        )
+    return min(saved_at, db_now)
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

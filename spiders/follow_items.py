@@ -3,7 +3,9 @@
 The storage pipeline writes them (spiders never hold a connection). Observations are written
 whatever happens later in the crawl; :class:`CompleteList` is the crawl's conclusion, which the
 pipeline stores only when the crawl ended without a failure, and which alone changes follow
-state (``storage/follow_state.py``).
+state (``storage/follow_state.py``). A conclusion the mass-change guard holds raises
+:class:`~roomwatch.errors.FollowLossHeld`, saying how to confirm; the pipeline fails the job
+with it (``storage/alerts.py`` then raises an alert).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
+from roomwatch.config import FollowConfig
+from roomwatch.errors import FollowLossHeld
 from sessions.store import record_status
 from storage.follow_state import FollowSource, Relation, RoomObservation, reconcile
 from storage.follow_state import record_observations as write_observations
@@ -69,21 +73,35 @@ class Followers(ListObservations, frozen=True):
 
 
 class CompleteList(msgspec.Struct, frozen=True):
-    """A list proved complete: the relation is set from it (and follow events written)."""
+    """A list proved complete: the relation is set from it (and follow events written).
+
+    ``limits`` and ``confirm_loss`` are the mass-change guard's (``follow`` settings, the
+    crawl's ``-a confirm_loss=true``).
+    """
 
     kind: ClassVar[str] = "complete_lists"
     relation: Relation
     usernames: list[str]
     source: FollowSource
     observed_at: dt.datetime
+    limits: FollowConfig = msgspec.field(default_factory=FollowConfig)
+    confirm_loss: bool = False
 
     def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> int:
-        reconcile(
-            conn,
-            self.relation,
-            self.usernames,
-            checked_at=self.observed_at,
-            source=self.source,
-            job_id=job_id,
-        )
+        try:
+            reconcile(
+                conn,
+                self.relation,
+                self.usernames,
+                checked_at=self.observed_at,
+                source=self.source,
+                job_id=job_id,
+                limits=self.limits,
+                confirm_loss=self.confirm_loss,
+            )
+        except FollowLossHeld as exc:
+            # The source of a crawl's list is its spider's name.
+            raise FollowLossHeld(
+                f"{exc}; run `roomwatch crawl {self.source} -a confirm_loss=true` to confirm"
+            ) from None
         return 1

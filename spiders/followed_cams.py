@@ -9,8 +9,9 @@ the session expired under the crawl. The JSON's ``total_count`` says how many pa
 
 Every page read is stored as observations (source ``followed_cams``). Follow state changes only
 after a provably complete crawl: every page of both lists read, and the rooms read matching the
-total of the header's "(online/total)" within ``followed_cams.count_tolerance``. Otherwise the
-job fails saying why, and follow state is left as it was.
+total of the header's "(online/total)" within ``followed_cams.count_tolerance`` (so an empty
+list needs the header's explicit total of 0). Otherwise the job fails saying why, and follow
+state is left as it was.
 """
 
 from __future__ import annotations
@@ -189,5 +190,10 @@ class FollowedCamsSpider(LoggedInSpider):
             )
         self.logger.info("job %s: both lists complete, %d followed rooms", self.job_id, total)
         self.conclusion = CompleteList(
-            "following", sorted(names), "followed_cams", self.observed_at
+            "following",
+            sorted(names),
+            "followed_cams",
+            self.observed_at,
+            self.config.follow,
+            self.confirm_loss,
         )

@@ -7,8 +7,11 @@ observations (source ``followers``: the persons exist, nothing more is shown).
 
 Follow state changes only after a provably complete crawl: every page read, each page listing
 someone, and, if the page shows a follower count, the names read matching it within
-``followers.count_tolerance``. A crawl that had to fall back to bare profile links is a guess
-and is trusted only when such a count confirms it; otherwise the job fails saying why.
+``followers.count_tolerance``. An empty list needs a positive sign (a count of 0 or the site's
+empty-list message): a page 1 that lists nobody and says neither is a failed page, since taking
+it for "no followers" would mark every follower lost. A crawl that had to fall back to bare
+profile links is a guess and is trusted only when such a count confirms it; otherwise the job
+fails saying why.
 """
 
 from __future__ import annotations
@@ -63,6 +66,11 @@ class FollowersSpider(LoggedInSpider):
         self.count = found.count if found.count is not None else self.count
         if not found.usernames and (page_no > 1 or found.last_page > 1 or (found.count or 0) > 0):
             return PageProblem("the page listed nobody")
+        if not found.usernames and found.count is None and not found.empty:
+            return PageProblem(
+                "the page listed nobody and shows neither a follower count of 0 nor the site's "
+                "empty-list message; follow state unchanged"
+            )
         return found
 
     def _conclude(self) -> None:
@@ -86,5 +94,10 @@ class FollowersSpider(LoggedInSpider):
             return
         self.logger.info("job %s: followers complete, %d names", self.job_id, len(self.names))
         self.conclusion = CompleteList(
-            "follower", sorted(self.names), "followers", self.observed_at
+            "follower",
+            sorted(self.names),
+            "followers",
+            self.observed_at,
+            self.config.follow,
+            self.confirm_loss,
         )

@@ -93,12 +93,15 @@ class LoggedInSpider(RoomwatchSpider):
         storage_state: the decrypted session, used once to open the browser context.
         page: the crawl's browser page (None before the first response and after the end).
         captured: responses of the site's room-list API seen since the last navigation.
+        confirm_loss: the user confirmed a loss past the mass-change guard's limits
+            (``-a confirm_loss=true``; see ``storage/follow_guard.py``).
     """
 
     first_path: str
     session_id: int
     account: str
     storage_state: StorageState
+    confirm_loss: bool = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -113,11 +116,17 @@ class LoggedInSpider(RoomwatchSpider):
     def prepare(
         cls, conn: psycopg.Connection[Any], config: Config, args: dict[str, Any]
     ) -> dict[str, Any]:
-        """Loads the session to crawl with (newest valid, else newest not known expired).
+        """Loads the session to crawl with (newest valid, else newest not known expired), and
+        reads ``confirm_loss`` strictly (a typo must not confirm, nor silently not confirm).
 
         Raises:
-            JobError: there is none.
+            JobError: there is none, or ``confirm_loss`` is neither true nor false.
         """
+        confirm = args.get("confirm_loss", False)
+        if confirm in ("true", "false"):
+            confirm = confirm == "true"
+        if not isinstance(confirm, bool):
+            raise JobError(f"confirm_loss: expected true or false, got {str(confirm)[:40]!r}")
         found = load_usable_session(conn, config)
         if found is None:
             raise JobError(
@@ -125,7 +134,12 @@ class LoggedInSpider(RoomwatchSpider):
                 "(the stored ones, if any, are expired)"
             )
         row, state = found
-        return {"session_id": row.session_id, "account": row.account, "storage_state": state}
+        return {
+            "session_id": row.session_id,
+            "account": row.account,
+            "storage_state": state,
+            "confirm_loss": confirm,
+        }
 
     def site_url(self, path: str, page_no: int = 1) -> str:
         """``path`` on the configured site, with ``?page=N`` after the first page."""

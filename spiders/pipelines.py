@@ -10,6 +10,7 @@ from scrapy import signals
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
+from roomwatch.errors import FollowLossHeld
 from spiders.base import RoomwatchSpider
 from spiders.database import crawler_pool
 from spiders.items import Batchable, Storable
@@ -64,6 +65,8 @@ class StoragePipeline:
     async def _store(self, item: Storable, spider: RoomwatchSpider) -> None:
         try:
             rows = await maybe_deferred_to_future(deferToThread(self._write, item, spider.job_id))
+        except FollowLossHeld as exc:  # the guard's own words: why, and how to confirm
+            spider.fail(str(exc))
         except Exception as exc:  # noqa: BLE001 (any database error fails the crawl, with its reason)
             spider.fail(f"storing {item.kind} failed: {str(exc).strip().splitlines()[0]}")
         else:

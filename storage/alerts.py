@@ -1,4 +1,5 @@
-"""Alerts: conditions an owner must act on (an expired session, a spider that keeps failing).
+"""Alerts: conditions an owner must act on (an expired session, a spider that keeps failing,
+a follow list whose mass change is held until the owner confirms it).
 
 They are derived from the tables on every read, never stored, so an alert clears itself when
 its cause goes away (a new session, a successful crawl). What *is* stored is which alerts were
@@ -15,8 +16,9 @@ import msgspec
 import psycopg
 
 from roomwatch.catalog import SPIDERS
+from storage.follow_guard import HELD
 
-AlertKind = Literal["session_expired", "spider_failing"]
+AlertKind = Literal["session_expired", "spider_failing", "follow_change_held"]
 
 # Expired sessions that no later, not-expired session of the same account has replaced.
 EXPIRED_SESSIONS = """
@@ -50,11 +52,26 @@ ORDER BY s.spider
 """
 
 
+# Follow crawls whose newest finished crawl was held by the mass-change guard: one crawl is
+# enough (a list about to be wiped is news at once); a later successful crawl clears it.
+HELD_FOLLOW_CHANGES = f"""
+SELECT j.spider, j.job_id, j.finished_at, j.error_message
+FROM unnest(ARRAY['followed_cams', 'followers']) AS s(spider)
+CROSS JOIN LATERAL (
+    SELECT job_id, spider, status, finished_at, error_message FROM crawl_jobs c
+    WHERE c.spider = s.spider AND c.status IN ('succeeded', 'failed')
+    ORDER BY c.job_id DESC LIMIT 1
+) j
+WHERE j.status = 'failed' AND strpos(j.error_message, '{HELD}') > 0
+ORDER BY j.spider
+"""
+
+
 class Alert(msgspec.Struct, frozen=True, kw_only=True):
     """Something the owner should act on.
 
     Attributes:
-        kind: ``session_expired`` or ``spider_failing``.
+        kind: ``session_expired``, ``spider_failing`` or ``follow_change_held``.
         subject: the session (``session 3``) or spider it is about.
         message: one line for people.
         since: when it started (the failed verification, the first failed crawl).
@@ -74,9 +91,13 @@ def alert_params(failures_in_a_row: int) -> dict[str, Any]:
 
 
 def build_alerts(
-    sessions: list[tuple[Any, ...]], failing: list[tuple[Any, ...]], failures_in_a_row: int
+    sessions: list[tuple[Any, ...]],
+    failing: list[tuple[Any, ...]],
+    failures_in_a_row: int,
+    held: list[tuple[Any, ...]] | None = None,
 ) -> list[Alert]:
-    """Turns the rows of :data:`EXPIRED_SESSIONS` and :data:`FAILING_SPIDERS` into alerts."""
+    """Turns the rows of :data:`EXPIRED_SESSIONS`, :data:`FAILING_SPIDERS` and
+    :data:`HELD_FOLLOW_CHANGES` into alerts."""
     alerts = [
         Alert(
             kind="session_expired",
@@ -99,6 +120,16 @@ def build_alerts(
         )
         for spider, first_job, since, last_error in failing
     ]
+    alerts += [
+        Alert(
+            kind="follow_change_held",
+            subject=spider,
+            message=f"{spider} job {job_id}: {message}",
+            since=finished_at,
+            key=f"follow_change_held:{spider}:{job_id}",
+        )
+        for spider, job_id, finished_at, message in held or []
+    ]
     return alerts
 
 
@@ -106,7 +137,8 @@ def read_alerts(conn: psycopg.Connection[Any], failures_in_a_row: int) -> list[A
     """The alerts in force now."""
     sessions = conn.execute(EXPIRED_SESSIONS).fetchall()
     failing = conn.execute(FAILING_SPIDERS, alert_params(failures_in_a_row)).fetchall()
-    return build_alerts(sessions, failing, failures_in_a_row)
+    held = conn.execute(HELD_FOLLOW_CHANGES).fetchall()
+    return build_alerts(sessions, failing, failures_in_a_row, held)
 
 
 def claim_notification(conn: psycopg.Connection[Any], key: str) -> bool:

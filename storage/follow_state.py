@@ -11,6 +11,10 @@ Two writes, for the ``followed_cams`` and ``followers`` crawls and for HTML impo
   false; each change is a ``follow_events`` row. A person nobody ever listed stays NULL
   (unknown), so a check never has to touch every person in the database.
 
+A complete list that would remove many people at once is refused unless confirmed (the
+mass-change guard, ``storage/follow_guard.py``): :func:`reconcile` then raises and changes
+nothing.
+
 The very first complete check of a relation is a baseline: it sets the state but writes no
 events, since "followed" at that moment would date follows that are years old. From then on a
 person newly listed (even one known from another source) is ``followed``/``new_follower``.
@@ -30,6 +34,8 @@ import msgspec
 import psycopg
 from psycopg import sql
 
+from roomwatch.config import FollowConfig
+from storage.follow_guard import check_loss, loss_statement
 from storage.latest import upsert_latest_sql
 
 Relation = Literal["following", "follower"]
@@ -191,7 +197,7 @@ def _reconcile_statements(
     checked_at: dt.datetime,
     source: FollowSource,
     job_id: int | None,
-) -> tuple[list[_Statement], _Statement]:
+) -> tuple[list[_Statement], _Statement, _Statement]:
     names = sorted({name.lower() for name in usernames})
     on, off = _EVENTS[relation]
     params = {
@@ -208,7 +214,13 @@ def _reconcile_statements(
     reconcile = sql.SQL(_RECONCILE).format(
         state=sql.Identifier(relation), checked=sql.Identifier(f"{relation}_checked_at")
     )
-    return [(_ENSURE_LISTED, params), (_COMPLETE_POLL, params)], (reconcile, params)
+    setup: list[_Statement] = [(_ENSURE_LISTED, params), (_COMPLETE_POLL, params)]
+    return setup, (loss_statement(relation), params), (reconcile, params)
+
+
+def _counts(row: tuple[Any, ...] | None) -> tuple[int, int]:
+    assert row is not None  # an aggregate always returns one row
+    return int(row[0]), int(row[1])
 
 
 def _changes(row: tuple[Any, ...] | None) -> FollowChanges:
@@ -263,6 +275,8 @@ def reconcile(
     checked_at: dt.datetime,
     source: FollowSource,
     job_id: int | None = None,
+    limits: FollowConfig | None = None,
+    confirm_loss: bool = False,
 ) -> FollowChanges:
     """Sets the relation from a complete list, in one transaction (rules in the module doc).
 
@@ -275,13 +289,20 @@ def reconcile(
         checked_at: when the list was read; a person checked later already is left alone.
         source: what read the list, recorded on each event.
         job_id: the crawl job, or None (imports).
+        limits: the mass-change guard's (``follow``); None: the defaults.
+        confirm_loss: the user confirmed a loss past those limits.
+
+    Raises:
+        FollowLossHeld: the list would remove too many (nothing was changed).
     """
-    setup, final = _reconcile_statements(
+    setup, loss, final = _reconcile_statements(
         relation, usernames, checked_at=checked_at, source=source, job_id=job_id
     )
     with conn.transaction():
         for statement, params in setup:
             conn.execute(statement, params)
+        current, removed = _counts(conn.execute(*loss).fetchone())
+        check_loss(relation, current, removed, limits or FollowConfig(), confirmed=confirm_loss)
         return _changes(conn.execute(*final).fetchone())
 
 
@@ -293,13 +314,18 @@ async def reconcile_async(
     checked_at: dt.datetime,
     source: FollowSource,
     job_id: int | None = None,
+    limits: FollowConfig | None = None,
+    confirm_loss: bool = False,
 ) -> FollowChanges:
     """:func:`reconcile` on an asynchronous connection."""
-    setup, final = _reconcile_statements(
+    setup, loss, final = _reconcile_statements(
         relation, usernames, checked_at=checked_at, source=source, job_id=job_id
     )
     async with conn.transaction():
         for statement, params in setup:
             await conn.execute(statement, params)
+        cursor = await conn.execute(*loss)
+        current, removed = _counts(await cursor.fetchone())
+        check_loss(relation, current, removed, limits or FollowConfig(), confirmed=confirm_loss)
         cursor = await conn.execute(*final)
         return _changes(await cursor.fetchone())

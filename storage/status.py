@@ -13,7 +13,14 @@ import msgspec
 import psycopg
 from psycopg.rows import dict_row
 
-from storage.alerts import EXPIRED_SESSIONS, FAILING_SPIDERS, Alert, alert_params, build_alerts
+from storage.alerts import (
+    EXPIRED_SESSIONS,
+    FAILING_SPIDERS,
+    HELD_FOLLOW_CHANGES,
+    Alert,
+    alert_params,
+    build_alerts,
+)
 from storage.migrator import pending_migrations
 from storage.schedules import ALL_SCHEDULES, SCHEDULER_LOCK, Schedule
 
@@ -98,6 +105,7 @@ def status_queries(failures_in_a_row: int) -> dict[str, tuple[str, dict[str, Any
         "schedules": (ALL_SCHEDULES, {}),
         "expired": (EXPIRED_SESSIONS, {}),
         "failing": (FAILING_SPIDERS, alert_params(failures_in_a_row)),
+        "held": (HELD_FOLLOW_CHANGES, {}),
     }
 
 
@@ -123,6 +131,7 @@ def assemble_status(
             [tuple(row.values()) for row in rows["expired"]],
             [tuple(row.values()) for row in rows["failing"]],
             failures_in_a_row,
+            [tuple(row.values()) for row in rows["held"]],
         ),
     )
 

@@ -7,6 +7,8 @@ rendered by real Chromium, its JS list included), plus a real saved page from th
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +139,91 @@ def test_a_real_saved_page_and_bad_files(
     status, out = _import(capsys, "followers", cli_env / "missing.html")
     assert status == 1
     assert "missing.html: cannot read it" in out
+
+
+def _followers_file(folder: Path, name: str, followers: list[str], **saved: Any) -> Path:
+    account = SimulatorState().site.add_account(ACCOUNT, PASSWORD)
+    account.follows = account.follows.with_followers(followers)
+    path = folder / name
+    path.write_text(followers_page(account, page=1, page_size=50, age_gate=False, broken=False))
+    if saved:
+        moment = dt.datetime(2026, 3, 1, tzinfo=dt.UTC) + dt.timedelta(**saved)
+        os.utime(path, (moment.timestamp(), moment.timestamp()))
+    return path
+
+
+def test_a_page_saved_before_the_last_check_is_refused(
+    cli_env: Path, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    fans = [f"fan_{n}" for n in range(4)]
+    current = _followers_file(cli_env, "now.html", fans, days=10)
+    assert _import(capsys, "followers", current)[0] == 0
+    checked = db.execute("SELECT max(follower_checked_at) FROM persons").fetchone()
+    assert checked == (dt.datetime(2026, 3, 11, tzinfo=dt.UTC),)  # the file's time, not now
+
+    # A page saved weeks before (its file time says so) would bring back who left since.
+    old = _followers_file(cli_env, "old.html", ["gone_fan", *fans], days=-20)
+    status, out = _import(capsys, "followers", old)
+    assert status == 1
+    assert out.strip() == (
+        "roomwatch: the page was saved at 2026-02-09T00:00:00Z, before the last check of the "
+        "followers list at 2026-03-11T00:00:00Z: importing it would roll follow state back; "
+        "save the page again"
+    )
+    assert relation(db, "follower") == dict.fromkeys(fans, True)
+    assert db.execute("SELECT count(*) FROM persons").fetchone() == (4,)  # nothing recorded
+
+    # --saved-at overrides the file's time; the future is refused too.
+    status, out = main_args(capsys, old, "--saved-at", "2999-01-01T00:00:00+00:00")
+    assert status == 1
+    assert "saved_at: 2999-01-01T00:00:00Z is in the future" in out
+    status, out = main_args(capsys, old, "--saved-at", "2026-03-12T08:00:00+02:00")
+    assert status == 0, out
+    assert relation(db, "follower") == dict.fromkeys(["gone_fan", *fans], True)
+
+
+def main_args(capsys: pytest.CaptureFixture[str], path: Path, *extra: str) -> tuple[int, str]:
+    status = main(["import-html", "--kind", "followers", *extra, str(path)])
+    captured = capsys.readouterr()
+    return status, captured.out + captured.err
+
+
+def test_an_import_that_would_lose_most_followers_is_held(
+    cli_env: Path, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    fans = [f"fan_{n}" for n in range(10)]
+    assert _import(capsys, "followers", _followers_file(cli_env, "all.html", fans, days=1))[0] == 0
+    few = _followers_file(cli_env, "few.html", fans[:2], days=2)
+    status, out = _import(capsys, "followers", few)
+    assert status == 1
+    assert out.strip() == (
+        "roomwatch: followers: 8 of 10 would be marked lost (80 % > 20 %, more than 5); held, not "
+        "concluded; import again with --confirm-loss to confirm"
+    )
+    assert relation(db, "follower") == dict.fromkeys(fans, True)
+    assert events(db) == set()
+
+    status, out = main_args(capsys, few, "--confirm-loss")
+    assert status == 0, out
+    assert "0 added, 8 removed" in out
+    assert events(db) == {(fan, "lost_follower") for fan in fans[2:]}
+
+
+def test_an_empty_list_needs_a_count_of_0_or_the_empty_message(
+    cli_env: Path, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    header = "<div id='user_information'><a class='username'>alice</a></div>"
+    silent = cli_env / "silent.html"
+    silent.write_text(f"<html><body>{header}<div id='main'><h1>Followers</h1></div></body></html>")
+    status, out = _import(capsys, "followers", silent)
+    assert status == 1
+    assert "no followers found: not a followers page" in out
+
+    empty = cli_env / "empty.html"
+    empty.write_text(
+        f"<html><body>{header}<div id='main'><h1>Followers</h1>"
+        "<p>You don't have any followers yet.</p></div></body></html>"
+    )
+    status, out = _import(capsys, "followers", empty)
+    assert status == 0, out
+    assert "complete: 0 followers" in out

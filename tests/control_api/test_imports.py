@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import psycopg
@@ -88,3 +89,48 @@ def test_bad_input_is_problem_details(client: TestClient[Litestar]) -> None:
 
     status, problem = post(params={"kind": "following"}, content="", headers=html)
     assert (status, problem["field"]) == (400, "body")
+
+
+def test_saved_at_and_the_mass_change_guard(
+    client: TestClient[Litestar], conn: psycopg.Connection[Any]
+) -> None:
+    def post(page: str, **params: Any) -> tuple[int, dict[str, Any]]:
+        response = client.post(
+            URL,
+            params={"kind": "followers", **params},
+            content=page,
+            headers={"Content-Type": "text/html"},
+        )
+        return response.status_code, response.json()
+
+    ten, names = _pages(followers=10, page_size=50)
+    status, body = post(ten[0], saved_at="2026-03-10T12:00:00Z")
+    assert (status, body["baseline"]) == (200, True), body
+    checked = conn.execute("SELECT max(follower_checked_at) FROM persons").fetchone()
+    assert checked == (dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC),)  # saved_at, not now
+
+    two, _ = _pages(followers=2, page_size=50)
+    status, problem = post(two[0], saved_at="2026-03-01T00:00:00Z")  # before that check
+    assert (status, problem["field"]) == (409, "saved_at")
+    assert problem["detail"] == (
+        "the page was saved at 2026-03-01T00:00:00Z, before the last check of the followers "
+        "list at 2026-03-10T12:00:00Z: importing it would roll follow state back; save the "
+        "page again"
+    )
+    status, problem = post(two[0], saved_at="2999-01-01T00:00:00Z")
+    assert (status, problem["field"]) == (400, "saved_at")
+    status, problem = post(two[0], saved_at="2026-03-11T00:00:00")  # no time zone
+    assert (status, problem["field"]) == (400, "saved_at")
+
+    status, problem = post(two[0], saved_at="2026-03-11T00:00:00Z")  # 8 of 10 would go
+    assert (status, problem["field"]) == (409, "confirm_loss")
+    assert problem["detail"] == (
+        "followers: 8 of 10 would be marked lost (80 % > 20 %, more than 5); held, not "
+        "concluded; send confirm_loss=true to confirm"
+    )
+    assert _state(conn) == dict.fromkeys(names, True)
+
+    status, body = post(two[0], saved_at="2026-03-11T00:00:00Z", confirm_loss="true")
+    assert status == 200, body
+    assert (body["added"], body["removed"]) == (0, 8)
+    assert _state(conn) == {name: name in names[:2] for name in names}

@@ -274,3 +274,32 @@ def test_no_chromium_outlives_a_stopped_crawl(
         supervisor.join(60)
     assert ended and ended[0].status == ("cancelled" if how == "cancel" else "failed")
     wait_for(lambda: not marked_processes(marker), 15, "the crawl's processes to end")
+
+
+def test_a_mass_unfollow_is_held_until_confirmed(
+    crawl_env: Config, db_url: str, db: psycopg.Connection[Any], sim: SimulatorServer
+) -> None:
+    switch(sim, page_size=10)
+    log_in(sim, crawl_env, db_url, online=2, offline=8)
+    site = sim.state.site
+    names = site.follows(ACCOUNT).followed_names()
+    assert crawl(crawl_env, db_url, "followed_cams").status == "succeeded"  # the baseline
+    lists = site.follows(ACCOUNT)
+    for name in names[3:]:
+        lists = lists.unfollow(name)
+    site.set_follows(ACCOUNT, lists)
+
+    held = crawl(crawl_env, db_url, "followed_cams")
+    assert held.status == "failed"
+    assert held.error_message == (
+        "followed rooms: 7 of 10 would be marked unfollowed (70 % > 20 %, more than 5); held, "
+        "not concluded; run `roomwatch crawl followed_cams -a confirm_loss=true` to confirm"
+    )
+    assert relation(db, "following") == dict.fromkeys(names, True)
+    assert events(db) == set()
+    assert len(_observed(db)) == 10  # what the lists showed is still kept
+
+    runner = CrawlRunner(crawl_env, db_url)  # confirmed as the API sends it: a JSON true
+    confirmed = runner.run(runner.submit("followed_cams", {"confirm_loss": True}, "api").job_id)
+    assert confirmed.status == "succeeded", confirmed.error_message
+    assert events(db) == {(name, "unfollowed") for name in names[3:]}

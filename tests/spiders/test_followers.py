@@ -8,8 +8,12 @@ from typing import Any
 import psycopg
 import pytest
 
+from agent.runner import CrawlRunner
 from roomwatch.config import Config
+from storage.alerts import read_alerts
 from storage.follow_state import reconcile
+from storage.jobs import Job
+from storage.status import read_status
 from tests.spiders.follow_support import ACCOUNT, crawl, events, log_in, relation, switch
 from upstream_sim.server import SimulatorServer
 
@@ -85,3 +89,83 @@ def test_unknown_markup_falls_back_to_profile_links(
         assert job.error_message is not None
         assert "markup was not recognised" in job.error_message
         assert relation(db, "follower") == {}
+
+
+def _crawl_with(config: Config, db_url: str, **args: Any) -> Job:
+    runner = CrawlRunner(config, db_url)
+    return runner.run(runner.submit("followers", args, "cli").job_id)
+
+
+def _preset(db: psycopg.Connection[Any], names: list[str]) -> None:
+    reconcile(
+        db, "follower", names, checked_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), source="followers"
+    )
+    db.commit()
+
+
+def test_a_page_listing_nobody_without_a_count_concludes_nothing(
+    crawl_env: Config,
+    db_url: str,
+    db: psycopg.Connection[Any],
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Logged in, nobody listed, no count shown (markup changed, or a page cut short): that is
+    # no proof of "no followers". Three followers: few enough that only this rule stops it.
+    monkeypatch.setenv("ROOMWATCH_FOLLOWERS_COUNT_SELECTOR", ".no-such-count")
+    log_in(sim, crawl_env, db_url, online=0, offline=1, followers=0)
+    _preset(db, ["fan_a", "fan_b", "fan_c"])
+    job = crawl(crawl_env, db_url, "followers")
+    assert job.status == "failed"
+    assert job.error_message == (
+        "page 1 of the followers list: the page listed nobody and shows neither a follower "
+        "count of 0 nor the site's empty-list message; follow state unchanged"
+    )
+    assert relation(db, "follower") == dict.fromkeys(["fan_a", "fan_b", "fan_c"], True)
+    assert events(db) == set()
+
+
+def test_an_explicit_count_of_0_is_an_empty_list(
+    crawl_env: Config, db_url: str, db: psycopg.Connection[Any], sim: SimulatorServer
+) -> None:
+    log_in(sim, crawl_env, db_url, online=0, offline=1, followers=0)  # "Followers (0)"
+    _preset(db, ["fan_a", "fan_b"])
+    job = crawl(crawl_env, db_url, "followers")
+    assert job.status == "succeeded", job.error_message
+    assert relation(db, "follower") == {"fan_a": False, "fan_b": False}
+    assert events(db) == {("fan_a", "lost_follower"), ("fan_b", "lost_follower")}
+
+
+def test_a_mass_loss_is_held_until_the_user_confirms_it(
+    crawl_env: Config, db_url: str, db: psycopg.Connection[Any], sim: SimulatorServer
+) -> None:
+    switch(sim, followers_page_size=5)
+    log_in(sim, crawl_env, db_url, online=0, offline=1, followers=10)
+    site = sim.state.site
+    names = list(site.follows(ACCOUNT).followers)
+    assert crawl(crawl_env, db_url, "followers").status == "succeeded"  # the baseline
+    site.set_follows(ACCOUNT, site.follows(ACCOUNT).with_followers(names[:2]))
+
+    held = crawl(crawl_env, db_url, "followers")
+    assert held.status == "failed"
+    assert held.error_message == (
+        "followers: 8 of 10 would be marked lost (80 % > 20 %, more than 5); held, not "
+        "concluded; run `roomwatch crawl followers -a confirm_loss=true` to confirm"
+    )
+    assert relation(db, "follower") == dict.fromkeys(names, True)
+    assert events(db) == set()
+    [alert] = read_alerts(db, 3)
+    assert (alert.kind, alert.subject) == ("follow_change_held", "followers")
+    assert alert.key == f"follow_change_held:followers:{held.job_id}"
+    assert "confirm_loss=true" in alert.message
+    assert read_status(db, "test").alerts == [alert]  # /status and `roomwatch status` show it
+
+    typo = _crawl_with(crawl_env, db_url, confirm_loss="yes")
+    assert typo.status == "failed"
+    assert typo.error_message == "confirm_loss: expected true or false, got 'yes'"
+    assert relation(db, "follower") == dict.fromkeys(names, True)
+
+    confirmed = _crawl_with(crawl_env, db_url, confirm_loss="true")
+    assert confirmed.status == "succeeded", confirmed.error_message
+    assert events(db) == {(name, "lost_follower") for name in names[2:]}
+    assert read_alerts(db, 3) == []  # a successful crawl clears it

@@ -6,7 +6,11 @@ import datetime as dt
 from typing import Any
 
 import psycopg
+import pytest
 
+from roomwatch.config import FollowConfig
+from roomwatch.errors import FollowLossHeld
+from storage.follow_guard import last_check
 from storage.follow_state import RoomObservation, reconcile, record_observations
 
 T0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
@@ -97,3 +101,52 @@ def test_observations_keep_what_the_list_showed(db: psycopg.Connection[Any]) -> 
         "WHERE username = 'ann'"
     ).fetchone()
     assert row == (True,)
+
+
+@pytest.mark.parametrize("relation", ["following", "follower"])
+def test_a_mass_loss_is_held_until_confirmed(relation: str, db: psycopg.Connection[Any]) -> None:
+    names = [f"p{i:03d}" for i in range(100)]
+    source = "followers" if relation == "follower" else "followed_cams"
+    reconcile(db, relation, names, checked_at=T0, source=source)  # type: ignore[arg-type]
+    later = T0 + dt.timedelta(hours=1)
+    kept = names[:20]  # 80 of 100 gone: a broken page, not 80 people leaving
+    with pytest.raises(FollowLossHeld) as held:
+        reconcile(db, relation, kept, checked_at=later, source=source)  # type: ignore[arg-type]
+    assert str(held.value).startswith(f"{'followers' if relation == 'follower' else 'followed'}")
+    assert "80 of 100 would be marked" in str(held.value)
+    assert "held, not concluded" in str(held.value)
+    assert set(_state(db, relation).values()) == {True}  # nothing concluded
+    assert _events(db) == []
+    assert last_check(db, relation)[1] == T0  # the held check is not a check
+
+    confirmed = reconcile(
+        db,
+        relation,
+        kept,
+        checked_at=later,
+        source=source,
+        confirm_loss=True,  # type: ignore[arg-type]
+    )
+    assert confirmed.removed == 80
+    assert list(_state(db, relation).values()).count(False) == 80
+
+
+def test_the_guard_allows_a_handful_and_a_share(db: psycopg.Connection[Any]) -> None:
+    def check(listed: list[str], hours: int, limits: FollowConfig | None = None) -> int:
+        at = T0 + dt.timedelta(hours=hours)
+        return reconcile(
+            db, "follower", listed, checked_at=at, source="followers", limits=limits
+        ).removed
+
+    reconcile(db, "follower", [f"p{i}" for i in range(20)], checked_at=T0, source="followers")
+    assert check([f"p{i}" for i in range(15)], 1) == 5  # 25 %, but only a handful (5)
+    with pytest.raises(FollowLossHeld, match="6 of 15"):
+        check([f"p{i}" for i in range(9)], 2)
+    assert check([f"p{i}" for i in range(9)], 3, FollowConfig(max_loss_share=1.0)) == 6
+    # A large list may lose its share: 20 of 100 is allowed, 21 is not.
+    hour_4 = T0 + dt.timedelta(hours=4)
+    qs = [f"q{i}" for i in range(100)]
+    reconcile(db, "follower", qs, checked_at=hour_4, source="followers", confirm_loss=True)
+    assert check([f"q{i}" for i in range(80)], 5) == 20
+    with pytest.raises(FollowLossHeld, match="21 of 80"):
+        check([f"q{i}" for i in range(59)], 6)
