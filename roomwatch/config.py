@@ -262,6 +262,8 @@ class ImagesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         allowed_hosts: image URLs come from upstream data, so only http(s) URLs on exactly
             these hosts are fetched; any other is refused (counted, never requested).
         max_bytes: a bigger download is abandoned.
+        max_pixels: a picture declaring more pixels (width x height) is refused before it is
+            decoded: a small compressed file can declare a huge image (decompression bomb).
     """
 
     enabled: bool = True
@@ -277,6 +279,7 @@ class ImagesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         ]
     )
     max_bytes: PositiveInt = 2 * 1024 * 1024
+    max_pixels: PositiveInt = 4_000_000
 
     def __post_init__(self) -> None:
         for host in self.allowed_hosts:
