@@ -61,7 +61,8 @@ from storage.settings import sync_settings
 
 Connection = psycopg.Connection[Any]
 
-SAMPLES = Path("/work/shared/reference/samples")
+# The trimmed, anonymised fixtures derived from the real samples (tests/fixtures/README.md).
+SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 SAMPLE_FILES = (
     "affiliate_onlinerooms_2025-09-06_region-asia_FULL.json",
     "affiliate_onlinerooms_2025-09-06_region-northamerica_FULL.json",

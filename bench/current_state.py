@@ -50,7 +50,8 @@ from storage.writers import write_affiliate_poll, write_cbhours_live
 Connection = psycopg.Connection[Any]
 Source = Literal["affiliate", "cbhours"]
 
-SAMPLES = Path("/work/shared/reference/samples")
+# The trimmed, anonymised fixtures derived from the real samples (tests/fixtures/README.md).
+SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 SAMPLE_FILES = (
     "affiliate_onlinerooms_2025-09-06_region-asia_FULL.json",
     "affiliate_onlinerooms_2025-09-06_region-northamerica_FULL.json",

@@ -82,7 +82,12 @@ class ChaturbateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class AffiliateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The Affiliate online-rooms feed and the filters sent with every poll."""
+    """The Affiliate online-rooms feed and the filters sent with every poll.
+
+    Attributes:
+        max_rooms: the most rooms one poll pages through, whatever ``count`` the feed claims
+            (a few thousand are online at peak); a poll cut short concludes nothing.
+    """
 
     url: str = "https://chaturbate.com/api/public/affiliates/onlinerooms/"
     wm: str = ""
@@ -93,6 +98,7 @@ class AffiliateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     )
     tag: Annotated[list[str], msgspec.Meta(max_length=5)] = msgspec.field(default_factory=list)
     hd: bool | None = None
+    max_rooms: PositiveInt = 50_000
 
     def __post_init__(self) -> None:
         _check_http_url(self.url, "url")
@@ -278,6 +284,8 @@ class ImagesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         allowed_hosts: image URLs come from upstream data, so only http(s) URLs on exactly
             these hosts are fetched; any other is refused (counted, never requested).
         max_bytes: a bigger download is abandoned.
+        max_pixels: a picture declaring more pixels (width x height) is refused before it is
+            decoded: a small compressed file can declare a huge image (decompression bomb).
     """
 
     enabled: bool = True
@@ -293,6 +301,7 @@ class ImagesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         ]
     )
     max_bytes: PositiveInt = 2 * 1024 * 1024
+    max_pixels: PositiveInt = 4_000_000
 
     def __post_init__(self) -> None:
         for host in self.allowed_hosts:

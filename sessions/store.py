@@ -50,6 +50,32 @@ def sessions_dir(config: Config) -> Path:
     return path
 
 
+def session_file(config: Config, row: LoginSession) -> Path:
+    """The encrypted file of ``row``, checked to lie inside ``data_dir/sessions``.
+
+    The name comes from a database row, and a row is data: whoever can write to the database
+    must not be able to make roomwatch read, decrypt or delete any other file (``../../x``, an
+    absolute path, or a symlink placed in the folder that points elsewhere). The message names
+    the session, never the name itself, which may be anything.
+
+    Raises:
+        SessionError: The name is not a plain file name, or it resolves outside the folder.
+    """
+    directory = sessions_dir(config)
+    name = row.file_name
+    refused = SessionError(
+        f"session #{row.session_id}: its file name is not a plain name inside {directory}; "
+        "refusing to use it (delete the session and capture it again)"
+    )
+    separators = {"/", "\\", "\0", os.sep} | ({os.altsep} if os.altsep else set())
+    if not name or name in (".", "..") or any(sep in name for sep in separators):
+        raise refused
+    path = directory / name
+    if path.resolve().parent != directory.resolve():  # a symlink leading out
+        raise refused
+    return path
+
+
 def protect_state(state: StorageState) -> None:
     """Registers every cookie value of ``state`` as a secret to mask in logs."""
     for cookie in state.get("cookies", []):
@@ -126,9 +152,10 @@ def read_state(
     """Decrypts the storage state of ``row`` and registers its cookie values as secrets.
 
     Raises:
-        SessionError: The file is missing, or the key does not open it.
+        SessionError: The file is missing, lies outside the sessions folder, or the key does
+            not open it.
     """
-    path = sessions_dir(config) / row.file_name
+    path = session_file(config, row)
     try:
         blob = path.read_bytes()
     except FileNotFoundError:
@@ -185,6 +212,9 @@ def record_status(conn: Connection, session_id: int, status: Status) -> LoginSes
 def delete_session(conn: Connection, config: Config, session_id: int) -> LoginSession:
     """Removes the row and the encrypted file together; returns the removed row.
 
+    A row whose file name points outside the sessions folder (:func:`session_file`) is still
+    removed, so a tampered row can be got rid of, but no file is touched for it.
+
     Raises:
         SessionError: There is no such session.
     """
@@ -192,6 +222,11 @@ def delete_session(conn: Connection, config: Config, session_id: int) -> LoginSe
         row = delete_login_session(conn, session_id)
         if row is None:
             raise SessionError(f"no session #{session_id} (roomwatch sessions list)")
-        (sessions_dir(config) / row.file_name).unlink(missing_ok=True)
+        try:
+            path = session_file(config, row)
+        except SessionError as exc:
+            _log.warning("%s; removed the row only", exc)
+        else:
+            path.unlink(missing_ok=True)
     _log.info("deleted session #%d (%s)", session_id, row.account)
     return row

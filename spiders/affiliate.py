@@ -18,7 +18,9 @@ from urllib.parse import urlencode
 
 import msgspec
 import scrapy
+from scrapy.exceptions import DownloadCancelledError
 from scrapy.http import Response
+from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from roomwatch.config import Config
@@ -181,12 +183,21 @@ class AffiliateSpider(RoomwatchSpider):
 
     name = "affiliate"
 
+    @classmethod
+    def update_settings(cls, settings: BaseSettings) -> None:
+        """A larger download limit than the crawls' default (``spiders/settings.py``): a page
+        of 500 rooms is about 0.6 MB, and long subjects and tags may grow it."""
+        super().update_settings(settings)
+        settings.set("DOWNLOAD_MAXSIZE", 16 * 1024 * 1024, priority="spider")
+        settings.set("DOWNLOAD_WARNSIZE", 4 * 1024 * 1024, priority="spider")
+
     def __init__(self, *args: Any, thumbnails_due: Iterable[str] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.thumbnails_due = set(thumbnails_due)
         self.requested: set[int] = set()
         self.pages_read = 0
         self.usernames: set[str] = set()
+        self.capped_at: int | None = None  # the largest ``count`` beyond affiliate.max_rooms
 
     @classmethod
     def prepare(
@@ -249,16 +260,56 @@ class AffiliateSpider(RoomwatchSpider):
                 self.thumbnails_due.discard(room.username)  # once per crawl, however often seen
                 yield ThumbnailItem(room.username, room.image_url)
         if count is not None and rooms:
-            for next_offset in range(offset + PAGE_SIZE, count, PAGE_SIZE):
+            for next_offset in range(offset + PAGE_SIZE, self._rooms_to_read(count), PAGE_SIZE):
                 if next_offset not in self.requested:
                     yield self._page(next_offset)
 
+    def _rooms_to_read(self, count: int) -> int:
+        """``count``, capped at ``affiliate.max_rooms``: the feed's own figure decides how many
+        pages are requested, so a broken or hostile one claiming 10**9 rooms must not make the
+        crawl ask for two million pages. A capped poll is not complete (see :meth:`closed`)."""
+        cap = self.config.affiliate.max_rooms
+        if count <= cap:
+            return count
+        if self.capped_at is None:
+            self.logger.warning(
+                "the feed claims %d rooms, more than affiliate.max_rooms (%d): reading the "
+                "first %d only; this poll will not conclude who is offline",
+                count,
+                cap,
+                cap,
+            )
+        self.capped_at = max(count, self.capped_at or 0)
+        self.crawler.stats.set_value("roomwatch/affiliate/claimed_count", self.capped_at)
+        return cap
+
     def page_failed(self, failure: Failure) -> None:
         offset = failure.request.cb_kwargs.get("offset") if hasattr(failure, "request") else "?"
-        self.fail(f"page at offset {offset}: {failure.getErrorMessage()}")
+        self.fail(f"page at offset {offset}: {self._reason(failure)}")
+
+    def _reason(self, failure: Failure) -> str:
+        """The failure's message; Scrapy's for a body that outgrew ``DOWNLOAD_MAXSIZE`` while
+        arriving is empty (the size is only in its log line), so it is said here."""
+        if isinstance(failure.value, DownloadCancelledError) and not str(failure.value):
+            limit = self.crawler.settings.getint("DOWNLOAD_MAXSIZE")
+            return (
+                f"download cancelled: the answer was larger than the download limit "
+                f"({limit} bytes), or the crawl was stopping"
+            )
+        return failure.getErrorMessage()
 
     def closed(self, reason: str) -> None:
-        """Declares the poll complete (the pipeline stores it only if nothing failed)."""
+        """Declares the poll complete (the pipeline stores it only if nothing failed).
+
+        A poll cut short at ``affiliate.max_rooms`` read every page it asked for but not every
+        room the feed claims, so it concludes nothing: rooms beyond the cap were not seen.
+        """
         every_page = bool(self.requested) and self.pages_read == len(self.requested)
-        if reason == "finished" and self.failure is None and every_page:
+        if self.capped_at is not None:
+            self.logger.warning(
+                "poll not complete: the feed claimed %d rooms and affiliate.max_rooms is %d",
+                self.capped_at,
+                self.config.affiliate.max_rooms,
+            )
+        elif reason == "finished" and self.failure is None and every_page:
             self.conclusion = AffiliatePollComplete(self.observed_at, len(self.usernames))

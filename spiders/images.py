@@ -3,7 +3,8 @@
 A spider yields a :class:`ThumbnailItem` for each person due a new picture (the crawl process
 asked the database who, see ``storage.targets.thumbnail_targets``). :class:`ThumbnailPipeline`
 refuses URLs that are not http(s) on an allowed host, downloads the rest (no redirects, no
-retries, at most ``images.max_bytes``), and keeps each picture content-addressed in
+retries, at most ``images.max_bytes``; a picture of more than ``images.max_pixels`` is refused
+before it is decoded), and keeps each picture content-addressed in
 ``data_dir/images/<sha256[:2]>/<sha256>.jpg``: the same content is never written twice. It then
 hands a :class:`StoredThumbnails` item on to the storage pipeline, which records the rows.
 
@@ -160,6 +161,7 @@ class ThumbnailPipeline(ImagesPipeline):
         config: Config = crawler.settings["ROOMWATCH_CONFIG"]
         self.allowed_hosts = frozenset(config.images.allowed_hosts)
         self.max_bytes = config.images.max_bytes
+        self.max_pixels = config.images.max_pixels
 
     async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if not isinstance(item, ThumbnailItem):
@@ -224,16 +226,36 @@ class ThumbnailPipeline(ImagesPipeline):
             return digest
         try:
             with Image.open(BytesIO(response.body)) as image:
+                self._check_pixels(image.size)  # from the header, before anything is decoded
                 image.load()
                 if image.format == "JPEG" and image.mode in ("RGB", "L"):
                     buf = BytesIO(response.body)
                 else:
                     _, buf = self.convert_image(image, response_body=BytesIO(response.body))
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        except Image.DecompressionBombError:
+            # Pillow's own, far higher limit, hit while reading the header: the same refusal.
+            raise ImageException(self._too_many_pixels("far more")) from None
+        except (OSError, ValueError) as exc:
             raise ImageException(f"not a readable image ({exc})") from None
         self.content_store.persist_file(path, buf, info)
         self.crawler.stats.inc_value("roomwatch/images/written")
         return digest
+
+    def _check_pixels(self, size: tuple[int, int]) -> None:
+        """Refuses a picture of more than ``images.max_pixels`` before it is decoded.
+
+        A few kilobytes of PNG can declare 20000x20000 pixels of one colour; decoding (and
+        converting it to RGB for JPEG) would take gigabytes. Pillow's own guard
+        (``Image.MAX_IMAGE_PIXELS``, about 89 million, an error only at twice that) is far
+        above any thumbnail and is process-wide state, so the pipeline sets its own.
+        """
+        width, height = size
+        if width * height > self.max_pixels:
+            raise ImageException(self._too_many_pixels(f"{width}x{height}"))
+
+    def _too_many_pixels(self, what: str) -> str:
+        self.crawler.stats.inc_value("roomwatch/images/too_many_pixels")
+        return f"refused: {what} pixels, more than images.max_pixels ({self.max_pixels})"
 
     def item_completed(
         self, results: list[FileInfoOrError], item: Any, info: MediaPipeline.SpiderInfo

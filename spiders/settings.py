@@ -18,6 +18,15 @@ USER_AGENT = (
 
 
 HEAVY_RESOURCES = frozenset({"image", "media", "font"})
+DOWNLOAD_MAXSIZE = 4 * 1024 * 1024
+"""The largest answer a crawl reads; a bigger one is abandoned and fails its request (and so
+the job). Scrapy's default is 1 GiB, which lets one broken or hostile upstream fill the crawl's
+memory. CBHours answers are a few kilobytes; spiders that need more say so in their
+``custom_settings`` (the Affiliate feed's pages of 500 rooms are about 0.6 MB). Thumbnails have
+their own limit, ``images.max_bytes``. Browser crawls are not covered: Chromium fetches those
+pages, not Scrapy."""
+DOWNLOAD_WARNSIZE = 1024 * 1024
+"""An answer bigger than this is logged (once per request) but still read."""
 
 
 def skip_heavy_resources(request: Any) -> bool:
@@ -52,6 +61,8 @@ def crawl_settings(
         "COOKIES_ENABLED": spider.browser,
         "CONCURRENT_REQUESTS": 8,
         "DOWNLOAD_TIMEOUT": 30,
+        "DOWNLOAD_MAXSIZE": DOWNLOAD_MAXSIZE,
+        "DOWNLOAD_WARNSIZE": DOWNLOAD_WARNSIZE,
         "RETRY_ENABLED": True,
         "RETRY_TIMES": 4,
         "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],

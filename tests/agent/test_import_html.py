@@ -25,7 +25,7 @@ from upstream_sim.server import SimulatorServer
 from upstream_sim.site_list_pages import followers_page
 from upstream_sim.state import SimulatorState
 
-SAMPLES = Path(__file__).parents[3] / "shared/reference/samples"
+SAMPLES = Path(__file__).parents[1] / "fixtures"
 
 
 @pytest.fixture

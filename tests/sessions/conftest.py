@@ -26,7 +26,9 @@ from upstream_sim.state import SimulatorState
 CHROMIUM = "/usr/bin/chromium"
 ACCOUNT = "alice"
 PASSWORD = "correct-horse-battery-staple"
-_MARKER_VARIABLE = "TEST_BROWSER_MARKER"  # not ROOMWATCH_*: the config would reject it
+# LC_*: one of the few kinds of name the browser inherits (sessions.browser.browser_environment);
+# not ROOMWATCH_*: the config would reject it, and the browser never gets those.
+_MARKER_VARIABLE = "LC_TEST_BROWSER_MARKER"
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -18,7 +18,7 @@ from sessions.followed_parsing import (
 )
 from sessions.followers_parsing import parse_followers
 
-SAMPLES = Path(__file__).parents[3] / "shared/reference/samples"
+SAMPLES = Path(__file__).parents[1] / "fixtures"
 ROOM_LIST = SAMPLES / "roomlist_api_ts_room-list_2026-02-06_anonymous.json"
 
 
@@ -33,16 +33,16 @@ def test_only_rows_marked_followed_count() -> None:
         room["is_following"] = True
     page = decode_room_list(json.dumps(sample).encode(), offline=False)
     assert not page.anonymous
-    assert [row.username for row in page.rows] == ["keirasworld", "lucie_beltran"]
-    keira = page.rows[0]
-    assert (keira.online, keira.viewers, keira.followers, keira.age) == (True, 15028, 216197, 21)
-    assert (keira.gender, keira.country, keira.tags) == (
+    assert [row.username for row in page.rows] == ["pixelmaple67", "quiet_maple68"]
+    first = page.rows[0]
+    assert (first.online, first.viewers, first.followers, first.age) == (True, 15028, 216197, 21)
+    assert (first.gender, first.country, first.tags) == (
         "f",
         "AU",
         ["bigboobs", "bigass", "new", "18"],
     )
-    assert keira.subject is not None and keira.subject.startswith("watch that gloss shine")
-    assert keira.image_url == "https://thumb.live.mmcdn.com/riw/keirasworld.jpg?1770353850"
+    assert first.subject is not None and first.subject.startswith("hello from the fixture room")
+    assert first.image_url == "https://thumb.live.mmcdn.com/riw/pixelmaple67.jpg?1770353850"
     offline = decode_room_list(json.dumps(sample).encode(), offline=True).rows[0]
     assert (offline.online, offline.current_show, offline.viewers) == (False, "public", 0)
 
@@ -72,16 +72,17 @@ def test_the_legacy_room_list_and_its_paging() -> None:
     page = parse_followed_page(
         (SAMPLES / "cb_html_2021-01_homepage_roomlist_ul-list_and_paging.html").read_text()
     )
-    assert (len(page.rows), page.page, page.last_page, page.counts) == (91, 1, 91, None)
-    claire = page.rows[0]
-    assert (claire.username, claire.online, claire.viewers, claire.gender) == (
-        "claire_moulin",
+    # The fixture keeps 12 of the sample's 91 cards, and its paging up to page 91.
+    assert (len(page.rows), page.page, page.last_page, page.counts) == (12, 1, 91, None)
+    first = page.rows[0]
+    assert (first.username, first.online, first.viewers, first.gender) == (
+        "zesty_maple77",
         True,
         13614,
         "f",
     )
-    assert claire.tags == ["french", "lovense", "bigboobs", "cum"]
-    assert claire.location == "France"
+    assert first.tags == ["french", "lovense", "bigboobs", "cum"]
+    assert first.location == "France"
 
 
 def test_legacy_offline_entries() -> None:
@@ -104,8 +105,8 @@ def test_the_header_dropdown_stops_at_the_recommended_rooms() -> None:
     )
     names = [row.username for row in page.rows]
     assert len(names) == 75
-    assert names[0] == "nick_howlenxx"
-    assert "ken_davids" not in names and "italomoore" not in names  # recommended
+    assert names[0] == "lunar_comet89"
+    assert "noble_pebble169" not in names and "mistypebble168" not in names  # recommended
     assert all(row.online for row in page.rows)
 
 

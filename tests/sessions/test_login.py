@@ -11,7 +11,7 @@ from playwright.async_api import Page, StorageState
 
 from roomwatch.config import Config
 from roomwatch.errors import ConfigError, SessionError
-from sessions.browser import CHROMIUM_ARGS, find_chromium, launch_options, open_browser
+from sessions.browser import chromium_args, find_chromium, launch_options, open_browser
 from sessions.login import (
     Capture,
     LoginTimeouts,
@@ -196,7 +196,7 @@ def test_browser_discovery_and_flags(tmp_path: Path) -> None:
     options = launch_options(make_config("http://127.0.0.1:1", tmp_path).browser)
     assert options["executable_path"] == CHROMIUM
     assert options["headless"] is True
-    assert tuple(options["args"]) == CHROMIUM_ARGS
+    assert options["args"] == chromium_args()
     with pytest.raises(ConfigError, match=r"browser.executable \(ROOMWATCH_BROWSER\)"):
         find_chromium(str(tmp_path / "no-such-chromium"))
 

@@ -190,3 +190,46 @@ def test_status_and_the_usable_session(conn: Any, tmp_path: Path) -> None:
     assert load_usable_session(conn, config) is None
     with pytest.raises(SessionError):
         record_status(conn, 999_999, "valid")
+
+
+def _point_row_at(conn: Any, session_id: int, file_name: str) -> None:
+    conn.execute(
+        "UPDATE login_sessions SET file_name = %s WHERE session_id = %s", [file_name, session_id]
+    )
+
+
+@pytest.mark.parametrize(
+    "file_name",
+    ["../../etc/passwd", "/etc/passwd", "..", ".", "sub/x.session", "..\\x.session", ""],
+)
+def test_a_file_name_outside_the_sessions_folder_is_refused(
+    conn: Any, tmp_path: Path, file_name: str
+) -> None:
+    config = _config(tmp_path / "data")
+    row = save_session(conn, config, STATE, account="alice", method="form")
+    _point_row_at(conn, row.session_id, file_name)
+    with pytest.raises(SessionError, match=f"session #{row.session_id}: its file name") as caught:
+        load_session(conn, config, row.session_id)
+    if file_name not in ("", ".", ".."):
+        assert file_name not in str(caught.value)
+
+
+def test_a_symlink_out_of_the_sessions_folder_is_refused(conn: Any, tmp_path: Path) -> None:
+    config = _config(tmp_path / "data")
+    row = save_session(conn, config, STATE, account="alice", method="form")
+    outside = tmp_path / "outside.session"
+    (sessions_dir(config) / row.file_name).rename(outside)
+    (sessions_dir(config) / row.file_name).symlink_to(outside)
+    with pytest.raises(SessionError, match=f"session #{row.session_id}: its file name"):
+        load_session(conn, config, row.session_id)
+
+
+def test_deleting_a_tampered_row_touches_no_file_outside(conn: Any, tmp_path: Path) -> None:
+    config = _config(tmp_path / "data")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    row = save_session(conn, config, STATE, account="alice", method="form")
+    _point_row_at(conn, row.session_id, "../../victim.txt")
+    delete_session(conn, config, row.session_id)
+    assert victim.read_text() == "keep me"
+    assert list_login_sessions(conn) == []

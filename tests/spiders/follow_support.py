@@ -21,7 +21,9 @@ from upstream_sim.site_state import SiteSwitches
 
 ACCOUNT = "alice"
 PASSWORD = "correct-horse-battery-staple"
-MARKER_VARIABLE = "TEST_CRAWL_MARKER"  # not ROOMWATCH_*: the config would reject it
+# LC_*: one of the few kinds of name the browser inherits (sessions.browser.browser_environment);
+# not ROOMWATCH_*: the config would reject it, and the browser never gets those.
+MARKER_VARIABLE = "LC_TEST_CRAWL_MARKER"
 
 
 def cookie_state(sessionid: str, host: str = "127.0.0.1") -> StorageState:

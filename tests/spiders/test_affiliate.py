@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
 
 from agent.runner import CrawlRunner
-from roomwatch.config import Config
+from roomwatch.catalog import SPIDERS
+from roomwatch.config import Config, load_config
 from spiders.affiliate import PageError, decode_page
+from spiders.settings import crawl_settings
 from storage.jobs import Job
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
 
-SAMPLES = Path(__file__).parents[3] / "shared/reference/samples"
+SAMPLES = Path(__file__).parents[1] / "fixtures"
 
 
 def _crawl(config: Config, db_url: str) -> Job:
@@ -34,11 +40,11 @@ def test_decodes_the_real_2025_page() -> None:
     body = (SAMPLES / "affiliate_onlinerooms_2025-09-06_region-asia_FULL.json").read_bytes()
     rooms, count = decode_page(body)
     assert count == json.loads(body)["count"]
-    assert len(rooms) == 500
-    sky = next(r for r in rooms if r.username == "skytime96")
+    assert len(rooms) == 60  # trimmed from the 500 of the sample
+    sky = next(r for r in rooms if r.username == "amberotter00")
     assert (sky.age, sky.birthday.isoformat() if sky.birthday else None) == (29, "1996-08-12")
     assert sky.country is None  # "" means not set
-    trisha = next(r for r in rooms if r.username == "xdreamangel")
+    trisha = next(r for r in rooms if r.username == "briskotter")
     assert trisha.age is None and trisha.birthday is None
     assert json.loads(trisha.raw)["iframe_embed"].startswith("<iframe")
 
@@ -150,3 +156,123 @@ def test_without_a_campaign_slug_the_spider_refuses(
     assert job.status == "failed"
     assert job.error_message is not None
     assert "affiliate.wm (ROOMWATCH_AFFILIATE_WM) is not set" in job.error_message
+
+
+class _FixedFeed(ThreadingHTTPServer):
+    """A loopback feed answering every page with what ``answer(offset)`` gives: for bodies and
+    counts the simulator does not produce (a 17 MB page, ``count=10**9``)."""
+
+    def __init__(self, answer: Callable[[int], Iterator[bytes]]) -> None:
+        self.answer = answer
+        self.offsets: list[int] = []
+        super().__init__(("127.0.0.1", 0), _FixedFeedHandler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/api/public/affiliates/onlinerooms/"
+
+
+class _FixedFeedHandler(BaseHTTPRequestHandler):
+    server: _FixedFeed
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        offset = int(parse_qs(urlsplit(self.path).query)["offset"][0])
+        self.server.offsets.append(offset)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")  # no Content-Length to refuse early
+        self.send_header("Connection", "close")
+        self.end_headers()
+        try:
+            for part in self.server.answer(offset):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the crawl hung up: what a size limit does
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def fixed_feed(
+    crawl_env: Config, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[Callable[[int], Iterator[bytes]]], tuple[_FixedFeed, Config]]]:
+    servers: list[_FixedFeed] = []
+
+    def start(answer: Callable[[int], Iterator[bytes]]) -> tuple[_FixedFeed, Config]:
+        server = _FixedFeed(answer)
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        monkeypatch.setenv("ROOMWATCH_AFFILIATE_URL", server.url)
+        return server, load_config()
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _room(index: int, subject: str = "") -> dict[str, Any]:
+    return {
+        "username": f"capuser{index}",
+        "gender": "f",
+        "current_show": "public",
+        "num_users": 1,
+        "num_followers": 2,
+        "room_subject": subject,
+    }
+
+
+def _page(first: int, rooms: int, count: int, subject: str = "") -> bytes:
+    results = [_room(first + i, subject) for i in range(rooms)]
+    return json.dumps({"results": results, "count": count}).encode()
+
+
+def test_a_page_larger_than_the_download_limit_fails_the_job(
+    fixed_feed: Any, db_url: str, db: psycopg.Connection[Any]
+) -> None:
+    def too_big(offset: int) -> Iterator[bytes]:
+        # 17 MiB: more than the affiliate spider's 16 MiB, sent in pieces as it is made.
+        head, tail = _page(0, 1, 1).split(b'"room_subject": "', 1)
+        yield head + b'"room_subject": "'
+        for _ in range(17 * 16):
+            yield b"x" * 65536
+        yield tail
+
+    server, config = fixed_feed(too_big)
+    job = _crawl(config, db_url)
+    assert job.status == "failed"
+    assert job.error_message is not None
+    assert "page at offset 0" in job.error_message
+    assert "larger than the download limit (16777216 bytes)" in job.error_message
+    assert _count(db, "SELECT count(*) FROM source_polls") == 0
+    assert server.offsets == [0]  # abandoned, and not retried
+
+
+def test_every_crawl_has_a_download_limit() -> None:
+    config = load_config({})
+    for spider in SPIDERS.values():
+        settings = crawl_settings(config, spider, 1, "")
+        assert 0 < settings["DOWNLOAD_MAXSIZE"] <= 4 * 1024 * 1024
+        assert 0 < settings["DOWNLOAD_WARNSIZE"] < settings["DOWNLOAD_MAXSIZE"]
+
+
+@pytest.mark.parametrize("claimed", [3_000, 10**9])
+def test_a_feed_claiming_too_many_rooms_is_read_up_to_the_cap_and_concludes_nothing(
+    fixed_feed: Any,
+    db_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    claimed: int,
+) -> None:
+    monkeypatch.setenv("ROOMWATCH_AFFILIATE_MAX_ROOMS", "1200")
+    server, config = fixed_feed(lambda offset: iter([_page(offset, 500, claimed)]))
+    job = _crawl(config, db_url)
+    assert job.status == "succeeded", job.error_message
+    assert sorted(server.offsets) == [0, 500, 1000]  # 1,200 rooms: three pages, not 2 million
+    assert job.items == {"affiliate_rooms": 1500}
+    assert job.stats["roomwatch/affiliate/claimed_count"] == claimed
+    assert _count(db, "SELECT count(*) FROM source_polls") == 0  # nothing concluded
+    assert _count(db, "SELECT count(*) FROM persons") == 1500

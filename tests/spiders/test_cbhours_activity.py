@@ -31,7 +31,7 @@ from tests.spiders.cbhours_support import (
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
 
-SAMPLES = Path(__file__).parents[3] / "shared/reference/samples/doc_examples"
+SAMPLES = Path(__file__).parents[1] / "fixtures" / "doc_examples"
 UTC = dt.UTC
 
 

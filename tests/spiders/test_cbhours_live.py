@@ -24,7 +24,7 @@ from upstream_sim.cbhours_data import LiveOnline
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
 
-SAMPLES = Path(__file__).parents[3] / "shared/reference/samples/doc_examples"
+SAMPLES = Path(__file__).parents[1] / "fixtures" / "doc_examples"
 ONLINE = {
     "room_status": "Online",
     "gender": "Female",

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from scrapy.http import Request, Response
+from scrapy.pipelines.images import ImageException
+from scrapy.utils.test import get_crawler
 
 from agent.runner import CrawlRunner
 from roomwatch.config import Config, load_config
-from spiders.images import allowed_image_url
+from spiders.images import ThumbnailPipeline, allowed_image_url
 from storage.jobs import Job
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
@@ -138,3 +144,39 @@ def test_a_host_not_allowed_is_refused_and_a_failed_download_is_only_counted(
     assert failed.stats["roomwatch/images/failed"] == 1
     assert sim.state.requests.count(THUMBNAIL_PATH) == 3  # no retry of the failed one
     assert len(_images(db)) == 2
+
+
+def _png_of_one_colour(width: int, height: int) -> bytes:
+    """A 1-bit grey PNG of ``width`` x ``height`` zero pixels: a few kilobytes that decode to
+    ``width * height`` pixels (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\0" * (1 + (width + 7) // 8)  # filter byte, then the packed bits
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("side", [5000, 20000])
+def test_a_picture_with_too_many_pixels_is_refused_before_decoding(
+    tmp_path: Path, side: int
+) -> None:
+    config = load_config({"ROOMWATCH_DATA_DIR": str(tmp_path)})
+    crawler = get_crawler(
+        settings_dict={"ROOMWATCH_CONFIG": config, "IMAGES_STORE": str(tmp_path / "images")}
+    )
+    pipeline = ThumbnailPipeline.from_crawler(crawler)
+    body = _png_of_one_colour(side, side)
+    assert len(body) < 100_000
+    url = "http://127.0.0.1/ri/bomb.png"
+    response = Response(url, body=body, request=Request(url))
+    with pytest.raises(ImageException, match=r"refused: .* pixels, more than images.max_pixels"):
+        asyncio.run(pipeline.image_downloaded(response, response.request, info=None))  # type: ignore[arg-type]
+    assert crawler.stats.get_value("roomwatch/images/too_many_pixels") == 1
+    assert not any(p.is_file() for p in (tmp_path / "images").rglob("*"))

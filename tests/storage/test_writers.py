@@ -19,8 +19,7 @@ from storage.writers import (
 )
 
 SAMPLE = (
-    Path(__file__).parents[3]
-    / "shared/reference/samples/affiliate_onlinerooms_2025-09-06_region-asia_FULL.json"
+    Path(__file__).parents[1] / "fixtures/affiliate_onlinerooms_2025-09-06_region-asia_FULL.json"
 )
 
 
@@ -51,7 +50,7 @@ def test_rewriting_a_poll_adds_nothing(db: psycopg.Connection[Any]) -> None:
     assert _count(db, "SELECT count(*) FROM persons") == 50
     raw = db.execute(
         "SELECT raw FROM affiliate_api_snapshots a JOIN persons USING (person_id) "
-        "WHERE username = 'skytime96'"
+        "WHERE username = 'amberotter00'"
     ).fetchone()
     assert raw is not None and raw[0]["iframe_embed"].startswith("<iframe")
 

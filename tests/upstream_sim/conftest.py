@@ -10,7 +10,7 @@ import pytest
 
 from upstream_sim import AffiliateFeed, SimulatorServer, SimulatorState
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures"
 ROOMS = 1200
 SEED = 7
 WM = "T3stWm"

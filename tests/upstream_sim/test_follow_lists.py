@@ -11,10 +11,7 @@ import msgspec
 from upstream_sim import SimulatorServer
 from upstream_sim.site_state import SiteSwitches
 
-SAMPLE = (
-    Path(__file__).resolve().parents[3]
-    / "shared/reference/samples/roomlist_api_ts_room-list_2026-02-06_anonymous.json"
-)
+SAMPLE = Path(__file__).parents[1] / "fixtures/roomlist_api_ts_room-list_2026-02-06_anonymous.json"
 XHR = {"X-Requested-With": "XMLHttpRequest"}
 API = "/api/ts/roomlist/room-list/"
 
