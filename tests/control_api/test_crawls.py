@@ -201,7 +201,7 @@ def test_status_shows_scheduler_schedules_and_alerts(
 
 def test_the_app_keeps_the_redacting_log_handlers(db_url: str) -> None:
     setup_logging("INFO")
-    app = create_app(load_config({}), db_url, "token-0123456789", "test")
+    app = create_app(load_config({}), db_url, "token-0123456789" * 2, "test")
     with TestClient(app) as client:
         client.get("/api/v1/health")
         handlers = logging.getLogger().handlers
