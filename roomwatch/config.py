@@ -80,8 +80,8 @@ class DatabaseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                     "url: not a valid PostgreSQL URL (not shown: it may hold a password)"
                 ) from None
             if password:
-                register_secret(str(password))
-                register_secret(quote(str(password), safe=""))  # as written in the URL
+                register_secret(str(password), always=True)
+                register_secret(quote(str(password), safe=""), always=True)  # as in the URL
         if self.pool_min > self.pool_max:
             raise ValueError(f"pool_min: expected at most pool_max ({self.pool_max})")
 

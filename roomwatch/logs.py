@@ -5,11 +5,14 @@ database password, session cookies once loaded) and anything shaped like a crede
 (``sessionid=...``, ``Authorization: Bearer ...``, ``password=...``), in the message and in its
 arguments.
 
-Short secrets: a secret of :data:`MIN_SUBSTRING_SECRET` characters or more is masked wherever it
-appears. A shorter one (a three-letter database password) cannot be masked inside other words
-without masking half of every line ("a" would take every letter a), so it is masked where it
-stands alone, between characters that are not letters, digits or underscores
-(``user:pw@host``, ``'pw'``); registering one warns once, as inside a word it would still show.
+Short values: among everything registered in passing (every cookie of a session), values under
+:data:`MIN_INCIDENTAL_SECRET` characters are flags such as ``1`` or ``true``, not secrets, and
+are left alone. A secret a person chose (a password, registered with ``always=True``) is masked
+however short: wherever it appears from :data:`MIN_SUBSTRING_SECRET` characters on; below that
+(a three-letter database password) it cannot be masked inside other words without masking half
+of every line ("a" would take every letter a), so it is masked where it stands alone, between
+characters that are not letters, digits or underscores (``user:pw@host``, ``'pw'``), and
+registering it warns that inside a word it would still show.
 """
 
 from __future__ import annotations
@@ -25,15 +28,22 @@ _PATTERNS = re.compile(
     r"(\s*[=:]\s*(?:bearer\s+)?|\"\s*:\s*\")([^\s;&,\"']+)"
 )
 MIN_SUBSTRING_SECRET = 4
+MIN_INCIDENTAL_SECRET = 6
 _secrets: set[str] = set()
 _short: re.Pattern[str] | None = None  # the short secrets, each as a whole word
 _lock = threading.Lock()
 
 
-def register_secret(value: str) -> None:
-    """Masks ``value`` in every later log line (see the module docstring for short ones)."""
+def register_secret(value: str, *, always: bool = False) -> None:
+    """Masks ``value`` in every later log line.
+
+    Args:
+        value: the secret.
+        always: a secret a person chose (a password): masked however short. Without it, a
+            value under :data:`MIN_INCIDENTAL_SECRET` characters is ignored (module docstring).
+    """
     global _short
-    if not value or value.isspace():
+    if not value or value.isspace() or (len(value) < MIN_INCIDENTAL_SECRET and not always):
         return
     with _lock:
         if value in _secrets:

@@ -127,3 +127,9 @@ def test_the_database_password_is_masked_in_logs_once_the_config_is_read() -> No
     load_config({"ROOMWATCH_DATABASE_URL": "postgresql://u:p%40ss-w0rd@h/db"})
     line = redact("connecting as u with p@ss-w0rd to postgresql://u:p%40ss-w0rd@h/db")
     assert "p@ss-w0rd" not in line and "p%40ss-w0rd" not in line
+
+
+def test_a_short_database_password_is_masked_where_it_stands_alone() -> None:
+    load_config({"ROOMWATCH_DATABASE_URL": "postgresql://u:Xq@h/db"})
+    line = redact('connection to postgresql://u:Xq@h/db failed: password "Xq" rejected; Xqz')
+    assert line == 'connection to postgresql://u:***@h/db failed: password "***" rejected; Xqz'
