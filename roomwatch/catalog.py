@@ -88,12 +88,6 @@ SPIDERS: dict[str, SpiderInfo] = {
 }
 
 
-def describe_args(spider: str) -> str:
-    """``usernames (...), backfill (...)``, or ``none``: what ``spider`` accepts, for messages."""
-    args = SPIDERS[spider].args if spider in SPIDERS else ()
-    return ", ".join(f"{arg.name} ({arg.description})" for arg in args) or "none"
-
-
 def arg_error(spider: str, key: str, value: object) -> str | None:
     """Why ``key=value`` is not an argument of ``spider``, or None if it is one."""
     info = SPIDERS.get(spider)
