@@ -30,7 +30,7 @@ class SpiderArg(msgspec.Struct, frozen=True):
     Attributes:
         name: the argument's name.
         kind: ``usernames`` (comma-separated usernames) or ``boolean`` (``true``/``false``).
-        description: one line for people (the OpenAPI schema and ``--help`` show it).
+        description: one line for people (the OpenAPI schema of ``POST /crawls`` shows it).
     """
 
     name: str
