@@ -8,21 +8,29 @@ import time
 
 from agent.runner import CrawlRunner
 from agent.runtime import migrate
+from roomwatch.catalog import check_spider_args
 from roomwatch.config import Config
-from roomwatch.errors import ConfigError
+from roomwatch.errors import ConfigError, JobError
 from storage.database import connect, open_database
 from storage.jobs import Job, JobConflict, get_job
 
 
-def parse_spider_args(pairs: list[str]) -> dict[str, str]:
-    """``["k=v", ...]`` to a dict; a pair without ``=`` is a usage error naming it."""
+def parse_spider_args(spider: str, pairs: list[str]) -> dict[str, str]:
+    """``["k=v", ...]`` to a dict of arguments ``spider`` takes; anything else is a usage error.
+
+    A pair without ``=``, or an argument not on the spider's allow-list (``roomwatch.catalog``)
+    is refused in one line naming it, before the database is even opened.
+    """
     parsed: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ConfigError(f"-a {pair}: expected KEY=VALUE")
         parsed[key] = value
-    return parsed
+    try:
+        return check_spider_args(spider, parsed)
+    except JobError as exc:
+        raise ConfigError(f"-a {exc}") from None
 
 
 class Progress:
@@ -50,7 +58,7 @@ class Progress:
 
 def crawl_command(config: Config, spider: str, pairs: list[str]) -> int:
     """Runs (or joins) a crawl of ``spider`` and reports how it ended."""
-    args = parse_spider_args(pairs)
+    args = parse_spider_args(spider, pairs)
     progress = Progress()
     with open_database(config) as conninfo:
         migrate(conninfo, config)

@@ -25,6 +25,7 @@ from control_api.images import ImageController
 from control_api.imports import ImportController
 from control_api.person_cache import PersonCache
 from control_api.persons import PersonController
+from control_api.problems import internal_problem
 from control_api.schedules import ScheduleController
 from control_api.sessions import SessionController
 from control_api.system import SystemController
@@ -34,9 +35,13 @@ from storage.database import make_async_pool
 
 
 async def _refuse_nul(request: Request[Any, Any, Any]) -> None:
-    """PostgreSQL text cannot hold NUL: refuse it at the door instead of failing in a query."""
-    for name, value in request.query_params.multi_items():
-        if "\x00" in value:
+    """PostgreSQL text cannot hold NUL: refuse it at the door instead of failing in a query.
+
+    Path parameters are checked as well as query parameters: ``/persons/a%00b`` once ended in
+    an unlogged 500 from the database driver.
+    """
+    for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
+        if isinstance(value, str) and "\x00" in value:
             raise ProblemDetailsException(
                 status_code=400,
                 title="Bad Request",
@@ -111,6 +116,9 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
         route_handlers=[api],
         lifespan=[lifespan],
         before_request=_refuse_nul,
+        # Anything no handler expected: logged (redacted, with its traceback), answered as a
+        # problem that tells the client nothing of the internals.
+        exception_handlers={Exception: internal_problem},
         middleware=[DefineMiddleware(BearerTokenMiddleware, token=token)],
         plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True))],
         openapi_config=OpenAPIConfig(

@@ -27,7 +27,7 @@ from control_api.body_problems import (
 from control_api.cursors import decode_cursor, encode_cursor
 from control_api.params import Cursor, Db, Limit
 from control_api.problems import bad_param, not_found
-from roomwatch.catalog import SPIDERS
+from roomwatch.catalog import MAX_ARG_LENGTH, SPIDERS, arg_error, check_spider_args
 from storage.job_queries import (
     create_job_async,
     get_job_async,
@@ -38,14 +38,31 @@ from storage.jobs import Job, JobConflict, Status
 
 _CURSOR_KIND = "crawls"
 _TAIL_BLOCK = 64 * 1024
-# Spider arguments become attributes of the Scrapy spider; these would overwrite its machinery.
-RESERVED_ARGS = frozenset(
-    {"name", "start_urls", "allowed_domains", "custom_settings", "crawler", "settings"}
-    | {"config", "job_id", "failure", "conclusion", "observed_at", "logger", "state"}
-)
+
+
+def _args_description() -> str:
+    """The allow-list of ``roomwatch.catalog``, spider by spider, for the OpenAPI schema."""
+    lines = [
+        "Spider arguments. Each spider takes only the ones listed for it; any other name, or "
+        "a value of the wrong kind, is a 400 naming `args.<name>`. Values reach the spider as "
+        "strings (`true`, not `True`).",
+        "",
+    ]
+    for info in SPIDERS.values():
+        takes = "; ".join(f"`{arg.name}` ({arg.kind}): {arg.description}" for arg in info.args)
+        lines.append(f"- `{info.name}`: {takes or 'none'}")
+    return "\n".join(lines)
+
 
 ArgName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-ArgValue = Annotated[str, msgspec.Meta(max_length=500)] | int | float | bool
+ArgValue = Annotated[str, msgspec.Meta(max_length=MAX_ARG_LENGTH)] | bool
+Args = Annotated[
+    dict[ArgName, ArgValue],
+    msgspec.Meta(
+        description=_args_description(),
+        examples=[{"usernames": "alice,bob"}, {"confirm_loss": "true"}],
+    ),
+]
 _BAD = problem_spec("A parameter or body field is invalid; `field` names it")
 _NOT_FOUND = problem_spec("No such job, or no log for it here; `field` names it")
 _CONFLICT = problem_spec("The job is already active or already ended", ConflictProblem)
@@ -58,11 +75,12 @@ class CrawlRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     Attributes:
         spider: one of ``affiliate``, ``cbhours_live``, ``cbhours_activity``,
             ``followed_cams``, ``followers``.
-        args: spider arguments (lower-case names, scalar values).
+        args: spider arguments: only those the spider takes (an allow-list per spider, in
+            ``roomwatch/catalog.py``; the schema of this field lists them).
     """
 
     spider: str
-    args: dict[ArgName, ArgValue] = msgspec.field(default_factory=dict)
+    args: Args = msgspec.field(default_factory=dict)
 
 
 class CrawlJob(msgspec.Struct, frozen=True, kw_only=True):
@@ -150,11 +168,13 @@ class CrawlController(Controller):
         """202 with the queued job; 409 if one of that spider is already queued or running."""
         if data.spider not in SPIDERS:
             raise bad_field("spider", f"unknown spider; known: {', '.join(SPIDERS)}")
-        for key in data.args:
-            if key in RESERVED_ARGS:
-                raise bad_field(f"args.{key}", "reserved name, not a spider argument")
+        for key, value in data.args.items():
+            if (problem := arg_error(data.spider, key, value)) is not None:
+                raise bad_field(f"args.{key}", problem)
         try:
-            job = await create_job_async(db, data.spider, dict(data.args), "api")
+            job = await create_job_async(
+                db, data.spider, check_spider_args(data.spider, data.args), "api"
+            )
         except JobConflict as conflict:
             raise ProblemDetailsException(
                 status_code=409,

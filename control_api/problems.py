@@ -10,6 +10,7 @@ query parameter ``from``), and our own checks (cursors, date ranges) need the sa
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -21,6 +22,7 @@ from litestar.params import ParameterKwarg
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.types import ExceptionHandlersMap
 
+log = logging.getLogger(__name__)
 _MEDIA_TYPE = "application/problem+json"
 _MISSING = re.compile(r"Missing required (?P<source>\w+) parameter '(?P<name>[^']+)'")
 
@@ -108,3 +110,26 @@ def validation_problem(
 
 PROBLEM_HANDLERS: ExceptionHandlersMap = {ValidationException: validation_problem}
 """Exception handlers for a controller (or router) whose 400s should name the field."""
+
+
+def internal_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """The last resort for an exception no handler expected: log it, answer a bare 500.
+
+    The log line goes through the root handlers, hence the redaction filter (its traceback
+    too); the answer names no exception, query or value, which could hold data or secrets.
+    """
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
+    log.error(
+        "%s %s failed: %s: %s",
+        request.method,
+        request.url.path.encode("unicode_escape").decode("ascii"),  # one line, whatever it holds
+        type(exc).__name__,
+        reason,
+        exc_info=exc,
+    )
+    body = {
+        "status": 500,
+        "title": "Internal Server Error",
+        "detail": "the request failed on the server; the agent's log has the reason",
+    }
+    return Response(body, status_code=500, media_type=_MEDIA_TYPE)

@@ -2,11 +2,40 @@
 
 The control API validates spider names against this without importing Scrapy, and the crawl
 runner takes its rules from here (browser crawls run one at a time; each has a timeout).
+
+Spider arguments (``-a key=value``, ``"args"`` of ``POST /crawls``) become attributes of the
+Scrapy spider, so anything not listed here could overwrite its machinery (``first_path`` would
+send the logged-in probe elsewhere). Each spider therefore lists the arguments it takes, and
+:func:`check_spider_args` refuses any other, at every door: the API, the CLI and the crawl
+process itself.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from typing import Literal
+
 import msgspec
+
+from roomwatch.errors import JobError
+
+_USERNAMES = re.compile(r"\s*[\w.-]+\s*(?:,\s*[\w.-]+\s*)*,?\s*")
+MAX_ARG_LENGTH = 5000
+
+
+class SpiderArg(msgspec.Struct, frozen=True):
+    """One argument a spider takes.
+
+    Attributes:
+        name: the argument's name.
+        kind: ``usernames`` (comma-separated usernames) or ``boolean`` (``true``/``false``).
+        description: one line for people (the OpenAPI schema of ``POST /crawls`` shows it).
+    """
+
+    name: str
+    kind: Literal["usernames", "boolean"]
+    description: str
 
 
 class SpiderInfo(msgspec.Struct, frozen=True):
@@ -17,21 +46,81 @@ class SpiderInfo(msgspec.Struct, frozen=True):
         browser: drives Chromium (at most one browser crawl runs at a time).
         timeout_seconds: the crawl process is terminated, then killed, after this long.
         description: one line for people.
+        args: the arguments it takes; any other is refused.
     """
 
     name: str
     browser: bool
     timeout_seconds: int
     description: str
+    args: tuple[SpiderArg, ...] = ()
 
 
+_ONLY = SpiderArg("usernames", "usernames", "ask about exactly these persons (a,b,c)")
+_CONFIRM = SpiderArg(
+    "confirm_loss",
+    "boolean",
+    "true: conclude a complete list even if it drops more than follow.max_loss_share",
+)
 SPIDERS: dict[str, SpiderInfo] = {
     info.name: info
     for info in (
         SpiderInfo("affiliate", False, 600, "Affiliate API online-rooms feed"),
-        SpiderInfo("cbhours_live", False, 900, "CBHours live stats of trophy persons"),
-        SpiderInfo("cbhours_activity", False, 3600, "CBHours 60-day activity and backfill"),
-        SpiderInfo("followed_cams", True, 900, "logged-in followed-cams lists (online, offline)"),
-        SpiderInfo("followers", True, 900, "logged-in followers list"),
+        SpiderInfo(
+            "cbhours_live", False, 900, "CBHours live stats of trophy persons", args=(_ONLY,)
+        ),
+        SpiderInfo(
+            "cbhours_activity",
+            False,
+            3600,
+            "CBHours 60-day activity and backfill",
+            args=(_ONLY, SpiderArg("backfill", "usernames", "force the months backfill (a,b)")),
+        ),
+        SpiderInfo(
+            "followed_cams",
+            True,
+            900,
+            "logged-in followed-cams lists (online, offline)",
+            args=(_CONFIRM,),
+        ),
+        SpiderInfo("followers", True, 900, "logged-in followers list", args=(_CONFIRM,)),
     )
 }
+
+
+def arg_error(spider: str, key: str, value: object) -> str | None:
+    """Why ``key=value`` is not an argument of ``spider``, or None if it is one."""
+    info = SPIDERS.get(spider)
+    known = {arg.name: arg for arg in info.args} if info else {}
+    arg = known.get(key)
+    if arg is None:
+        allowed = ", ".join(known) or "none"
+        return f"not an argument of the {spider} spider (it takes: {allowed})"
+    if arg.kind == "boolean":
+        if isinstance(value, bool) or value in ("true", "false"):
+            return None
+        return "expected true or false"
+    if not isinstance(value, str) or len(value) > MAX_ARG_LENGTH:
+        return f"expected comma-separated usernames (at most {MAX_ARG_LENGTH} characters)"
+    if not _USERNAMES.fullmatch(value):
+        return "expected comma-separated usernames (letters, digits, _ . -)"
+    return None
+
+
+def check_spider_args(spider: str, args: Mapping[str, object]) -> dict[str, str]:
+    """``args`` checked against the allow-list of ``spider``, every value as a string.
+
+    Spiders receive their arguments as strings whatever door they came in by (``true``, not
+    ``True``), so a JSON ``true`` from the API reads the same as ``-a confirm_loss=true``.
+
+    Raises:
+        JobError: an argument is not one ``spider`` takes, or its value is wrong; the
+            message names it (``confirm_loss: expected true or false``).
+    """
+    checked: dict[str, str] = {}
+    for key, value in args.items():
+        problem = arg_error(spider, key, value)
+        if problem is not None:
+            raise JobError(f"{key}: {problem}")
+        checked[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return checked

@@ -14,12 +14,13 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import msgspec
+import psycopg
 
 from roomwatch.errors import ConfigError
-from roomwatch.logs import quiet_apprise_logs
+from roomwatch.logs import quiet_apprise_logs, register_secret
 
 ENV_PREFIX = "ROOMWATCH_"
 CONFIG_ENV = "ROOMWATCH_CONFIG"
@@ -27,6 +28,7 @@ CONFIG_ENV = "ROOMWATCH_CONFIG"
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+MIN_TOKEN_LENGTH = 32  # the API token: an empty or short one is refused everywhere
 
 
 def _check_http_url(value: str, key: str) -> None:
@@ -66,8 +68,20 @@ class DatabaseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rollup_retention_days: PositiveInt = 730
 
     def __post_init__(self) -> None:
-        if self.url and urlsplit(self.url).scheme not in ("postgres", "postgresql"):
-            raise ValueError("url: expected a postgres URL (postgresql://user@host/dbname)")
+        if self.url:
+            # libpq's own parser decides, now rather than at the first connection. Its messages
+            # (and urlsplit's) quote the URL, password and all: only a plain line is passed on.
+            if not self.url.startswith(("postgres://", "postgresql://")):
+                raise ValueError("url: expected a postgres URL (postgresql://user@host/dbname)")
+            try:
+                password = psycopg.conninfo.conninfo_to_dict(self.url).get("password")
+            except psycopg.ProgrammingError:
+                raise ValueError(
+                    "url: not a valid PostgreSQL URL (not shown: it may hold a password)"
+                ) from None
+            if password:
+                register_secret(str(password), always=True)
+                register_secret(quote(str(password), safe=""), always=True)  # as in the URL
         if self.pool_min > self.pool_max:
             raise ValueError(f"pool_min: expected at most pool_max ({self.pool_max})")
 
@@ -157,6 +171,16 @@ class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     port: Port = 8787
     token: str = ""
     person_cache_size: NonNegativeInt = 10_000
+
+    def __post_init__(self) -> None:
+        if self.token and (
+            len(self.token) < MIN_TOKEN_LENGTH or any(char.isspace() for char in self.token)
+        ):
+            # The token itself is never shown: it is a secret even when it is a bad one.
+            raise ValueError(
+                f"token: expected at least {MIN_TOKEN_LENGTH} characters without spaces "
+                "(or leave it empty to have one generated)"
+            )
 
 
 class MergeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -1,8 +1,18 @@
 """Operator logging: one line per event, and a redaction filter so no secret reaches a log.
 
 The filter masks every value registered with :func:`register_secret` (API token, secret key,
-session cookies once loaded) and anything shaped like a credential (``sessionid=...``,
-``Authorization: Bearer ...``, ``password=...``), in the message and in its arguments.
+database password, session cookies once loaded) and anything shaped like a credential
+(``sessionid=...``, ``Authorization: Bearer ...``, ``password=...``), in the message and in its
+arguments.
+
+Short values: among everything registered in passing (every cookie of a session), values under
+:data:`MIN_INCIDENTAL_SECRET` characters are flags such as ``1`` or ``true``, not secrets, and
+are left alone. A secret a person chose (a password, registered with ``always=True``) is masked
+however short: wherever it appears from :data:`MIN_SUBSTRING_SECRET` characters on; below that
+(a three-letter database password) it cannot be masked inside other words without masking half
+of every line ("a" would take every letter a), so it is masked where it stands alone, between
+characters that are not letters, digits or underscores (``user:pw@host``, ``'pw'``), and
+registering it warns that inside a word it would still show.
 """
 
 from __future__ import annotations
@@ -17,23 +27,48 @@ _PATTERNS = re.compile(
     r"(?i)(sessionid|csrftoken|cf_clearance|password|passwd|secret|token|authorization)"
     r"(\s*[=:]\s*(?:bearer\s+)?|\"\s*:\s*\")([^\s;&,\"']+)"
 )
+MIN_SUBSTRING_SECRET = 4
+MIN_INCIDENTAL_SECRET = 6
 _secrets: set[str] = set()
+_short: re.Pattern[str] | None = None  # the short secrets, each as a whole word
 _lock = threading.Lock()
 
 
-def register_secret(value: str) -> None:
-    """Masks ``value`` in every later log line (ignored if too short to be a real secret)."""
-    if len(value) >= 6:
-        with _lock:
-            _secrets.add(value)
+def register_secret(value: str, *, always: bool = False) -> None:
+    """Masks ``value`` in every later log line.
+
+    Args:
+        value: the secret.
+        always: a secret a person chose (a password): masked however short. Without it, a
+            value under :data:`MIN_INCIDENTAL_SECRET` characters is ignored (module docstring).
+    """
+    global _short
+    if not value or value.isspace() or (len(value) < MIN_INCIDENTAL_SECRET and not always):
+        return
+    with _lock:
+        if value in _secrets:
+            return
+        _secrets.add(value)
+        short = sorted((s for s in _secrets if len(s) < MIN_SUBSTRING_SECRET), key=len)
+        words = "|".join(re.escape(s) for s in reversed(short))
+        _short = re.compile(rf"(?<!\w)(?:{words})(?!\w)") if short else None
+    if len(value) < MIN_SUBSTRING_SECRET:
+        logging.getLogger(__name__).warning(
+            "a secret (a password, token or key) of fewer than %d characters is in use: logs "
+            "mask it only where it stands alone; use a longer one",
+            MIN_SUBSTRING_SECRET,
+        )
 
 
 def redact(text: str) -> str:
     """``text`` with registered secrets and credential-shaped values replaced by ``***``."""
     with _lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
+        secrets = sorted((s for s in _secrets if len(s) >= MIN_SUBSTRING_SECRET), key=len)
+        short = _short
+    for secret in reversed(secrets):
         text = text.replace(secret, MASK)
+    if short is not None:
+        text = short.sub(MASK, text)
     return _PATTERNS.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
 
 

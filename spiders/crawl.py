@@ -13,7 +13,7 @@ from typing import Any
 
 from scrapy.crawler import CrawlerProcess
 
-from roomwatch.catalog import SPIDERS
+from roomwatch.catalog import SPIDERS, check_spider_args
 from roomwatch.config import Config, load_config
 from roomwatch.errors import JobError, RoomwatchError
 from roomwatch.logs import setup_logging
@@ -52,6 +52,7 @@ def run_crawl(
 ) -> tuple[Status, str, str | None, dict[str, Any]]:
     """Runs the job's spider to the end; returns (status, finish_reason, error, stats)."""
     spider_cls = load_spider(job.spider)
+    check_spider_args(job.spider, job.args)  # again here: a job row may come from anywhere
     register_struct_items()
     process = CrawlerProcess(
         crawl_settings(config, SPIDERS[job.spider], job.job_id, conninfo),

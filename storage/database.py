@@ -43,7 +43,7 @@ def connect(conninfo: str, *, autocommit: bool = False) -> psycopg.Connection[tu
     """One connection, with a one-line error that never echoes the URL (it may hold a password)."""
     try:
         return psycopg.connect(conninfo, autocommit=autocommit)
-    except psycopg.OperationalError as exc:
+    except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
         raise _cannot_connect(exc, conninfo) from None
 
 
@@ -51,11 +51,16 @@ async def connect_async(conninfo: str, **kwargs: Any) -> psycopg.AsyncConnection
     """:func:`connect` for asyncio (``kwargs`` go to psycopg), with the same one-line error."""
     try:
         return await psycopg.AsyncConnection.connect(conninfo, **kwargs)
-    except psycopg.OperationalError as exc:
+    except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
         raise _cannot_connect(exc, conninfo) from None
 
 
-def _cannot_connect(exc: psycopg.OperationalError, conninfo: str) -> DatabaseError:
+def _cannot_connect(exc: psycopg.Error, conninfo: str) -> DatabaseError:
+    if isinstance(exc, psycopg.ProgrammingError):
+        # libpq could not parse the connection string, and its message quotes the string.
+        return DatabaseError(
+            "database: not a valid connection URL (not shown: it may hold a password)"
+        )
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
     return DatabaseError(f"database: cannot connect ({_redact(first, conninfo)})")
 

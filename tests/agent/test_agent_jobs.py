@@ -24,7 +24,7 @@ from storage.schedules import ensure_default_schedules
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
 
-TOKEN = "agent-test-token-0123"
+TOKEN = "agent-test-token-0123456789abcdefghijklmnop"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 FEED = "/api/public/affiliates/"
 

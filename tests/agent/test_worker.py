@@ -29,7 +29,7 @@ from storage.jobs import Job, finish_job, get_job, lock_job, start_job
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
 
-TOKEN = "worker-test-token"
+TOKEN = "worker-test-token-0123456789abcdefghijklmnop"
 FEED = "/api/public/affiliates/"
 
 

@@ -20,7 +20,7 @@ from control_api.app import create_app
 from roomwatch.config import load_config
 from storage.records import AffiliateRoom, CbhoursLive
 
-TOKEN = "test-token-0123456789"
+TOKEN = "test-token-0123456789abcdefghijklmnopqrstuvwxyz"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

@@ -7,6 +7,7 @@ answers. ``tests/agent/`` follows jobs through a real worker.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from control_api.app import create_app
+from roomwatch.catalog import SPIDERS
 from roomwatch.config import load_config
 from roomwatch.logs import RedactingFilter, setup_logging
 from storage.jobs import lock_job, start_job
@@ -34,21 +36,32 @@ def _problem(response: Any, status: int, field: str) -> dict[str, Any]:
 
 
 def test_a_crawl_is_queued_and_a_second_one_conflicts(client: Client) -> None:
-    created = client.post("/api/v1/crawls", json={"spider": "affiliate", "args": {"x": 1}})
+    created = client.post(
+        "/api/v1/crawls", json={"spider": "cbhours_live", "args": {"usernames": "alice,bob"}}
+    )
     assert created.status_code == 202, created.text
     job = created.json()
     assert (job["spider"], job["status"], job["trigger"], job["args"]) == (
-        "affiliate",
+        "cbhours_live",
         "queued",
         "api",
-        {"x": 1},
+        {"usernames": "alice,bob"},
     )
-    again = client.post("/api/v1/crawls", json={"spider": "affiliate"})
+    again = client.post("/api/v1/crawls", json={"spider": "cbhours_live"})
     body = _problem(again, 409, "spider")
     assert body["existing_job_id"] == job["job_id"]
     assert f"#{job['job_id']}" in body["detail"]
     # Another spider is independent.
     assert client.post("/api/v1/crawls", json={"spider": "followers"}).status_code == 202
+
+
+@pytest.mark.parametrize(("spider", "value"), [("followers", True), ("followed_cams", "false")])
+def test_confirm_loss_reaches_the_job_as_a_string(client: Client, spider: str, value: Any) -> None:
+    created = client.post(
+        "/api/v1/crawls", json={"spider": spider, "args": {"confirm_loss": value}}
+    )
+    assert created.status_code == 202, created.text
+    assert created.json()["args"] == {"confirm_loss": str(value).lower()}
 
 
 @pytest.mark.parametrize(
@@ -61,6 +74,14 @@ def test_a_crawl_is_queued_and_a_second_one_conflicts(client: Client) -> None:
         ({"spider": "affiliate", "args": {"Bad-Name": 1}}, "args"),
         ({"spider": "affiliate", "args": {"k": [1]}}, "args"),
         ({"spider": "affiliate", "args": {"start_urls": "x"}}, "args.start_urls"),
+        # An allow-list, not a deny-list: any attribute of the spider used to be settable.
+        ({"spider": "followers", "args": {"first_path": "/elsewhere/"}}, "args.first_path"),
+        ({"spider": "followed_cams", "args": {"session_id": "1"}}, "args.session_id"),
+        ({"spider": "affiliate", "args": {"usernames": "alice"}}, "args.usernames"),
+        ({"spider": "cbhours_live", "args": {"backfill": "alice"}}, "args.backfill"),
+        ({"spider": "cbhours_live", "args": {"usernames": "a/b"}}, "args.usernames"),
+        ({"spider": "cbhours_live", "args": {"usernames": True}}, "args.usernames"),
+        ({"spider": "followers", "args": {"confirm_loss": "yes"}}, "args.confirm_loss"),
     ],
 )
 def test_bad_crawl_requests_name_the_field(
@@ -201,9 +222,18 @@ def test_status_shows_scheduler_schedules_and_alerts(
 
 def test_the_app_keeps_the_redacting_log_handlers(db_url: str) -> None:
     setup_logging("INFO")
-    app = create_app(load_config({}), db_url, "token-0123456789", "test")
+    app = create_app(load_config({}), db_url, "token-0123456789" * 2, "test")
     with TestClient(app) as client:
         client.get("/api/v1/health")
         handlers = logging.getLogger().handlers
         assert handlers
         assert all(any(isinstance(f, RedactingFilter) for f in h.filters) for h in handlers)
+
+
+def test_the_schema_lists_each_spiders_arguments(client: Client) -> None:
+    schema = client.get("/schema/openapi.json").json()
+    args = schema["components"]["schemas"]["CrawlRequest"]["properties"]["args"]
+    for name, info in SPIDERS.items():
+        line = next(x for x in args["description"].splitlines() if x.startswith(f"- `{name}`:"))
+        assert [arg.name for arg in info.args] == re.findall(r"`(\w+)` \(", line), line
+    assert "`followers`: `confirm_loss` (boolean)" in args["description"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -11,6 +13,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from roomwatch.logs import register_secret, setup_logging
 from storage.records import ActivitySegment, DailyActivity
 from storage.writers import write_affiliate_poll, write_cbhours_activity, write_cbhours_live
 from tests.control_api.conftest import AUTH, live, room
@@ -210,3 +213,65 @@ def test_responses_match_the_schema(
         media_type = response.headers["content-type"].split(";")[0]
         _conforms(response.json(), documented["content"][media_type]["schema"], schema, path)
     assert client.get("/api/v1/persons", params={"limit": "1"}).json()["next_cursor"]
+
+
+def test_a_nul_in_any_path_parameter_is_a_400_naming_it(app: Litestar, client: Client) -> None:
+    """Every route, every method: a NUL in a path parameter never reaches the database."""
+    probed = []
+    for route in app.routes:
+        params = _PARAM.findall(route.path)
+        if not params or route.path.startswith("/schema"):
+            continue
+        for method in sorted(getattr(route, "methods", {"GET"}) - {"HEAD", "OPTIONS"}):
+            for name, kind in params:
+                if kind == "int":
+                    continue  # not a string: "1%00" does not even match the route
+                path = _PARAM.sub(
+                    lambda m, name=name: (
+                        "a%00b" if m.group(1) == name else "1" if m.group(2) == "int" else "x"
+                    ),
+                    route.path,
+                )
+                response = client.request(method, path, json={})
+                assert response.status_code == 400, f"{method} {path}: {response.text}"
+                assert response.headers["content-type"].startswith("application/problem+json")
+                assert response.json()["field"] == name, f"{method} {path}"
+                probed.append(f"{method} {route.path}")
+    assert "GET /api/v1/persons/{username:str}" in probed
+    assert "PATCH /api/v1/schedules/{name:str}" in probed
+
+
+def test_nul_or_junk_in_any_path_never_ends_in_a_500(app: Litestar, client: Client) -> None:
+    for route in app.routes:
+        for method in sorted(getattr(route, "methods", {"GET"}) - {"HEAD", "OPTIONS"}):
+            for junk in ("a%00b", "1%00", "%00", "%ff%fe"):
+                path = _PARAM.sub(junk, route.path)
+                response = client.request(method, path, json={})
+                assert response.status_code < 500, f"{method} {path}: {response.text}"
+
+
+def test_an_unexpected_error_is_logged_redacted_and_answered_as_a_bare_problem(
+    client: Client, conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    # A real fault, not a mock: the view the person routes read is gone from this test's database.
+    conn.execute("DROP VIEW v_person_current_state CASCADE")
+    log_file = tmp_path / "agent.log"
+    setup_logging("INFO", log_file)
+    register_secret("unexpected-secret-value-9")
+    try:
+        # The path names a registered secret: the log line must mask it.
+        response = client.get("/api/v1/persons/unexpected-secret-value-9")
+    finally:
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        setup_logging("WARNING")
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == 500 and body["title"] == "Internal Server Error"
+    assert "v_person_current_state" not in response.text and "psycopg" not in response.text
+    text = log_file.read_text()
+    errors = [line for line in text.splitlines() if " ERROR control_api.problems: " in line]
+    assert len(errors) == 1, text
+    assert "GET /api/v1/persons/*** failed: UndefinedTable" in errors[0]
+    assert "Traceback" in text and "unexpected-secret-value-9" not in text

@@ -8,6 +8,7 @@ import pytest
 
 from roomwatch.config import load_config
 from roomwatch.errors import ConfigError
+from roomwatch.logs import redact
 
 
 def test_defaults_match_the_interface() -> None:
@@ -85,8 +86,50 @@ def test_bad_file_is_named(tmp_path: Path) -> None:
 def test_repr_never_shows_secrets() -> None:
     config = load_config(
         {
-            "ROOMWATCH_API_TOKEN": "tok-supersecret",
+            "ROOMWATCH_API_TOKEN": "tok-supersecret-0123456789abcdefghijkl",
             "ROOMWATCH_DATABASE_URL": "postgresql://u:pw-secret@h/db",
         }
     )
     assert "supersecret" not in repr(config) and "pw-secret" not in repr(config)
+
+
+@pytest.mark.parametrize("token", ["Q", "tok-supersecret", "y" * 31, "z" * 20 + " " + "z" * 20])
+def test_a_short_api_token_fails_at_start_without_showing_it(token: str) -> None:
+    with pytest.raises(ConfigError) as failure:
+        load_config({"ROOMWATCH_API_TOKEN": token})
+    message = str(failure.value)
+    assert message.startswith("api.token (ROOMWATCH_API_TOKEN): expected at least 32 characters")
+    assert token not in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:hunter2-pw@h/db?bogus=1",
+        "postgresql://u:pa%ZZhunter2-pw@h/db",
+        "postgresql://u:hunter2-pw@[h/db",
+        "postgresql://u:hunter 2-pw@h/db",
+    ],
+)
+def test_a_malformed_database_url_is_one_line_without_the_password(url: str) -> None:
+    with pytest.raises(ConfigError) as failure:
+        load_config({"ROOMWATCH_DATABASE_URL": url})
+    message = str(failure.value)
+    assert message == (
+        "database.url (ROOMWATCH_DATABASE_URL): not a valid PostgreSQL URL "
+        "(not shown: it may hold a password)"
+    )
+    # Nothing chained either: a traceback printed by anyone must not quote the URL.
+    assert failure.value.__cause__ is None and failure.value.__suppress_context__
+
+
+def test_the_database_password_is_masked_in_logs_once_the_config_is_read() -> None:
+    load_config({"ROOMWATCH_DATABASE_URL": "postgresql://u:p%40ss-w0rd@h/db"})
+    line = redact("connecting as u with p@ss-w0rd to postgresql://u:p%40ss-w0rd@h/db")
+    assert "p@ss-w0rd" not in line and "p%40ss-w0rd" not in line
+
+
+def test_a_short_database_password_is_masked_where_it_stands_alone() -> None:
+    load_config({"ROOMWATCH_DATABASE_URL": "postgresql://u:Xq@h/db"})
+    line = redact('connection to postgresql://u:Xq@h/db failed: password "Xq" rejected; Xqz')
+    assert line == 'connection to postgresql://u:***@h/db failed: password "***" rejected; Xqz'

@@ -33,3 +33,17 @@ def test_the_asyncio_connection_fails_the_same_way(tmp_path: Path) -> None:
     message = str(caught.value)
     assert message.startswith("database: cannot connect (")
     assert "\n" not in message and "s3cr3t-pass" not in message
+
+
+@pytest.mark.parametrize(
+    "conninfo", ["postgresql://u:pa%ZZs3cr3t-pass@h/db", "postgresql://u:s3cr3t-pass@[h/db"]
+)
+def test_a_malformed_url_is_one_line_without_the_password(conninfo: str) -> None:
+    # libpq's parse error quotes the whole string: it must not reach the user or a traceback.
+    for attempt in (lambda: connect(conninfo), lambda: asyncio.run(connect_async(conninfo))):
+        with pytest.raises(DatabaseError) as caught:
+            attempt()
+        assert str(caught.value) == (
+            "database: not a valid connection URL (not shown: it may hold a password)"
+        )
+        assert caught.value.__cause__ is None and caught.value.__suppress_context__

@@ -1,0 +1,52 @@
+"""The spider catalog's argument allow-list: what each spider takes, and nothing else."""
+
+from __future__ import annotations
+
+import pytest
+
+from roomwatch.catalog import SPIDERS, check_spider_args
+from roomwatch.errors import JobError
+
+
+def test_each_spider_takes_exactly_its_own_arguments() -> None:
+    takes = {name: [arg.name for arg in info.args] for name, info in SPIDERS.items()}
+    assert takes == {
+        "affiliate": [],
+        "cbhours_live": ["usernames"],
+        "cbhours_activity": ["usernames", "backfill"],
+        "followed_cams": ["confirm_loss"],
+        "followers": ["confirm_loss"],
+    }
+
+
+def test_allowed_arguments_come_back_as_the_strings_spiders_read() -> None:
+    assert check_spider_args("followers", {"confirm_loss": True}) == {"confirm_loss": "true"}
+    assert check_spider_args("followed_cams", {"confirm_loss": "false"}) == {
+        "confirm_loss": "false"
+    }
+    assert check_spider_args("cbhours_activity", {"usernames": "a_1, b.c", "backfill": "d-e"}) == {
+        "usernames": "a_1, b.c",
+        "backfill": "d-e",
+    }
+    assert check_spider_args("affiliate", {}) == {}
+
+
+@pytest.mark.parametrize(
+    ("spider", "args", "message"),
+    [
+        ("followers", {"first_path": "/x/"}, "first_path: not an argument of the followers spider"),
+        ("affiliate", {"thumbnails_due": "a"}, "thumbnails_due: not an argument of the affiliate"),
+        ("followed_cams", {"storage_state": "{}"}, "storage_state: not an argument"),
+        ("cbhours_live", {"targets": "a"}, "targets: not an argument of the cbhours_live spider"),
+        ("followers", {"confirm_loss": "TRUE!"}, "confirm_loss: expected true or false"),
+        ("cbhours_live", {"usernames": "a;b"}, "usernames: expected comma-separated usernames"),
+        ("cbhours_live", {"usernames": ""}, "usernames: expected comma-separated usernames"),
+        ("nope", {"x": "1"}, "x: not an argument of the nope spider (it takes: none)"),
+    ],
+)
+def test_anything_else_is_refused_naming_it(
+    spider: str, args: dict[str, object], message: str
+) -> None:
+    with pytest.raises(JobError) as refused:
+        check_spider_args(spider, args)
+    assert str(refused.value).startswith(message)
