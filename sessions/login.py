@@ -119,7 +119,7 @@ async def form_login(
         SessionError: Refused password, captcha, second factor, a check that does not clear,
             a missing form, or a timeout; the message says which and what to do instead.
     """
-    register_secret(password)
+    register_secret(password, always=True)
     limits = timeouts or LoginTimeouts()
     site_url = config.chaturbate.url
     try:

@@ -11,6 +11,7 @@ from playwright.async_api import Page, StorageState
 
 from roomwatch.config import Config
 from roomwatch.errors import ConfigError, SessionError
+from roomwatch.logs import redact
 from sessions.browser import chromium_args, find_chromium, launch_options, open_browser
 from sessions.login import (
     Capture,
@@ -59,6 +60,13 @@ def test_wrong_password_is_refused(sim: SimulatorServer, config: Config) -> None
         _login(config, "not the password")
     assert "not the password" not in str(caught.value)
     assert sim.state.site.session_ids() == []
+
+
+def test_a_short_password_is_masked_in_logs(sim: SimulatorServer, config: Config) -> None:
+    # A password a person chose is a secret however short (roomwatch.logs: ``always``).
+    with pytest.raises(SessionError, match="login refused"):
+        _login(config, "q9z!")
+    assert "q9z!" not in redact("the password q9z! was sent")
 
 
 def test_captcha_fails_fast_without_spending_an_attempt(
