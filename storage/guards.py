@@ -72,6 +72,10 @@ def store_or_set_aside(
 
     Returns:
         The sum of the writes that succeeded, with the usernames of the rows set aside.
+
+    Raises:
+        psycopg.Error: the database refused every row of a batch of several: that is no
+            row's fault (a broken statement, a changed schema) and fails the batch as before.
     """
     if not rows:
         return WriteResult(0, 0)
@@ -80,18 +84,42 @@ def store_or_set_aside(
             return write(rows)
     except UNSTORABLE_ROW_ERRORS as exc:
         if len(rows) == 1:
-            name = rows[0].username
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            log.warning("job %s: %s %s set aside, not storable: %s", job_id, what, name, reason)
-            return WriteResult(0, 0, set_aside=(name,))
-    middle = len(rows) // 2
-    first = store_or_set_aside(conn, rows[:middle], write, what=what, job_id=job_id)
-    second = store_or_set_aside(conn, rows[middle:], write, what=what, job_id=job_id)
+            return _set_aside(rows[0].username, exc, what, job_id)
+        first_error = exc
+    result = _bisect(conn, rows, write, what, job_id)
+    if len(result.set_aside) == len(rows):
+        raise first_error
+    return result
+
+
+def _bisect(
+    conn: psycopg.Connection[Any],
+    rows: Sequence[RowT],
+    write: Callable[[Sequence[RowT]], WriteResult],
+    what: str,
+    job_id: int | None,
+) -> WriteResult:
+    results = []
+    for part in (rows[: len(rows) // 2], rows[len(rows) // 2 :]):
+        try:
+            with conn.transaction():
+                results.append(write(part))
+        except UNSTORABLE_ROW_ERRORS as exc:
+            if len(part) == 1:
+                results.append(_set_aside(part[0].username, exc, what, job_id))
+            else:
+                results.append(_bisect(conn, part, write, what, job_id))
     return WriteResult(
-        first.inserted + second.inserted,
-        first.duplicates + second.duplicates,
-        set_aside=first.set_aside + second.set_aside,
+        sum(r.inserted for r in results),
+        sum(r.duplicates for r in results),
+        set_aside=tuple(name for r in results for name in r.set_aside),
     )
+
+
+def _set_aside(name: str, exc: Exception, what: str, job_id: int | None) -> WriteResult:
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    log.warning("job %s: %s %s set aside, not storable: %s", job_id, what, name, reason)
+    return WriteResult(0, 0, set_aside=(name,))
 
 
 def database_time(conn: psycopg.Connection[Any], observed_at: dt.datetime) -> dt.datetime:

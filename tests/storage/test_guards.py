@@ -93,6 +93,16 @@ def test_rows_the_database_refuses_are_set_aside_and_the_rest_stored(
     assert "affiliate room r080 set aside" in logged
 
 
+def test_a_batch_whose_every_row_is_refused_still_fails(db: psycopg.Connection[Any]) -> None:
+    # Then no row is at fault (a broken statement would refuse them all): nothing is hidden.
+    rooms = [_room("a", age=99999), _room("b", age=99999), _room("c", age=-99999)]
+    with pytest.raises(psycopg.errors.NumericValueOutOfRange):
+        write_affiliate_poll(db, rooms, observed_at=dt.datetime.now(UTC), complete=True)
+    db.rollback()
+    assert _scalar(db, "SELECT count(*) FROM persons") == 0
+    assert _scalar(db, "SELECT count(*) FROM source_polls") == 0
+
+
 def test_a_complete_poll_does_not_conclude_a_set_aside_room_offline(
     db: psycopg.Connection[Any],
 ) -> None:
