@@ -1,8 +1,10 @@
 """Batched, idempotent writers the pipelines call: history rows plus the latest-per-source table.
 
-Every writer runs in one transaction: either the whole batch (history rows, persons, rollups,
-latest values) lands or none of it does. Writing the same observation twice (same person, same
-observed time) adds nothing the second time. Bulk rows go in with COPY.
+Every writer runs in one transaction: the batch (history rows, persons, rollups, latest values)
+lands whole, except rows the database refuses, which are set aside and named in the result
+(``storage/guards.py``); a database error of any other kind leaves none of it. Writing the same
+observation twice (same person, same observed time) adds nothing the second time. Bulk rows go
+in with COPY. Observation times are clamped to the database clock (``guards.database_time``).
 """
 
 from __future__ import annotations
