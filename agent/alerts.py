@@ -4,7 +4,10 @@ Alerts themselves are read from the database (``storage.alerts``) by ``/status``
 ``roomwatch status``; this only tells someone outside. It checks after every finished crawl and
 every :data:`CHECK_SECONDS`. Each alert occurrence is claimed in ``alert_notifications`` before
 it is sent, so several agents, or a restart, never send it twice; if any target fails, the
-claim is released and the alert is retried at the next check. The targets that did get it are
+claim is released and the alert is retried at the next check. A claim that is neither sent nor
+released (the process died while sending) expires (``storage.alerts.CLAIM_TIMEOUT``), and no
+exception ends the notifier's thread: it is logged (redacted) and the thread checks again,
+backing off while the failures go on. The targets that did get it are
 remembered (in this process) and not sent it again; after a restart, or by another agent, they
 may be: a late duplicate is better than a lost alert.
 
@@ -34,7 +37,13 @@ import psycopg
 from roomwatch.config import AlertsConfig
 from roomwatch.errors import DatabaseError
 from roomwatch.logs import quiet_apprise_logs, redact, register_secret
-from storage.alerts import Alert, claim_notification, read_alerts, release_notification
+from storage.alerts import (
+    Alert,
+    claim_notification,
+    mark_notification_sent,
+    read_alerts,
+    release_notification,
+)
 from storage.database import connect
 from storage.jobs import Job
 
@@ -44,6 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 CHECK_SECONDS = 30.0
 TIMEOUT_SECONDS = 10.0
+MAX_BACKOFF_SECONDS = 600.0
 
 
 class WebhookBody(msgspec.Struct, frozen=True, kw_only=True):
@@ -98,12 +108,20 @@ class AlertNotifier:
             self._wake.set()
 
     def _loop(self) -> None:
+        failures = 0
         while not self._stop.is_set():
             try:
                 self.check()
+                failures = 0
             except (psycopg.Error, DatabaseError) as exc:
-                log.warning("alerts: could not read them (%s)", exc)
-            self._wake.wait(CHECK_SECONDS)
+                failures += 1
+                log.warning("alerts: could not read them (%s)", redact(str(exc)))
+            except Exception as exc:  # noqa: BLE001 (the thread must outlive any bug or surprise)
+                failures += 1
+                log.error("alerts: check failed: %s; checking again", _describe(exc))
+            # Failing again and again, wait longer (a wake-up, such as a failed crawl, still
+            # checks at once).
+            self._wake.wait(min(CHECK_SECONDS * 2 ** max(failures - 1, 0), MAX_BACKOFF_SECONDS))
             self._wake.clear()
 
     def check(self) -> list[Alert]:
@@ -117,7 +135,13 @@ class AlertNotifier:
             for alert in alerts:
                 if not claim_notification(conn, alert.key):
                     continue
-                if self._send(alert):
+                try:
+                    delivered = self._send(alert)
+                except Exception as exc:  # noqa: BLE001 (one alert's surprise must not hold the others)
+                    log.error("alerts: sending %s failed: %s", alert.kind, _describe(exc))
+                    delivered = False
+                if delivered:
+                    mark_notification_sent(conn, alert.key)
                     sent.append(alert)
                 else:
                     release_notification(conn, alert.key)
@@ -189,6 +213,13 @@ class AlertNotifier:
             log.warning("alerts: %s: %s; will retry", name, result.status.name.lower())
             return False
         return True
+
+
+def _describe(exc: BaseException) -> str:
+    """An unexpected exception in one redacted line: its type and message, no traceback (whose
+    frames could quote a target URL and its token)."""
+    message = redact(str(exc)).strip().splitlines()
+    return f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__
 
 
 def _load_apprise_targets(urls: list[str]) -> list[tuple[str, apprise.Apprise]]:

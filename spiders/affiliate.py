@@ -24,9 +24,10 @@ from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from roomwatch.config import Config
+from roomwatch.text import clean_json
 from spiders.base import RoomwatchSpider
 from spiders.images import ThumbnailItem
-from storage.records import AffiliateRoom
+from storage.records import AffiliateRoom, WriteResult
 from storage.targets import thumbnail_targets
 from storage.writers import conclude_affiliate_poll, write_affiliate_poll
 
@@ -80,11 +81,14 @@ class PageError(ValueError):
 def decode_page(body: bytes) -> tuple[list[AffiliateRoom], int | None]:
     """Decodes one page: the rooms, and ``count`` (None for the legacy bare array).
 
+    Text a room cannot be stored with (NUL, lone surrogates) is dropped first, from the
+    decoded strings and the kept raw object alike: one room's subject must not fail its page.
+
     Raises:
         PageError: naming the room and field that do not match the format.
     """
     try:
-        envelope = _envelope.decode(body)
+        envelope = _envelope.decode(clean_json(body))
     except msgspec.ValidationError as exc:
         raise PageError(f"envelope: {_where(exc)}") from None
     except msgspec.DecodeError as exc:
@@ -160,21 +164,24 @@ class AffiliatePage(msgspec.Struct, frozen=True):
     def merge(self, other: AffiliatePage) -> AffiliatePage:
         return AffiliatePage(rooms=self.rooms + other.rooms, observed_at=self.observed_at)
 
-    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> int:
-        return write_affiliate_poll(
-            conn, self.rooms, observed_at=self.observed_at, job_id=job_id
-        ).inserted
+    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> WriteResult:
+        return write_affiliate_poll(conn, self.rooms, observed_at=self.observed_at, job_id=job_id)
 
 
 class AffiliatePollComplete(msgspec.Struct, frozen=True):
-    """Every page was read: the poll may conclude who went offline."""
+    """Every page was read: the poll may conclude who went offline.
+
+    ``seen`` names every room the poll listed, so a room whose row was set aside (refused by
+    the database) is not concluded offline while everyone absent still is.
+    """
 
     kind: ClassVar[str] = "affiliate_complete_polls"
     observed_at: dt.datetime
     rooms_seen: int
+    seen: list[str] = msgspec.field(default_factory=list)
 
     def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> int:
-        conclude_affiliate_poll(conn, self.observed_at, job_id, self.rooms_seen)
+        conclude_affiliate_poll(conn, self.observed_at, job_id, self.rooms_seen, self.seen)
         return 1
 
 
@@ -312,4 +319,6 @@ class AffiliateSpider(RoomwatchSpider):
                 self.config.affiliate.max_rooms,
             )
         elif reason == "finished" and self.failure is None and every_page:
-            self.conclusion = AffiliatePollComplete(self.observed_at, len(self.usernames))
+            self.conclusion = AffiliatePollComplete(
+                self.observed_at, len(self.usernames), sorted(self.usernames)
+            )

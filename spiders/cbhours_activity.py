@@ -21,6 +21,7 @@ from scrapy.http import Response
 
 from roomwatch.config import Config
 from roomwatch.errors import DecodeError, UpstreamError
+from roomwatch.text import clean_json
 from spiders.cbhours_api import (
     CbhoursSpider,
     NoTrophy,
@@ -29,7 +30,7 @@ from spiders.cbhours_api import (
     is_no_trophy,
     usernames_arg,
 )
-from storage.records import ActivitySegment, DailyActivity
+from storage.records import ActivitySegment, DailyActivity, WriteResult
 from storage.targets import cbhours_activity_targets, without_cbhours_activity
 from storage.writers import write_cbhours_activity
 
@@ -102,7 +103,7 @@ def decode_activity(body: bytes, username: str, tzo: int) -> ActivityAnswer:
         UpstreamError: an error answer other than Error Code:300.
     """
     try:
-        answer = _answer.decode(body)
+        answer = _answer.decode(clean_json(body))  # no NUL or lone surrogate reaches a row
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise decode_error(exc) from None
     if answer.status is not True:
@@ -119,19 +120,28 @@ def decode_activity(body: bytes, username: str, tzo: int) -> ActivityAnswer:
             wires = _segments.decode(raw)
         except msgspec.ValidationError as exc:
             raise decode_error(exc, f"details.{day}") from None
-        segments += [
-            ActivitySegment(
-                username=username,
-                segment_at=local_to_utc(wire.timestamp, tzo),
-                type=wire.type,
-                rank=int(wire.rank),
-                grank=int(wire.grank),
-                followers=int(wire.followers),
-                viewers=int(wire.viewers),
-                gender=wire.gender,
+        for index, wire in enumerate(wires):
+            try:
+                # The pattern lets through impossible times (2025-02-30T10:00, 24:00): a
+                # ValueError here escaped as a spider error and the job still succeeded.
+                segment_at = local_to_utc(wire.timestamp, tzo)
+            except (ValueError, OverflowError):
+                raise DecodeError(
+                    f"details.{day}[{index}].timestamp: expected a real local time "
+                    f"YYYY-MM-DDTHH:MM, got {wire.timestamp!r}"
+                ) from None
+            segments.append(
+                ActivitySegment(
+                    username=username,
+                    segment_at=segment_at,
+                    type=wire.type,
+                    rank=int(wire.rank),
+                    grank=int(wire.grank),
+                    followers=int(wire.followers),
+                    viewers=int(wire.viewers),
+                    gender=wire.gender,
+                )
             )
-            for wire in wires
-        ]
     return ActivityAnswer(segments=segments, daily=daily)
 
 
@@ -161,14 +171,21 @@ def decode_months(body: bytes) -> list[str]:
     """Decodes a ``get_months`` answer: ``YYYY-MM`` strings; an error answer means none.
 
     Raises:
-        DecodeError: naming the element that is not a ``YYYY-MM`` string.
+        DecodeError: naming the element that is not a ``YYYY-MM`` string of a real month.
     """
+    body = clean_json(body)
     if error_message(body) is not None:
         return []
     try:
-        return _months.decode(body)
+        months = _months.decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise decode_error(exc) from None
+    for index, month in enumerate(months):
+        try:
+            dt.date.fromisoformat(f"{month}-01")
+        except ValueError:
+            raise DecodeError(f"[{index}]: expected a real month YYYY-MM, got {month!r}") from None
+    return months
 
 
 def backfill_windows(months: Iterable[str], before: dt.date) -> list[tuple[dt.date, dt.date]]:
@@ -176,13 +193,17 @@ def backfill_windows(months: Iterable[str], before: dt.date) -> list[tuple[dt.da
     ``before`` (the first day already fetched), skipping months CBHours does not list.
 
     Each month is widened by one day on either side: ``get_months`` takes no ``tzo``, so a
-    month's first or last hours may fall on a neighbouring local day.
+    month's first or last hours may fall on a neighbouring local day. Months from ``before``
+    on add nothing and are skipped first: a month such as ``9999-12`` has no following month
+    to compute (it ended the crawl with an OverflowError).
     """
     days: set[dt.date] = set()
     for month in months:
         first = dt.date.fromisoformat(f"{month}-01")
+        if first >= before:
+            continue
         following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-        day = first - dt.timedelta(days=1)
+        day = first - dt.timedelta(days=1) if first > dt.date.min else first
         while day <= following:
             if day < before:
                 days.add(day)
@@ -214,10 +235,10 @@ class CbhoursActivityPage(msgspec.Struct, frozen=True):
             f"{len(self.daily)} days)"
         )
 
-    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> int:
+    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> WriteResult:
         return write_cbhours_activity(
             conn, self.segments, self.daily, observed_at=self.observed_at, job_id=job_id
-        ).inserted
+        )
 
 
 class CbhoursActivitySpider(CbhoursSpider):

@@ -13,6 +13,7 @@ import scrapy
 from twisted.python.failure import Failure
 
 from roomwatch.errors import DecodeError, JobError
+from roomwatch.text import clean_json
 from spiders.backoff import describe_failure
 from spiders.base import RoomwatchSpider
 from storage.writers import mark_without_trophy
@@ -37,7 +38,7 @@ _error_answer = msgspec.json.Decoder(_ErrorAnswer)
 def error_message(body: bytes) -> str | None:
     """The message of an error answer (``status: "error"``), None for any other body."""
     try:
-        answer = _error_answer.decode(body)
+        answer = _error_answer.decode(clean_json(body))
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
     return answer.message if answer.status == "error" else None

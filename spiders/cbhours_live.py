@@ -21,6 +21,7 @@ from scrapy.http import Response
 
 from roomwatch.config import Config
 from roomwatch.errors import DecodeError, UpstreamError
+from roomwatch.text import clean_json
 from spiders.cbhours_api import (
     CbhoursSpider,
     NoTrophy,
@@ -28,7 +29,7 @@ from spiders.cbhours_api import (
     is_no_trophy,
     usernames_arg,
 )
-from storage.records import CbhoursLive
+from storage.records import CbhoursLive, WriteResult
 from storage.targets import cbhours_live_targets
 from storage.writers import write_cbhours_live
 
@@ -92,7 +93,7 @@ def decode_live(body: bytes) -> LiveAnswer:
         UpstreamError: an error answer other than Error Code:300.
     """
     try:
-        answer = _answer.decode(body)
+        answer = _answer.decode(clean_json(body))  # no NUL or lone surrogate reaches a row
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise decode_error(exc) from None
     if answer.status == "error":
@@ -146,10 +147,8 @@ class CbhoursLivePage(msgspec.Struct, frozen=True):
         online = sum(1 for row in self.rows if row.online)
         return f"CbhoursLivePage({len(self.rows)} rows, {online} online)"
 
-    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> int:
-        return write_cbhours_live(
-            conn, self.rows, observed_at=self.observed_at, job_id=job_id
-        ).inserted
+    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> WriteResult:
+        return write_cbhours_live(conn, self.rows, observed_at=self.observed_at, job_id=job_id)
 
 
 class CbhoursLiveSpider(CbhoursSpider):

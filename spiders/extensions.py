@@ -1,5 +1,6 @@
-"""Reports a crawl's progress to its job row once a second, so ``roomwatch crawl`` and the API
-can show pages and items while it runs, and the runner sees it is alive."""
+"""Crawl extensions: progress reported to the job row once a second (so ``roomwatch crawl`` and
+the API can show pages and items while it runs, and the runner sees it is alive), and every
+spider or item error turned into the job's failure."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from scrapy import signals
 from twisted.internet import task
 from twisted.internet.threads import deferToThread
 
+from roomwatch.logs import redact
+from spiders.base import RoomwatchSpider
 from spiders.database import close_crawler_pool, crawler_pool
 from storage.jobs import record_progress
 
@@ -63,3 +66,42 @@ class JobProgress:
         return deferToThread(write).addErrback(
             lambda failure: log.warning("progress not recorded: %s", failure.getErrorMessage())
         )
+
+
+class SpiderErrors:
+    """Fails the crawl on any error Scrapy itself only logs.
+
+    An exception escaping a callback, ``start()`` or an item pipeline is logged by Scrapy and
+    the crawl goes on to finish normally: the job used to end ``succeeded`` (an impossible date
+    in a CBHours answer did exactly that) and the conclusion was stored. Each such error now
+    fails the crawl with its reason, as :meth:`RoomwatchSpider.fail` does for known failures.
+    """
+
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> SpiderErrors:
+        extension = cls(crawler)
+        crawler.signals.connect(extension.spider_error, signal=signals.spider_error)
+        crawler.signals.connect(extension.item_error, signal=signals.item_error)
+        return extension
+
+    def spider_error(self, failure: Any, response: Any, spider: Any) -> None:
+        self._fail(spider, "spider error", failure, response)
+
+    def item_error(self, item: Any, response: Any, spider: Any, failure: Any) -> None:
+        self._fail(spider, f"item error ({type(item).__name__})", failure, response)
+
+    def _fail(self, spider: Any, what: str, failure: Any, response: Any) -> None:
+        if not isinstance(spider, RoomwatchSpider):
+            return
+        where = ""
+        if response is not None:
+            # The request's own name (``get_live batch 2``), else its path: the query string
+            # may hold a token.
+            meta = getattr(response, "meta", {}) if getattr(response, "request", None) else {}
+            where = f" in {meta.get('what') or response.url.split('?', 1)[0]}"
+        message = (failure.getErrorMessage() or "").strip().splitlines()
+        reason = f"{failure.type.__name__}{': ' + message[0] if message else ''}"
+        spider.fail(redact(f"{what}{where}: {reason}"))

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 import msgspec
 from itemadapter.adapter import AdapterInterface, ItemAdapter
 
+from storage.records import WriteResult
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -28,8 +30,9 @@ class Storable(Protocol):
 
     kind: ClassVar[str]
 
-    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> int:
-        """Writes the item in one transaction; returns the rows it stands for."""
+    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> int | WriteResult:
+        """Writes the item in one transaction; returns the rows it stands for, or the
+        writer's result (rows stored, and rows the database refused and set aside)."""
         ...
 
 

@@ -15,6 +15,7 @@ from spiders.base import RoomwatchSpider
 from spiders.database import crawler_pool
 from spiders.items import Batchable, Storable
 from storage.database import TRANSIENT_ERRORS
+from storage.records import WriteResult
 
 log = logging.getLogger(__name__)
 # Writers of different crawls touch the same persons (and their summaries) in different orders;
@@ -69,10 +70,17 @@ class StoragePipeline:
             spider.fail(str(exc))
         except Exception as exc:  # noqa: BLE001 (any database error fails the crawl, with its reason)
             spider.fail(f"storing {item.kind} failed: {str(exc).strip().splitlines()[0]}")
-        else:
-            self.crawler.stats.inc_value(f"items/{item.kind}", rows)
+            return
+        if isinstance(rows, WriteResult):
+            # Rows the database refused were set aside (each logged with its username by the
+            # writer) and the rest stored: counted, they do not fail the crawl, whose other
+            # rows and conclusion stay true (see storage/guards.py, conclude_affiliate_poll).
+            if rows.set_aside:
+                self.crawler.stats.inc_value("roomwatch/rows_set_aside", len(rows.set_aside))
+            rows = rows.inserted
+        self.crawler.stats.inc_value(f"items/{item.kind}", rows)
 
-    def _write(self, item: Storable, job_id: int | None) -> int:
+    def _write(self, item: Storable, job_id: int | None) -> int | WriteResult:
         started = time.perf_counter()
         try:
             for _ in range(ATTEMPTS - 1):
@@ -86,6 +94,6 @@ class StoragePipeline:
             # Time spent storing, summed over items (writes overlap with downloads).
             self.crawler.stats.inc_value("roomwatch/store_seconds", time.perf_counter() - started)
 
-    def _store_once(self, item: Storable, job_id: int | None) -> int:
+    def _store_once(self, item: Storable, job_id: int | None) -> int | WriteResult:
         with crawler_pool(self.crawler).connection() as conn:
             return item.store(conn, job_id)

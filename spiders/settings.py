@@ -68,7 +68,10 @@ def crawl_settings(
         "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
         "HTTPERROR_ALLOW_ALL": False,
         "ITEM_PIPELINES": {"spiders.pipelines.StoragePipeline": 500},
-        "EXTENSIONS": {"spiders.extensions.JobProgress": 500},
+        "EXTENSIONS": {
+            "spiders.extensions.JobProgress": 500,
+            "spiders.extensions.SpiderErrors": 510,  # any spider or item error fails the job
+        },
         "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
         "FEED_EXPORT_ENCODING": "utf-8",
     }

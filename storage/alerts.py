@@ -4,7 +4,10 @@ a follow list whose mass change is held until the owner confirms it).
 They are derived from the tables on every read, never stored, so an alert clears itself when
 its cause goes away (a new session, a successful crawl). What *is* stored is which alerts were
 already sent to the webhook (``alert_notifications``): each alert has a key naming its
-occurrence, and claiming that key is one INSERT, so two agents or a restart never send twice.
+occurrence, and claiming that key is one statement, so two agents or a restart never send
+twice. A claim is marked sent once delivered; a claim neither sent nor released within
+:data:`CLAIM_TIMEOUT` (its holder died, or failed in a way it could not clean up after) may be
+taken again, so an alert is late rather than lost. Times are the database's.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from roomwatch.catalog import SPIDERS
 from storage.follow_guard import HELD
 
 AlertKind = Literal["session_expired", "spider_failing", "follow_change_held"]
+
+CLAIM_TIMEOUT = dt.timedelta(minutes=10)
+"""Longer than any delivery takes (each target times out after 10 seconds), short enough that
+an alert whose sender died goes out the same quarter of an hour."""
 
 # Expired sessions that no later, not-expired session of the same account has replaced.
 EXPIRED_SESSIONS = """
@@ -141,17 +148,32 @@ def read_alerts(conn: psycopg.Connection[Any], failures_in_a_row: int) -> list[A
     return build_alerts(sessions, failing, failures_in_a_row, held)
 
 
-def claim_notification(conn: psycopg.Connection[Any], key: str) -> bool:
-    """True exactly once per key, for whoever should send the notification."""
+def claim_notification(
+    conn: psycopg.Connection[Any], key: str, timeout: dt.timedelta = CLAIM_TIMEOUT
+) -> bool:
+    """True for whoever should send the notification: once per key, or again once an unsent
+    claim is older than ``timeout``."""
     with conn.transaction():
         cur = conn.execute(
-            "INSERT INTO alert_notifications (alert_key) VALUES (%s) ON CONFLICT DO NOTHING",
-            [key],
+            """
+            INSERT INTO alert_notifications AS n (alert_key) VALUES (%s)
+            ON CONFLICT (alert_key) DO UPDATE SET claimed_at = now()
+            WHERE n.sent_at IS NULL AND n.claimed_at < now() - %s::interval
+            """,
+            [key, timeout],
         )
     return cur.rowcount == 1
+
+
+def mark_notification_sent(conn: psycopg.Connection[Any], key: str) -> None:
+    """Records that every target has the notification: the claim never expires."""
+    with conn.transaction():
+        conn.execute("UPDATE alert_notifications SET sent_at = now() WHERE alert_key = %s", [key])
 
 
 def release_notification(conn: psycopg.Connection[Any], key: str) -> None:
     """Forgets a claim whose notification could not be delivered, so it is tried again."""
     with conn.transaction():
-        conn.execute("DELETE FROM alert_notifications WHERE alert_key = %s", [key])
+        conn.execute(
+            "DELETE FROM alert_notifications WHERE alert_key = %s AND sent_at IS NULL", [key]
+        )

@@ -28,12 +28,23 @@ ROLLUP_TABLES = ("affiliate_hourly",)
 def apply_retention(
     conn: psycopg.Connection[Any], settings: DatabaseConfig, now: dt.datetime | None = None
 ) -> list[str]:
-    """Drops every partition whose rows are all past retention; returns the dropped names."""
-    now = now or dt.datetime.now(dt.UTC)
-    raw_cutoff = now - dt.timedelta(days=settings.snapshot_retention_days)
-    rollup_cutoff = now - dt.timedelta(days=settings.rollup_retention_days)
+    """Drops every partition whose rows are all past retention; returns the dropped names.
+
+    Args:
+        now: the time the cut-offs count back from; by default the database's ``now()``. Not
+            this process's clock: the agent may run on a machine whose clock is off, and the
+            rows were stamped by the database's (``storage/guards.py``); a clock running ahead
+            here dropped history still inside its retention.
+    """
     dropped: list[str] = []
     with conn.transaction():
+        if now is None:
+            row = conn.execute("SELECT now()").fetchone()
+            assert row is not None
+            now = row[0]
+        assert now is not None
+        raw_cutoff = now - dt.timedelta(days=settings.snapshot_retention_days)
+        rollup_cutoff = now - dt.timedelta(days=settings.rollup_retention_days)
         for table, cutoff in [(t, raw_cutoff) for t in RAW_TABLES] + [
             (t, rollup_cutoff) for t in ROLLUP_TABLES
         ]:

@@ -87,7 +87,9 @@ class DailyActivity(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class WriteResult(msgspec.Struct, frozen=True):
-    """What a write did: rows new to the database, and rows it already had (idempotent rewrite)."""
+    """What a write did: rows new to the database, rows it already had (idempotent rewrite),
+    and the usernames of rows the database refused, set aside instead of failing the batch."""
 
     inserted: int
     duplicates: int
+    set_aside: tuple[str, ...] = ()

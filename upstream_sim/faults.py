@@ -16,6 +16,12 @@ Rule actions (``delay`` combines with either of the others):
   The field is ``field`` (first object holding that key) or, by default, the first field of the
   first object inside the first non-empty array: one room of a page, not the envelope. A bare
   array of scalars (CBHours ``get_months``) has its first element changed instead.
+* ``malformed="unstorable_text"``: the real answer with ``\\u0000``, a lone ``\\ud800`` and a
+  lone ``\\udc00`` escaped into the middle of one string field (chosen like ``wrong_type``'s):
+  valid JSON that neither PostgreSQL (NUL) nor UTF-8 (lone surrogates) can store as it is.
+* ``malformed="set_value"``: the real answer with one field (chosen likewise) set to ``value``
+  (any JSON value): a well-typed but impossible value, such as the date ``2025-02-30T10:00``
+  or an age of ``99999``.
 """
 
 import asyncio
@@ -41,8 +47,10 @@ class FaultRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         status: Answer with this status instead of calling the upstream.
         retry_after: ``Retry-After`` header value in seconds (with ``status`` only).
         delay: Seconds to wait before answering (alone, or before the other action).
-        malformed: Damage the real answer: ``invalid_json`` or ``wrong_type``.
-        field: For ``wrong_type``, the key to corrupt; default: first field of the first record.
+        malformed: Damage the real answer: ``invalid_json``, ``wrong_type``,
+            ``unstorable_text`` or ``set_value``.
+        field: The key to corrupt; default: first field of the first record.
+        value: For ``set_value``, the JSON value the field is set to.
     """
 
     prefix: str
@@ -50,8 +58,9 @@ class FaultRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     status: Annotated[int, msgspec.Meta(ge=100, le=599)] | None = None
     retry_after: Annotated[int, msgspec.Meta(ge=0)] | None = None
     delay: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.0
-    malformed: Literal["invalid_json", "wrong_type"] | None = None
+    malformed: Literal["invalid_json", "wrong_type", "unstorable_text", "set_value"] | None = None
     field: str | None = None
+    value: Any = None
 
     def __post_init__(self) -> None:
         """Reject rules that would do nothing or contradict themselves."""
@@ -61,6 +70,8 @@ class FaultRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
             raise ValueError("a fault rule needs status, malformed or delay")
         if self.retry_after is not None and self.status is None:
             raise ValueError("retry_after needs a status")
+        if (self.value is not None) != (self.malformed == "set_value"):
+            raise ValueError("a set_value fault needs a value, and only it takes one")
 
 
 class FaultState(msgspec.Struct, frozen=True, kw_only=True):
@@ -149,7 +160,7 @@ class FaultMiddleware:
                 await _send(send, status, headers, body[: len(body) // 2])
                 return
             try:
-                corrupted = corrupt_one_field(body, rule.field)
+                corrupted = corrupt_one_field(body, rule.field, rule.malformed, rule.value)
             except ValueError as exc:
                 # The answer is already captured (Litestar counts it as started), so the plan
                 # mistake must be answered here; a 500 naming it beats a silent pass-through.
@@ -159,8 +170,15 @@ class FaultMiddleware:
             await _send(send, status, headers, corrupted)
 
 
-def corrupt_one_field(body: bytes, field: str | None) -> bytes:
-    """Return ``body`` (JSON) with one field's type changed, as the module docstring describes.
+# Stands for the unstorable escapes while the document is encoded (msgspec cannot encode them).
+_UNSTORABLE_MARK = "~sim-unstorable~"
+_UNSTORABLE_ESCAPES = b"\\u0000\\ud800 \\udc00"
+
+
+def corrupt_one_field(
+    body: bytes, field: str | None, how: str = "wrong_type", value: Any = None
+) -> bytes:
+    """Return ``body`` (JSON) with one field damaged ``how``, as the module docstring describes.
 
     Raises:
         ValueError: ``body`` is not JSON or holds no field to corrupt (a plan mistake).
@@ -173,13 +191,23 @@ def corrupt_one_field(body: bytes, field: str | None) -> bytes:
     if target is None and not field and isinstance(document, dict) and document:
         target = document
     if target is None and not field and isinstance(document, list) and document:
-        document[0] = _retyped(document[0])
-        return msgspec.json.encode(document)
-    if target is None:
-        raise ValueError(f"wrong_type fault found no field {field or '(any)'} to corrupt")
-    key = field or next(iter(target))
-    target[key] = _retyped(target[key])
-    return msgspec.json.encode(document)
+        document[0] = _damaged(document[0], how, value)
+    elif target is None:
+        raise ValueError(f"{how} fault found no field {field or '(any)'} to corrupt")
+    else:
+        key = field or next(iter(target))
+        target[key] = _damaged(target[key], how, value)
+    return msgspec.json.encode(document).replace(_UNSTORABLE_MARK.encode(), _UNSTORABLE_ESCAPES)
+
+
+def _damaged(old: Any, how: str, value: Any) -> Any:
+    if how == "set_value":
+        return value
+    if how == "unstorable_text":
+        if not isinstance(old, str):
+            raise ValueError("unstorable_text fault needs a string field")
+        return f"{old[: len(old) // 2]}{_UNSTORABLE_MARK}{old[len(old) // 2 :]}"
+    return _retyped(old)
 
 
 def _retyped(value: Any) -> Any:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -15,7 +18,8 @@ import pytest
 
 from agent.alerts import AlertNotifier
 from roomwatch.config import AlertsConfig, Config
-from storage.jobs import create_job, finish_job
+from storage.alerts import CLAIM_TIMEOUT, Alert, claim_notification, read_alerts
+from storage.jobs import Job, create_job, finish_job, get_job
 
 
 class Webhook:
@@ -100,3 +104,85 @@ def test_roomwatch_status_shows_the_alerts_and_the_scheduler(
     report = json.loads(as_json.stdout)
     assert [a["kind"] for a in report["alerts"]] == ["spider_failing"]
     assert report["scheduler"]["active"] is False
+
+
+def _fail_spider(db: psycopg.Connection[Any], spider: str, times: int) -> Job:
+    for _ in range(times):
+        job = create_job(db, spider, {}, "schedule")
+        db.execute("UPDATE crawl_jobs SET status = 'running' WHERE job_id = %s", [job.job_id])
+        finish_job(db, job.job_id, "failed", finish_reason="finished", error_message="boom")
+    last = get_job(db, job.job_id)
+    assert last is not None
+    return last
+
+
+def _wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_a_claim_left_unsent_expires_and_the_alert_is_sent(db_url: str, webhook: Webhook) -> None:
+    notifier = AlertNotifier(db_url, AlertsConfig(webhook_url=webhook.url, failures_in_a_row=2))
+    with psycopg.connect(db_url, autocommit=True) as db:
+        _fail(db, 2, "boom")
+        [alert] = read_alerts(db, 2)
+        assert claim_notification(db, alert.key)  # a process claimed it, then died unsent
+        assert notifier.check() == []  # a fresh claim: someone may be sending it right now
+        expired = CLAIM_TIMEOUT + dt.timedelta(minutes=1)
+        db.execute("UPDATE alert_notifications SET claimed_at = now() - %s::interval", [expired])
+        [sent] = notifier.check()
+        assert sent.key == alert.key
+        # Sent: however old, never sent again.
+        db.execute("UPDATE alert_notifications SET claimed_at = now() - interval '1 day'")
+        assert notifier.check() == []
+    assert len(webhook.bodies) == 1
+
+
+class _BuggyNotifier(AlertNotifier):
+    """A notifier whose sender (or whole check) meets one exception nobody planned for."""
+
+    def __init__(self, conninfo: str, settings: AlertsConfig, where: str) -> None:
+        super().__init__(conninfo, settings)
+        self.where = where
+        self.raised = threading.Event()
+
+    def _raise_once(self) -> None:
+        if not self.raised.is_set():
+            self.raised.set()
+            raise RuntimeError(f"unforeseen, near {self._settings.webhook_url}")
+
+    def check(self) -> list[Alert]:
+        if self.where == "check":
+            self._raise_once()
+        return super().check()
+
+    def _post_webhook(self, alert: Alert) -> bool:
+        if self.where == "sender":
+            self._raise_once()
+        return super()._post_webhook(alert)
+
+
+@pytest.mark.parametrize("where", ["sender", "check"])
+def test_the_notifier_thread_survives_any_exception(
+    db_url: str, webhook: Webhook, where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = AlertsConfig(webhook_url=webhook.url, failures_in_a_row=2)
+    notifier = _BuggyNotifier(db_url, settings, where)
+    with caplog.at_level(logging.ERROR, logger="agent.alerts"):
+        notifier.start()
+        try:
+            with psycopg.connect(db_url, autocommit=True) as db:
+                notifier.job_finished(_fail_spider(db, "affiliate", 2))
+                _wait_for(notifier.raised.is_set, "the exception")
+                # The thread lives on: the next alert, and the one that met the exception,
+                # are delivered.
+                notifier.job_finished(_fail_spider(db, "cbhours_live", 2))
+                _wait_for(lambda: len(webhook.bodies) == 2, "both alerts")
+        finally:
+            notifier.stop()
+    assert sorted(body["subject"] for body in webhook.bodies) == ["affiliate", "cbhours_live"]
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "RuntimeError: unforeseen" in logged
+    assert "hush" not in logged  # the webhook URL's token is redacted

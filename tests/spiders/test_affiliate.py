@@ -148,6 +148,67 @@ def test_a_malformed_page_fails_the_job_and_concludes_nothing(
     assert _count(db, "SELECT count(*) FROM affiliate_api_snapshots") == 0
 
 
+def test_unstorable_text_is_dropped_from_strings_and_raw() -> None:
+    room = (
+        b'{"username":"A\\u0000b","gender":"f","current_show":"public","num_users":1,'
+        b'"num_followers":2,"room_subject":"hi\\u0000 \\ud800there\\udc00","tags":["x\\u0000"]}'
+    )
+    rooms, count = decode_page(b'{"count":1,"results":[' + room + b"]}")
+    assert count == 1
+    (record,) = rooms
+    assert (record.username, record.room_subject, record.tags) == ("ab", "hi there", ["x"])
+    assert b"\\u0000" not in record.raw and b"\\ud800" not in record.raw
+    assert json.loads(record.raw)["room_subject"] == "hi there"
+
+
+def test_a_room_with_nul_and_lone_surrogates_is_stored_and_the_poll_completes(
+    crawl_env: Config, db_url: str, db: psycopg.Connection[Any], sim: SimulatorServer
+) -> None:
+    # Before: a lone surrogate failed the whole page (msgspec refuses it), and a NUL the whole
+    # 2,500-row COPY batch; either way the poll never completed while that room was online.
+    sim.state.faults.set(
+        [
+            FaultRule(
+                prefix="/api/public/affiliates/", malformed="unstorable_text", field="room_subject"
+            )
+        ]
+    )
+    job = _crawl(crawl_env, db_url)
+    assert job.status == "succeeded", job.error_message
+    assert job.items == {"affiliate_rooms": 1234, "affiliate_complete_polls": 1}
+    assert _count(db, "SELECT count(*) FROM affiliate_api_snapshots") == 1234
+    assert _count(db, "SELECT count(*) FROM source_polls WHERE source = 'affiliate'") == 1
+    assert (
+        _count(
+            db,
+            "SELECT count(*) FROM affiliate_api_snapshots "
+            "WHERE strpos(room_subject, '~sim') > 0 OR raw::text LIKE '%\\\\u0000%'",
+        )
+        == 0
+    )
+
+
+def test_a_room_the_database_refuses_is_set_aside_and_counted(
+    crawl_env: Config, db_url: str, db: psycopg.Connection[Any], sim: SimulatorServer
+) -> None:
+    # An age beyond smallint passes the decoder (it is an int) and the database refuses it.
+    sim.state.faults.set(
+        [
+            FaultRule(
+                prefix="/api/public/affiliates/", malformed="set_value", field="age", value=99999
+            )
+        ]
+    )
+    job = _crawl(crawl_env, db_url)
+    assert job.status == "succeeded", job.error_message
+    assert job.stats["roomwatch/rows_set_aside"] == 1
+    assert job.items == {"affiliate_rooms": 1233, "affiliate_complete_polls": 1}
+    assert _count(db, "SELECT count(*) FROM affiliate_api_snapshots") == 1233
+    assert _count(db, "SELECT count(*) FROM source_polls WHERE source = 'affiliate'") == 1
+    log = (crawl_env.data_path / "logs" / f"job-{job.job_id}.log").read_text()
+    assert "affiliate room" in log and "set aside" in log
+
+
 def test_without_a_campaign_slug_the_spider_refuses(
     crawl_env: Config, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

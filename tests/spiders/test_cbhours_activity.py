@@ -224,3 +224,65 @@ def test_a_malformed_answer_fails_the_job_and_keeps_the_others(
     )
     assert per_person["amy"] == 0
     assert per_person["bea"] == len(cbhours.segments("bea"))
+
+
+def test_impossible_months_are_decode_errors_and_far_ones_harmless() -> None:
+    with pytest.raises(DecodeError, match=r"^\[1\]: expected a real month YYYY-MM, got '2025-13'"):
+        decode_months(b'["2025-11", "2025-13"]')
+    # 9999-12 has no following month: computing it ended the crawl with an OverflowError.
+    months = decode_months(b'["9999-12", "2025-01", "0001-01"]')
+    windows = backfill_windows(months, dt.date(2025, 6, 1))
+    assert windows[-1] == (dt.date(2024, 12, 31), dt.date(2025, 2, 1))
+    assert windows[0][0] == dt.date(1, 1, 1)
+
+
+def test_an_impossible_time_is_a_decode_error_naming_the_field() -> None:
+    body = json.dumps(
+        {
+            "status": True,
+            "activity": {},
+            "details": {
+                "2025-02-28": [
+                    {"timestamp": "2025-02-28T10:00", "type": "public", "rank": "1",
+                     "grank": "1", "followers": "1", "viewers": "1"},
+                    {"timestamp": "2025-02-30T10:00", "type": "public", "rank": "1",
+                     "grank": "1", "followers": "1", "viewers": "1"},
+                ]
+            },
+        }
+    ).encode()  # fmt: skip
+    with pytest.raises(DecodeError, match=r"^details\.2025-02-28\[1\]\.timestamp: .*2025-02-30"):
+        decode_activity(body, "amy", 0)
+
+
+def test_an_impossible_date_from_upstream_fails_the_job_naming_the_field(
+    crawl_env: Any,
+    db_url: str,
+    db: psycopg.Connection[Any],
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Before: the ValueError escaped the callback as a spider error and the job succeeded.
+    config = cbhours_config(monkeypatch, sim)
+    today = dt.datetime.now(UTC).date()
+    cbhours = sim.state.cbhours
+    for name in ("amy", "bea"):
+        cbhours.add_trophy(name)
+        cbhours.seed_activity(name, today - dt.timedelta(days=20), today, online_chance=1.0)
+    add_persons(db, ["amy", "bea"], has_cbhours_trophy=True)
+    sim.state.faults.set(
+        [
+            FaultRule(
+                prefix="/api.php",
+                malformed="set_value",
+                field="timestamp",
+                value="2025-02-30T10:00",
+            )
+        ]
+    )
+    job = run_crawl(config, db_url, "cbhours_activity", usernames="amy,bea")
+    assert job.status == "failed"
+    assert job.error_message is not None
+    assert job.error_message.startswith("get_activity amy ")
+    assert re.search(r"details\.[0-9-]+\[0\]\.timestamp: .*'2025-02-30T10:00'", job.error_message)
+    assert scalar(db, "SELECT count(*) FROM cbhours_activity") == len(cbhours.segments("bea"))

@@ -240,3 +240,27 @@ def test_usernames_argument_asks_exactly_those(
     assert msgspec.json.decode(scalar(db, "SELECT raw::text FROM cbhours_live_stats")) == {
         "room_status": "Offline"
     }
+
+
+def test_a_subject_with_nul_and_lone_surrogates_is_stored_with_its_batch(
+    crawl_env: Any,
+    db_url: str,
+    db: psycopg.Connection[Any],
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Before: msgspec refused the lone surrogate, failing the answer (50 persons) and the job.
+    config = cbhours_config(monkeypatch, sim, CBHOURS_TARGETS="watch")
+    names = [f"p{i:02d}" for i in range(12)]
+    sim.state.cbhours.add_trophy(*names)
+    for name in names:
+        sim.state.cbhours.set_live(name, LiveOnline(rank=1, viewers=5, room_subject="hello"))
+    add_persons(db, names, watch=True, following=None)
+    sim.state.faults.set(
+        [FaultRule(prefix="/api.php", malformed="unstorable_text", field="room_subject")]
+    )
+    job = run_crawl(config, db_url, "cbhours_live")
+    assert job.status == "succeeded", job.error_message
+    assert scalar(db, "SELECT count(*) FROM cbhours_live_stats") == 12
+    subjects = {row[0] for row in db.execute("SELECT room_subject FROM cbhours_live_stats")}
+    assert subjects == {"hello", "he~sim-unstorable~llo".replace("~sim-unstorable~", " ")}

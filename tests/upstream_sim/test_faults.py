@@ -83,6 +83,27 @@ def test_wrong_type_changes_one_room_field(sim: SimulatorServer, client: httpx.C
     assert _page(client, sim).json() == good
 
 
+def test_unstorable_text_and_set_value_damage_one_field(
+    sim: SimulatorServer, client: httpx.Client
+) -> None:
+    good = _page(client, sim).json()
+    sim.state.faults.set(
+        [
+            FaultRule(prefix=AFFILIATE_PREFIX, malformed="unstorable_text", field="room_subject"),
+            FaultRule(prefix=AFFILIATE_PREFIX, malformed="set_value", field="age", value=99999),
+        ]
+    )
+    body = _page(client, sim).content
+    assert b"\\u0000\\ud800 \\udc00" in body  # escaped: valid JSON, unstorable text
+    first = json.loads(body)  # the standard library reads lone surrogates
+    subject = good["results"][0]["room_subject"]
+    assert first["results"][0]["room_subject"].replace("\x00\ud800 \udc00", "") == subject
+    assert first["results"][1:] == good["results"][1:]
+    second = _page(client, sim).json()
+    assert second["results"][0]["age"] == 99999
+    assert second["results"][1:] == good["results"][1:]
+
+
 def test_fault_plan_over_http(sim: SimulatorServer, client: httpx.Client) -> None:
     rules = {"rules": [{"prefix": AFFILIATE_PREFIX, "times": 1, "status": 500}]}
     reply = client.post(f"{sim.base_url}/_sim/faults", json=rules)
@@ -104,6 +125,8 @@ def test_fault_plan_over_http(sim: SimulatorServer, client: httpx.Client) -> Non
         {"prefix": "/api/", "status": 429, "times": 0},
         {"prefix": "/api/", "malformed": "garbage"},
         {"prefix": "/api/", "status": 500, "colour": "red"},
+        {"prefix": "/api/", "malformed": "set_value"},  # no value
+        {"prefix": "/api/", "malformed": "wrong_type", "value": 1},  # a value it ignores
     ],
 )
 def test_invalid_fault_rules_are_refused(

@@ -1,0 +1,138 @@
+"""What keeps one bad row or one wrong clock from spoiling a write: set-aside rows, clamped times.
+
+**Set-aside rows.** A batch is one transaction, and one row PostgreSQL refuses (a value out of
+range, text it cannot hold) used to fail all 2,500 rows of it, so no room of the batch was
+stored. :func:`store_or_set_aside` writes the batch inside a savepoint; if the database refuses
+a value, it writes each half in its own savepoint, down to the single rows that fail. Those
+are set aside (logged with the username, counted by the caller), the others are stored. A
+batch with one bad row costs about twice the work, a good batch one extra savepoint.
+
+**Clamped times.** An observation time comes from the crawl machine's clock; stamped in the
+future (a skewed clock), it would win every "newest observation" comparison until the real
+time caught up. :func:`database_time` keeps a time within :data:`CLOCK_MARGIN` of the
+database's ``now()`` as it is, and replaces one beyond it by ``now()`` itself: the observation
+cannot have happened after it reached the database, whereas ``now() + margin`` would invent a
+future time. Times within the margin are kept so that one poll stays one observation time
+across its batches (and a rewrite of a batch stays an idempotent rewrite).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+import psycopg
+
+from storage.records import WriteResult
+
+log = logging.getLogger(__name__)
+
+CLOCK_MARGIN = dt.timedelta(minutes=5)
+
+# Errors that belong to a row's values, not to the database or the batch: data exceptions
+# (class 22: out of range, NUL, bad encoding, bad JSON), constraint checks on a value, an index
+# entry too large; UnicodeEncodeError is psycopg failing to encode a lone surrogate.
+UNSTORABLE_ROW_ERRORS: tuple[type[Exception], ...] = (
+    psycopg.DataError,
+    psycopg.errors.CheckViolation,
+    psycopg.errors.NotNullViolation,
+    psycopg.errors.ProgramLimitExceeded,
+    UnicodeEncodeError,
+)
+
+
+class _Named(Protocol):
+    @property
+    def username(self) -> str: ...
+
+
+RowT = TypeVar("RowT", bound=_Named)
+
+
+def store_or_set_aside(
+    conn: psycopg.Connection[Any],
+    rows: Sequence[RowT],
+    write: Callable[[Sequence[RowT]], WriteResult],
+    *,
+    what: str,
+    job_id: int | None,
+) -> WriteResult:
+    """Runs ``write(rows)`` in a savepoint; on a refused value, bisects to the refused rows.
+
+    Must be called inside a transaction (the caller's batch). ``write`` must leave no state
+    that a second call in the same transaction trips over (drop its staging tables).
+
+    Args:
+        rows: the batch; each row names its person (``username``) for the log line.
+        write: stores some of the rows; may be called several times with parts of them.
+        what: names the kind of row in the log line (``affiliate room``).
+        job_id: the crawl job, for the log line.
+
+    Returns:
+        The sum of the writes that succeeded, with the usernames of the rows set aside.
+
+    Raises:
+        psycopg.Error: the database refused every row of a batch of several: that is no
+            row's fault (a broken statement, a changed schema) and fails the batch as before.
+    """
+    if not rows:
+        return WriteResult(0, 0)
+    try:
+        with conn.transaction():
+            return write(rows)
+    except UNSTORABLE_ROW_ERRORS as exc:
+        if len(rows) == 1:
+            return _set_aside(rows[0].username, exc, what, job_id)
+        first_error = exc
+    result = _bisect(conn, rows, write, what, job_id)
+    if len(result.set_aside) == len(rows):
+        raise first_error
+    return result
+
+
+def _bisect(
+    conn: psycopg.Connection[Any],
+    rows: Sequence[RowT],
+    write: Callable[[Sequence[RowT]], WriteResult],
+    what: str,
+    job_id: int | None,
+) -> WriteResult:
+    results = []
+    for part in (rows[: len(rows) // 2], rows[len(rows) // 2 :]):
+        try:
+            with conn.transaction():
+                results.append(write(part))
+        except UNSTORABLE_ROW_ERRORS as exc:
+            if len(part) == 1:
+                results.append(_set_aside(part[0].username, exc, what, job_id))
+            else:
+                results.append(_bisect(conn, part, write, what, job_id))
+    return WriteResult(
+        sum(r.inserted for r in results),
+        sum(r.duplicates for r in results),
+        set_aside=tuple(name for r in results for name in r.set_aside),
+    )
+
+
+def _set_aside(name: str, exc: Exception, what: str, job_id: int | None) -> WriteResult:
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    log.warning("job %s: %s %s set aside, not storable: %s", job_id, what, name, reason)
+    return WriteResult(0, 0, set_aside=(name,))
+
+
+def database_time(conn: psycopg.Connection[Any], observed_at: dt.datetime) -> dt.datetime:
+    """``observed_at``, or the database's ``now()`` if it is more than the margin ahead of it."""
+    row = conn.execute("SELECT now()").fetchone()
+    assert row is not None
+    now: dt.datetime = row[0]
+    if observed_at <= now + CLOCK_MARGIN:
+        return observed_at
+    log.warning(
+        "observation time %s is %s ahead of the database clock: stored at %s instead",
+        observed_at.isoformat(),
+        observed_at - now,
+        now.isoformat(),
+    )
+    return now
