@@ -36,6 +36,7 @@ from psycopg import sql
 
 from roomwatch.config import FollowConfig
 from storage.follow_guard import check_loss, loss_statement
+from storage.guards import database_time, database_time_async
 from storage.latest import upsert_latest_sql
 
 Relation = Literal["following", "follower"]
@@ -246,6 +247,7 @@ def record_observations(
     if not rows:
         return 0
     with conn.transaction():
+        observed_at = database_time(conn, observed_at)
         for statement, params in _observation_statements(rows, source, observed_at):
             conn.execute(statement, params)
     return len(rows)
@@ -262,6 +264,7 @@ async def record_observations_async(
     if not rows:
         return 0
     async with conn.transaction():
+        observed_at = await database_time_async(conn, observed_at)
         for statement, params in _observation_statements(rows, source, observed_at):
             await conn.execute(statement, params)
     return len(rows)
@@ -295,10 +298,14 @@ def reconcile(
     Raises:
         FollowLossHeld: the list would remove too many (nothing was changed).
     """
-    setup, loss, final = _reconcile_statements(
-        relation, usernames, checked_at=checked_at, source=source, job_id=job_id
-    )
     with conn.transaction():
+        setup, loss, final = _reconcile_statements(
+            relation,
+            usernames,
+            checked_at=database_time(conn, checked_at),
+            source=source,
+            job_id=job_id,
+        )
         for statement, params in setup:
             conn.execute(statement, params)
         current, removed = _counts(conn.execute(*loss).fetchone())
@@ -318,10 +325,14 @@ async def reconcile_async(
     confirm_loss: bool = False,
 ) -> FollowChanges:
     """:func:`reconcile` on an asynchronous connection."""
-    setup, loss, final = _reconcile_statements(
-        relation, usernames, checked_at=checked_at, source=source, job_id=job_id
-    )
     async with conn.transaction():
+        setup, loss, final = _reconcile_statements(
+            relation,
+            usernames,
+            checked_at=await database_time_async(conn, checked_at),
+            source=source,
+            job_id=job_id,
+        )
         for statement, params in setup:
             await conn.execute(statement, params)
         cursor = await conn.execute(*loss)

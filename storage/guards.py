@@ -126,7 +126,20 @@ def database_time(conn: psycopg.Connection[Any], observed_at: dt.datetime) -> dt
     """``observed_at``, or the database's ``now()`` if it is more than the margin ahead of it."""
     row = conn.execute("SELECT now()").fetchone()
     assert row is not None
-    now: dt.datetime = row[0]
+    return _clamped(observed_at, row[0])
+
+
+async def database_time_async(
+    conn: psycopg.AsyncConnection[Any], observed_at: dt.datetime
+) -> dt.datetime:
+    """:func:`database_time` on an asynchronous connection."""
+    cursor = await conn.execute("SELECT now()")
+    row = await cursor.fetchone()
+    assert row is not None
+    return _clamped(observed_at, row[0])
+
+
+def _clamped(observed_at: dt.datetime, now: dt.datetime) -> dt.datetime:
     if observed_at <= now + CLOCK_MARGIN:
         return observed_at
     log.warning(

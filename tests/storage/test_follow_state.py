@@ -150,3 +150,26 @@ def test_the_guard_allows_a_handful_and_a_share(db: psycopg.Connection[Any]) -> 
     assert check([f"q{i}" for i in range(80)], 5) == 20
     with pytest.raises(FollowLossHeld, match="21 of 80"):
         check([f"q{i}" for i in range(59)], 6)
+
+
+def test_a_check_stamped_in_the_future_is_clamped_to_the_database_clock(
+    db: psycopg.Connection[Any],
+) -> None:
+    # A crawl machine whose clock runs days ahead must not make its check win over every
+    # later, correctly stamped one: the time is clamped to the database's now().
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+    reconcile(db, "following", ["ann", "bob"], checked_at=future, source="followed_cams")
+    record_observations(
+        db,
+        [RoomObservation(username="ann", viewers=3)],
+        source="followed_cams",
+        observed_at=future,
+    )
+    (now,) = db.execute("SELECT now()").fetchone() or (None,)
+    stored = db.execute(
+        "SELECT max(following_checked_at) FROM persons UNION ALL"
+        " SELECT max(completed_at) FROM source_polls"
+    ).fetchall()
+    assert all(row[0] is not None and row[0] <= now for row in stored)
+    later = reconcile(db, "following", ["ann"], checked_at=now, source="followed_cams")
+    assert later.removed == 1  # the correctly stamped check that follows is not "stale"
