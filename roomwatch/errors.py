@@ -13,6 +13,7 @@ Hierarchy::
     ├── JobError                   a crawl job request cannot be honoured (unknown spider, conflict)
     ├── ScheduleError              a schedule change is invalid (names the field)
     └── HtmlImportError            a saved page offered for import cannot be used (names the file)
+        └── HtmlTooLargeError      it is over the byte or element limit (the API answers 413)
 
 Errors surface once, at the edge that owns the user: the CLI prints ``str(error)`` and exits
 non-zero, the API answers RFC 9457 problem details, a crawl job records ``failed`` with it.
@@ -72,3 +73,7 @@ class ScheduleError(RoomwatchError):
 
 class HtmlImportError(RoomwatchError):
     """A saved followed-cams or followers page cannot be imported; the message names the file."""
+
+
+class HtmlTooLargeError(HtmlImportError):
+    """A saved page is over the byte or element limit: too large to be one, or to parse."""

@@ -22,6 +22,7 @@ import re
 import msgspec
 from parsel import Selector
 
+from sessions.markup import name_of
 from storage.follow_state import RoomObservation
 
 ANONYMOUS_TOTAL = 500
@@ -209,21 +210,8 @@ def parse_followed_page(html: str, *, offline: bool | None = None) -> FollowedPa
 
 
 def username_of(element: Selector) -> str | None:
-    """The username an element names: ``data-room``/``data-slug``/``data-username`` on it or
-    inside it, else a ``/<name>/`` link, else its text; None if that is not a username."""
-    for attribute in ("data-room", "data-username", "data-slug"):
-        value = element.xpath(f"(descendant-or-self::*/@{attribute})[1]").get()
-        if value:
-            return _valid(value)
-    href = element.xpath("(descendant-or-self::a/@href)[1]").get()
-    if href and (segment := _ONE_SEGMENT.match(href.strip())):
-        return _valid(segment.group(1))
-    return _valid(element.xpath("normalize-space(string())").get(default=""))
-
-
-def _valid(name: str) -> str | None:
-    name = name.strip().lower()
-    return name if _USERNAME.match(name) else None
+    """The username an element names (see :func:`sessions.markup.name_of`)."""
+    return name_of(element.root)
 
 
 def _from_card(card: Selector, offline: bool | None) -> RoomObservation | None:
