@@ -33,13 +33,11 @@ class FollowersSpider(LoggedInSpider):
 
     name = "followers"
     first_path = PATH
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.walked = FollowersWalk(self.config.followers.count_tolerance)
+    walked: FollowersWalk
 
     async def walk(self) -> AsyncIterator[Any]:
         """Every followers page in turn (:class:`FollowersWalk` says which); then the verdict."""
+        self.walked = FollowersWalk(self.config.followers.count_tolerance)
         page_no: int | None = 1
         while page_no is not None:
             what = f"page {page_no} of the followers list"

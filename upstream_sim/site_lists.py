@@ -9,7 +9,8 @@ Routes (FORMATS.md §3.3-3.6, §3.9):
   offline list (``offline=true|false``), ``limit``/``offset`` paged; anything else, an expired
   session included, gets the anonymous public list (``is_following`` false, ``total_count``
   8045), exactly as the real site answers.
-* ``GET /accounts/followers/``: server-rendered, ``?page=N`` (markup a guess).
+* ``GET /accounts/followers/``: server-rendered, ``?page=N`` (markup a guess, or the table
+  markup of the ``followers_markup`` switch).
 * ``GET /riw/<name>.jpg``: a thumbnail (about 10 kB), so a browser that does not block images
   pays for them as on the real site.
 
@@ -154,6 +155,8 @@ class FollowListsController(Controller):
             page_size=switches.followers_page_size,
             age_gate=age_gate_shown(request, switches),
             broken=switches.fails("followers", page, "broken"),
+            markup=switches.followers_markup,
+            count_shown=switches.followers_count,
         )
         return html(content)
 
