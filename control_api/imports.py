@@ -5,14 +5,19 @@ The body is one saved page (``Content-Type: text/html``) or a multipart form who
 are the pages (several pages of one list). What the pages show is always recorded; follow
 state changes only when they are the whole list, and the answer says which it was and why.
 Bad input is 400 problem details naming ``body`` (or ``kind``), a wrong content type 415,
-and a body over the size limit 413.
+and a body or page over the size or element limit 413.
+
+Parsing a big page takes seconds of CPU, so it runs in a worker thread: the event loop, and
+with it every other route (``/health`` first), keeps answering meanwhile.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Annotated, Any
 
+import anyio.to_thread
 import msgspec
 from litestar import Controller, Request, post
 from litestar.datastructures import UploadFile
@@ -23,7 +28,7 @@ from litestar.plugins.problem_details import ProblemDetailsException
 from control_api.params import Db, Persons
 from control_api.problems import BAD_REQUEST_RESPONSES, PROBLEM_HANDLERS
 from roomwatch.config import Config
-from roomwatch.errors import HtmlImportError
+from roomwatch.errors import HtmlImportError, HtmlTooLargeError
 from sessions.html_import import MAX_DOCUMENT_BYTES, Kind, plan_import
 from storage.follow_state import reconcile_async, record_observations_async
 
@@ -59,6 +64,15 @@ class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
 def _bad_body(message: str) -> ProblemDetailsException:
     return ProblemDetailsException(
         status_code=400, title="Bad Request", detail=f"body: {message}", extra={"field": "body"}
+    )
+
+
+def _too_large(message: str) -> ProblemDetailsException:
+    return ProblemDetailsException(
+        status_code=413,
+        title="Content Too Large",
+        detail=f"body: {message}",
+        extra={"field": "body"},
     )
 
 
@@ -108,7 +122,9 @@ class ImportController(Controller):
         """Records what the pages show; sets follow state only if they are the whole list."""
         documents = await _documents(request)
         try:
-            plan = plan_import(kind, documents, config)
+            plan = await anyio.to_thread.run_sync(partial(plan_import, kind, documents, config))
+        except HtmlTooLargeError as exc:
+            raise _too_large(str(exc)) from None
         except HtmlImportError as exc:
             raise _bad_body(str(exc)) from None
         observed_at = dt.datetime.now(dt.UTC)

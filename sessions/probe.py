@@ -48,7 +48,7 @@ from sessions.pages import (
 
 DEFAULT_TIMEOUT = 30.0
 _COUNTS = re.compile(r"\(\s*([0-9]{1,9})\s*/\s*([0-9]{1,9})\s*\)", re.ASCII)
-_PASSWORD_SELECTOR = "input[type=password], #id_password"
+_LOGIN_FIELD_SELECTOR = "input[type=password], #id_password"
 _SKIPPED_RESOURCES = frozenset({"image", "media", "font"})
 _log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def classify_page(*, final_url: str, status: int, html: str) -> ProbeOutcome:
         )
     if status >= 400:
         return ProbeOutcome(result=ProbeResult.UNKNOWN, reason=f"the site answered HTTP {status}")
-    if page.css(_PASSWORD_SELECTOR) or any(
+    if page.css(_LOGIN_FIELD_SELECTOR) or any(
         _to_login(action) for action in page.css("form::attr(action)").getall()
     ):
         return ProbeOutcome(
