@@ -93,3 +93,23 @@ def test_a_page_over_the_byte_limit_is_413(
     response = client.post(URL, params={"kind": "followers"}, files=files)
     assert response.status_code == 413
     assert response.json()["detail"] == "body: big.html: larger than 4 MiB"
+
+
+def test_odd_numbers_in_a_saved_page_do_not_end_in_a_500(client: TestClient[Litestar]) -> None:
+    def card(name: str, age: str, viewers: str) -> str:
+        return (
+            f"<li class='room_list_room'><a href='/{name}/' data-room='{name}'></a>"
+            f"<span class='age genderf'>{age}</span><ul class='subject'><li title='a\x00b'>"
+            f"</li></ul><li class='cams'>{viewers} viewers</li></li>"
+        )
+
+    page = (
+        "<html><body><span class='followed_counts'>(3/3)</span><ul class='list'>"
+        + card("too_old", "99999", "99999999999")
+        + card("super_two", "²", "²")
+        + card("fine_one", "23", "12")
+        + "</ul></body></html>"
+    )
+    response = client.post(URL, params={"kind": "following"}, content=page.encode(), headers=HTML)
+    assert response.status_code == 200, response.text
+    assert (response.json()["recorded"], response.json()["complete"]) == (3, True)
