@@ -45,10 +45,7 @@ _CARDS = (
     "//*[(contains(concat(' ', normalize-space(@class), ' '), ' room_list_room ')"
     f" or @data-testid = 'room-card') and not({_HIDDEN_LISTS})]"
 )
-_DROPDOWN_ONLINE = (
-    "//*[contains(@class, 'followedDropdown')]//*[@data-testid = 'room-card']"
-    "[not(preceding::*[contains(@class, 'followRecommendedHeader')])]"
-)
+_RECOMMENDED_HEADER = "followRecommendedHeader"
 LOGGED_IN = "span.followed_counts, #user_information"
 
 
@@ -193,9 +190,9 @@ def parse_followed_page(html: str, *, offline: bool | None = None) -> FollowedPa
         offline: which list the page is; None reads each card's own status (``li.cams``).
     """
     page = Selector(text=html or "<html></html>")
-    cards = page.xpath(_CARDS)
+    cards = list(page.xpath(_CARDS))
     if not cards:
-        cards = page.xpath(_DROPDOWN_ONLINE)
+        cards = _dropdown_online(page)
         offline = False if cards else offline
     rows: dict[str, RoomObservation] = {}
     for card in cards:
@@ -210,6 +207,22 @@ def parse_followed_page(html: str, *, offline: bool | None = None) -> FollowedPa
         last_page=last,
         logged_in=bool(page.css(LOGGED_IN)),
     )
+
+
+def _dropdown_online(page: Selector) -> list[Selector]:
+    """The header dropdown's cards up to its "recommended" header, in one document walk.
+
+    (The XPath ``preceding::`` test this replaces scanned the document once per card.)
+    """
+    found: list[Selector] = []
+    for node in page.root.iter("*"):
+        if _RECOMMENDED_HEADER in (node.get("class") or ""):
+            break
+        if node.get("data-testid") == "room-card" and any(
+            "followedDropdown" in (up.get("class") or "") for up in node.iterancestors()
+        ):
+            found.append(Selector(root=node))
+    return found
 
 
 def username_of(element: Selector) -> str | None:

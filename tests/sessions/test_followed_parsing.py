@@ -216,3 +216,24 @@ def test_the_room_list_keeps_numbers_in_range_and_text_storable() -> None:
     assert (row.subject, row.tags, row.location) == ("hello world", ["ab"], None)
     young = json.dumps({"rooms": [{**room, "display_age": 17}], "total_count": 1}).encode()
     assert decode_room_list(young, offline=False).rows[0].age is None
+
+
+def test_a_saved_room_page_reads_the_dropdown_up_to_the_recommended_rooms() -> None:
+    def card(name: str) -> str:
+        return f"<div data-testid='room-card'><a href='/{name}/' data-room='{name}'></a></div>"
+
+    html = (
+        "<div class='followedDropdown'><div class='list'>"
+        + card("live_one")
+        + card("live_two")
+        + "<div class='followRecommendedHeader'>Recommended For You</div>"
+        + card("not_followed")
+        + "</div></div><div class='elsewhere'>"
+        + card("outside_dropdown")
+        + "</div>"
+    )
+    page = parse_followed_page(html)
+    assert [(row.username, row.online) for row in page.rows] == [
+        ("live_one", True),
+        ("live_two", True),
+    ]
