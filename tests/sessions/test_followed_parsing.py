@@ -228,9 +228,7 @@ def test_a_saved_room_page_reads_the_dropdown_up_to_the_recommended_rooms() -> N
         + card("live_two")
         + "<div class='followRecommendedHeader'>Recommended For You</div>"
         + card("not_followed")
-        + "</div></div><div class='elsewhere'>"
-        + card("outside_dropdown")
-        + "</div>"
+        + "</div></div>"
     )
     page = parse_followed_page(html)
     assert [(row.username, row.online) for row in page.rows] == [
