@@ -12,6 +12,7 @@ from litestar.testing import TestClient
 
 import control_api.imports
 import sessions.html_import
+from control_api.imports import MAX_BODY_BYTES
 from sessions.html_import import MAX_ELEMENTS
 from upstream_sim.follow_lists import FollowLists
 from upstream_sim.site_list_pages import followers_page
@@ -113,3 +114,10 @@ def test_odd_numbers_in_a_saved_page_do_not_end_in_a_500(client: TestClient[Lite
     response = client.post(URL, params={"kind": "following"}, content=page.encode(), headers=HTML)
     assert response.status_code == 200, response.text
     assert (response.json()["recorded"], response.json()["complete"]) == (3, True)
+
+
+def test_a_body_over_the_upload_limit_is_413(client: TestClient[Litestar]) -> None:
+    body = b"<html>" + b" " * MAX_BODY_BYTES
+    response = client.post(URL, params={"kind": "followers"}, content=body, headers=HTML)
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("application/problem+json")
