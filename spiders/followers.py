@@ -3,7 +3,8 @@
 The page's real markup is unknown (FORMATS.md §3.9), so names, the follower count and the
 paging are read by ``sessions.followers_parsing`` (configured selectors first, then the common
 ways), and pages are read through ``?page=N`` as :class:`FollowersWalk` directs: up to the
-highest page linked or a "next" link, and past a full last page until one lists no one new.
+highest page linked or a "next" link, and past a full last page until one lists no one new
+(or answers 404, as a Django paginator does past the end).
 Every page read is stored as observations (source ``followers``: the persons exist, nothing
 more is shown).
 
@@ -42,7 +43,12 @@ class FollowersSpider(LoggedInSpider):
         while page_no is not None:
             what = f"page {page_no} of the followers list"
             url = self.site_url(PATH, page_no)
-            found, produced = await self.fetch(url, what, partial(self._read_page, page_no=page_no))
+            found, produced = await self.fetch(
+                url,
+                what,
+                partial(self._read_page, page_no=page_no),
+                not_found_ok=self.walked.may_be_empty(page_no),  # past the end: 404 is empty
+            )
             for thing in produced:
                 yield thing
             if found is None:
@@ -56,6 +62,15 @@ class FollowersSpider(LoggedInSpider):
         self._conclude()
 
     async def _read_page(self, visit: PageVisit, *, page_no: int) -> FollowersPage | PageProblem:
+        if visit.status == 404:  # only past the pages linked (fetch's not_found_ok)
+            return FollowersPage(
+                usernames=[],
+                count=None,
+                page=page_no,
+                last_page=1,
+                by_selector=True,
+                logged_in=True,
+            )
         found = parse_followers(visit.html, self.config.followers, own=self.account)
         listed_nobody = page_no > 1 or found.last_page > 1 or (found.count or 0) > 0
         if not found.usernames and listed_nobody and not self.walked.may_be_empty(page_no):

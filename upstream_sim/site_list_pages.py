@@ -17,7 +17,8 @@ Followers (§3.9, markup UNVERIFIED, a guess): server-rendered, a heading with t
 alone (see ``sessions/followers_parsing.py``): the ``followers_markup=table`` switch serves
 the markup of an independent fake of the site instead, a ``<table>`` of profile links under
 ``<h2>Followers (145)</h2>``, paged by ``div.pagination`` links ``?page=N`` with
-``<a class='next'>`` and the current page a bare ``<span class='current'>``.
+``<a class='next'>`` and the current page a bare ``<span class='current'>``, and a 404 past the
+last page (Django's paginator).
 """
 
 import zlib
@@ -209,6 +210,17 @@ def followers_page(
         cut = "<ul class='followers_list"
     page_html = layout("Followers - Chaturbate", logged_in_header(account), body, age_gate=age_gate)
     return page_html[: page_html.index(cut)] if broken else page_html
+
+
+def followers_last_page(account: Account, page_size: int) -> int:
+    """The number of the last followers page (1 for an empty list)."""
+    return max(1, -(-len(account.follows.followers) // page_size))
+
+
+def not_found_page(account: Account) -> str:
+    """The site's 404, in its logged-in layout."""
+    body = "<h1>Page not found (404)</h1><p>Invalid page.</p>"
+    return layout("Page not found - Chaturbate", logged_in_header(account), body, age_gate=False)
 
 
 def _followers_list(shown: Sequence[str], *, total: int | None, page: int, last: int) -> str:

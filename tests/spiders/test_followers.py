@@ -122,3 +122,23 @@ def test_without_a_count_the_list_ends_at_a_short_or_empty_page(
     assert job.status == "succeeded", job.error_message
     assert job.stats["roomwatch/pages"] == pages  # 3, 3, 1; or 3, 3 and an empty page 3
     assert relation(db, "follower") == dict.fromkeys(names, True)
+
+
+def test_a_404_past_the_last_full_page_ends_a_count_less_list(
+    crawl_env: Config,
+    db_url: str,
+    db: psycopg.Connection[Any],
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The table markup read with a configured selector, no count, two full pages of 50: only
+    # page 3, answered 404 as a Django paginator does past the end, says the list ended.
+    monkeypatch.setenv("ROOMWATCH_FOLLOWERS_USERNAME_SELECTOR", "section.fans td a")
+    switch(sim, followers_markup="table", followers_count=False)
+    log_in(sim, crawl_env, db_url, online=0, offline=1, followers=100)
+    names = sim.state.site.follows(ACCOUNT).followers
+    job = crawl(crawl_env, db_url, "followers")
+    assert job.status == "succeeded", job.error_message
+    assert job.stats["roomwatch/pages"] == 3
+    assert "roomwatch/pages_read_from_profile_links" not in job.stats
+    assert relation(db, "follower") == dict.fromkeys(names, True)

@@ -102,3 +102,5 @@ def test_the_table_markup_of_the_followers_pages(
     assert last.count("<tr><td><a href=") == 45
     assert f"<a href='/{names[-1]}/'>" in last
     assert "<span class='current'>3</span>" in last and "class='next'" not in last
+    past = client.get(sim.base_url + "/accounts/followers/?page=4")
+    assert past.status_code == 404 and "followed_counts" in past.text
