@@ -5,16 +5,21 @@ The body is one saved page (``Content-Type: text/html``) or a multipart form who
 are the pages (several pages of one list). What the pages show is always recorded; follow
 state changes only when they are the whole list, and the answer says which it was and why.
 Bad input is 400 problem details naming ``body`` (or ``kind``, ``saved_at``), a wrong content
-type 415, and a body over the size limit 413. A conflict with what is stored is 409: pages saved
-(``saved_at``) before the list's last check, or a change the mass-change guard holds until
-``confirm_loss=true``.
+type 415, and a body or page over the size or element limit 413. A conflict with what is stored
+is 409: pages saved (``saved_at``) before the list's last check, or a change the mass-change
+guard holds until ``confirm_loss=true``.
+
+Parsing a big page takes seconds of CPU, so it runs in a worker thread: the event loop, and
+with it every other route (``/health`` first), keeps answering meanwhile.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Annotated, Any
 
+import anyio.to_thread
 import msgspec
 from litestar import Controller, Request, post
 from litestar.datastructures import UploadFile
@@ -26,7 +31,7 @@ from control_api.body_problems import problem_spec
 from control_api.params import Db, Persons
 from control_api.problems import BAD_REQUEST_RESPONSES, PROBLEM_HANDLERS
 from roomwatch.config import Config
-from roomwatch.errors import FollowLossHeld, HtmlImportError, SavedAtError
+from roomwatch.errors import FollowLossHeld, HtmlImportError, HtmlTooLargeError, SavedAtError
 from sessions.html_import import MAX_DOCUMENT_BYTES, Kind, observation_time, plan_import
 from storage.follow_guard import last_check_async
 from storage.follow_state import reconcile_async, record_observations_async
@@ -74,6 +79,15 @@ def _problem(field: str, exc: Exception, *, conflict: bool) -> ProblemDetailsExc
     status, title = (409, "Conflict") if conflict else (400, "Bad Request")
     return ProblemDetailsException(
         status_code=status, title=title, detail=str(exc), extra={"field": field}
+    )
+
+
+def _too_large(message: str) -> ProblemDetailsException:
+    return ProblemDetailsException(
+        status_code=413,
+        title="Content Too Large",
+        detail=f"body: {message}",
+        extra={"field": "body"},
     )
 
 
@@ -133,7 +147,9 @@ class ImportController(Controller):
         """Records what the pages show; sets follow state only if they are the whole list."""
         documents = await _documents(request)
         try:
-            plan = plan_import(kind, documents, config)
+            plan = await anyio.to_thread.run_sync(partial(plan_import, kind, documents, config))
+        except HtmlTooLargeError as exc:
+            raise _too_large(str(exc)) from None
         except HtmlImportError as exc:
             raise _bad_body(str(exc)) from None
         try:

@@ -13,6 +13,7 @@ Hierarchy::
     ├── JobError                   a crawl job request cannot be honoured (unknown spider, conflict)
     ├── ScheduleError              a schedule change is invalid (names the field)
     ├── HtmlImportError            a saved page offered for import cannot be used (names the file)
+    │   ├── HtmlTooLargeError      it is over the byte or element limit (the API answers 413)
     │   └── SavedAtError           its saved time is unusable (future); ``stale``: older than
     │                              the list's last check (it would roll follow state back)
     └── FollowLossHeld             a complete follow list would remove more people than
@@ -76,6 +77,10 @@ class ScheduleError(RoomwatchError):
 
 class HtmlImportError(RoomwatchError):
     """A saved followed-cams or followers page cannot be imported; the message names the file."""
+
+
+class HtmlTooLargeError(HtmlImportError):
+    """A saved page is over the byte or element limit: too large to be one, or to parse."""
 
 
 class SavedAtError(HtmlImportError):

@@ -22,14 +22,18 @@ import re
 import msgspec
 from parsel import Selector
 
+from roomwatch.text import clean_text
+from sessions import numbers
+from sessions.markup import name_of
+from sessions.page_links import page_number
 from storage.follow_state import RoomObservation
 
 ANONYMOUS_TOTAL = 500
 """A "followed" answer with no followed row and more rooms than this is the public list."""
 
-_COUNTS = re.compile(r"\(\s*([\d,]+)\s*/\s*([\d,]+)\s*\)")
-_PAGE = re.compile(r"[?&]page=(\d+)")
-_VIEWERS = re.compile(r"([\d,]+)\s*viewers?", re.IGNORECASE)
+_COUNTS = re.compile(r"\(\s*([0-9,]+)\s*/\s*([0-9,]+)\s*\)", re.ASCII)
+_PAGE = re.compile(r"[?&]page=([0-9]+)", re.ASCII)
+_VIEWERS = re.compile(r"([0-9,]+)\s*viewers?", re.IGNORECASE | re.ASCII)
 _GENDER = re.compile(r"\bgender([fmcst])\b")
 _ONE_SEGMENT = re.compile(r"^(?:https?://[^/]+)?/([A-Za-z0-9_]+)/?$")
 _USERNAME = re.compile(r"^[a-z0-9_]{2,64}$")
@@ -41,10 +45,7 @@ _CARDS = (
     "//*[(contains(concat(' ', normalize-space(@class), ' '), ' room_list_room ')"
     f" or @data-testid = 'room-card') and not({_HIDDEN_LISTS})]"
 )
-_DROPDOWN_ONLINE = (
-    "//*[contains(@class, 'followedDropdown')]//*[@data-testid = 'room-card']"
-    "[not(preceding::*[contains(@class, 'followRecommendedHeader')])]"
-)
+_RECOMMENDED_HEADER = "followRecommendedHeader"
 LOGGED_IN = "span.followed_counts, #user_information"
 
 
@@ -139,19 +140,20 @@ def decode_room_list(body: bytes, *, offline: bool | None) -> RoomListPage:
 
 def _from_wire(room: _WireRoom, offline: bool | None) -> RoomObservation:
     online = room.current_show != "offline" if offline is None else not offline
+    gender = clean_text(room.gender)
     return RoomObservation(
-        username=room.username.lower(),
+        username=clean_text(room.username).lower(),
         online=online,
-        current_show=room.current_show or ("public" if online else "offline"),
-        viewers=room.num_users if online else 0,
-        subject=room.room_subject or None,
-        followers=room.num_followers,
-        tags=[tag.lower() for tag in room.tags],
-        gender="t" if room.gender == "s" else (room.gender or None),
-        age=room.display_age,
-        location=room.location or None,
-        country=room.country or None,
-        image_url=room.img or None,
+        current_show=clean_text(room.current_show) or ("public" if online else "offline"),
+        viewers=numbers.count(room.num_users) if online else 0,
+        subject=clean_text(room.room_subject) or None,
+        followers=numbers.count(room.num_followers),
+        tags=[clean_text(tag).lower() for tag in room.tags],
+        gender="t" if gender == "s" else (gender or None),
+        age=numbers.age(room.display_age),
+        location=clean_text(room.location) or None,
+        country=clean_text(room.country) or None,
+        image_url=clean_text(room.img) or None,
     )
 
 
@@ -160,24 +162,23 @@ def parse_counts(page: Selector) -> tuple[int, int] | None:
     found = _COUNTS.search(" ".join(page.css("span.followed_counts ::text").getall()))
     if found is None:
         return None
-    return int(found.group(1).replace(",", "")), int(found.group(2).replace(",", ""))
+    online, total = numbers.parse_int(found.group(1)), numbers.parse_int(found.group(2))
+    return None if online is None or total is None else (online, total)
 
 
 def parse_paging(page: Selector) -> tuple[int, int]:
     """(this page, last page) from ``ul.paging``: numbered links only ("next" points past the
     end on the last page); (1, 1) without paging."""
-    current = 1
-    active = page.css("ul.paging li.active a::text").get(default="").strip()
-    if active.isdigit():
-        current = int(active)
+    current = page_number(page.css("ul.paging li.active a::text").get(default="")) or 1
     last = current
     for link in page.css("ul.paging a"):
-        text = link.xpath("normalize-space(string())").get(default="")
-        number = _PAGE.search(link.attrib.get("href", ""))
-        if number and (text.isdigit() or link.attrib.get("data-testid") == "page-number-button"):
-            last = max(last, int(number.group(1)))
-        elif text.isdigit():
-            last = max(last, int(text))
+        text = page_number(link.xpath("normalize-space(string())").get(default=""))
+        found = _PAGE.search(link.attrib.get("href", ""))
+        number = page_number(found.group(1)) if found else None
+        if number and (text or link.attrib.get("data-testid") == "page-number-button"):
+            last = max(last, number)
+        elif text:
+            last = max(last, text)
     return current, last
 
 
@@ -189,9 +190,9 @@ def parse_followed_page(html: str, *, offline: bool | None = None) -> FollowedPa
         offline: which list the page is; None reads each card's own status (``li.cams``).
     """
     page = Selector(text=html or "<html></html>")
-    cards = page.xpath(_CARDS)
+    cards = list(page.xpath(_CARDS))
     if not cards:
-        cards = page.xpath(_DROPDOWN_ONLINE)
+        cards = _dropdown_online(page)
         offline = False if cards else offline
     rows: dict[str, RoomObservation] = {}
     for card in cards:
@@ -208,22 +209,25 @@ def parse_followed_page(html: str, *, offline: bool | None = None) -> FollowedPa
     )
 
 
+def _dropdown_online(page: Selector) -> list[Selector]:
+    """The header dropdown's cards up to its "recommended" header, in one document walk.
+
+    (The XPath ``preceding::`` test this replaces scanned the document once per card.)
+    """
+    found: list[Selector] = []
+    for node in page.root.iter("*"):
+        if _RECOMMENDED_HEADER in (node.get("class") or ""):
+            break
+        if node.get("data-testid") == "room-card" and any(
+            "followedDropdown" in (up.get("class") or "") for up in node.iterancestors()
+        ):
+            found.append(Selector(root=node))
+    return found
+
+
 def username_of(element: Selector) -> str | None:
-    """The username an element names: ``data-room``/``data-slug``/``data-username`` on it or
-    inside it, else a ``/<name>/`` link, else its text; None if that is not a username."""
-    for attribute in ("data-room", "data-username", "data-slug"):
-        value = element.xpath(f"(descendant-or-self::*/@{attribute})[1]").get()
-        if value:
-            return _valid(value)
-    href = element.xpath("(descendant-or-self::a/@href)[1]").get()
-    if href and (segment := _ONE_SEGMENT.match(href.strip())):
-        return _valid(segment.group(1))
-    return _valid(element.xpath("normalize-space(string())").get(default=""))
-
-
-def _valid(name: str) -> str | None:
-    name = name.strip().lower()
-    return name if _USERNAME.match(name) else None
+    """The username an element names (see :func:`sessions.markup.name_of`)."""
+    return name_of(element.root)
 
 
 def _from_card(card: Selector, offline: bool | None) -> RoomObservation | None:
@@ -234,10 +238,10 @@ def _from_card(card: Selector, offline: bool | None) -> RoomObservation | None:
     status = status.strip().lower()
     online = (status != "offline") if offline is None else not offline
     viewers_text = _VIEWERS.search(status)
-    viewers = int(viewers_text.group(1).replace(",", "")) if viewers_text else None
+    viewers = numbers.parse_int(viewers_text.group(1)) if viewers_text else None
     subject = card.css("ul.subject li::attr(title), [data-testid=room-subject]::attr(title)").get()
+    subject = clean_text(subject) if subject is not None else None
     gender = _GENDER.search(card.css("span.age::attr(class)").get(default=""))
-    age = card.css("span.age::text").get(default="").strip()
     image = card.css("img::attr(src)").get()
     return RoomObservation(
         username=username,
@@ -247,9 +251,9 @@ def _from_card(card: Selector, offline: bool | None) -> RoomObservation | None:
         subject=subject,
         tags=_hashtags(subject) if subject is not None else None,
         gender={"s": "t"}.get(gender.group(1), gender.group(1)) if gender else None,
-        age=int(age) if age.isdigit() else None,
-        location=card.css("li.location::text").get(default="").strip() or None,
-        image_url=image,
+        age=numbers.age(card.css("span.age::text").get(default="")),
+        location=clean_text(card.css("li.location::text").get(default="").strip()) or None,
+        image_url=clean_text(image) if image is not None else None,
     )
 
 

@@ -10,7 +10,13 @@ one-segment profile link. So the parser tries, in order:
    navigation, footer, paging and the site's own one-segment paths.
 
 It reports which way it read the page: a fallback read is a guess, and a crawl trusts it for
-follow state only when the page also shows a follower count that it matches.
+follow state only when the page also shows a follower count that it matches. The count and the
+paging are read by ``sessions.page_links`` (the configured count selector first, then the
+common ways a page shows them); :class:`FollowersWalk` decides from the pages read which page
+comes next and whether the pages read are the whole list.
+
+Every step is linear in the page's size (``sessions.markup``): a saved page of 20,000 cards is
+read in about a second.
 
 A page listing nobody is an empty list only with a positive sign of it: a count of 0, or the
 site's empty-list message (``empty``); a page that merely lists nobody may be a broken one.
@@ -24,15 +30,17 @@ import msgspec
 from parsel import Selector
 
 from roomwatch.config import FollowersConfig
-from sessions.followed_parsing import LOGGED_IN, parse_paging, username_of
+from roomwatch.text import clean_text
+from sessions.markup import Element, name_of, profile_name, root_of, select
+from sessions.page_links import MAX_PAGE, read_count, read_paging
+from sessions.pages import FOLLOWERS_PATH, LOGGED_IN_SELECTOR
 
-_NUMBER = re.compile(r"\d[\d,]*")
-_ONE_SEGMENT = re.compile(r"^(?:https?://[^/]+)?/([A-Za-z0-9_]+)/$")
 _MAIN = "#main, main, [role=main], #content"
 _OUTSIDE = (
     "ancestor::header or ancestor::nav or ancestor::footer or ancestor::*[@id = 'header'"
     " or @id = 'nav' or @id = 'footer' or @id = 'user_information'"
-    " or contains(@class, 'paging') or contains(@class, 'followedDropdown')]"
+    " or contains(@class, 'paging') or contains(@class, 'pagination')"
+    " or contains(@class, 'followedDropdown')]"
 )
 _SITE_PATHS_TEXT = """
 accounts auth tag tags p tipping supporter affiliates security terms privacy contest apps blog
@@ -56,6 +64,7 @@ class FollowersPage(msgspec.Struct, frozen=True, kw_only=True):
         count: the total number of followers, when the page shows one.
         page: this page's number (1 without paging).
         last_page: the highest page number linked.
+        next_page: the page a "next" link leads to, when it leads past this one.
         by_selector: read with the configured selector (False: profile-link fallback).
         logged_in: the header shows a logged-in user.
         empty: the page says the list is empty (its empty-list message), not merely no names.
@@ -67,51 +76,138 @@ class FollowersPage(msgspec.Struct, frozen=True, kw_only=True):
     last_page: int
     by_selector: bool
     logged_in: bool
+    next_page: int | None = None
     empty: bool = False
 
 
-def parse_followers(html: str, settings: FollowersConfig, *, own: str = "") -> FollowersPage:
+def parse_followers(
+    html: str, settings: FollowersConfig, *, own: str = "", path: str = FOLLOWERS_PATH
+) -> FollowersPage:
     """Reads one followers page (strategy in the module docstring).
 
     Args:
         html: the page.
         settings: the ``[followers]`` selectors.
         own: the account's own name, never counted as its follower.
+        path: the list's path, which paging links lead to.
     """
-    page = Selector(text=html or "<html></html>")
-    names = [username_of(element) for element in page.css(settings.username_selector)]
+    root = root_of(Selector(text=clean_text(html) or "<html></html>"))
+    names = [name_of(element) for element in select(root, settings.username_selector)]
     by_selector = any(names)
     if not by_selector:
-        names = _profile_links(page)
+        names = _profile_links(root)
     skip = {own.lower(), ""}
     usernames = list(dict.fromkeys(name for name in names if name and name not in skip))
-    count_text = page.css(settings.count_selector).xpath("string()").get(default="")
-    count = _NUMBER.search(count_text)
-    current, last = parse_paging(page)
+    paging = read_paging(root, path)
     return FollowersPage(
         usernames=usernames,
-        count=int(count.group(0).replace(",", "")) if count else None,
-        page=current,
-        last_page=last,
+        count=read_count(root, settings.count_selector),
+        page=paging.page,
+        last_page=paging.last_page,
+        next_page=paging.next_page,
         by_selector=by_selector,
-        logged_in=bool(page.css(LOGGED_IN)),
-        empty=not usernames and _says_empty(page),
+        logged_in=bool(select(root, LOGGED_IN_SELECTOR)),
+        empty=not usernames and _says_empty(root),
     )
 
 
-def _says_empty(page: Selector) -> bool:
-    scope = page.css(_MAIN)[:1] or page.css("body")[:1] or [page]
-    if scope[0].css(EMPTY_SELECTOR):
+def _says_empty(root: Element) -> bool:
+    """The site's empty-list message in the main content: its hook, or its wording."""
+    scope = (select(root, _MAIN) or root.xpath("//body") or [root])[0]
+    if select(scope, EMPTY_SELECTOR):
         return True
-    text = " ".join(scope[0].xpath(f".//text()[not({_OUTSIDE})]").getall())
+    text = " ".join(scope.xpath(f".//text()[not({_OUTSIDE})]"))
     return bool(EMPTY_TEXT.search(text))
 
 
-def _profile_links(page: Selector) -> list[str | None]:
-    scope = page.css(_MAIN)[:1] or page.css("body")[:1] or [page]
+def _profile_links(root: Element) -> list[str | None]:
+    """Profile links in the main content, outside the header, navigation, footer and paging."""
+    scope = (select(root, _MAIN) or root.xpath("//body") or [root])[0]
     names: list[str | None] = []
-    for link in scope[0].xpath(f".//a[@href][not({_OUTSIDE})]"):
-        segment = _ONE_SEGMENT.match(link.attrib["href"].strip())
-        if segment and segment.group(1).lower() not in SITE_PATHS:
-            names.append(username_of(link))
+    for link in scope.xpath(f".//a[@href][not({_OUTSIDE})]"):  # ancestors: depth, not size
+        name = profile_name(link.get("href"))
+        if name is not None and name.lower() not in SITE_PATHS:
+            names.append(name_of(link))
     return names
+
+
+class FollowersWalk:
+    """The pages of one followers list read in turn: which comes next, and is that all of it?
+
+    A page is read by number (``?page=N``). Pages up to the highest one linked by number must
+    each list someone. Past them, a page is read only because a "next" link leads there, or to
+    see whether a full last page was the end; there an empty page (or one repeating names
+    already read: a site that serves its last page for any number past it) ends the list.
+
+    The pages read are the whole list when the page shows a count and the names read match it
+    (within the tolerance); when no page shows a count, only when every page up to the last was
+    read and the last one was short (fewer names than page 1) or followed by an empty one.
+    Names read from bare profile links (unknown markup) need a count to be trusted.
+
+    Attributes:
+        names: everyone read so far, in order.
+        count: the latest count a page showed.
+        guessed: some page was read from profile links.
+        ended: why the walk stopped at the end of the list (None: it did not get there).
+    """
+
+    def __init__(self, tolerance: int) -> None:
+        self.tolerance = tolerance
+        self.names: dict[str, None] = {}
+        self.count: int | None = None
+        self.guessed = False
+        self.ended: str | None = None
+        self._numbered_last = 1
+        self._page_size = 0
+
+    def may_be_empty(self, page_no: int) -> bool:
+        """Whether page ``page_no`` listing nobody would end the list rather than be wrong."""
+        return page_no > self._numbered_last
+
+    def add(self, page_no: int, page: FollowersPage) -> int | None:
+        """Takes page ``page_no`` as read; the next page to read, or None when the walk is over."""
+        new = [name for name in page.usernames if name not in self.names]
+        if page_no > self._numbered_last and not new:
+            self.ended = f"page {page_no} past the last one linked lists no one new"
+            return None
+        self.names.update(dict.fromkeys(new))
+        self.count = page.count if page.count is not None else self.count
+        self.guessed = self.guessed or (bool(page.usernames) and not page.by_selector)
+        if page_no == 1:
+            self._page_size = len(page.usernames)
+            if not page.usernames and page.last_page <= 1 and page.next_page is None:
+                self.ended = "page 1 lists no one"
+                return None
+        self._numbered_last = max(self._numbered_last, page.last_page)
+        if page_no < max(self._numbered_last, page.next_page or 0):
+            return page_no + 1
+        if self.count is not None and len(self.names) >= self.count - self.tolerance:
+            self.ended = f"the {len(self.names)} names read match the count"
+            return None
+        if len(page.usernames) < self._page_size:
+            self.ended = (
+                f"page {page_no}, the last, lists {len(page.usernames)}, fewer than page 1's "
+                f"{self._page_size}"
+            )
+            return None
+        return page_no + 1 if page_no < MAX_PAGE else None
+
+    def verdict(self) -> str | None:
+        """None when the pages read are the whole list; else why not (one line)."""
+        read = len(self.names)
+        if self.count is not None and abs(read - self.count) > self.tolerance:
+            return (
+                f"incomplete: read {read} followers but the page counts {self.count} "
+                f"(tolerance {self.tolerance})"
+            )
+        if self.guessed and self.count is None:
+            return (
+                f"the followers page's markup was not recognised: {read} names came from "
+                "profile links, a guess no count confirms (set followers.username_selector)"
+            )
+        if self.count is None and self.ended is None:
+            return (
+                f"no follower count shown and the last page read was full after {read} names: "
+                "cannot tell the list ended"
+            )
+        return None

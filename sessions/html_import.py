@@ -29,15 +29,20 @@ import msgspec
 from parsel import Selector
 
 from roomwatch.config import Config
-from roomwatch.errors import HtmlImportError, SavedAtError
+from roomwatch.errors import HtmlImportError, HtmlTooLargeError, SavedAtError
 from sessions.followed_parsing import parse_followed_page
 from sessions.followers_parsing import parse_followers
+from sessions.markup import root_of
 from sessions.pages import LOGIN_FORM_SELECTOR, USERNAME_SELECTOR
 from storage.follow_state import Relation, RoomObservation
 
 Kind = Literal["followers", "following"]
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 """A saved page is about 1.5 MB (FORMATS.md §3.5); anything past this is not one."""
+MAX_ELEMENTS = 300_000
+"""A saved followed-cams page holds some 15,000 elements; 20,000 follower cards about 100,000.
+Past this a page is refused before it is read, so one upload cannot hold a worker for long."""
+_PAGE_LIKE = "boolean(//body) or boolean(//div) or boolean(//li) or boolean(//a)"
 UNCHANGED = "follow state unchanged"
 FUTURE_MARGIN = dt.timedelta(minutes=5)
 """How far ahead of the database's clock a saved time may be (clocks of two machines)."""
@@ -76,8 +81,9 @@ def plan_import(kind: Kind, documents: Sequence[tuple[str, bytes]], config: Conf
         config: the count tolerances and the followers selectors.
 
     Raises:
-        HtmlImportError: no page given, one too large, not HTML, or not such a page (a login
-            page, or nothing recognisable); the message names the file.
+        HtmlTooLargeError: a page over :data:`MAX_DOCUMENT_BYTES` or :data:`MAX_ELEMENTS`.
+        HtmlImportError: no page given, not HTML, or not such a page (a login page, or
+            nothing recognisable); the message names the file.
     """
     if not documents:
         raise HtmlImportError("no page given: save a followed-cams or followers page first")
@@ -89,11 +95,20 @@ def plan_import(kind: Kind, documents: Sequence[tuple[str, bytes]], config: Conf
 
 def _text(name: str, content: bytes) -> str:
     if len(content) > MAX_DOCUMENT_BYTES:
-        raise HtmlImportError(f"{name}: larger than {MAX_DOCUMENT_BYTES // 2**20} MiB")
+        raise HtmlTooLargeError(f"{name}: larger than {MAX_DOCUMENT_BYTES // 2**20} MiB")
     text = content.decode("utf-8", errors="replace")
-    if "<" not in text[:4096] or not Selector(text=text).css("body, div, li, a"):
+    if "<" not in text[:4096]:
         raise HtmlImportError(f"{name}: not an HTML page")
-    if Selector(text=text).css(LOGIN_FORM_SELECTOR):
+    page = Selector(text=text)
+    root = root_of(page)
+    count = int(root.xpath("count(//*)"))
+    if count > MAX_ELEMENTS:
+        raise HtmlTooLargeError(
+            f"{name}: the page has {count} elements, more than the limit {MAX_ELEMENTS}"
+        )
+    if not root.xpath(_PAGE_LIKE):  # not a union: libxml2 merges one quadratically
+        raise HtmlImportError(f"{name}: not an HTML page")
+    if page.css(LOGIN_FORM_SELECTOR):
         raise HtmlImportError(f"{name}: this is the login page; save the page while logged in")
     return text
 

@@ -23,6 +23,7 @@ from playwright.async_api import Locator, Page
 
 LOGIN_PATH = "/auth/login/"
 PROBE_PATH = "/followed-cams/"
+FOLLOWERS_PATH = "/accounts/followers/"
 LOGGED_IN_SELECTOR = "span.followed_counts, #user_information"
 USERNAME_SELECTOR = "#user_information a.username, [data-testid=user-menu-username]"
 LOGIN_FORM_SELECTOR = "#id_password"

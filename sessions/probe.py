@@ -7,13 +7,18 @@ outcome the way the site shows it (FORMATS.md §3.1), in this order:
 2. the title is still Cloudflare's "Just a moment..." after waiting: unknown;
 3. the logged-in marker (``span.followed_counts`` or ``#user_information``) is there: valid,
    with the "(online/total)" counts and the user name when the page shows them;
-4. the login page came back with HTTP 200 (``<h1>Chaturbate Login</h1>``, a "Login" title or a
-   password field): expired;
-5. HTTP 4xx/5xx: unknown (the site refused or failed; that says nothing about the session);
-6. any other page without the marker (the anonymous page): expired.
+4. HTTP 4xx/5xx: unknown (the site refused or failed; that says nothing about the session);
+5. the login page came back with HTTP 200 (a login form: a password field, or a form posting
+   to the login path): expired;
+6. the visitor's page: a "log in" link to the login path, which no logged-in page offers:
+   expired;
+7. anything else (an empty page, an error page served with 200, a layout not seen before):
+   unknown.
 
-"Unknown" never marks a session expired: a crawl may still try it. Images, media and fonts are
-not fetched. The probe is used by ``roomwatch sessions verify`` and before each browser crawl.
+Expired is final (the session is marked so and never used again), so it needs a positive sign
+of the login side; one odd page is never enough. "Unknown" never marks a session expired: a
+crawl may still try it, and the next probe looks again. Images, media and fonts are not
+fetched. The probe is used by ``roomwatch sessions verify`` and before each browser crawl.
 """
 
 from __future__ import annotations
@@ -42,7 +47,8 @@ from sessions.pages import (
 )
 
 DEFAULT_TIMEOUT = 30.0
-_COUNTS = re.compile(r"\(\s*(\d+)\s*/\s*(\d+)\s*\)")
+_COUNTS = re.compile(r"\(\s*([0-9]{1,9})\s*/\s*([0-9]{1,9})\s*\)", re.ASCII)
+_LOGIN_FIELD_SELECTOR = "input[type=password], #id_password"
 _SKIPPED_RESOURCES = frozenset({"image", "media", "font"})
 _log = logging.getLogger(__name__)
 
@@ -99,16 +105,28 @@ def classify_page(*, final_url: str, status: int, html: str) -> ProbeOutcome:
             followed_online=int(counts.group(1)) if counts else None,
             followed_total=int(counts.group(2)) if counts else None,
         )
-    headings = " ".join(page.css("h1 ::text").getall())
-    if "Chaturbate Login" in headings or "Login" in title or page.css("#id_password"):
+    if status >= 400:
+        return ProbeOutcome(result=ProbeResult.UNKNOWN, reason=f"the site answered HTTP {status}")
+    if page.css(_LOGIN_FIELD_SELECTOR) or any(
+        _to_login(action) for action in page.css("form::attr(action)").getall()
+    ):
         return ProbeOutcome(
             result=ProbeResult.EXPIRED, reason=f"the site served its login page (HTTP {status})"
         )
-    if status >= 400:
-        return ProbeOutcome(result=ProbeResult.UNKNOWN, reason=f"the site answered HTTP {status}")
+    if any(_to_login(href) for href in page.css("a::attr(href)").getall()):
+        return ProbeOutcome(
+            result=ProbeResult.EXPIRED,
+            reason="the page shows no logged-in marker but a log-in link (anonymous page)",
+        )
     return ProbeOutcome(
-        result=ProbeResult.EXPIRED, reason="the page shows no logged-in marker (anonymous page)"
+        result=ProbeResult.UNKNOWN,
+        reason=f"the page shows neither a logged-in marker nor a login form (HTTP {status})",
     )
+
+
+def _to_login(url: str) -> bool:
+    """Whether a link or form action leads to the login page."""
+    return urlsplit(url.strip()).path.startswith(LOGIN_PATH)
 
 
 async def _skip_heavy(route: Route) -> None:

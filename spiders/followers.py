@@ -1,17 +1,22 @@
 """The ``followers`` spider: who follows the account, from ``/accounts/followers/`` pages.
 
-The page's real markup is unknown (FORMATS.md §3.9), so names are read by
-``sessions.followers_parsing`` (configured selectors, else profile links), and pages are
-followed through ``?page=N`` up to the highest page linked. Every page read is stored as
-observations (source ``followers``: the persons exist, nothing more is shown).
+The page's real markup is unknown (FORMATS.md §3.9), so names, the follower count and the
+paging are read by ``sessions.followers_parsing`` (configured selectors first, then the common
+ways), and pages are read through ``?page=N`` as :class:`FollowersWalk` directs: up to the
+highest page linked or a "next" link, and past a full last page until one lists no one new
+(or answers 404, as a Django paginator does past the end).
+Every page read is stored as observations (source ``followers``: the persons exist, nothing
+more is shown).
 
-Follow state changes only after a provably complete crawl: every page read, each page listing
-someone, and, if the page shows a follower count, the names read matching it within
-``followers.count_tolerance``. An empty list needs a positive sign (a count of 0 or the site's
+Follow state changes only after a provably complete crawl (:meth:`FollowersWalk.verdict`):
+every page read, each linked page listing someone, and either the names matching the page's
+follower count within ``followers.count_tolerance`` or, with no count shown, a short last page
+or an empty one after it. An empty list needs a positive sign (a count of 0 or the site's
 empty-list message): a page 1 that lists nobody and says neither is a failed page, since taking
 it for "no followers" would mark every follower lost. A crawl that had to fall back to bare
 profile links is a guess and is trusted only when such a count confirms it; otherwise the job
-fails saying why.
+fails saying why. A complete list still passes the mass-change guard (``follow.max_loss_share``)
+unless the crawl was started with ``-a confirm_loss=true``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
-from sessions.followers_parsing import FollowersPage, parse_followers
+from sessions.followers_parsing import FollowersPage, FollowersWalk, parse_followers
 from spiders.follow_items import CompleteList, Followers
 from spiders.logged_in import LoggedInSpider, PageProblem, PageVisit
 from storage.follow_state import RoomObservation
@@ -33,40 +38,48 @@ class FollowersSpider(LoggedInSpider):
 
     name = "followers"
     first_path = PATH
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.names: set[str] = set()
-        self.count: int | None = None
-        self.guessed = False
+    walked: FollowersWalk
 
     async def walk(self) -> AsyncIterator[Any]:
-        """Every followers page in turn; then the verdict."""
-        page_no, last = 1, 1
-        while page_no <= last:
+        """Every followers page in turn (:class:`FollowersWalk` says which); then the verdict."""
+        self.walked = FollowersWalk(self.config.followers.count_tolerance)
+        page_no: int | None = 1
+        while page_no is not None:
             what = f"page {page_no} of the followers list"
             url = self.site_url(PATH, page_no)
-            found, produced = await self.fetch(url, what, partial(self._read_page, page_no=page_no))
+            found, produced = await self.fetch(
+                url,
+                what,
+                partial(self._read_page, page_no=page_no),
+                not_found_ok=self.walked.may_be_empty(page_no),  # past the end: 404 is empty
+            )
             for thing in produced:
                 yield thing
             if found is None:
                 return
             if found.usernames and not found.by_selector:
-                self.guessed = True
                 self.crawler.stats.inc_value("roomwatch/pages_read_from_profile_links")
-            self.names.update(found.usernames)
             if found.usernames:
                 rows = [RoomObservation(username=name) for name in found.usernames]
                 yield Followers(rows, "followers", self.observed_at)
-            page_no, last = page_no + 1, found.last_page
+            page_no = self.walked.add(page_no, found)
         self._conclude()
 
     async def _read_page(self, visit: PageVisit, *, page_no: int) -> FollowersPage | PageProblem:
+        if visit.status == 404:  # only past the pages linked (fetch's not_found_ok)
+            return FollowersPage(
+                usernames=[],
+                count=None,
+                page=page_no,
+                last_page=1,
+                by_selector=True,
+                logged_in=True,
+            )
         found = parse_followers(visit.html, self.config.followers, own=self.account)
-        self.count = found.count if found.count is not None else self.count
-        if not found.usernames and (page_no > 1 or found.last_page > 1 or (found.count or 0) > 0):
+        listed_nobody = page_no > 1 or found.last_page > 1 or (found.count or 0) > 0
+        if not found.usernames and listed_nobody and not self.walked.may_be_empty(page_no):
             return PageProblem("the page listed nobody")
-        if not found.usernames and found.count is None and not found.empty:
+        if not found.usernames and page_no == 1 and found.count is None and not found.empty:
             return PageProblem(
                 "the page listed nobody and shows neither a follower count of 0 nor the site's "
                 "empty-list message; follow state unchanged"
@@ -74,28 +87,23 @@ class FollowersSpider(LoggedInSpider):
         return found
 
     def _conclude(self) -> None:
-        """Every page was read: complete if the count (when shown) agrees."""
+        """Every page was read: complete if :meth:`FollowersWalk.verdict` says so."""
         if self.failure is not None:
             return
-        tolerance = self.config.followers.count_tolerance
-        self.crawler.stats.set_value("roomwatch/followers_read", len(self.names))
-        if self.count is not None and abs(len(self.names) - self.count) > tolerance:
-            self.fail(
-                f"incomplete: read {len(self.names)} followers but the page counts {self.count} "
-                f"(tolerance {tolerance}); follow state unchanged"
-            )
+        self.crawler.stats.set_value("roomwatch/followers_read", len(self.walked.names))
+        problem = self.walked.verdict()
+        if problem is not None:
+            self.fail(f"{problem}; follow state unchanged")
             return
-        if self.guessed and self.count is None:
-            self.fail(
-                f"the followers page's markup was not recognised: {len(self.names)} names came "
-                "from profile links, a guess no count confirms (set followers.username_selector);"
-                " follow state unchanged"
-            )
-            return
-        self.logger.info("job %s: followers complete, %d names", self.job_id, len(self.names))
+        self.logger.info(
+            "job %s: followers complete, %d names (%s)",
+            self.job_id,
+            len(self.walked.names),
+            self.walked.ended or "no paging",
+        )
         self.conclusion = CompleteList(
             "follower",
-            sorted(self.names),
+            sorted(self.walked.names),
             "followers",
             self.observed_at,
             self.config.follow,

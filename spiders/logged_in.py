@@ -216,8 +216,12 @@ class LoggedInSpider(RoomwatchSpider):
         url: str,
         what: str,
         read: Callable[[PageVisit], Awaitable[Read | PageProblem]],
+        *,
+        not_found_ok: bool = False,
     ) -> tuple[Read | None, list[Any]]:
         """Loads ``url`` in the crawl's page, judges it and reads it with ``read``.
+
+        ``not_found_ok``: a logged-in HTTP 404 is read too (a page past the end of a list).
 
         Returns what ``read`` made of it (None when the crawl failed: the session expired or
         the page could not be used twice) and the items to yield (the session's status).
@@ -238,7 +242,8 @@ class LoggedInSpider(RoomwatchSpider):
             outcome = visit.outcome
             if outcome.result is ProbeResult.EXPIRED:
                 return None, [*produced, *self.expired(outcome.reason)]
-            if outcome.result is not ProbeResult.VALID or visit.status >= 400:
+            missing = not_found_ok and visit.status == 404
+            if outcome.result is not ProbeResult.VALID or (visit.status >= 400 and not missing):
                 problem = outcome.reason if visit.status < 400 else f"HTTP {visit.status}"
                 continue
             produced += self._judged_valid(outcome)

@@ -14,13 +14,19 @@ the server in ``ul.list > li.room_list_room`` cards with ``ul.paging`` (§3.4), 
 Followers (§3.9, markup UNVERIFIED, a guess): server-rendered, a heading with the total in
 ``span.followers_count``, ``ul.followers_list > li.follower > a.username[href="/<name>/"]`` with
 ``data-testid`` hooks, and the site's ``ul.paging``. The parsers must not depend on this guess
-alone (see ``sessions/followers_parsing.py``).
+alone (see ``sessions/followers_parsing.py``): the ``followers_markup=table`` switch serves
+the markup of an independent fake of the site instead, a ``<table>`` of profile links under
+``<h2>Followers (145)</h2>``, paged by ``div.pagination`` links ``?page=N`` with
+``<a class='next'>`` and the current page a bare ``<span class='current'>``, and a 404 past the
+last page (Django's paginator).
 """
 
+import zlib
+from collections.abc import Sequence
 from html import escape
 
 from upstream_sim.site_pages import anonymous_header, layout, logged_in_header
-from upstream_sim.site_state import Account
+from upstream_sim.site_state import Account, FollowersMarkup
 
 _SCRIPT = """<script>
 (function () {
@@ -181,24 +187,86 @@ def legacy_list_page(account: Account, *, offline: bool, page: int, page_size: i
 
 
 def followers_page(
-    account: Account, *, page: int, page_size: int, age_gate: bool, broken: bool
+    account: Account,
+    *,
+    page: int,
+    page_size: int,
+    age_gate: bool,
+    broken: bool,
+    markup: FollowersMarkup = "list",
+    count_shown: bool = True,
 ) -> str:
-    """One page of the account's followers (markup guessed, see the module docstring)."""
+    """One page of the account's followers (markup guessed, see the module docstring); the
+    total is left out unless ``count_shown``."""
     followers = account.follows.followers
     last = max(1, -(-len(followers) // page_size))
     shown = followers[(page - 1) * page_size : page * page_size]
+    total = len(followers) if count_shown else None
+    if markup == "table":
+        body = _followers_table(shown, total=total, page=page, last=last)
+        cut = "<table"
+    else:
+        body = _followers_list(shown, total=total, page=page, last=last)
+        cut = "<ul class='followers_list"
+    page_html = layout("Followers - Chaturbate", logged_in_header(account), body, age_gate=age_gate)
+    return page_html[: page_html.index(cut)] if broken else page_html
+
+
+def followers_last_page(account: Account, page_size: int) -> int:
+    """The number of the last followers page (1 for an empty list)."""
+    return max(1, -(-len(account.follows.followers) // page_size))
+
+
+def not_found_page(account: Account) -> str:
+    """The site's 404, in its logged-in layout."""
+    body = "<h1>Page not found (404)</h1><p>Invalid page.</p>"
+    return layout("Page not found - Chaturbate", logged_in_header(account), body, age_gate=False)
+
+
+def _followers_list(shown: Sequence[str], *, total: int | None, page: int, last: int) -> str:
     rows = "".join(
         f"<li class='follower' data-testid='follower-row'><a class='username' "
         f"data-testid='follower-username' href='/{escape(name)}/'>{escape(name)}</a></li>"
         for name in shown
     )
-    body = (
+    count = (
+        ""
+        if total is None
+        else f"<span class='followers_count' data-testid='followers-count'>({total})</span>"
+    )
+    return (
         "<div class='followers-page' data-testid='followers-page'><h1>Followers "
-        f"<span class='followers_count' data-testid='followers-count'>({len(followers)})</span>"
-        f"</h1><ul class='followers_list user_list' data-testid='followers-list'>{rows}</ul>"
+        f"{count}</h1><ul class='followers_list user_list' data-testid='followers-list'>{rows}</ul>"
         f"{_paging(page, last)}</div>"
     )
-    page_html = layout("Followers - Chaturbate", logged_in_header(account), body, age_gate=age_gate)
-    if broken:
-        return page_html[: page_html.index("<ul class='followers_list")]
-    return page_html
+
+
+def _followers_table(shown: Sequence[str], *, total: int | None, page: int, last: int) -> str:
+    """The other markup: none of the guessed hooks, the count only in the heading's text."""
+    rows = "".join(
+        f"<tr><td><a href='/{escape(name)}/'>{escape(name)}</a></td><td>{_since(name)}</td></tr>"
+        for name in shown
+    )
+    links = []
+    if page > 1:
+        links.append(f"<a class='prev' href='?page={page - 1}'>&laquo; Previous</a>")
+    for number in range(1, last + 1):
+        links.append(
+            f"<span class='current'>{number}</span>"
+            if number == page
+            else f"<a href='?page={number}'>{number}</a>"
+        )
+    if page < last:
+        links.append(f"<a class='next' href='?page={page + 1}'>Next &raquo;</a>")
+    pagination = f"<div class='pagination'>{' '.join(links)}</div>" if last > 1 else ""
+    return (
+        f"<section class='fans'><h2>Followers{'' if total is None else f' ({total})'}</h2>"
+        "<table class='table'>"
+        "<thead><tr><th>Username</th><th>Following since</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>{pagination}</section>"
+    )
+
+
+def _since(name: str) -> str:
+    day = zlib.crc32(name.encode()) % 28 + 1
+    return f"2026-01-{day:02d}"

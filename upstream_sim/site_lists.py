@@ -9,7 +9,8 @@ Routes (FORMATS.md §3.3-3.6, §3.9):
   offline list (``offline=true|false``), ``limit``/``offset`` paged; anything else, an expired
   session included, gets the anonymous public list (``is_following`` false, ``total_count``
   8045), exactly as the real site answers.
-* ``GET /accounts/followers/``: server-rendered, ``?page=N`` (markup a guess).
+* ``GET /accounts/followers/``: server-rendered, ``?page=N`` (markup a guess, or the table
+  markup of the ``followers_markup`` switch, which answers 404 past the last page).
 * ``GET /riw/<name>.jpg``: a thumbnail (about 10 kB), so a browser that does not block images
   pays for them as on the real site.
 
@@ -38,7 +39,13 @@ from upstream_sim.follow_lists import (
     room_list_body,
 )
 from upstream_sim.site import age_gate_shown, gate, html, require_login
-from upstream_sim.site_list_pages import followed_list_page, followers_page, legacy_list_page
+from upstream_sim.site_list_pages import (
+    followed_list_page,
+    followers_last_page,
+    followers_page,
+    legacy_list_page,
+    not_found_page,
+)
 from upstream_sim.site_state import Account, ListName
 from upstream_sim.state import SimulatorState
 
@@ -148,12 +155,18 @@ class FollowListsController(Controller):
         page = _page_number(request)
         if switches.fails("followers", page, "http_500"):
             return html(_ERROR_PAGE, status_code=500)
+        if switches.followers_markup == "table" and page > followers_last_page(
+            account, switches.followers_page_size
+        ):
+            return html(not_found_page(account), status_code=404)  # Django's paginator: 404
         content = followers_page(
             account,
             page=page,
             page_size=switches.followers_page_size,
             age_gate=age_gate_shown(request, switches),
             broken=switches.fails("followers", page, "broken"),
+            markup=switches.followers_markup,
+            count_shown=switches.followers_count,
         )
         return html(content)
 

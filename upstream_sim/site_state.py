@@ -24,6 +24,10 @@ What the switches simulate (FORMATS.md §3.1-3.3):
   first expires every session: a session that dies in the middle of a crawl.
 * ``server_rendered``: the followed-cams pages are the old site's, rendered on the server
   (``ul.list > li.room_list_room``), with no room-list call.
+* ``followers_markup``: the followers pages in the guessed list markup (``list``) or in a
+  markup the parsers were not written for (``table``: a table, "Followers (145)", paging in
+  ``div.pagination``), as an independent fake of the site served them; ``followers_count``
+  false leaves the total out of them.
 """
 
 import hmac
@@ -41,6 +45,7 @@ from upstream_sim.follow_lists import FollowLists
 ExpiryMode = Literal["redirect", "login_200", "anonymous"]
 ListName = Literal["online", "offline", "followers"]
 FailMode = Literal["http_500", "api_500", "broken"]
+FollowersMarkup = Literal["list", "table"]
 _SESSION_ALPHABET = string.ascii_lowercase + string.digits
 SESSIONID_LENGTH = 32
 """Django session keys are 32 characters; Cumination rejects a pasted sessionid otherwise."""
@@ -62,6 +67,8 @@ class SiteSwitches(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     fail_mode: FailMode = "http_500"
     expire_at_list_call: Annotated[int, msgspec.Meta(ge=0)] = 0
     server_rendered: bool = False
+    followers_markup: FollowersMarkup = "list"
+    followers_count: bool = True
 
     def fails(self, list_name: ListName, page: int, mode: FailMode) -> bool:
         """Whether page ``page`` of ``list_name`` fails this way."""

@@ -166,3 +166,73 @@ def test_followers_of_unknown_markup_come_from_profile_links() -> None:
     )
     page = parse_followers(html, FollowersConfig(), own="Alice")
     assert (page.usernames, page.by_selector, page.count) == (["fan_one", "fan_two"], False, None)
+
+
+def _card(name: str, *, age: str, cams: str, subject: str = "hi #tag") -> str:
+    return (
+        f"<li class='room_list_room'><a href='/{name}/' data-room='{name}'><img src='/t.jpg'>"
+        f"</a><div class='details'><div class='title'><a href='/{name}/'>{name}</a>"
+        f"<span class='age genderf'>{age}</span></div><ul class='subject'>"
+        f"<li title='{subject}'>x</li></ul><ul class='sub-info'><li class='location'>"
+        f"Mars\x00</li><li class='cams'>{cams}</li></ul></div></li>"
+    )
+
+
+def test_numbers_that_are_not_numbers_or_do_not_fit_are_left_out() -> None:
+    html = (
+        "<span class='followed_counts'>(²/3)</span><ul class='list'>"
+        + _card("super_two", age="²", cams="² viewers")
+        + _card("too_old", age="99999", cams="99999999999 viewers")
+        + _card("arabic_digits", age="٢٣", cams="١٢ viewers")
+        + _card("fine_one", age="23", cams="1,204 viewers", subject="a\x00b #Fun")
+        + "</ul>"
+    )
+    page = parse_followed_page(html, offline=False)
+    ages = {row.username: (row.age, row.viewers) for row in page.rows}
+    assert ages == {
+        "super_two": (None, None),
+        "too_old": (None, None),
+        "arabic_digits": (None, None),
+        "fine_one": (23, 1204),
+    }
+    assert page.counts is None  # "(²/3)" is no count
+    fine = page.rows[-1]
+    assert (fine.subject, fine.tags, fine.location) == ("ab #Fun", ["fun"], "Mars")
+
+
+def test_the_room_list_keeps_numbers_in_range_and_text_storable() -> None:
+    room = {
+        "username": "odd_room",
+        "display_age": 99999,
+        "num_users": -4,
+        "num_followers": 2**40,
+        "room_subject": "hello\u0000 world",
+        "tags": ["a\u0000b"],
+        "location": "\u0000",
+        "is_following": True,
+    }
+    body = json.dumps({"rooms": [room], "total_count": 1}).encode()
+    row = decode_room_list(body, offline=False).rows[0]
+    assert (row.age, row.viewers, row.followers) == (None, None, None)
+    assert (row.subject, row.tags, row.location) == ("hello world", ["ab"], None)
+    young = json.dumps({"rooms": [{**room, "display_age": 17}], "total_count": 1}).encode()
+    assert decode_room_list(young, offline=False).rows[0].age is None
+
+
+def test_a_saved_room_page_reads_the_dropdown_up_to_the_recommended_rooms() -> None:
+    def card(name: str) -> str:
+        return f"<div data-testid='room-card'><a href='/{name}/' data-room='{name}'></a></div>"
+
+    html = (
+        "<div class='followedDropdown'><div class='list'>"
+        + card("live_one")
+        + card("live_two")
+        + "<div class='followRecommendedHeader'>Recommended For You</div>"
+        + card("not_followed")
+        + "</div></div>"
+    )
+    page = parse_followed_page(html)
+    assert [(row.username, row.online) for row in page.rows] == [
+        ("live_one", True),
+        ("live_two", True),
+    ]

@@ -21,7 +21,13 @@ from sessions.login import (
     interactive_login,
     require_display,
 )
-from sessions.probe import ProbeResult, classify_page, probe_state, verify_state
+from sessions.probe import (
+    ProbeOutcome,
+    ProbeResult,
+    classify_page,
+    probe_state,
+    verify_state,
+)
 from tests.sessions.conftest import ACCOUNT, CHROMIUM, PASSWORD, make_config, set_switches
 from upstream_sim.server import SimulatorServer
 from upstream_sim.site_pages import CHALLENGE_PATH
@@ -115,7 +121,7 @@ def test_an_interstitial_that_never_clears_is_bounded(sim: SimulatorServer, conf
     [
         ("redirect", "redirected to the login page"),
         ("login_200", "the site served its login page (HTTP 200)"),
-        ("anonymous", "the page shows no logged-in marker (anonymous page)"),
+        ("anonymous", "the page shows no logged-in marker but a log-in link (anonymous page)"),
     ],
 )
 def test_probe_sees_expiry_each_way(
@@ -127,6 +133,19 @@ def test_probe_sees_expiry_each_way(
     sim.state.site.expire_sessions(username=ACCOUNT)
     outcome = asyncio.run(verify_state(config, capture.state))
     assert (outcome.result, outcome.reason) == (ProbeResult.EXPIRED, reason)
+
+
+def test_probe_of_an_odd_page_is_unknown_not_expired(sim: SimulatorServer, config: Config) -> None:
+    # A picture where the page should be: neither logged in nor the login side.
+    state = _login(config).state
+
+    async def odd() -> ProbeOutcome:
+        async with open_browser(config.browser) as browser:
+            return await probe_state(browser, state, config.chaturbate.url, path="/riw/x.jpg")
+
+    outcome = asyncio.run(odd())
+    assert outcome.result is ProbeResult.UNKNOWN, outcome.reason
+    assert outcome.reason.startswith("the page shows neither a logged-in marker nor a login form")
 
 
 def test_probe_of_an_unreachable_site_is_unknown(tmp_path: Path) -> None:
@@ -210,20 +229,36 @@ def test_browser_discovery_and_flags(tmp_path: Path) -> None:
 
 
 def test_classify_page_rules() -> None:
-    login = "<html><head><title>Login, Chaturbate login</title></head><h1>Chaturbate Login</h1>"
+    login = (
+        "<html><head><title>Login, Chaturbate login</title></head><h1>Chaturbate Login</h1>"
+        "<form method='post' action='/auth/login/'><input type='password' name='password'>"
+    )
     moment = "<html><head><title>Just a moment...</title></head></html>"
     marker = "<span class='followed_counts' data-paction-name='FOLLOWED'>(75/1346)</span>"
+    visitor = "<div id='header'><a href='/auth/login/'>Log In</a></div><h1>Free chat</h1>"
     url = "https://chaturbate.com/followed-cams/"
     cases = [
         ("https://chaturbate.com/auth/login/?next=/followed-cams/", 200, login, "expired"),
+        ("https://chaturbate.com/auth/login/?next=/followed-cams/", 500, "", "expired"),
         (url, 403, moment, "unknown"),
         (url, 200, marker, "valid"),
         (url, 200, login, "expired"),
+        (url, 200, "<form action='https://chaturbate.com/auth/login/?next=/'></form>", "expired"),
+        (url, 200, "<input type='password' id='id_password'>", "expired"),
+        (url, 200, visitor, "expired"),
         (url, 503, "<h1>Service unavailable</h1>", "unknown"),
-        (url, 200, "<h1>Free chat</h1>", "expired"),
+        # One odd page is no proof the session died: these were all "expired" before.
+        (url, 200, "<h1>Free chat</h1>", "unknown"),
+        (url, 200, "", "unknown"),
+        (url, 200, "<title>Server Error</title><h1>Server Error (500)</h1>", "unknown"),
+        (url, 200, "<title>Login unavailable</title><p>Chaturbate Login</p>", "unknown"),
+        (url, 500, login, "unknown"),
+        (url, 502, visitor, "unknown"),
     ]
     for final_url, status, html, expected in cases:
         outcome = classify_page(final_url=final_url, status=status, html=html)
         assert outcome.result.value == expected, (final_url, status, html)
     valid = classify_page(final_url=url, status=200, html=marker)
     assert (valid.followed_online, valid.followed_total, valid.account) == (75, 1346, None)
+    odd = marker.replace("(75/1346)", "(7²/99999999999)")  # no digits the database chokes on
+    assert classify_page(final_url=url, status=200, html=odd).followed_total is None

@@ -71,10 +71,10 @@ def test_unknown_markup_falls_back_to_profile_links(
     sim: SimulatorServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The configured selector finds nothing: the page's markup "changed".
+    # The configured selectors find nothing: the page's markup "changed".
     monkeypatch.setenv("ROOMWATCH_FOLLOWERS_USERNAME_SELECTOR", ".no-such-list a")
-    if not count_shown:
-        monkeypatch.setenv("ROOMWATCH_FOLLOWERS_COUNT_SELECTOR", ".no-such-count")
+    monkeypatch.setenv("ROOMWATCH_FOLLOWERS_COUNT_SELECTOR", ".no-such-count")
+    switch(sim, followers_count=count_shown)  # shown: found by its class, not the selector
     log_in(sim, crawl_env, db_url, online=0, offline=1, followers=5)
     names = set(sim.state.site.follows(ACCOUNT).followers)
     job = crawl(crawl_env, db_url, "followers")
@@ -112,7 +112,7 @@ def test_a_page_listing_nobody_without_a_count_concludes_nothing(
 ) -> None:
     # Logged in, nobody listed, no count shown (markup changed, or a page cut short): that is
     # no proof of "no followers". Three followers: few enough that only this rule stops it.
-    monkeypatch.setenv("ROOMWATCH_FOLLOWERS_COUNT_SELECTOR", ".no-such-count")
+    switch(sim, followers_count=False)
     log_in(sim, crawl_env, db_url, online=0, offline=1, followers=0)
     _preset(db, ["fan_a", "fan_b", "fan_c"])
     job = crawl(crawl_env, db_url, "followers")
@@ -162,10 +162,67 @@ def test_a_mass_loss_is_held_until_the_user_confirms_it(
 
     typo = _crawl_with(crawl_env, db_url, confirm_loss="yes")
     assert typo.status == "failed"
-    assert typo.error_message == "confirm_loss: expected true or false, got 'yes'"
+    assert typo.error_message == "confirm_loss: expected true or false"
     assert relation(db, "follower") == dict.fromkeys(names, True)
 
     confirmed = _crawl_with(crawl_env, db_url, confirm_loss="true")
     assert confirmed.status == "succeeded", confirmed.error_message
     assert events(db) == {(name, "lost_follower") for name in names[2:]}
     assert read_alerts(db, 3) == []  # a successful crawl clears it
+
+
+def test_a_table_with_the_count_in_its_heading_and_div_pagination_is_read_whole(
+    crawl_env: Config, db_url: str, db: psycopg.Connection[Any], sim: SimulatorServer
+) -> None:
+    # The markup of an independent fake of the site: a table of profile links under
+    # "Followers (145)", 50 a page, paged by div.pagination links with <a class="next">.
+    switch(sim, followers_markup="table")
+    log_in(sim, crawl_env, db_url, online=0, offline=1, followers=145)
+    names = sim.state.site.follows(ACCOUNT).followers
+    job = crawl(crawl_env, db_url, "followers")
+    assert job.status == "succeeded", job.error_message
+    assert job.stats["roomwatch/pages"] == 3
+    assert job.stats["roomwatch/followers_read"] == 145
+    assert relation(db, "follower") == dict.fromkeys(names, True)
+
+
+@pytest.mark.parametrize(
+    ("followers", "pages"),
+    [(7, 3), (6, 3)],
+    ids=["last-page-short", "last-page-full-then-empty"],
+)
+def test_without_a_count_the_list_ends_at_a_short_or_empty_page(
+    followers: int,
+    pages: int,
+    crawl_env: Config,
+    db_url: str,
+    db: psycopg.Connection[Any],
+    sim: SimulatorServer,
+) -> None:
+    switch(sim, followers_page_size=3, followers_count=False)
+    log_in(sim, crawl_env, db_url, online=0, offline=1, followers=followers)
+    names = sim.state.site.follows(ACCOUNT).followers
+    job = crawl(crawl_env, db_url, "followers")
+    assert job.status == "succeeded", job.error_message
+    assert job.stats["roomwatch/pages"] == pages  # 3, 3, 1; or 3, 3 and an empty page 3
+    assert relation(db, "follower") == dict.fromkeys(names, True)
+
+
+def test_a_404_past_the_last_full_page_ends_a_count_less_list(
+    crawl_env: Config,
+    db_url: str,
+    db: psycopg.Connection[Any],
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The table markup read with a configured selector, no count, two full pages of 50: only
+    # page 3, answered 404 as a Django paginator does past the end, says the list ended.
+    monkeypatch.setenv("ROOMWATCH_FOLLOWERS_USERNAME_SELECTOR", "section.fans td a")
+    switch(sim, followers_markup="table", followers_count=False)
+    log_in(sim, crawl_env, db_url, online=0, offline=1, followers=100)
+    names = sim.state.site.follows(ACCOUNT).followers
+    job = crawl(crawl_env, db_url, "followers")
+    assert job.status == "succeeded", job.error_message
+    assert job.stats["roomwatch/pages"] == 3
+    assert "roomwatch/pages_read_from_profile_links" not in job.stats
+    assert relation(db, "follower") == dict.fromkeys(names, True)

@@ -81,3 +81,23 @@ def test_pages_switches_and_control(sim: SimulatorServer, client: httpx.Client) 
     assert "(100/1500)" in client.get(sim.base_url + "/followed-cams/").text
     image = client.get(sim.base_url + "/riw/somebody.jpg")
     assert image.headers["content-type"] == "image/png" and len(image.content) > 8000
+
+
+def test_the_table_markup_of_the_followers_pages(
+    sim: SimulatorServer, client: httpx.Client
+) -> None:
+    _logged_in(sim, client, followers=145)
+    _switch(sim, followers_markup="table")
+    names = sim.state.site.follows("alice").followers
+    first = client.get(sim.base_url + "/accounts/followers/").text
+    assert "<h2>Followers (145)</h2>" in first
+    assert "data-testid='follower" not in first and "followers_count" not in first
+    assert first.count("<tr><td><a href=") == 50
+    assert "<div class='pagination'>" in first
+    assert "<a class='next' href='?page=2'>" in first
+    last = client.get(sim.base_url + "/accounts/followers/?page=3").text
+    assert last.count("<tr><td><a href=") == 45
+    assert f"<a href='/{names[-1]}/'>" in last
+    assert "<span class='current'>3</span>" in last and "class='next'" not in last
+    past = client.get(sim.base_url + "/accounts/followers/?page=4")
+    assert past.status_code == 404 and "followed_counts" in past.text

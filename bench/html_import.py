@@ -1,0 +1,66 @@
+"""Times the HTML import's parser on generated pages of 20,000 cards (issue 9: 38 s, loop frozen).
+
+Usage: ``.venv/bin/python bench/html_import.py [--cards N]``. Three pages, each read by
+``sessions.html_import.plan_import`` as the import route and the CLI do: the simulator's
+followers markup, followers as generic cards (profile links, the count only in a heading), and
+the old site's followed-cams cards (``li.room_list_room``, about 15 MB). Prints seconds per page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from roomwatch.config import Config
+from sessions.html_import import Kind, plan_import
+from upstream_sim.follow_lists import FollowLists
+from upstream_sim.site_list_pages import followers_page, legacy_list_page
+from upstream_sim.site_state import Account
+
+
+def _cards(names: list[str]) -> str:
+    cards = "".join(
+        f"<div class='card'><a href='/{name}/'><img src='/img/{index}.jpg' alt=''></a>"
+        f"<div class='name'><a href='/{name}/'>{name}</a></div>"
+        f"<span class='since'>2026-01-0{index % 9 + 1}</span></div>\n"
+        for index, name in enumerate(names)
+    )
+    return (
+        "<!DOCTYPE html><html><head><title>Followers</title></head><body><div id='header'>"
+        "<div id='user_information'><a class='username' href='/p/owner/'>owner</a></div>"
+        "<span class='followed_counts'>(1/2)</span></div><div id='main'>"
+        f"<h1>Followers ({len(names)})</h1><div class='grid'>{cards}</div></div></body></html>"
+    )
+
+
+def main() -> None:
+    """Generates the pages and times one import of each."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cards", type=int, default=20_000)
+    count = parser.parse_args().cards
+    names = [f"fan_{index:05d}_x" for index in range(count)]
+    owner = Account("owner", "pw", FollowLists((), (), names))
+    rooms = FollowLists.generate(online=count, offline=0, followers=0, seed=1)
+    pages: list[tuple[str, Kind, str]] = [
+        (
+            "followers, simulator markup",
+            "followers",
+            followers_page(owner, page=1, page_size=count, age_gate=False, broken=False),
+        ),
+        ("followers, generic cards", "followers", _cards(names)),
+        (
+            "following, old site's cards",
+            "following",
+            legacy_list_page(Account("owner", "pw", rooms), offline=False, page=1, page_size=count),
+        ),
+    ]
+    for label, kind, html in pages:
+        body = html.encode()
+        started = time.perf_counter()
+        plan = plan_import(kind, [("page", body)], Config())
+        seconds = time.perf_counter() - started
+        print(f"{label}: {len(body) / 1e6:.1f} MB, {seconds:.2f} s ({plan.reason})")
+
+
+if __name__ == "__main__":
+    main()
