@@ -4,12 +4,15 @@ environment: real ``roomwatch crawl`` processes, real Chromium, the simulator.""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -19,7 +22,16 @@ import pytest
 from agent.runner import _Supervision
 from agent.worker import kill_orphan
 from roomwatch.config import Config
-from storage.jobs import Job, create_job, lock_job, start_job
+from storage.embedded import EmbeddedPostgres
+from storage.jobs import (
+    Job,
+    create_job,
+    interrupt_abandoned,
+    is_supervised,
+    lock_job,
+    start_job,
+)
+from storage.migrator import apply_migrations
 from tests.spiders.follow_support import MARKER_VARIABLE, log_in, marked_processes, switch, wait_for
 from upstream_sim.server import SimulatorServer
 
@@ -175,3 +187,56 @@ def test_the_orphan_sweep_reaches_descendants_in_other_process_groups() -> None:
             grandchild.kill()
         if parent.poll() is None:
             parent.kill()
+
+
+def test_the_supervisor_takes_its_job_lock_again_after_a_database_restart() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="roomwatch-restart-"))
+    server = EmbeddedPostgres(data_dir)
+    conninfo = server.start()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        with psycopg.connect(conninfo) as setup:
+            apply_migrations(setup)
+        conn = psycopg.connect(conninfo, autocommit=True)
+        job = create_job(conn, "affiliate", {}, "cli")
+        assert lock_job(conn, job.job_id) and start_job(conn, job.job_id, os.getpid(), "-")
+        supervision = _Supervision(conninfo, conn, job.job_id, child)
+        ended: list[Job] = []
+        watcher = threading.Thread(target=lambda: ended.append(supervision.run(None)))
+        watcher.start()
+        server.stop()  # every connection goes, and the job lock with it
+        server.start()
+
+        def supervised_again() -> bool:
+            with psycopg.connect(conninfo, autocommit=True) as check:
+                return is_supervised(check, job.job_id)
+
+        wait_for(supervised_again, 30, "the supervisor to take the job lock again")
+        with psycopg.connect(conninfo, autocommit=True) as check:
+            assert interrupt_abandoned(check) == []  # a sweep now finds it watched
+        child.kill()
+        watcher.join(30)
+        assert ended and ended[0].status == "failed"
+        assert ended[0].finish_reason == "crashed"  # seen to its end, not "interrupted"
+    finally:
+        if child.poll() is None:
+            child.kill()
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_a_crawl_process_never_starts_the_embedded_database(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "ROOMWATCH_DATA_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "spiders.crawl", "--job-id", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("roomwatch crawl: database: cannot connect")
+    assert not (tmp_path / "postgres" / "postmaster.pid").exists()

@@ -77,3 +77,25 @@ def test_a_socket_folder_planted_in_tmp_is_refused(planted: str) -> None:
             shutil.rmtree(server.socket_dir, ignore_errors=True)
         target.rmdir()
         shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
+def test_the_owner_leaves_the_server_to_a_process_still_using_it() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="roomwatch-owner-"))
+    cli, agent = EmbeddedPostgres(data_dir), EmbeddedPostgres(data_dir)
+    try:
+        cli.start()  # a CLI command with no agent: it starts the server and owns it
+        agent.start()  # an agent started meanwhile only uses it
+        assert cli.owned and not agent.owned
+        cli.stop()
+        assert agent.is_running(), "the CLI stopped the server under a running agent"
+        assert agent.supervise() is not None and agent.owned  # the agent took it over
+        agent.stop()
+        assert not agent.is_running()
+    finally:
+        for server in (cli, agent):
+            server.stop()
+        leftover = EmbeddedPostgres(data_dir)
+        if leftover.is_running():
+            leftover.start()
+            leftover.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
