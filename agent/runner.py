@@ -34,7 +34,7 @@ from storage.jobs import Job, Trigger, create_job, finish_job, get_job, lock_job
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
 GRACE_SECONDS = 10.0
-RECONNECT_SECONDS = 20.0  # within the crawl's own LOCK_GRACE_SECONDS (spiders/crawl.py)
+RECONNECT_SECONDS = 60.0  # within the crawl's own LOCK_GRACE_SECONDS (spiders/crawl.py)
 
 # What a crawl process inherits: what Python, Playwright and Chromium need to run, and nothing
 # that carries a secret (ROOMWATCH_* settings reach the crawl on its stdin instead).
@@ -251,11 +251,18 @@ class _Supervision:
 
 
 def _wait_for_connection(conninfo: str) -> psycopg.Connection[Any]:
-    """A connection to record the end with, however long the database takes to return."""
+    """A connection to record the end with, if the database returns within a minute.
+
+    Raises:
+        DatabaseError: it did not; the job is left to the next sweep (no lock holds it).
+    """
+    deadline = time.monotonic() + RECONNECT_SECONDS
     while True:
         try:
             return connect(conninfo, autocommit=True)
         except DatabaseError:
+            if time.monotonic() > deadline:
+                raise
             time.sleep(2)
 
 

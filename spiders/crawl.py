@@ -43,7 +43,7 @@ from storage.jobs import Job, Status, finish_job, get_job, record_interrupted, s
 log = logging.getLogger(__name__)
 # How long the job lock may go unheld before the watchdog gives the supervisor up: long enough
 # for a supervisor to reconnect after a database restart and take the lock again.
-LOCK_GRACE_SECONDS = 30.0
+LOCK_GRACE_SECONDS = 90.0
 WATCH_SECONDS = 1.0
 LOCK_CHECK_SECONDS = 5.0
 SUPERVISOR_GONE = signal.SIGUSR1  # the parent-death signal; scrapy leaves it alone

@@ -240,3 +240,32 @@ def test_a_crawl_process_never_starts_the_embedded_database(tmp_path: Path) -> N
     assert result.returncode == 1
     assert result.stderr.startswith("roomwatch crawl: database: cannot connect")
     assert not (tmp_path / "postgres" / "postmaster.pid").exists()
+
+
+def test_a_crawl_given_up_by_a_sweep_ends_itself_and_its_chromium(
+    crawl_env: Config,
+    db_url: str,
+    db: psycopg.Connection[Any],
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The portable half of dying with the supervisor: the crawl's own watchdog."""
+    cli, marker, job_id = _start_cli_crawl(crawl_env, db_url, db, sim, monkeypatch)
+    try:
+        cli.send_signal(signal.SIGSTOP)  # a hung supervisor: still its parent, still alive
+        with psycopg.connect(db_url, autocommit=True) as sweeper:
+            sweeper.execute(
+                "UPDATE crawl_jobs SET status = 'interrupted', finished_at = now() "
+                "WHERE job_id = %s",
+                [job_id],
+            )  # what another agent's sweep records
+        wait_for(
+            lambda: [p.pid for p in marked_processes(marker)] == [cli.pid],
+            30,
+            "the crawl and its Chromium to end",
+        )
+    finally:
+        cli.kill()
+        cli.wait()
+        for process in marked_processes(marker):
+            process.kill()
