@@ -116,7 +116,7 @@ class CrawlRunner:
                 return job
             process = self._spawn(job_id)
             conn.execute("UPDATE crawl_jobs SET pid = %s WHERE job_id = %s", [process.pid, job_id])
-            supervision = _Supervision(self.conninfo, conn, job_id, process)
+            supervision = Supervision(self.conninfo, conn, job_id, process)
             try:
                 return supervision.run(on_progress)
             finally:
@@ -151,7 +151,7 @@ class CrawlRunner:
         return process
 
 
-class _Supervision:
+class Supervision:
     """Watches one crawl process to its end, holding the job lock on ``conn``."""
 
     def __init__(

@@ -19,7 +19,7 @@ import psutil
 import psycopg
 import pytest
 
-from agent.runner import _Supervision
+from agent.runner import Supervision
 from agent.worker import kill_orphan
 from roomwatch.config import Config
 from storage.embedded import EmbeddedPostgres
@@ -162,7 +162,7 @@ def test_a_crawl_that_dies_on_its_own_leaves_no_descendant_behind(db_url: str) -
         assert lock_job(conn, job.job_id) and start_job(conn, job.job_id, os.getpid(), "-")
         parent, grandchild = _tree()
         try:
-            supervision = _Supervision(db_url, conn, job.job_id, parent)
+            supervision = Supervision(db_url, conn, job.job_id, parent)
             ended: list[Job] = []
             watcher = threading.Thread(target=lambda: ended.append(supervision.run(None)))
             watcher.start()
@@ -200,7 +200,7 @@ def test_the_supervisor_takes_its_job_lock_again_after_a_database_restart() -> N
         conn = psycopg.connect(conninfo, autocommit=True)
         job = create_job(conn, "affiliate", {}, "cli")
         assert lock_job(conn, job.job_id) and start_job(conn, job.job_id, os.getpid(), "-")
-        supervision = _Supervision(conninfo, conn, job.job_id, child)
+        supervision = Supervision(conninfo, conn, job.job_id, child)
         ended: list[Job] = []
         watcher = threading.Thread(target=lambda: ended.append(supervision.run(None)))
         watcher.start()
