@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from roomwatch.config import Config
+from roomwatch.config import Config, load_config
 from storage.follow_state import reconcile
 from tests.spiders.follow_support import ACCOUNT, crawl, events, log_in, relation, switch
 from upstream_sim.server import SimulatorServer
@@ -73,7 +73,7 @@ def test_unknown_markup_falls_back_to_profile_links(
         monkeypatch.setenv("ROOMWATCH_FOLLOWERS_COUNT_SELECTOR", ".no-such-count")
     log_in(sim, crawl_env, db_url, online=0, offline=1, followers=5)
     names = set(sim.state.site.follows(ACCOUNT).followers)
-    job = crawl(crawl_env, db_url, "followers")
+    job = crawl(load_config(), db_url, "followers")  # with the selectors set above
     assert job.stats["roomwatch/pages_read_from_profile_links"] == 1
     observed = db.execute("SELECT username FROM persons").fetchall()
     assert {name for (name,) in observed} == names  # not the account's own link, no site paths
