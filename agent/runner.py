@@ -1,33 +1,84 @@
 """The crawl runner: each job runs in its own process, watched for exit, cancel and timeout.
 
 Rules: the job row is the truth (``storage.jobs``); a crawl process gets SIGTERM to stop
-gracefully and, after a grace period, SIGKILL for its whole process group (Chromium included);
-a process that dies without recording its end leaves its job ``failed`` with the exit code.
+gracefully and, after a grace period, SIGKILL for itself and every descendant, found by process
+tree (Playwright puts Chromium in a process group of its own, out of ``killpg``'s reach); a
+process that dies without recording its end leaves its job ``failed`` with the exit code, and
+whatever it started is killed too. The crawl dies with its supervisor (``spiders/crawl.py``),
+gets its config on stdin and only the environment variables it needs (no API token, no
+database URL). A database restart costs the supervisor its connection, and with it the job
+lock: it reconnects and takes the lock again, so the job carries on.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import msgspec
 import psutil
+import psycopg
 
 from roomwatch.catalog import SPIDERS
 from roomwatch.config import Config
-from roomwatch.errors import JobError
+from roomwatch.errors import DatabaseError, JobError
+from roomwatch.processes import descendants, kill_all
 from storage.database import connect
 from storage.jobs import Job, Trigger, create_job, finish_job, get_job, lock_job, start_job
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
 GRACE_SECONDS = 10.0
+RECONNECT_SECONDS = 60.0  # within the crawl's own LOCK_GRACE_SECONDS (spiders/crawl.py)
+
+# What a crawl process inherits: what Python, Playwright and Chromium need to run, and nothing
+# that carries a secret (ROOMWATCH_* settings reach the crawl on its stdin instead).
+PASSED_VARIABLES = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TMPDIR",
+        "VIRTUAL_ENV",
+        "DISPLAY",
+        "WAYLAND_DISPLAY",
+        "XAUTHORITY",
+        "XDG_RUNTIME_DIR",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+    }
+)
+# TEST_: the markers the test suite puts in the environment to find every process a crawl
+# started, however re-parented (tests/processes.py); they carry no secret.
+PASSED_PREFIXES = ("LC_", "PYTHON", "PLAYWRIGHT_", "COVERAGE_", "TEST_")
+
+
+def crawl_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The part of ``environ`` a crawl process gets (see :data:`PASSED_VARIABLES`)."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if name in PASSED_VARIABLES or name.startswith(PASSED_PREFIXES)
+    }
+
+
+def crawl_input(config: Config, conninfo: str) -> bytes:
+    """The crawl's stdin: its config, less what a crawl never needs (the API token, alerts)."""
+    lean = msgspec.structs.replace(
+        config,
+        api=msgspec.structs.replace(config.api, token=""),
+        alerts=type(config.alerts)(),
+    )
+    return msgspec.json.encode({"config": lean, "conninfo": conninfo})
 
 
 class CrawlRunner:
@@ -52,7 +103,8 @@ class CrawlRunner:
         """Runs a queued job to its end in a child process; returns the final job row."""
         log_path = self.config.data_path / "logs" / f"job-{job_id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with connect(self.conninfo, autocommit=True) as conn:
+        conn = connect(self.conninfo, autocommit=True)
+        try:
             # The supervisor lock first: it marks this job as watched for as long as this
             # connection lives. Not getting it, or the job no longer being queued, means
             # another worker took it or it was cancelled meanwhile.
@@ -62,81 +114,176 @@ class CrawlRunner:
                 job = get_job(conn, job_id)
                 assert job is not None
                 return job
-            process = subprocess.Popen(
-                [sys.executable, "-m", "spiders.crawl", "--job-id", str(job_id)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,  # its own process group: Chromium dies with it
-            )
+            process = self._spawn(job_id)
             conn.execute("UPDATE crawl_jobs SET pid = %s WHERE job_id = %s", [process.pid, job_id])
-            return self._supervise(conn, job_id, process, on_progress)
+            supervision = Supervision(self.conninfo, conn, job_id, process)
+            try:
+                return supervision.run(on_progress)
+            finally:
+                conn = supervision.conn
+        finally:
+            conn.close()
 
-    def _supervise(
-        self,
-        conn: Any,
-        job_id: int,
-        process: subprocess.Popen[bytes],
-        on_progress: Callable[[Job], None] | None,
-    ) -> Job:
-        job = get_job(conn, job_id)
+    def _spawn(self, job_id: int) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "spiders.crawl",
+                "--job-id",
+                str(job_id),
+                "--supervisor-pid",
+                str(os.getpid()),
+                "--input-stdin",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=crawl_environment(os.environ),
+            start_new_session=True,  # a terminal's Ctrl-C goes to the supervisor alone
+        )
+        assert process.stdin is not None
+        try:
+            process.stdin.write(crawl_input(self.config, self.conninfo))
+            process.stdin.close()
+        except BrokenPipeError:
+            pass  # it died at once; its exit code tells the rest
+        return process
+
+
+class Supervision:
+    """Watches one crawl process to its end, holding the job lock on ``conn``."""
+
+    def __init__(
+        self, conninfo: str, conn: psycopg.Connection[Any], job_id: int, process: Any
+    ) -> None:
+        self.conninfo = conninfo
+        self.conn = conn
+        self.job_id = job_id
+        self.process: subprocess.Popen[bytes] = process
+        # Everything the crawl started, seen so far: once it dies, its children are
+        # re-parented and can no longer be found from its pid.
+        self.seen: dict[int, psutil.Process] = {}
+
+    def run(self, on_progress: Callable[[Job], None] | None) -> Job:
+        job = get_job(self.conn, self.job_id)
         assert job is not None
         deadline = time.monotonic() + SPIDERS[job.spider].timeout_seconds
-        while process.poll() is None:
+        while self.process.poll() is None:
             time.sleep(POLL_SECONDS)
-            job = get_job(conn, job_id)
+            self._remember_descendants()
+            try:
+                job = get_job(self.conn, self.job_id)
+            except psycopg.OperationalError:
+                if not self._reconnect():
+                    break
+                continue
             assert job is not None
             if on_progress is not None:
                 on_progress(job)
             if job.cancel_requested_at is not None:
                 finish_job(
-                    conn,
-                    job_id,
+                    self.conn,
+                    self.job_id,
                     "cancelled",
                     finish_reason="cancelled",
                     error_message="cancelled on request",
                 )
-                stop_process_tree(process)
+                self.stop()
+            elif job.status == "interrupted":
+                self.stop()  # an agent's sweep gave it up while we were away
             elif time.monotonic() > deadline:
                 seconds = SPIDERS[job.spider].timeout_seconds
                 finish_job(
-                    conn,
-                    job_id,
+                    self.conn,
+                    self.job_id,
                     "failed",
                     finish_reason="timeout",
                     error_message=f"timed out after {seconds} s",
                 )
-                stop_process_tree(process)
-        # A crawl process that died on its own may leave Chromium behind in its process group.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+                self.stop()
+        self.stop()  # a crawl that died on its own may have left Chromium behind
         # Whatever the child managed to record, a dead child's job must not stay running.
         finish_job(
-            conn,
-            job_id,
+            self.conn,
+            self.job_id,
             "failed",
             finish_reason="crashed",
-            error_message=f"crawl process exited with code {process.returncode} "
+            error_message=f"crawl process exited with code {self.process.returncode} "
             f"before recording its result (see the job log)",
         )
-        final = get_job(conn, job_id)
+        final = get_job(self.conn, self.job_id)
         assert final is not None
         return final
 
+    def stop(self) -> None:
+        """Stops the crawl and everything it started (see :func:`stop_process_tree`)."""
+        stop_process_tree(self.process, extra=list(self.seen.values()))
 
-def stop_process_tree(process: subprocess.Popen[bytes], grace: float = GRACE_SECONDS) -> None:
-    """SIGTERM to the crawl process, then SIGKILL to its group and every descendant."""
-    try:
-        descendants = psutil.Process(process.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        descendants = []
+    def _remember_descendants(self) -> None:
+        for child in descendants(self.process.pid):
+            self.seen.setdefault(child.pid, child)
+
+    def _reconnect(self) -> bool:
+        """A new connection with the job lock again; False (crawl stopped) if that fails."""
+        log.warning("job %d: lost the database connection; reconnecting", self.job_id)
+        self.conn.close()
+        deadline = time.monotonic() + RECONNECT_SECONDS
+        while time.monotonic() < deadline and self.process.poll() is None:
+            time.sleep(1)
+            self._remember_descendants()
+            try:
+                conn = connect(self.conninfo, autocommit=True)
+            except DatabaseError:
+                continue
+            try:
+                if lock_job(conn, self.job_id):
+                    self.conn = conn
+                    log.info("job %d: reconnected; supervising again", self.job_id)
+                    return True
+            except psycopg.OperationalError:
+                pass
+            conn.close()
+        log.error("job %d: cannot take the job lock again; stopping the crawl", self.job_id)
+        self.stop()
+        self.conn = _wait_for_connection(self.conninfo)
+        return False
+
+
+def _wait_for_connection(conninfo: str) -> psycopg.Connection[Any]:
+    """A connection to record the end with, if the database returns within a minute.
+
+    Raises:
+        DatabaseError: it did not; the job is left to the next sweep (no lock holds it).
+    """
+    deadline = time.monotonic() + RECONNECT_SECONDS
+    while True:
+        try:
+            return connect(conninfo, autocommit=True)
+        except DatabaseError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+
+
+def stop_process_tree(
+    process: subprocess.Popen[bytes],
+    grace: float = GRACE_SECONDS,
+    extra: list[psutil.Process] | None = None,
+) -> None:
+    """SIGTERM to the crawl process, then SIGKILL to it and every descendant.
+
+    Descendants are collected before the first signal (and ``extra`` adds those seen earlier),
+    since a dying crawl's children are re-parented out of its tree.
+    """
+    tree = {child.pid: child for child in extra or []}
+    tree.update({child.pid: child for child in descendants(process.pid)})
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
+        process.terminate()
+        try:
             process.wait(grace)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    for child in descendants:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            child.kill()
+        except subprocess.TimeoutExpired:
+            process.kill()
+    tree.update({child.pid: child for child in descendants(process.pid)})
+    kill_all(list(tree.values()))
     process.wait()

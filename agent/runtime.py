@@ -5,6 +5,10 @@ agent or ``roomwatch crawl``), default schedules, crawl worker, alert notifier, 
 SIGINT/SIGTERM stop the API, then the rest in reverse: the scheduler stops firing, the worker
 gives running crawls ``agent.shutdown_grace_seconds`` and then cancels them, and the embedded
 database stops last. A second signal during that wait ends the process at once.
+
+The agent owns the embedded database (``storage/embedded.py``): it starts it, or adopts one a
+dead agent left running, checks it every :data:`DATABASE_CHECK_SECONDS` and starts it again
+if it died, and stops it on the way out.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import contextlib
 import datetime as dt
 import logging
 import signal
+import threading
 from collections.abc import Iterator
 from types import FrameType
 from urllib.parse import urlsplit
 
+import psycopg
 import uvicorn
 
 from agent.alerts import AlertNotifier
@@ -26,7 +32,9 @@ from agent.worker import Worker, sweep_abandoned
 from control_api.app import create_app
 from control_api.auth import load_or_create_token, token_path
 from roomwatch.config import Config, DatabaseConfig
-from storage.database import connect, open_database
+from roomwatch.errors import EmbeddedDatabaseError
+from storage.database import connect
+from storage.embedded import EmbeddedPostgres
 from storage.maintenance import apply_retention, refresh_due_summaries
 from storage.migrator import apply_migrations
 from storage.schedules import ensure_default_schedules
@@ -35,6 +43,7 @@ from storage.settings import sync_settings
 log = logging.getLogger(__name__)
 RETENTION = dt.timedelta(hours=6)
 SUMMARY_REFRESH = dt.timedelta(seconds=10)
+DATABASE_CHECK_SECONDS = 3.0
 
 
 def database_label(config: Config) -> str:
@@ -137,10 +146,55 @@ def crawl_services(config: Config, conninfo: str) -> Iterator[None]:
         worker.stop()
 
 
+class DatabaseKeeper:
+    """The agent's watch over the embedded server: restarts it if it died, takes it over if
+    its owner (a ``roomwatch`` CLI command that ran when this agent started) has ended."""
+
+    def __init__(self, server: EmbeddedPostgres, interval: float = DATABASE_CHECK_SECONDS):
+        self._server = server
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="database-keeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                done = self._server.supervise()
+            except (EmbeddedDatabaseError, psycopg.Error, OSError) as exc:
+                log.error("embedded PostgreSQL is down and did not start again (%s); retrying", exc)
+                continue
+            if done:
+                log.warning("%s", done)
+
+
+@contextlib.contextmanager
+def agent_database(config: Config) -> Iterator[str]:
+    """The agent's database: the configured URL as is, or the embedded server, owned and kept."""
+    if config.database.url:
+        yield config.database.url
+        return
+    server = EmbeddedPostgres(config.data_path, config.database.embedded_os_user)
+    conninfo = server.start()
+    keeper = DatabaseKeeper(server)
+    keeper.start()
+    try:
+        yield conninfo
+    finally:
+        keeper.stop()
+        server.stop()
+
+
 def run_agent(config: Config) -> None:
     """Runs until SIGINT/SIGTERM; the embedded database is stopped on the way out."""
     token = load_or_create_token(config)
-    with open_database(config) as conninfo:
+    with agent_database(config) as conninfo:
         for name in migrate(conninfo, config):
             log.info("applied migration %s", name)
         sweep_abandoned(conninfo)

@@ -18,10 +18,7 @@ crawl process (``CrawlRunner.run``). Rules:
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +30,7 @@ import psycopg
 from agent.runner import GRACE_SECONDS, CrawlRunner
 from roomwatch.catalog import SPIDERS
 from roomwatch.errors import DatabaseError, RoomwatchError
+from roomwatch.processes import kill_tree
 from storage.database import connect
 from storage.jobs import (
     Job,
@@ -62,9 +60,10 @@ def sweep_abandoned(conninfo: str) -> list[Job]:
 
 
 def kill_orphan(pid: int, job_id: int) -> None:
-    """Kills the process group of a crawl left behind by a dead agent, if it is that crawl.
+    """Kills a crawl left behind by a dead agent, and its whole process tree, if it is that crawl.
 
-    The command line must be that job's crawl process: a pid alone may have been reused.
+    The command line must be that job's crawl process: a pid alone may have been reused. The
+    tree, not the process group: Playwright starts Chromium in a group of its own.
     """
     try:
         cmdline = psutil.Process(pid).cmdline()
@@ -72,8 +71,7 @@ def kill_orphan(pid: int, job_id: int) -> None:
         return
     if "spiders.crawl" in cmdline and str(job_id) in cmdline:
         log.warning("job %d: killing its orphaned crawl process %d", job_id, pid)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+        kill_tree(pid)
 
 
 class Worker:

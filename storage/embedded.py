@@ -6,8 +6,15 @@ included) world-readable. Here, as root, the server runs as a dedicated system u
 search-only ACL entries on exactly the folders it must traverse (docs/decisions/0001).
 
 The server listens on a Unix socket only (no TCP), in a directory of mode 0700, so trust
-authentication is as private as the socket directory. Several roomwatch processes share one
-server: whoever starts it stops it; the others just connect.
+authentication is as private as the socket directory.
+
+One owner: several roomwatch processes share one server, and exactly one of them owns it,
+the one holding the exclusive lock on ``postgres.owner`` (the agent, or a CLI command run
+with no agent). Every process using it holds a shared lock on ``postgres.users``. The owner
+stops the server when it ends, unless another process still uses it; that one then takes the
+ownership over (:meth:`EmbeddedPostgres.supervise`). A server left running by an owner that
+died (``kill -9``) is adopted by the next process that takes the owner lock. Crawl processes
+do not take part: they only connect, with the connection string their supervisor gives them.
 """
 
 from __future__ import annotations
@@ -19,11 +26,12 @@ import logging
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psycopg
 from psycopg import sql
@@ -71,7 +79,7 @@ class EmbeddedPostgres:
     """One PostgreSQL cluster under ``data_dir/postgres``.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. ``start`` is idempotent
-    across processes: if the cluster is already running it connects and will not stop it.
+    across processes; see the module docstring for who stops the server.
     """
 
     def __init__(self, data_dir: Path, os_user: str = "roomwatch-pg") -> None:
@@ -79,8 +87,9 @@ class EmbeddedPostgres:
         self.cluster_dir = data_dir / "postgres"
         self.bin_dir = postgres_bin_dir()
         self._os_user = os_user
-        self._started_here = False
         self._run_as: pwd.struct_passwd | None = None
+        self._owner: IO[str] | None = None  # the held owner lock
+        self._user: IO[str] | None = None  # the held shared users lock
 
     # -- public -----------------------------------------------------------------------------
 
@@ -97,31 +106,87 @@ class EmbeddedPostgres:
         digest = hashlib.sha256(str(self.cluster_dir).encode()).hexdigest()[:16]
         return Path("/tmp") / f"roomwatch-pg-{digest}"  # noqa: S108 (0700, owned by the server)
 
+    @property
+    def owned(self) -> bool:
+        """Whether this object owns the server (and so will stop it)."""
+        return self._owner is not None
+
     def start(self) -> str:
-        """Initialises (first time) and starts the cluster; returns its connection string."""
+        """Initialises (first time) and starts the cluster; returns its connection string.
+
+        Takes the ownership if no live process holds it; a server already running with no
+        owner (its owner died) is adopted.
+        """
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with self._lock():
-            self._run_as = self._server_user()
-            self._prepare_dirs()
-            if not (self.cluster_dir / "PG_VERSION").exists():
-                self._initdb()
-            (self.cluster_dir / "roomwatch.conf").write_text(
-                _SERVER_SETTINGS + f"unix_socket_directories = '{self.socket_dir}'\n"
-            )
-            self._chown(self.cluster_dir / "roomwatch.conf")
-            if not self.is_running():
-                self._start_server()
-                self._started_here = True
-                log.info("embedded PostgreSQL started in %s", self.cluster_dir)
-            self._ensure_database()
+            try:
+                if self._user is None:
+                    self._user = self._flock("postgres.users", fcntl.LOCK_SH)
+                self._take_ownership()
+                self._run_as = self._server_user()
+                self._prepare_dirs()
+                if not (self.cluster_dir / "PG_VERSION").exists():
+                    self._initdb()
+                (self.cluster_dir / "roomwatch.conf").write_text(
+                    _SERVER_SETTINGS + f"unix_socket_directories = '{self.socket_dir}'\n"
+                )
+                self._chown(self.cluster_dir / "roomwatch.conf")
+                if not self.is_running():
+                    self._start_server()
+                    log.info("embedded PostgreSQL started in %s", self.cluster_dir)
+                elif self.owned:
+                    log.info("embedded PostgreSQL already running in %s: adopted", self.cluster_dir)
+                self._ensure_database()
+            except BaseException:
+                self._release()  # a process that could not start it neither uses nor owns it
+                raise
         return self.conninfo
 
     def stop(self) -> None:
-        """Stops the cluster if this object started it (a shared one is left to its owner)."""
-        if self._started_here and self.is_running():
-            self._pg_ctl("stop", "-w", "-m", "fast")
-            log.info("embedded PostgreSQL stopped")
-        self._started_here = False
+        """Stops the cluster if this object owns it and no other roomwatch process uses it.
+
+        If another one does (an agent started while this CLI command ran), the server is left
+        running and that process takes the ownership over.
+        """
+        if self._user is None:
+            return
+        with self._lock():
+            self._user.close()
+            self._user = None
+            if self._owner is None:
+                return
+            alone = self._flock("postgres.users", fcntl.LOCK_EX | fcntl.LOCK_NB)
+            try:
+                if alone is None:
+                    log.info("embedded PostgreSQL left running for the processes still using it")
+                elif self.is_running():
+                    self._pg_ctl("stop", "-w", "-m", "fast")
+                    log.info("embedded PostgreSQL stopped")
+            finally:
+                if alone is not None:
+                    alone.close()
+                self._owner.close()
+                self._owner = None
+
+    def supervise(self) -> str | None:
+        """One round of the agent's watch: take the ownership if free, restart a dead server.
+
+        Returns what was done (for the log), or None when all is well.
+
+        Raises:
+            EmbeddedDatabaseError: the server could not be started again (tried next round).
+        """
+        if self._user is None:
+            return None  # not started, or stopped
+        with self._lock():
+            adopted = not self.owned and self._take_ownership()
+            if self.is_running():
+                return (
+                    "took over the embedded PostgreSQL from its previous owner" if adopted else None
+                )
+            self._start_server()
+            self._ensure_database()
+        return "the embedded PostgreSQL had stopped; started it again"
 
     def is_running(self) -> bool:
         """Whether a postmaster is serving this cluster."""
@@ -157,6 +222,29 @@ class EmbeddedPostgres:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _flock(self, name: str, operation: int) -> IO[str] | None:
+        """An open file holding ``operation`` on ``data_dir/name``; None if it would block."""
+        handle = open(self.data_dir / name, "a+")  # noqa: SIM115 (held for the server's life)
+        try:
+            fcntl.flock(handle, operation)
+        except BlockingIOError:
+            handle.close()
+            return None
+        return handle
+
+    def _release(self) -> None:
+        for handle in (self._user, self._owner):
+            if handle is not None:
+                handle.close()
+        self._user = self._owner = None
+
+    def _take_ownership(self) -> bool:
+        """Takes the owner lock if no live process holds it; True if this call took it."""
+        if self._owner is not None:
+            return False
+        self._owner = self._flock("postgres.owner", fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return self._owner is not None
 
     def _server_user(self) -> pwd.struct_passwd | None:
         """None when we are not root; else the system user the server must run as."""
@@ -195,8 +283,7 @@ class EmbeddedPostgres:
         self.cluster_dir.mkdir(exist_ok=True, mode=0o700)
         self._chown(self.cluster_dir)
         if self.socket_dir != self.cluster_dir:
-            self.socket_dir.mkdir(exist_ok=True, mode=0o700)
-            self._chown(self.socket_dir)
+            self._prepare_socket_dir()
         if self._run_as is not None:
             # The server user must reach its cluster and the binaries, libraries and share files.
             install_root = self.bin_dir.parent
@@ -207,6 +294,34 @@ class EmbeddedPostgres:
                 install_root / "share",
             ):
                 self._grant_traversal(target)
+
+    def _prepare_socket_dir(self) -> None:
+        """The fallback socket folder in /tmp: ours and private, or refused.
+
+        Anyone can create a folder of that name in /tmp first; one we do not own, or that
+        others may write to, could let them swap the socket, so it is never used.
+        """
+        try:
+            self.socket_dir.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+        else:
+            os.chmod(self.socket_dir, 0o700)
+            self._chown(self.socket_dir)
+        info = os.lstat(self.socket_dir)
+        owner = self._run_as.pw_uid if self._run_as is not None else os.geteuid()
+        if not stat.S_ISDIR(info.st_mode):
+            problem = "is not a folder"
+        elif info.st_uid != owner:
+            problem = f"belongs to uid {info.st_uid}, not {owner}"
+        elif info.st_mode & 0o022:
+            problem = f"is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+        else:
+            return
+        raise EmbeddedDatabaseError(
+            f"embedded database: socket folder {self.socket_dir} {problem}; remove it, or "
+            "choose a shorter data dir (ROOMWATCH_DATA_DIR)"
+        )
 
     def _grant_traversal(self, target: Path) -> None:
         assert self._run_as is not None

@@ -22,7 +22,8 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from roomwatch.errors import JobError
+from roomwatch.errors import DatabaseError, JobError
+from storage.database import connect
 
 Connection = psycopg.Connection[Any]
 Trigger = Literal["schedule", "api", "cli"]
@@ -128,6 +129,48 @@ def lock_job(conn: Connection, job_id: int) -> bool:
     """
     row = conn.execute(JOB_LOCK_SQL, [JOB_LOCK_NAMESPACE, job_id]).fetchone()
     return bool(row and row[0])
+
+
+def is_supervised(conn: Connection, job_id: int) -> bool:
+    """Whether some live connection holds the job's supervisor lock.
+
+    A transaction-level try-lock conflicts with the supervisor's session lock, and is let go
+    at once: the crawl process asks this (its watchdog) without ever holding the lock itself.
+    """
+    with conn.transaction():
+        row = conn.execute(
+            "SELECT pg_try_advisory_xact_lock(%s, (%s::bigint %% 2147483647)::int)",
+            [JOB_LOCK_NAMESPACE, job_id],
+        ).fetchone()
+    return not (row and row[0])
+
+
+def supervision(conninfo: str, job_id: int) -> tuple[str | None, bool] | None:
+    """``(status, supervised)`` of a job, or None while the database cannot be asked.
+
+    For a crawl's watchdog, which must outlive a database restart rather than die of it.
+    """
+    try:
+        with connect(conninfo, autocommit=True) as conn:
+            job = get_job(conn, job_id)
+            return (job.status if job else None), is_supervised(conn, job_id)
+    except (DatabaseError, psycopg.Error):
+        return None
+
+
+def record_interrupted(conninfo: str, job_id: int) -> bool:
+    """Ends a job ``interrupted`` because its supervisor is gone; False if that failed."""
+    try:
+        with connect(conninfo) as conn:
+            return finish_job(
+                conn,
+                job_id,
+                "interrupted",
+                finish_reason="interrupted",
+                error_message="the process supervising this job stopped during it",
+            )
+    except (DatabaseError, psycopg.Error):
+        return False
 
 
 def queued_jobs(conn: Connection, limit: int = 20) -> list[Job]:

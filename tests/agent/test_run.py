@@ -66,7 +66,7 @@ def test_agent_serves_health_and_guards_status(
     agent: tuple[str, Path, subprocess.Popen[str]],
 ) -> None:
     base, data_dir, proc = agent
-    assert httpx.get(f"{base}/health").json() == {"status": "ok"}
+    assert httpx.get(f"{base}/health").json() == {"status": "ok", "database": "ok"}
     token_file = data_dir / "api-token"
     assert token_file.stat().st_mode & 0o777 == 0o600
     token = token_file.read_text().strip()

@@ -213,7 +213,7 @@ def test_without_a_campaign_slug_the_spider_refuses(
     crawl_env: Config, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ROOMWATCH_AFFILIATE_WM", "")
-    job = _crawl(crawl_env, db_url)
+    job = _crawl(load_config(), db_url)  # the config is read once, then handed to the crawl
     assert job.status == "failed"
     assert job.error_message is not None
     assert "affiliate.wm (ROOMWATCH_AFFILIATE_WM) is not set" in job.error_message

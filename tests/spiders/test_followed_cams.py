@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from agent.runner import CrawlRunner
-from roomwatch.config import Config
+from roomwatch.config import Config, load_config
 from storage.follow_state import reconcile
 from storage.jobs import Job, request_cancel
 from tests.spiders.follow_support import (
@@ -121,7 +121,7 @@ def test_the_header_count_decides_within_the_tolerance(
     )
     assert relation(db, "following") == {}
     monkeypatch.setenv("ROOMWATCH_FOLLOWED_CAMS_COUNT_TOLERANCE", "1")
-    lenient = crawl(crawl_env, db_url, "followed_cams")
+    lenient = crawl(load_config(), db_url, "followed_cams")  # the config is read once
     assert lenient.status == "succeeded", lenient.error_message
     assert len(relation(db, "following")) == 4
 
@@ -223,7 +223,7 @@ def test_no_cookie_value_reaches_a_log_or_the_job(
     monkeypatch.setenv("ROOMWATCH_LOG_LEVEL", "DEBUG")
     switch(sim, page_size=4)
     log_in(sim, crawl_env, db_url, online=2, offline=3, sessionid=secret)
-    job = crawl(crawl_env, db_url, "followed_cams")
+    job = crawl(load_config(), db_url, "followed_cams")  # at DEBUG
     assert job.status == "succeeded", job.error_message
     logs = list((crawl_env.data_path / "logs").glob("*"))
     assert logs

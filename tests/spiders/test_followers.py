@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from agent.runner import CrawlRunner
-from roomwatch.config import Config
+from roomwatch.config import Config, load_config
 from storage.alerts import read_alerts
 from storage.follow_state import reconcile
 from storage.jobs import Job
@@ -77,7 +77,7 @@ def test_unknown_markup_falls_back_to_profile_links(
     switch(sim, followers_count=count_shown)  # shown: found by its class, not the selector
     log_in(sim, crawl_env, db_url, online=0, offline=1, followers=5)
     names = set(sim.state.site.follows(ACCOUNT).followers)
-    job = crawl(crawl_env, db_url, "followers")
+    job = crawl(load_config(), db_url, "followers")  # with the selectors set above
     assert job.stats["roomwatch/pages_read_from_profile_links"] == 1
     observed = db.execute("SELECT username FROM persons").fetchall()
     assert {name for (name,) in observed} == names  # not the account's own link, no site paths

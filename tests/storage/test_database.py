@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import pwd
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from roomwatch.errors import DatabaseError
+from roomwatch.errors import DatabaseError, EmbeddedDatabaseError
 from storage.database import connect, connect_async
+from storage.embedded import EmbeddedPostgres
 
 
 def _nowhere(tmp_path: Path) -> str:
@@ -47,3 +52,64 @@ def test_a_malformed_url_is_one_line_without_the_password(conninfo: str) -> None
             "database: not a valid connection URL (not shown: it may hold a password)"
         )
         assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def _long_data_dir() -> Path:
+    """A data dir whose socket path would not fit: the server falls back to a /tmp folder."""
+    base = Path(tempfile.mkdtemp(prefix="roomwatch-long-"))
+    return base / ("d" * 90)
+
+
+def _server_uid() -> int:
+    return pwd.getpwnam("roomwatch-pg").pw_uid if os.geteuid() == 0 else os.geteuid()
+
+
+@pytest.mark.parametrize("planted", ["open to all", "someone else's", "a symlink"])
+def test_a_socket_folder_planted_in_tmp_is_refused(planted: str) -> None:
+    data_dir = _long_data_dir()
+    server = EmbeddedPostgres(data_dir)
+    assert server.socket_dir.parent == Path("/tmp")
+    target = Path(tempfile.mkdtemp(prefix="roomwatch-elsewhere-"))
+    try:
+        if planted == "a symlink":
+            server.socket_dir.symlink_to(target)
+        else:
+            server.socket_dir.mkdir()
+            if planted == "open to all":
+                os.chmod(server.socket_dir, 0o777)  # noqa: S103 (the planted hazard)
+                os.chown(server.socket_dir, _server_uid(), -1)
+            else:
+                os.chmod(server.socket_dir, 0o700)
+                os.chown(server.socket_dir, 65534, -1)
+        with pytest.raises(EmbeddedDatabaseError, match="socket folder"):
+            server.start()
+        assert not (server.cluster_dir / "PG_VERSION").exists()  # refused before anything ran
+    finally:
+        if server.socket_dir.is_symlink():
+            server.socket_dir.unlink()
+        else:
+            shutil.rmtree(server.socket_dir, ignore_errors=True)
+        target.rmdir()
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
+def test_the_owner_leaves_the_server_to_a_process_still_using_it() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="roomwatch-owner-"))
+    cli, agent = EmbeddedPostgres(data_dir), EmbeddedPostgres(data_dir)
+    try:
+        cli.start()  # a CLI command with no agent: it starts the server and owns it
+        agent.start()  # an agent started meanwhile only uses it
+        assert cli.owned and not agent.owned
+        cli.stop()
+        assert agent.is_running(), "the CLI stopped the server under a running agent"
+        assert agent.supervise() is not None and agent.owned  # the agent took it over
+        agent.stop()
+        assert not agent.is_running()
+    finally:
+        for server in (cli, agent):
+            server.stop()
+        leftover = EmbeddedPostgres(data_dir)
+        if leftover.is_running():
+            leftover.start()
+            leftover.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
