@@ -22,7 +22,7 @@ import re
 import msgspec
 from parsel import Selector
 
-from roomwatch.text import clean_text
+from roomwatch.text import clean_json, clean_text
 from sessions import numbers
 from sessions.markup import name_of
 from sessions.page_links import page_number
@@ -122,7 +122,7 @@ def decode_room_list(body: bytes, *, offline: bool | None) -> RoomListPage:
         RoomListError: not JSON, or a field of the wrong type (named).
     """
     try:
-        envelope = _decode_envelope.decode(body)
+        envelope = _decode_envelope.decode(clean_json(body))
     except msgspec.ValidationError as exc:
         message, _, path = str(exc).partition(" - at `$.")
         raise RoomListError(f"{path.rstrip('`') or 'envelope'}: {message}") from None

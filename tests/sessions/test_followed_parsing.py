@@ -219,6 +219,16 @@ def test_the_room_list_keeps_numbers_in_range_and_text_storable() -> None:
     assert decode_room_list(young, offline=False).rows[0].age is None
 
 
+def test_a_lone_surrogate_in_one_room_does_not_lose_the_answer() -> None:
+    # msgspec refuses a lone surrogate escape outright: one room's subject would fail the page.
+    body = (
+        b'{"rooms": [{"username": "odd_room", "room_subject": "a\\ud800b", "tags": [],'
+        b' "is_following": true}], "total_count": 1}'
+    )
+    [row] = decode_room_list(body, offline=False).rows
+    assert (row.username, row.subject) == ("odd_room", "ab")
+
+
 def test_a_saved_room_page_reads_the_dropdown_up_to_the_recommended_rooms() -> None:
     def card(name: str) -> str:
         return f"<div data-testid='room-card'><a href='/{name}/' data-room='{name}'></a></div>"
