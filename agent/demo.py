@@ -61,7 +61,8 @@ def run_demo(config: Config) -> None:
     """Runs the demo until interrupted (see the module docstring)."""
     password = secrets.token_urlsafe(12)
     with SimulatorServer(_simulated_world(password)) as sim:
-        # Crawl processes read their config from the environment, so the demo's goes there.
+        # The demo's settings go through the environment, read by load_config() like any other
+        # (crawl processes get the resulting config from their runner).
         os.environ.update(_demo_environment(config, sim))
         demo = load_config()
         print(f"upstream simulator on {sim.base_url}; demo data in {demo.data_path}", flush=True)

@@ -23,10 +23,12 @@ TRANSIENT_ERRORS: tuple[type[psycopg.Error], ...] = (
 
 @contextmanager
 def open_database(config: Config) -> Iterator[str]:
-    """Yields a connection string; starts (and afterwards stops) the embedded server if needed.
+    """Yields a connection string; with no ``database.url``, uses the embedded server.
 
     With ``database.url`` set, that server is used as is. Without it, the embedded cluster in
-    ``data_dir/postgres`` is started unless another roomwatch process already runs it.
+    ``data_dir/postgres`` is started, or joined if another roomwatch process runs it; on exit it
+    is stopped only by its owner, and only if no other process still uses it (ownership rules
+    in :mod:`storage.embedded`). Crawl processes never come here: they only connect.
     """
     if config.database.url:
         yield config.database.url
