@@ -221,7 +221,7 @@ def test_a_404_past_the_last_full_page_ends_a_count_less_list(
     switch(sim, followers_markup="table", followers_count=False)
     log_in(sim, crawl_env, db_url, online=0, offline=1, followers=100)
     names = sim.state.site.follows(ACCOUNT).followers
-    job = crawl(crawl_env, db_url, "followers")
+    job = crawl(load_config(), db_url, "followers")  # with the selector set above
     assert job.status == "succeeded", job.error_message
     assert job.stats["roomwatch/pages"] == 3
     assert "roomwatch/pages_read_from_profile_links" not in job.stats

@@ -58,8 +58,12 @@ class PacedApi:
         wait = self._last + self.interval + 0.005 - time.monotonic()
         if wait > 0:
             time.sleep(wait)
+        response = self.client.get(self.url, params=params)
+        # Paced from the answer, not the send: the server admitted the request before answering,
+        # so on its clock too the next one comes at least an interval later, however long the
+        # request took to arrive on a loaded machine (paced from the send, it could be refused).
         self._last = time.monotonic()
-        return self.client.get(self.url, params=params)
+        return response
 
 
 @pytest.fixture(scope="module")
