@@ -146,15 +146,17 @@ class EmbeddedPostgres:
         """Stops the cluster if this object owns it and no other roomwatch process uses it.
 
         If another one does (an agent started while this CLI command ran), the server is left
-        running and that process takes the ownership over.
+        running and that process takes the ownership over. A user that is not the owner takes
+        the ownership first if it is free (its owner left it to us, or died): the last process
+        to leave stops the server, whoever started it.
         """
         if self._user is None:
             return
         with self._lock():
             self._user.close()
             self._user = None
-            if self._owner is None:
-                return
+            if self._owner is None and not self._take_ownership():
+                return  # a live owner remains: it stops the server
             alone = self._flock("postgres.users", fcntl.LOCK_EX | fcntl.LOCK_NB)
             try:
                 if alone is None:

@@ -93,6 +93,29 @@ def test_a_socket_folder_planted_in_tmp_is_refused(planted: str) -> None:
         shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
+def test_the_last_user_stops_a_server_its_owner_left_to_it() -> None:
+    # An agent owns the server, a CLI command uses it; the agent ends first (and leaves the
+    # server to the CLI), then the CLI ends: nobody may be left with a running server.
+    data_dir = Path(tempfile.mkdtemp(prefix="roomwatch-owner-"))
+    agent, cli = EmbeddedPostgres(data_dir), EmbeddedPostgres(data_dir)
+    try:
+        agent.start()
+        cli.start()
+        assert agent.owned and not cli.owned
+        agent.stop()
+        assert cli.is_running()
+        cli.stop()
+        assert not EmbeddedPostgres(data_dir).is_running(), "a server was left with no owner"
+    finally:
+        for server in (agent, cli):
+            server.stop()
+        leftover = EmbeddedPostgres(data_dir)
+        if leftover.is_running():
+            leftover.start()
+            leftover.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def test_the_owner_leaves_the_server_to_a_process_still_using_it() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="roomwatch-owner-"))
     cli, agent = EmbeddedPostgres(data_dir), EmbeddedPostgres(data_dir)
