@@ -136,8 +136,10 @@ class FollowersWalk:
 
     A page is read by number (``?page=N``). Pages up to the highest one linked by number must
     each list someone. Past them, a page is read only because a "next" link leads there, or to
-    see whether a full last page was the end; there an empty page (or one repeating names
-    already read: a site that serves its last page for any number past it) ends the list.
+    see whether a full last page was the end; there an empty page (or a 404) ends the list. A
+    page there that only repeats names already read ends the walk without ending the list: the
+    site may serve its last page for any number past it, or ignore ``?page=`` and serve page 1
+    again, and the two cannot be told apart, so such a list is not proved whole.
 
     The pages read are the whole list when the page shows a count and the names read match it
     (within the tolerance); when no page shows a count, only when every page up to the last was
@@ -149,6 +151,7 @@ class FollowersWalk:
         count: the latest count a page showed.
         guessed: some page was read from profile links.
         ended: why the walk stopped at the end of the list (None: it did not get there).
+        doubt: why the walk stopped without knowing whether it got there.
     """
 
     def __init__(self, tolerance: int) -> None:
@@ -157,6 +160,7 @@ class FollowersWalk:
         self.count: int | None = None
         self.guessed = False
         self.ended: str | None = None
+        self.doubt: str | None = None
         self._numbered_last = 1
         self._page_size = 0
 
@@ -168,7 +172,13 @@ class FollowersWalk:
         """Takes page ``page_no`` as read; the next page to read, or None when the walk is over."""
         new = [name for name in page.usernames if name not in self.names]
         if page_no > self._numbered_last and not new:
-            self.ended = f"page {page_no} past the last one linked lists no one new"
+            if page.usernames:
+                self.doubt = (
+                    f"page {page_no}, past the last one linked, repeats names already read (the "
+                    "site may ignore ?page=): cannot tell the list ended"
+                )
+            else:
+                self.ended = f"page {page_no} past the last one linked lists no one"
             return None
         self.names.update(dict.fromkeys(new))
         self.count = page.count if page.count is not None else self.count
@@ -206,7 +216,7 @@ class FollowersWalk:
                 "profile links, a guess no count confirms (set followers.username_selector)"
             )
         if self.count is None and self.ended is None:
-            return (
+            return self.doubt or (
                 f"no follower count shown and the last page read was full after {read} names: "
                 "cannot tell the list ended"
             )

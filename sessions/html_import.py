@@ -148,7 +148,7 @@ def _following(texts: list[tuple[str, str]], config: Config) -> ImportPlan:
 
 def _followers(texts: list[tuple[str, str]], config: Config) -> ImportPlan:
     names: dict[str, None] = {}
-    seen_pages: set[int] = set()
+    sizes: dict[int, int] = {}
     last = 1
     count: int | None = None
     guessed = False
@@ -158,12 +158,12 @@ def _followers(texts: list[tuple[str, str]], config: Config) -> ImportPlan:
         if not page.usernames and not (page.logged_in and (page.count == 0 or page.empty)):
             raise HtmlImportError(f"{name}: no followers found: not a followers page")
         guessed = guessed or (bool(page.usernames) and not page.by_selector)
-        seen_pages.add(page.page)
+        sizes[page.page] = len(page.usernames)
         last = max(last, page.last_page)
         count = page.count if page.count is not None else count
         names.update(dict.fromkeys(page.usernames))
     tolerance = config.followers.count_tolerance
-    missing = sorted(set(range(1, last + 1)) - seen_pages)
+    missing = sorted(set(range(1, last + 1)) - set(sizes))
     if missing:
         shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
         reason = f"partial: page(s) {shown} of {last} not given; {UNCHANGED}"
@@ -171,6 +171,13 @@ def _followers(texts: list[tuple[str, str]], config: Config) -> ImportPlan:
         reason = (
             f"partial: {len(names)} followers read, the page counts {count} "
             f"(tolerance {tolerance}); {UNCHANGED}"
+        )
+    elif count is None and names and not (last > 1 and sizes[last] < sizes[1]):
+        # The crawl's rule (FollowersWalk): with no count, only a last page shorter than the
+        # first shows the list ended; a full one may be followed by more.
+        reason = (
+            f"partial: no follower count shown, and the last page given ({last}) is as full as "
+            f"page 1: cannot tell the list ended; {UNCHANGED}"
         )
     elif guessed and count is None:
         reason = (

@@ -157,6 +157,8 @@ class EmbeddedPostgres:
             self._user = None
             if self._owner is None and not self._take_ownership():
                 return  # a live owner remains: it stops the server
+            owner = self._owner
+            assert owner is not None  # held before, or just taken
             alone = self._flock("postgres.users", fcntl.LOCK_EX | fcntl.LOCK_NB)
             try:
                 if alone is None:
@@ -167,7 +169,7 @@ class EmbeddedPostgres:
             finally:
                 if alone is not None:
                     alone.close()
-                self._owner.close()
+                owner.close()
                 self._owner = None
 
     def supervise(self) -> str | None:

@@ -102,11 +102,15 @@ def test_without_a_count_a_full_last_page_needs_an_empty_one_after_it() -> None:
     assert walk.verdict() is None
 
 
-def test_a_page_past_the_end_repeating_the_last_one_ends_the_list() -> None:
+def test_a_page_past_the_end_repeating_names_stops_the_walk_but_proves_nothing() -> None:
+    # A site that ignores ?page= serves page 1 again: taking that for the end would conclude
+    # a list of 50 when there may be 500.
     walk = FollowersWalk(0)
     assert walk.add(1, _page(["a", "b"])) == 2  # no paging at all
-    assert walk.add(2, _page(["a", "b"])) is None  # the site served page 1 again
-    assert walk.verdict() is None
+    assert walk.add(2, _page(["a", "b"])) is None  # page 1 again: stop reading
+    verdict = walk.verdict()
+    assert verdict is not None and "repeats names already read" in verdict
+    assert walk.ended is None
 
 
 def test_new_names_past_the_links_keep_the_walk_going() -> None:
