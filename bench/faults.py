@@ -28,7 +28,6 @@ kind and the elapsed time; exits 1 if there was any anomaly (the goal is none).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import random
 import shutil
 import signal
@@ -98,9 +97,10 @@ SELECT e.job_id, e.kind, e.source, j.status, count(*),
 class Harness:
     """Rounds, counters and checks of one run (see the module docstring)."""
 
-    def __init__(self, stack: Stack, rng: random.Random) -> None:
+    def __init__(self, stack: Stack, rng: random.Random, kinds: list[str]) -> None:
         self.stack = stack
         self.rng = rng
+        self.kinds = kinds
         self.faults: Counter[str] = Counter()
         self.missed: Counter[str] = Counter()
         self.anomalies: Counter[str] = Counter()
@@ -110,6 +110,7 @@ class Harness:
         self.last_event = 0
         self.round = 0
         self.expire_at = 0
+        self.last_api: list[Any] = []
 
     def anomaly(self, kind: str, detail: str, key: str | None = None) -> None:
         """Count an anomaly once per ``key`` (default: the detail)."""
@@ -117,7 +118,8 @@ class Harness:
             return
         self.reported.add(key or detail)
         self.anomalies[kind] += 1
-        print(f"  ANOMALY round {self.round} {kind}: {detail}", flush=True)
+        when = f"round {self.round}" if self.round else "at the end"
+        print(f"  ANOMALY {when} {kind}: {detail}", flush=True)
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -146,7 +148,7 @@ class Harness:
     def play(self, number: int) -> None:
         """One round: a fault during one crawl, recovery, the checks."""
         self.round = number
-        kind = self.rng.choice(sorted(FAULTS))
+        kind = self.rng.choice(self.kinds)
         spider = self.rng.choice(FAULTS[kind])
         via = "cli" if kind == "kill_cli" else self.rng.choice(("api", "cli"))
         self.stack.sim_call("DELETE", "/_sim/requests")
@@ -159,6 +161,15 @@ class Harness:
         self.settle()
         hit = hit or (kind not in KILLS and self.fired())
         (self.faults if hit else self.missed)[kind] += 1
+        status, reason, error = self.stack.sql(
+            "SELECT status, finish_reason, left(error_message, 160) FROM crawl_jobs "
+            "WHERE job_id = %s",
+            (job_id,),
+        )[0]
+        print(f"  -> job #{job_id} {status} ({reason}: {error})", flush=True)
+        if kind == "nul_subject" and hit and status != "succeeded":
+            detail = f"job #{job_id} ({spider}) {status} over one NUL byte: {error}"
+            self.anomaly("nul_subject_failed_crawl", detail)
         self.check()
         self.stack.sim_call("DELETE", "/_sim/faults")
         self.stack.sim_post("/_sim/site/switches", expire_at_list_call=0)
@@ -295,7 +306,8 @@ class Harness:
     def settle(self) -> None:
         """Until the API answers and no job is queued or running (or ``SETTLE`` s pass)."""
         if not self.api_answers(45):
-            self.anomaly("api_unavailable", "/health or /status did not answer 200 for 45 s")
+            detail = f"/health, /status did not both answer 200 for 45 s (last: {self.last_api})"
+            self.anomaly("api_unavailable", detail)
             self.stack.stop_agent()
             self.stack.start_agent()
             if not self.api_answers(60):
@@ -311,10 +323,13 @@ class Harness:
         """Whether ``/health`` and ``/status`` both answer 200 within ``seconds``."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
+            try:
                 codes = [self.stack.call("GET", p).status_code for p in ("/health", "/status")]
-                if codes == [200, 200]:
-                    return True
+            except httpx.HTTPError as exc:
+                codes = [type(exc).__name__]
+            self.last_api = codes
+            if codes == [200, 200]:
+                return True
             time.sleep(1)
         return False
 
@@ -377,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--max-minutes", type=float, default=45, help="stop starting rounds after")
+    parser.add_argument("--faults", default=",".join(FAULTS), help="kinds to pick from (a,b)")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and process log")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
@@ -384,7 +400,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"seed {seed}; data and process log in {workdir}", flush=True)
     started = time.monotonic()
     stack = Stack(workdir)
-    harness = Harness(stack, random.Random(seed))
+    kinds = sorted(set(args.faults.split(",")))
+    if unknown := set(kinds) - set(FAULTS):
+        parser.error(f"unknown fault kinds {sorted(unknown)}; known: {', '.join(FAULTS)}")
+    harness = Harness(stack, random.Random(seed), kinds)
     played = 0
     try:
         stack.start_sim()
@@ -412,7 +431,8 @@ def _summary(harness: Harness, rounds: int, elapsed: float, seed: int) -> None:
 
     print(f"rounds: {rounds} (seed {seed}), elapsed {elapsed:.0f} s")
     print(f"faults injected: {sum(harness.faults.values())} ({by_kind(harness.faults)})")
-    print(f"faults missed (the crawl ended first): {by_kind(harness.missed)}")
+    print(f"faults missed (the crawl ended before, or never asked): {by_kind(harness.missed)}")
+    print(f"processes watched: {by_kind(harness.stack.seen)}")
     print(f"anomalies: {sum(harness.anomalies.values())} ({by_kind(harness.anomalies)})")
 
 

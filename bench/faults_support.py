@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,7 @@ class Stack:
         self.clis: list[subprocess.Popen[bytes]] = []
         self.token = ""
         self.known: dict[tuple[int, float], str] = {}
+        self.seen: Counter[str] = Counter()
         self._sampling = threading.Event()
         self._log = open(workdir / "processes.log", "ab")  # noqa: SIM115 (closed in close())
 
@@ -188,7 +190,10 @@ class Stack:
                     kind = role(child)
                     # pg_ctl hands the postmaster to init on purpose: watched separately.
                     if kind is not None and kind != "postgres":
-                        self.known[(child.pid, child.create_time())] = kind
+                        key = (child.pid, child.create_time())
+                        if key not in self.known:
+                            self.seen[kind] += 1
+                        self.known[key] = kind
 
     def start_sampler(self) -> None:
         """Sample every 0.2 s in a daemon thread until :meth:`close`."""
