@@ -16,8 +16,8 @@ It restarts the agent when the round killed it, lets things settle and checks:
 * every job in a truthful final state: none ``running`` without its process, none ``queued``
   for a dead CLI, none ``succeeded`` although its crawl, CLI or agent was killed mid-crawl;
 * no roomwatch process without an owner: crawl processes, Playwright or Chromium with no live
-  agent or CLI above them, a postmaster that outlives its killed agent by ``PG_GRACE`` s or
-  that a stopped agent leaves behind;
+  agent or CLI above them ``ORPHAN_GRACE`` s after a kill or once things settled, a postmaster
+  that outlives its killed agent by ``PG_GRACE`` s or that a stopped agent leaves behind;
 * the API answering ``/health`` and ``/status``.
 
 Usage: ``.venv/bin/python -m bench.faults [--rounds 30] [--seed S] [--max-minutes 45]``.
@@ -69,6 +69,7 @@ FAULTS: dict[str, tuple[str, ...]] = {
 }
 KILLS = ("kill_crawl", "kill_cli", "kill_agent", "kill_postgres")
 PG_GRACE = 15.0
+ORPHAN_GRACE = 5.0
 SETTLE = 150.0
 ACTIVE = "SELECT job_id, status, pid, trigger FROM crawl_jobs WHERE status IN ('queued', 'running')"
 DUPLICATES = """
@@ -158,6 +159,8 @@ class Harness:
         hit = self.strike(kind, spider, job_id, cli, via)
         if kind == "kill_agent" and hit:
             self.after_agent_death()
+        elif kind in ("kill_crawl", "kill_cli") and hit:
+            self.watch_orphans(ORPHAN_GRACE)
         self.settle()
         hit = hit or (kind not in KILLS and self.fired())
         (self.faults if hit else self.missed)[kind] += 1
@@ -296,6 +299,15 @@ class Harness:
         self.reap_orphans()
         self.stack.start_agent()
 
+    def watch_orphans(self, grace: float) -> None:
+        """Report processes still without an owner ``grace`` s after a kill (not stopped yet)."""
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and self.stack.orphans():
+            time.sleep(0.25)
+        for pid, kind, detail in self.stack.orphans():
+            detail = f"pid {pid} still runs {grace:.0f} s after the kill: {detail}"
+            self.anomaly(f"orphan_{kind}", detail, key=f"orphan {pid}")
+
     def reap_orphans(self) -> None:
         """Report processes without an owner, then stop them (they are ours)."""
         self.stack.sample()
@@ -307,7 +319,7 @@ class Harness:
         """Until the API answers and no job is queued or running (or ``SETTLE`` s pass)."""
         if not self.api_answers(45):
             detail = f"/health, /status did not both answer 200 for 45 s (last: {self.last_api})"
-            self.anomaly("api_unavailable", detail)
+            self.anomaly("api_unavailable", detail, key=f"api {self.round}")
             self.stack.stop_agent()
             self.stack.start_agent()
             if not self.api_answers(60):
