@@ -3,10 +3,11 @@
 Starts ``roomwatch simulate`` (an account following 120 rooms, followed by 240) and
 ``roomwatch run`` on a temporary data dir (embedded PostgreSQL) pointed at it, logs in with
 ``roomwatch login``, pauses every schedule and takes a clean baseline of both follow lists.
-Then each round picks a fault at random, starts a crawl (``POST /crawls`` or ``roomwatch
-crawl``) and strikes at a random moment of it: ``kill -9`` of the crawl process, of its CLI,
-of the agent, of the postmaster; or the simulator answers 429, 5xx, a slow body, truncated
-JSON, a NUL byte in a room subject, an empty followers page, or expires the session mid-crawl.
+Then each round picks a fault at random (every kind once per pass, in a shuffled order),
+starts a crawl (``POST /crawls`` or ``roomwatch crawl``) and strikes at a random moment of it:
+``kill -9`` of the crawl process, of its CLI, of the agent, of the postmaster; or the simulator
+answers 429, 5xx, a slow body, truncated JSON, a NUL byte in a room subject, an empty
+followers page, or expires the session mid-crawl.
 It restarts the agent when the round killed it, lets things settle and checks:
 
 * no duplicate rows (follow events per person/kind/time or twice in a row, snapshots and live
@@ -67,6 +68,7 @@ FAULTS: dict[str, tuple[str, ...]] = {
     "empty_followers": ("followers",),
     "session_expiry": ("followed_cams", "followers"),
 }
+BROWSER_SPIDERS = ("followed_cams", "followers")
 KILLS = ("kill_crawl", "kill_cli", "kill_agent", "kill_postgres")
 PG_GRACE = 15.0
 ORPHAN_GRACE = 5.0
@@ -102,6 +104,7 @@ class Harness:
         self.stack = stack
         self.rng = rng
         self.kinds = kinds
+        self.deck: list[str] = []
         self.faults: Counter[str] = Counter()
         self.missed: Counter[str] = Counter()
         self.anomalies: Counter[str] = Counter()
@@ -149,7 +152,9 @@ class Harness:
     def play(self, number: int) -> None:
         """One round: a fault during one crawl, recovery, the checks."""
         self.round = number
-        kind = self.rng.choice(self.kinds)
+        if not self.deck:  # every kind once per pass, in random order: even coverage
+            self.deck = self.rng.sample(self.kinds, len(self.kinds))
+        kind = self.deck.pop()
         spider = self.rng.choice(FAULTS[kind])
         via = "cli" if kind == "kill_cli" else self.rng.choice(("api", "cli"))
         self.stack.sim_call("DELETE", "/_sim/requests")
@@ -265,7 +270,7 @@ class Harness:
             return self.job(job_id)[0] == "running"
         if kind not in KILLS:
             return False
-        time.sleep(self.rng.uniform(0.2, 4.0))
+        time.sleep(self.rng.uniform(0.1, 4.0 if spider in BROWSER_SPIDERS else 1.0))
         status, pid = self.job(job_id)
         if status != "running":
             return False
