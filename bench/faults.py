@@ -42,7 +42,7 @@ from typing import Any
 
 import httpx
 
-from bench.faults_support import Stack, alive, kill
+from bench.faults_support import ACTIVE, DUPLICATES, EVENTS, Stack, alive, kill
 from upstream_sim.affiliate import ONLINE_ROOMS_PATH
 from upstream_sim.cbhours import CBHOURS_PATH
 from upstream_sim.site_lists import FOLLOWERS_PATH, ROOM_LIST_PATH
@@ -73,28 +73,6 @@ KILLS = ("kill_crawl", "kill_cli", "kill_agent", "kill_postgres")
 PG_GRACE = 15.0
 ORPHAN_GRACE = 5.0
 SETTLE = 150.0
-ACTIVE = "SELECT job_id, status, pid, trigger FROM crawl_jobs WHERE status IN ('queued', 'running')"
-DUPLICATES = """
-SELECT 'follow event', person_id || ' ' || kind || ' at ' || occurred_at, count(*)
-  FROM follow_events GROUP BY person_id, kind, occurred_at HAVING count(*) > 1
-UNION ALL SELECT 'follow event twice in a row', person_id || ' ' || kind || ' at ' || occurred_at, 2
-  FROM (SELECT person_id, kind, occurred_at, lag(kind) OVER (PARTITION BY person_id,
-        kind IN ('followed', 'unfollowed') ORDER BY occurred_at, event_id) AS previous
-        FROM follow_events) e WHERE kind = previous
-UNION ALL SELECT 'completed poll', source || ' job ' || job_id, count(*)
-  FROM source_polls WHERE job_id IS NOT NULL GROUP BY source, job_id HAVING count(*) > 1
-UNION ALL SELECT 'affiliate snapshot', 'job ' || job_id || ' person ' || person_id, count(*)
-  FROM affiliate_api_snapshots WHERE job_id IS NOT NULL GROUP BY job_id, person_id
-  HAVING count(*) > 1
-UNION ALL SELECT 'cbhours live row', 'job ' || job_id || ' person ' || person_id, count(*)
-  FROM cbhours_live_stats WHERE job_id IS NOT NULL GROUP BY job_id, person_id HAVING count(*) > 1
-"""
-EVENTS = """
-SELECT e.job_id, e.kind, e.source, j.status, count(*),
-       EXISTS (SELECT 1 FROM source_polls s WHERE s.job_id = e.job_id AND s.source = e.source)
-  FROM follow_events e LEFT JOIN crawl_jobs j USING (job_id)
- WHERE e.event_id > %s GROUP BY 1, 2, 3, 4 ORDER BY 1
-"""
 
 
 class Harness:
@@ -159,7 +137,7 @@ class Harness:
         via = "cli" if kind == "kill_cli" else self.rng.choice(("api", "cli"))
         self.stack.sim_call("DELETE", "/_sim/requests")
         self.arm(kind, spider)
-        job_id, cli = self.trigger(spider, via)
+        job_id, cli = self.stack.trigger(spider, via)
         print(f"round {number}: {kind} on {spider} via {via}, job #{job_id}", flush=True)
         hit = self.strike(kind, spider, job_id, cli, via)
         if kind == "kill_agent" and hit:
@@ -219,35 +197,6 @@ class Harness:
         rules = self.stack.sim_call("GET", "/_sim/faults").json()["rules"]
         return any(r["remaining"] < r["rule"]["times"] for r in rules)
 
-    def trigger(self, spider: str, via: str) -> tuple[int, subprocess.Popen[bytes] | None]:
-        """Start the crawl; its job id (and the CLI) once the job is recorded."""
-        if via == "api":
-            reply = self.stack.call("POST", "/crawls", json={"spider": spider, "args": {}})
-            body = reply.json()
-            if reply.status_code not in (202, 409):
-                raise RuntimeError(f"POST /crawls answered {reply.status_code}: {body}")
-            return int(body.get("job_id") or body["existing_job_id"]), None
-        (last,) = self.stack.sql("SELECT coalesce(max(job_id), 0) FROM crawl_jobs")[0]
-        cli = self.stack.crawl_cli(spider)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            rows = self.stack.sql(
-                "SELECT job_id FROM crawl_jobs WHERE spider = %s AND (job_id > %s OR status IN "
-                "('queued', 'running')) ORDER BY job_id DESC LIMIT 1",
-                (spider, last),
-            )
-            if rows:
-                return int(rows[0][0]), cli
-            time.sleep(0.2)
-        raise RuntimeError(f"roomwatch crawl {spider} recorded no job within 60 s")
-
-    def job(self, job_id: int) -> tuple[str, int | None]:
-        """A job's status and crawl pid."""
-        status, pid = self.stack.sql(
-            "SELECT status, pid FROM crawl_jobs WHERE job_id = %s", (job_id,)
-        )[0]
-        return str(status), pid
-
     def strike(
         self,
         kind: str,
@@ -258,20 +207,20 @@ class Harness:
     ) -> bool:
         """Hit at a random moment of a running crawl; whether it hit one still running."""
         deadline = time.monotonic() + 60
-        while self.job(job_id)[0] == "queued" and time.monotonic() < deadline:
+        while self.stack.job(job_id)[0] == "queued" and time.monotonic() < deadline:
             time.sleep(0.1)
         if kind == "session_expiry" and spider == "followers":
             prefix = {"prefix": FOLLOWERS_PATH}
             while self.stack.sim_call("GET", "/_sim/requests", params=prefix).json()["count"] < 1:
-                if self.job(job_id)[0] != "running" or time.monotonic() > deadline:
+                if self.stack.job(job_id)[0] != "running" or time.monotonic() > deadline:
                     return False
                 time.sleep(0.1)
             self.stack.sim_post("/_sim/site/sessions/expire")
-            return self.job(job_id)[0] == "running"
+            return self.stack.job(job_id)[0] == "running"
         if kind not in KILLS:
             return False
         time.sleep(self.rng.uniform(0.1, 4.0 if spider in BROWSER_SPIDERS else 1.0))
-        status, pid = self.job(job_id)
+        status, pid = self.stack.job(job_id)
         if status != "running":
             return False
         when = time.time()

@@ -32,6 +32,28 @@ from storage.embedded import EmbeddedPostgres
 ACCOUNT = "faults"
 FOLLOWED_ONLINE, FOLLOWED_OFFLINE, FOLLOWERS = 15, 105, 240
 ROOMS = 3000
+ACTIVE = "SELECT job_id, status, pid, trigger FROM crawl_jobs WHERE status IN ('queued', 'running')"
+DUPLICATES = """
+SELECT 'follow event', person_id || ' ' || kind || ' at ' || occurred_at, count(*)
+  FROM follow_events GROUP BY person_id, kind, occurred_at HAVING count(*) > 1
+UNION ALL SELECT 'follow event twice in a row', person_id || ' ' || kind || ' at ' || occurred_at, 2
+  FROM (SELECT person_id, kind, occurred_at, lag(kind) OVER (PARTITION BY person_id,
+        kind IN ('followed', 'unfollowed') ORDER BY occurred_at, event_id) AS previous
+        FROM follow_events) e WHERE kind = previous
+UNION ALL SELECT 'completed poll', source || ' job ' || job_id, count(*)
+  FROM source_polls WHERE job_id IS NOT NULL GROUP BY source, job_id HAVING count(*) > 1
+UNION ALL SELECT 'affiliate snapshot', 'job ' || job_id || ' person ' || person_id, count(*)
+  FROM affiliate_api_snapshots WHERE job_id IS NOT NULL GROUP BY job_id, person_id
+  HAVING count(*) > 1
+UNION ALL SELECT 'cbhours live row', 'job ' || job_id || ' person ' || person_id, count(*)
+  FROM cbhours_live_stats WHERE job_id IS NOT NULL GROUP BY job_id, person_id HAVING count(*) > 1
+"""
+EVENTS = """
+SELECT e.job_id, e.kind, e.source, j.status, count(*),
+       EXISTS (SELECT 1 FROM source_polls s WHERE s.job_id = e.job_id AND s.source = e.source)
+  FROM follow_events e LEFT JOIN crawl_jobs j USING (job_id)
+ WHERE e.event_id > %s GROUP BY 1, 2, 3, 4 ORDER BY 1
+"""
 
 
 def free_port() -> int:
@@ -163,6 +185,33 @@ class Stack:
         if result.returncode != 0:
             raise RuntimeError(f"roomwatch {args[0]}: {result.stderr.strip()[-300:]}")
         return result.stdout
+
+    def trigger(self, spider: str, via: str) -> tuple[int, subprocess.Popen[bytes] | None]:
+        """Start the crawl; its job id (and the CLI) once the job is recorded."""
+        if via == "api":
+            reply = self.call("POST", "/crawls", json={"spider": spider, "args": {}})
+            body = reply.json()
+            if reply.status_code not in (202, 409):
+                raise RuntimeError(f"POST /crawls answered {reply.status_code}: {body}")
+            return int(body.get("job_id") or body["existing_job_id"]), None
+        (last,) = self.sql("SELECT coalesce(max(job_id), 0) FROM crawl_jobs")[0]
+        cli = self.crawl_cli(spider)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            rows = self.sql(
+                "SELECT job_id FROM crawl_jobs WHERE spider = %s AND (job_id > %s OR status IN "
+                "('queued', 'running')) ORDER BY job_id DESC LIMIT 1",
+                (spider, last),
+            )
+            if rows:
+                return int(rows[0][0]), cli
+            time.sleep(0.2)
+        raise RuntimeError(f"roomwatch crawl {spider} recorded no job within 60 s")
+
+    def job(self, job_id: int) -> tuple[str, int | None]:
+        """A job's status and crawl pid."""
+        status, pid = self.sql("SELECT status, pid FROM crawl_jobs WHERE job_id = %s", (job_id,))[0]
+        return str(status), pid
 
     def login(self) -> None:
         """A fresh form login of the simulated account (``roomwatch login``)."""
