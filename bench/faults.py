@@ -17,8 +17,9 @@ It restarts the agent when the round killed it, lets things settle and checks:
 * every job in a truthful final state: none ``running`` without its process, none ``queued``
   for a dead CLI, none ``succeeded`` although its crawl, CLI or agent was killed mid-crawl;
 * no roomwatch process without an owner: crawl processes, Playwright or Chromium with no live
-  agent or CLI above them ``ORPHAN_GRACE`` s after a kill or once things settled, a postmaster
-  that outlives its killed agent by ``PG_GRACE`` s or that a stopped agent leaves behind;
+  agent or CLI above them ``ORPHAN_GRACE`` s after a kill or once things settled; a postmaster
+  that a cleanly stopped agent leaves behind, or that outlives a killed agent by ``PG_GRACE``
+  s and is not adopted by the next agent (whose clean stop must then stop it);
 * the API answering ``/health`` and ``/status``.
 
 Usage: ``.venv/bin/python -m bench.faults [--rounds 30] [--seed S] [--max-minutes 45]``.
@@ -42,7 +43,7 @@ from typing import Any
 
 import httpx
 
-from bench.faults_support import ACTIVE, DUPLICATES, EVENTS, Stack, alive, kill
+from bench.faults_support import ACTIVE, DUPLICATES, EVENTS, Stack, alive, kill, wait_for
 from upstream_sim.affiliate import ONLINE_ROOMS_PATH
 from upstream_sim.cbhours import CBHOURS_PATH
 from upstream_sim.site_lists import FOLLOWERS_PATH, ROOM_LIST_PATH
@@ -241,17 +242,35 @@ class Harness:
     # -- recovery ---------------------------------------------------------------------------
 
     def after_agent_death(self) -> None:
-        """Give the postmaster and the crawls ``PG_GRACE`` s to follow, then restart the agent."""
+        """Restart the agent; a postmaster that survived its agent must be the new one's.
+
+        Either design passes: the server dies with its agent within ``PG_GRACE`` s, or the
+        restarted agent adopts it, so that the restarted agent's clean stop stops it too.
+        """
         deadline = time.monotonic() + PG_GRACE
         while time.monotonic() < deadline and (self.stack.postmaster() or self.stack.orphans()):
             time.sleep(0.5)
-        if pid := self.stack.postmaster():
-            self.anomaly(
-                "orphan_postgres",
-                f"postmaster {pid} still runs {PG_GRACE:.0f} s after its agent was killed",
-            )
         self.reap_orphans()
+        survivor = self.stack.postmaster()
         self.stack.start_agent()
+        if survivor is None:
+            return
+        self.stack.stop_agent()
+        if self.pg_outlives_agent():
+            detail = f"postmaster {survivor} outlived its killed agent and the next one's stop"
+            self.anomaly("orphan_postgres", detail)
+        self.stack.start_agent()
+
+    def pg_outlives_agent(self) -> bool:
+        """After a clean stop of the agent: whether the postmaster still runs 30 s later."""
+        deadline = time.monotonic() + 30
+        while self.stack.postmaster() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if (pid := self.stack.postmaster()) is None:
+            return False
+        kill(pid, signal.SIGQUIT)  # PostgreSQL's immediate shutdown; it is ours to clean up
+        wait_for(lambda: self.stack.postmaster() is None, 30, "the postmaster's exit")
+        return True
 
     def watch_orphans(self, grace: float) -> None:
         """Report processes still without an owner ``grace`` s after a kill (not stopped yet)."""
@@ -343,12 +362,8 @@ class Harness:
         """Stop the agent gracefully: its postmaster and every crawl must go with it."""
         self.round = 0
         self.stack.stop_agent()
-        deadline = time.monotonic() + 30
-        while self.stack.postmaster() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        if pid := self.stack.postmaster():
-            self.anomaly("orphan_postgres", f"postmaster {pid} outlived its agent's clean stop")
-            kill(pid, signal.SIGQUIT)
+        if self.pg_outlives_agent():
+            self.anomaly("orphan_postgres", "the postmaster outlived its agent's clean stop")
         self.reap_orphans()
 
 
