@@ -43,7 +43,16 @@ from typing import Any
 
 import httpx
 
-from bench.faults_support import ACTIVE, DUPLICATES, EVENTS, Stack, alive, kill, wait_for
+from bench.faults_support import (
+    ACTIVE,
+    DUPLICATES,
+    EVENTS,
+    Stack,
+    alive,
+    is_crawl,
+    kill,
+    wait_for,
+)
 from upstream_sim.affiliate import ONLINE_ROOMS_PATH
 from upstream_sim.cbhours import CBHOURS_PATH
 from upstream_sim.site_lists import FOLLOWERS_PATH, ROOM_LIST_PATH
@@ -181,6 +190,8 @@ class Harness:
         elif kind in ("nul_subject", "empty_followers"):
             rule.update(times=1, rewrite=kind)
             rule["prefix"] = JSON_PATHS.get(spider, rule["prefix"])
+        elif kind in KILLS:  # a slow upstream keeps the crawl running long enough to hit
+            rule.update(times=2, delay=round(self.rng.uniform(0.5, 2.0), 1))
         elif kind == "session_expiry" and spider == "followed_cams":
             self.expire_at = self.rng.randint(1, 3)
             self.stack.sim_post("/_sim/site/switches", expire_at_list_call=self.expire_at)
@@ -222,6 +233,15 @@ class Harness:
             return False
         time.sleep(self.rng.uniform(0.1, 4.0 if spider in BROWSER_SPIDERS else 1.0))
         status, pid = self.stack.job(job_id)
+        # The job row names its supervisor until the crawl process is started: wait for that.
+        while (
+            kind == "kill_crawl"
+            and status == "running"
+            and not is_crawl(pid)
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+            status, pid = self.stack.job(job_id)
         if status != "running":
             return False
         when = time.time()
@@ -277,16 +297,24 @@ class Harness:
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and self.stack.orphans():
             time.sleep(0.25)
-        for pid, kind, detail in self.stack.orphans():
-            detail = f"pid {pid} still runs {grace:.0f} s after the kill: {detail}"
-            self.anomaly(f"orphan_{kind}", detail, key=f"orphan {pid}")
+        self.report_orphans(f"still run {grace:.0f} s after the kill")
 
     def reap_orphans(self) -> None:
         """Report processes without an owner, then stop them (they are ours)."""
         self.stack.sample()
-        for pid, kind, detail in self.stack.orphans():
-            self.anomaly(f"orphan_{kind}", f"pid {pid}: {detail}", key=f"orphan {pid}")
+        for pid in self.report_orphans("run once things settled"):
             kill(pid)
+
+    def report_orphans(self, when: str) -> list[int]:
+        """One anomaly per kind of orphan and round (a Chromium is a dozen processes)."""
+        found: dict[str, list[tuple[int, str]]] = {}
+        for pid, kind, detail in self.stack.orphans():
+            found.setdefault(kind, []).append((pid, detail))
+        for kind, procs in found.items():
+            pids = ", ".join(str(pid) for pid, _ in procs)
+            detail = f"{len(procs)} process(es) {when} (pids {pids}), e.g. {procs[0][1]}"
+            self.anomaly(f"orphan_{kind}", detail, key=f"orphan {kind} {self.round}")
+        return [pid for procs in found.values() for pid, _ in procs]
 
     def settle(self) -> None:
         """Until the API answers and no job is queued or running (or ``SETTLE`` s pass)."""
@@ -309,7 +337,9 @@ class Harness:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             try:
-                codes = [self.stack.call("GET", p).status_code for p in ("/health", "/status")]
+                codes: list[Any] = [
+                    self.stack.call("GET", p).status_code for p in ("/health", "/status")
+                ]
             except httpx.HTTPError as exc:
                 codes = [type(exc).__name__]
             self.last_api = codes

@@ -94,6 +94,13 @@ def role(proc: psutil.Process) -> str | None:
     return None
 
 
+def is_crawl(pid: int | None) -> bool:
+    """Whether ``pid`` is a live crawl process (``spiders.crawl``)."""
+    with contextlib.suppress(psutil.Error, ValueError):
+        return pid is not None and alive(pid) and role(psutil.Process(pid)) == "crawl"
+    return False
+
+
 class Stack:
     """The simulator, the agent and the data dir of one harness run."""
 
