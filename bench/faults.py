@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -40,8 +39,6 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from bench.faults_support import (
     ACTIVE,
@@ -51,7 +48,6 @@ from bench.faults_support import (
     alive,
     is_crawl,
     kill,
-    wait_for,
 )
 from upstream_sim.affiliate import ONLINE_ROOMS_PATH
 from upstream_sim.cbhours import CBHOURS_PATH
@@ -102,7 +98,6 @@ class Harness:
         self.last_event = 0
         self.round = 0
         self.expire_at = 0
-        self.last_api: list[Any] = []
 
     def anomaly(self, kind: str, detail: str, key: str | None = None) -> None:
         """Count an anomaly once per ``key`` (default: the detail)."""
@@ -276,21 +271,10 @@ class Harness:
         if survivor is None:
             return
         self.stack.stop_agent()
-        if self.pg_outlives_agent():
+        if self.stack.pg_outlives_agent():
             detail = f"postmaster {survivor} outlived its killed agent and the next one's stop"
             self.anomaly("orphan_postgres", detail)
         self.stack.start_agent()
-
-    def pg_outlives_agent(self) -> bool:
-        """After a clean stop of the agent: whether the postmaster still runs 30 s later."""
-        deadline = time.monotonic() + 30
-        while self.stack.postmaster() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        if (pid := self.stack.postmaster()) is None:
-            return False
-        kill(pid, signal.SIGQUIT)  # PostgreSQL's immediate shutdown; it is ours to clean up
-        wait_for(lambda: self.stack.postmaster() is None, 30, "the postmaster's exit")
-        return True
 
     def watch_orphans(self, grace: float) -> None:
         """Report processes still without an owner ``grace`` s after a kill (not stopped yet)."""
@@ -318,12 +302,12 @@ class Harness:
 
     def settle(self) -> None:
         """Until the API answers and no job is queued or running (or ``SETTLE`` s pass)."""
-        if not self.api_answers(45):
-            detail = f"/health, /status did not both answer 200 for 45 s (last: {self.last_api})"
+        if not self.stack.api_answers(45):
+            detail = f"/health, /status not both 200 for 45 s (last: {self.stack.last_api})"
             self.anomaly("api_unavailable", detail, key=f"api {self.round}")
             self.stack.stop_agent()
             self.stack.start_agent()
-            if not self.api_answers(60):
+            if not self.stack.api_answers(60):
                 raise RuntimeError("the agent did not recover after a restart")
         deadline = time.monotonic() + SETTLE
         while time.monotonic() < deadline:
@@ -331,22 +315,6 @@ class Harness:
             if not clis and not self.stack.sql(ACTIVE):
                 return
             time.sleep(0.5)
-
-    def api_answers(self, seconds: float) -> bool:
-        """Whether ``/health`` and ``/status`` both answer 200 within ``seconds``."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                codes: list[Any] = [
-                    self.stack.call("GET", p).status_code for p in ("/health", "/status")
-                ]
-            except httpx.HTTPError as exc:
-                codes = [type(exc).__name__]
-            self.last_api = codes
-            if codes == [200, 200]:
-                return True
-            time.sleep(1)
-        return False
 
     # -- checks -----------------------------------------------------------------------------
 
@@ -392,7 +360,7 @@ class Harness:
         """Stop the agent gracefully: its postmaster and every crawl must go with it."""
         self.round = 0
         self.stack.stop_agent()
-        if self.pg_outlives_agent():
+        if self.stack.pg_outlives_agent():
             self.anomaly("orphan_postgres", "the postmaster outlived its agent's clean stop")
         self.reap_orphans()
 

@@ -126,6 +126,7 @@ class Stack:
         self.token = ""
         self.known: dict[tuple[int, float], str] = {}
         self.seen: Counter[str] = Counter()
+        self.last_api: list[Any] = []
         self._sampling = threading.Event()
         self._log = open(workdir / "processes.log", "ab")  # noqa: SIM115 (closed in close())
 
@@ -274,6 +275,31 @@ class Stack:
                     parent = proc.ppid()
                     found.append((pid, kind, f"{' '.join(proc.cmdline())[:90]} (parent {parent})"))
         return found
+
+    def pg_outlives_agent(self) -> bool:
+        """After a clean stop of the agent: whether the postmaster still runs 30 s later."""
+        deadline = time.monotonic() + 30
+        while self.postmaster() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if (pid := self.postmaster()) is None:
+            return False
+        kill(pid, signal.SIGQUIT)  # PostgreSQL's immediate shutdown; it is ours to clean up
+        wait_for(lambda: self.postmaster() is None, 30, "the postmaster's exit")
+        return True
+
+    def api_answers(self, seconds: float) -> bool:
+        """Whether ``/health`` and ``/status`` both answer 200 within ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                codes: list[Any] = [self.call("GET", p).status_code for p in ("/health", "/status")]
+            except httpx.HTTPError as exc:
+                codes = [type(exc).__name__]
+            self.last_api = codes
+            if codes == [200, 200]:
+                return True
+            time.sleep(1)
+        return False
 
     # -- HTTP and SQL -----------------------------------------------------------------------
 
