@@ -22,10 +22,20 @@ Rule actions (``delay`` combines with either of the others):
 * ``malformed="set_value"``: the real answer with one field (chosen likewise) set to ``value``
   (any JSON value): a well-typed but impossible value, such as the date ``2025-02-30T10:00``
   or an age of ``99999``.
+
+Content faults and a slow body (``bench/faults.py`` drives them; each also combines with
+``delay``, not with ``status``):
+
+* ``rewrite="nul_subject"``: the real answer (JSON) with a NUL byte put inside the first room
+  subject (``room_subject`` or ``subject``): one bad room in an otherwise good page.
+* ``rewrite="empty_followers"``: the real followers page (HTML) with every follower row, the
+  count and the paging links cut out: a logged-in page that lists nobody and says nothing.
+* ``slow_body``: the real (or rewritten) answer trickled out in chunks over that many seconds.
 """
 
 import asyncio
 import logging
+import re
 import threading
 from typing import Annotated, Any, Literal
 
@@ -51,6 +61,8 @@ class FaultRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
             ``unstorable_text`` or ``set_value``.
         field: The key to corrupt; default: first field of the first record.
         value: For ``set_value``, the JSON value the field is set to.
+        rewrite: Change the real answer's content: ``nul_subject`` or ``empty_followers``.
+        slow_body: Seconds over which the real answer's body is trickled out in chunks.
     """
 
     prefix: str
@@ -61,13 +73,17 @@ class FaultRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     malformed: Literal["invalid_json", "wrong_type", "unstorable_text", "set_value"] | None = None
     field: str | None = None
     value: Any = None
+    rewrite: Literal["nul_subject", "empty_followers"] | None = None
+    slow_body: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.0
 
     def __post_init__(self) -> None:
         """Reject rules that would do nothing or contradict themselves."""
         if self.status is not None and self.malformed is not None:
             raise ValueError("a fault rule sets status or malformed, not both")
-        if self.status is None and self.malformed is None and self.delay == 0:
-            raise ValueError("a fault rule needs status, malformed or delay")
+        acts = self.status is not None or self.malformed is not None or self.rewrite is not None
+        if not acts and self.delay == 0 and self.slow_body == 0:
+            raise ValueError("a fault rule needs status, malformed, rewrite, slow_body or delay")
+        _check_content_faults(self)
         if self.retry_after is not None and self.status is None:
             raise ValueError("retry_after needs a status")
         if (self.value is not None) != (self.malformed == "set_value"):
@@ -152,6 +168,8 @@ class FaultMiddleware:
             await asyncio.sleep(rule.delay)
         if rule.status is not None:
             await _send_error(send, rule.status, rule.retry_after)
+        elif rule.rewrite is not None or rule.slow_body:
+            await _rewrite_and_send(self.app, scope, receive, send, rule, path)
         elif rule.malformed is None:
             await self.app(scope, receive, send)
         else:
@@ -281,3 +299,73 @@ async def _send_error(
         headers.append((b"retry-after", str(retry_after).encode()))
     body = msgspec.json.encode({"status": status, "detail": detail})
     await _send(send, status, headers, body)
+
+
+# -- content faults and slow bodies (rewrite, slow_body) -------------------------------------
+
+_SUBJECT_KEYS = ("room_subject", "subject")
+_SLOW_CHUNKS = 8
+_EMPTY_FOLLOWERS_CUTS = (
+    re.compile(r"<li class='follower'[^>]*>.*?</li>", re.DOTALL),
+    re.compile(r"<span class='followers_count'[^>]*>.*?</span>", re.DOTALL),
+    re.compile(r"<ul class='paging'>.*?</ul>", re.DOTALL),
+)
+
+
+def _check_content_faults(rule: FaultRule) -> None:
+    """``rewrite`` and ``slow_body`` change a real answer, so they exclude ``status``."""
+    if rule.status is not None and (rule.rewrite is not None or rule.slow_body):
+        raise ValueError("rewrite and slow_body change the real answer: not with status")
+    if rule.rewrite is not None and rule.malformed is not None:
+        raise ValueError("a fault rule sets malformed or rewrite, not both")
+
+
+def rewrite_body(body: bytes, rewrite: str) -> bytes:
+    """Return ``body`` changed as ``rewrite`` says (see the module docstring).
+
+    Raises:
+        ValueError: The body holds nothing to rewrite (a plan mistake).
+    """
+    if rewrite == "empty_followers":
+        text = body.decode("utf-8")
+        if "<li class='follower'" not in text:
+            raise ValueError("empty_followers fault on a page without follower rows")
+        for cut in _EMPTY_FOLLOWERS_CUTS:
+            text = cut.sub("", text)
+        return text.encode("utf-8")
+    try:
+        document = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ValueError("nul_subject fault on a response that is not JSON") from exc
+    for key in _SUBJECT_KEYS:
+        target = _find_object(document, key)
+        if target is not None and isinstance(target[key], str):
+            subject = target[key]
+            target[key] = subject[:1] + "\x00" + subject[1:]
+            return msgspec.json.encode(document)
+    raise ValueError("nul_subject fault found no room subject")
+
+
+async def _rewrite_and_send(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, rule: FaultRule, path: str
+) -> None:
+    status, headers, body = await _capture(app, scope, receive)
+    if rule.rewrite is not None:
+        try:
+            body = rewrite_body(body, rule.rewrite)
+        except (ValueError, UnicodeDecodeError) as exc:
+            _log.error("fault rule %s cannot apply to %s: %s", rule, path, exc)
+            await _send_error(send, 500, None, f"fault plan error: {exc}")
+            return
+    if not rule.slow_body:
+        await _send(send, status, headers, body)
+        return
+    kept = [(name, value) for name, value in headers if name.lower() != b"content-length"]
+    kept.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": kept})
+    step = -(-len(body) // _SLOW_CHUNKS) or 1
+    for start in range(0, max(len(body), 1), step):
+        await asyncio.sleep(rule.slow_body / _SLOW_CHUNKS)
+        chunk = body[start : start + step]
+        more = start + step < len(body)
+        await send({"type": "http.response.body", "body": chunk, "more_body": more})

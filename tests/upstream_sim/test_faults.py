@@ -150,3 +150,78 @@ def test_a_rule_that_cannot_apply_answers_500_naming_it(
     reply = _page(client, sim)
     assert reply.status_code == 500
     assert "nope" in reply.json()["detail"]
+
+
+def test_nul_subject_puts_one_nul_into_the_first_room_subject(
+    sim: SimulatorServer, client: httpx.Client
+) -> None:
+    good = _page(client, sim).json()
+    sim.state.faults.set([FaultRule(prefix=AFFILIATE_PREFIX, rewrite="nul_subject")])
+    reply = _page(client, sim)
+    assert reply.status_code == 200
+    assert b"\\u0000" in reply.content
+    bad = reply.json()
+    first, wanted = bad["results"][0]["room_subject"], good["results"][0]["room_subject"]
+    assert first.replace("\x00", "", 1) == wanted and first.count("\x00") == 1
+    assert bad["results"][1:] == good["results"][1:]
+    assert _page(client, sim).json() == good
+
+
+def test_empty_followers_page_lists_nobody_and_shows_no_count(sim: SimulatorServer) -> None:
+    sim.state.site.add_account("faulty", "pw", followers=120)
+    cookies = {"sessionid": sim.state.site.open_session("faulty")}
+    url = f"{sim.base_url}/accounts/followers/"
+    client = httpx.Client(timeout=10, cookies=cookies)
+    good = client.get(url).text
+    sim.state.faults.set([FaultRule(prefix="/accounts/followers/", rewrite="empty_followers")])
+    bad = client.get(url)
+    assert bad.status_code == 200
+    assert "class='follower'" in good and "(120)" in good and "page=2" in good
+    assert "class='follower'" not in bad.text
+    assert "(120)" not in bad.text and "page=2" not in bad.text
+    assert "followers_list" in bad.text  # still a logged-in followers page
+    assert client.get(url).text == good
+    client.close()
+
+
+def test_slow_body_trickles_out_the_real_answer(sim: SimulatorServer, client: httpx.Client) -> None:
+    good = _page(client, sim).content
+    sim.state.faults.set([FaultRule(prefix=AFFILIATE_PREFIX, slow_body=0.4)])
+    started = time.monotonic()
+    reply = _page(client, sim)
+    assert time.monotonic() - started >= 0.4
+    assert reply.status_code == 200 and reply.content == good
+    assert sim.state.faults.state()[0].remaining == 0
+
+
+def test_content_faults_over_http(sim: SimulatorServer, client: httpx.Client) -> None:
+    rules = {"rules": [{"prefix": AFFILIATE_PREFIX, "rewrite": "nul_subject", "slow_body": 0.1}]}
+    assert client.post(f"{sim.base_url}/_sim/faults", json=rules).status_code == 200
+    assert "\x00" in _page(client, sim).json()["results"][0]["room_subject"]
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"prefix": "/api/", "status": 500, "rewrite": "nul_subject"},
+        {"prefix": "/api/", "status": 500, "slow_body": 1},
+        {"prefix": "/api/", "malformed": "invalid_json", "rewrite": "nul_subject"},
+        {"prefix": "/api/", "rewrite": "garbage"},
+        {"prefix": "/api/", "slow_body": 61},
+    ],
+)
+def test_invalid_content_faults_are_refused(
+    sim: SimulatorServer, client: httpx.Client, rule: dict[str, object]
+) -> None:
+    reply = client.post(f"{sim.base_url}/_sim/faults", json={"rules": [rule]})
+    assert reply.status_code == 400
+    assert sim.state.faults.state() == []
+
+
+def test_a_rewrite_that_cannot_apply_answers_500_naming_it(
+    sim: SimulatorServer, client: httpx.Client
+) -> None:
+    sim.state.faults.set([FaultRule(prefix=AFFILIATE_PREFIX, rewrite="empty_followers")])
+    reply = _page(client, sim)
+    assert reply.status_code == 500
+    assert "follower rows" in reply.json()["detail"]
