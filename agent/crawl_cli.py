@@ -66,6 +66,19 @@ def crawl_command(config: Config, spider: str, pairs: list[str]) -> int:
         try:
             job = runner.run(runner.submit(spider, args, "cli").job_id, progress)
         except JobConflict as conflict:
+            with connect(conninfo, autocommit=True) as conn:
+                existing = get_job(conn, conflict.existing)
+            if existing is not None and existing.args != args:
+                # Following it would report a run the user did not ask for (say, one without
+                # the confirm_loss=true just typed): refuse instead, saying what to do.
+                shown = " ".join(f"-a {k}={v}" for k, v in sorted(existing.args.items()))
+                print(
+                    f"roomwatch: {conflict} with other arguments ({shown or 'none'}): wait for "
+                    f"it or cancel it (POST /api/v1/crawls/{conflict.existing}/cancel), then run "
+                    "this again",
+                    file=sys.stderr,
+                )
+                return 1
             print(f"roomwatch: {conflict}; following it", file=sys.stderr)
             job = _follow(conninfo, conflict.existing, progress)
     if sys.stderr.isatty():

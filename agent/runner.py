@@ -276,14 +276,19 @@ def stop_process_tree(
     Descendants are collected before the first signal (and ``extra`` adds those seen earlier),
     since a dying crawl's children are re-parented out of its tree.
     """
+
+    def unreaped_descendants() -> list[psutil.Process]:
+        # Once reaped (returncode set), the pid may already be another process's.
+        return descendants(process.pid) if process.returncode is None else []
+
     tree = {child.pid: child for child in extra or []}
-    tree.update({child.pid: child for child in descendants(process.pid)})
+    tree.update({child.pid: child for child in unreaped_descendants()})
     if process.poll() is None:
         process.terminate()
         try:
             process.wait(grace)
         except subprocess.TimeoutExpired:
             process.kill()
-    tree.update({child.pid: child for child in descendants(process.pid)})
+    tree.update({child.pid: child for child in unreaped_descendants()})
     kill_all(list(tree.values()))
     process.wait()

@@ -152,12 +152,11 @@ class ImportController(Controller):
             raise _too_large(str(exc)) from None
         except HtmlImportError as exc:
             raise _bad_body(str(exc)) from None
+        db_now, last_check = await last_check_async(db, plan.relation)
         try:
-            observed_at = observation_time(
-                kind,
-                saved_at or dt.datetime.now(dt.UTC),
-                *await last_check_async(db, plan.relation),
-            )
+            # Without saved_at, the pages are as of now by the database's clock (this process's
+            # may run ahead of an external database's and make every import "in the future").
+            observed_at = observation_time(kind, saved_at or db_now, db_now, last_check)
         except SavedAtError as exc:
             raise _problem("saved_at", exc, conflict=exc.stale) from None
         try:

@@ -61,14 +61,23 @@ ORDER BY s.spider
 
 # Follow crawls whose newest finished crawl was held by the mass-change guard: one crawl is
 # enough (a list about to be wiped is news at once); a later successful crawl clears it.
+# The key names the first held crawl since the last success, so a scheduled crawl held again
+# every hour is one alert, not one per crawl.
 HELD_FOLLOW_CHANGES = f"""
-SELECT j.spider, j.job_id, j.finished_at, j.error_message
+SELECT j.spider, j.job_id, j.finished_at, j.error_message, streak.first_held
 FROM unnest(ARRAY['followed_cams', 'followers']) AS s(spider)
 CROSS JOIN LATERAL (
     SELECT job_id, spider, status, finished_at, error_message FROM crawl_jobs c
     WHERE c.spider = s.spider AND c.status IN ('succeeded', 'failed')
     ORDER BY c.job_id DESC LIMIT 1
 ) j
+CROSS JOIN LATERAL (
+    SELECT min(job_id) AS first_held FROM crawl_jobs f
+    WHERE f.spider = s.spider AND f.status = 'failed' AND strpos(f.error_message, '{HELD}') > 0
+      AND f.job_id > coalesce(
+          (SELECT max(job_id) FROM crawl_jobs o WHERE o.spider = s.spider
+           AND o.status = 'succeeded'), 0)
+) streak
 WHERE j.status = 'failed' AND strpos(j.error_message, '{HELD}') > 0
 ORDER BY j.spider
 """
@@ -133,9 +142,9 @@ def build_alerts(
             subject=spider,
             message=f"{spider} job {job_id}: {message}",
             since=finished_at,
-            key=f"follow_change_held:{spider}:{job_id}",
+            key=f"follow_change_held:{spider}:{first_held}",
         )
-        for spider, job_id, finished_at, message in held or []
+        for spider, job_id, finished_at, message, first_held in held or []
     ]
     return alerts
 

@@ -47,3 +47,16 @@ def test_the_crawl_process_refuses_a_job_row_with_an_argument_off_the_list(
     assert job.error_message == (
         "first_path: not an argument of the followers spider (it takes: confirm_loss)"
     )
+
+
+def test_a_confirmation_is_not_lost_to_a_job_already_queued_without_it(
+    crawl_env: Config, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A scheduled followers job is queued; following it would report a run that was never
+    # confirmed, so the CLI refuses and says how to get the confirmed one.
+    queued = create_job(db, "followers", {}, "schedule").job_id
+    db.commit()
+    assert main(["crawl", "followers", "-a", "confirm_loss=true"]) == 1
+    err = capsys.readouterr().err
+    assert f"(#{queued}) with other arguments (none): wait for it or cancel it" in err
+    assert db.execute("SELECT count(*) FROM crawl_jobs").fetchone() == (1,)

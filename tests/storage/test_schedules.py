@@ -168,6 +168,22 @@ def test_alerts_for_a_failure_streak_and_an_expired_session(db: Conn) -> None:
     assert [a.kind for a in read_alerts(db, 3)] == ["session_expired"]
 
 
+def test_a_follow_change_held_again_and_again_is_one_alert(db: Conn) -> None:
+    held = "followers: 80 of 100 would be marked lost; held, not concluded; run ..."
+    _finished(db, "followers", "succeeded")
+    first = _finished(db, "followers", "failed", held)
+    [alert] = read_alerts(db, 9)
+    assert alert.key == f"follow_change_held:followers:{first}"
+    latest = _finished(db, "followers", "failed", held)  # the next scheduled crawl, held again
+    [again] = read_alerts(db, 9)
+    assert again.key == alert.key  # one notification, not one per crawl
+    assert f"job {latest}:" in again.message
+    _finished(db, "followers", "succeeded")  # confirmed, or the list came back
+    assert read_alerts(db, 9) == []
+    renewed = _finished(db, "followers", "failed", held)
+    assert [a.key for a in read_alerts(db, 9)] == [f"follow_change_held:followers:{renewed}"]
+
+
 def test_a_notification_is_claimed_once_until_released(db: Conn) -> None:
     assert claim_notification(db, "k")
     assert not claim_notification(db, "k")
