@@ -78,6 +78,7 @@ BROWSER_SPIDERS = ("followed_cams", "followers")
 KILLS = ("kill_crawl", "kill_cli", "kill_agent", "kill_postgres")
 PG_GRACE = 15.0
 ORPHAN_GRACE = 5.0
+QUIET = 1.0  # seconds with no orphan that end the watch after a kill early
 SETTLE = 150.0
 
 
@@ -278,8 +279,18 @@ class Harness:
 
     def watch_orphans(self, grace: float) -> None:
         """Report processes still without an owner ``grace`` s after a kill (not stopped yet)."""
+        # Right after a kill its children still have an owner above them for a few ms (until
+        # the kernel re-parents them), so an empty look proves nothing at once: only a second
+        # of no orphan ends the watch early.
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and self.stack.orphans():
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            if self.stack.orphans():
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= QUIET:
+                break
             time.sleep(0.25)
         self.report_orphans(f"still run {grace:.0f} s after the kill")
 
