@@ -26,6 +26,7 @@ from roomwatch.text import clean_json, clean_text
 from sessions import numbers
 from sessions.markup import name_of
 from sessions.page_links import page_number
+from sessions.pages import LOGGED_IN_SELECTOR
 from storage.follow_state import RoomObservation
 
 ANONYMOUS_TOTAL = 500
@@ -35,8 +36,6 @@ _COUNTS = re.compile(r"\(\s*([0-9,]+)\s*/\s*([0-9,]+)\s*\)", re.ASCII)
 _PAGE = re.compile(r"[?&]page=([0-9]+)", re.ASCII)
 _VIEWERS = re.compile(r"([0-9,]+)\s*viewers?", re.IGNORECASE | re.ASCII)
 _GENDER = re.compile(r"\bgender([fmcst])\b")
-_ONE_SEGMENT = re.compile(r"^(?:https?://[^/]+)?/([A-Za-z0-9_]+)/?$")
-_USERNAME = re.compile(r"^[a-z0-9_]{2,64}$")
 _HIDDEN_LISTS = (
     "ancestor::*[contains(@class, 'followedDropdown') or contains(@class, 'followRecommendations')"
     " or @data-testid = 'fallback-room-list-container']"
@@ -46,7 +45,6 @@ _CARDS = (
     f" or @data-testid = 'room-card') and not({_HIDDEN_LISTS})]"
 )
 _RECOMMENDED_HEADER = "followRecommendedHeader"
-LOGGED_IN = "span.followed_counts, #user_information"
 
 
 class RoomListError(ValueError):
@@ -205,7 +203,7 @@ def parse_followed_page(html: str, *, offline: bool | None = None) -> FollowedPa
         counts=parse_counts(page),
         page=current,
         last_page=last,
-        logged_in=bool(page.css(LOGGED_IN)),
+        logged_in=bool(page.css(LOGGED_IN_SELECTOR)),
     )
 
 
