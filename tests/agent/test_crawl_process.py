@@ -32,7 +32,14 @@ from storage.jobs import (
     start_job,
 )
 from storage.migrator import apply_migrations
-from tests.spiders.follow_support import MARKER_VARIABLE, log_in, marked_processes, switch, wait_for
+from tests.spiders.follow_support import (
+    MARKER_VARIABLE,
+    log_in,
+    marked_processes,
+    switch,
+    wait_for,
+    wait_for_first_page,
+)
 from upstream_sim.server import SimulatorServer
 
 TOKEN = "t" * 40 + "-api-token-that-no-crawl-may-see"
@@ -56,14 +63,7 @@ def _start_cli_crawl(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for(
-        lambda: (
-            sim.state.requests.count("/followed-cams/") > 0
-            and any("chrom" in p.info["name"] for p in marked_processes(marker))
-        ),
-        60,
-        "the crawl's Chromium to load the first page",
-    )
+    wait_for_first_page(sim, marker)
     row = db.execute("SELECT job_id, pid FROM crawl_jobs ORDER BY job_id DESC LIMIT 1").fetchone()
     assert row is not None
     return cli, marker, int(row[0])

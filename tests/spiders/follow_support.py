@@ -116,3 +116,15 @@ def wait_for(condition: Any, seconds: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
+
+
+def wait_for_first_page(sim: SimulatorServer, marker: str) -> None:
+    """Until the marked crawl's Chromium runs and has asked for the followed-cams page."""
+    wait_for(
+        lambda: (
+            sim.state.requests.count("/followed-cams/") > 0
+            and any("chrom" in p.info["name"] for p in marked_processes(marker))
+        ),
+        60,
+        "the crawl's Chromium to load the first page",
+    )

@@ -34,6 +34,7 @@ from tests.spiders.follow_support import (
     session_status,
     switch,
     wait_for,
+    wait_for_first_page,
 )
 from upstream_sim.follow_lists import FollowLists
 from upstream_sim.server import SimulatorServer
@@ -256,14 +257,7 @@ def test_no_chromium_outlives_a_stopped_crawl(
     supervisor = threading.Thread(target=lambda: ended.append(runner.run(job_id)))
     supervisor.start()
     try:
-        wait_for(
-            lambda: (
-                sim.state.requests.count("/followed-cams/") > 0
-                and any("chrom" in p.info["name"] for p in marked_processes(marker))
-            ),
-            60,
-            "the crawl's Chromium to load the first page",
-        )
+        wait_for_first_page(sim, marker)
         if how == "cancel":
             request_cancel(db, job_id)  # the runner stops the process tree
         else:
