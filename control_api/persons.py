@@ -84,6 +84,9 @@ class PersonController(Controller):
         follower: Flag = None,
         online: Flag = None,
         gender: Annotated[Gender | None, QueryParameter(description="merged gender")] = None,
+        watch: Annotated[
+            bool | None, QueryParameter(description="true: watched only; false: the others")
+        ] = None,
         sort: Annotated[
             PersonSort,
             QueryParameter(description="ranks ascending, the others descending; nulls last"),
@@ -105,6 +108,7 @@ class PersonController(Controller):
             follower=follower,
             online=online,
             gender=gender,
+            watch=watch,
         )
         rows = await list_persons(db, filters, sort=sort, limit=limit + 1, after=after)
         items = rows[:limit]
