@@ -29,6 +29,7 @@ from control_api.problems import internal_problem
 from control_api.schedules import ScheduleController
 from control_api.sessions import SessionController
 from control_api.system import SystemController
+from control_api.watch import WatchController
 from roomwatch import __version__
 from roomwatch.config import Config
 from storage.database import make_async_pool
@@ -96,6 +97,7 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
         route_handlers=[
             SystemController,
             PersonController,
+            WatchController,
             FollowEventController,
             CrawlController,
             ScheduleController,
