@@ -20,6 +20,7 @@ from psycopg import AsyncConnection
 
 from control_api.auth import BearerTokenMiddleware
 from control_api.crawls import CrawlController
+from control_api.exports import ExportController
 from control_api.follow_events import FollowEventController
 from control_api.images import ImageController
 from control_api.imports import ImportController
@@ -99,6 +100,7 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
             PersonController,
             WatchController,
             FollowEventController,
+            ExportController,
             CrawlController,
             ScheduleController,
             ImportController,
