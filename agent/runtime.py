@@ -202,11 +202,22 @@ def run_agent(config: Config) -> None:
             _serve(config, conninfo, token)
 
 
+def _url_host(host: str) -> str:
+    """The host as a browser can reach it: a wildcard bind is reached on loopback, IPv6 in []."""
+    if host in ("0.0.0.0", ""):  # noqa: S104 (printing where a bind is reachable)
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
 def _serve(config: Config, conninfo: str, token: str) -> None:
     """The API in the foreground until a signal asks it to stop."""
     app = create_app(config, conninfo, token, database_label(config))
     where = "ROOMWATCH_API_TOKEN" if config.api.token else f"{token_path(config)} (roomwatch token)"
-    print(f"roomwatch API on http://{config.api.host}:{config.api.port}/api/v1", flush=True)
+    site = f"http://{_url_host(config.api.host)}:{config.api.port}"
+    print(f"roomwatch web UI on {site}/ (sign in with the API token)", flush=True)
+    print(f"roomwatch API on {site}/api/v1", flush=True)
     print(f"API token: {where}", flush=True)
     server = _Server(
         uvicorn.Config(

@@ -34,6 +34,10 @@ from control_api.watch import WatchController
 from roomwatch import __version__
 from roomwatch.config import Config
 from storage.database import make_async_pool
+from web.auth import WebSessions
+from web.headers import SecurityHeadersMiddleware
+from web.routes import PAGE_PATHS, web_router
+from web.templating import template_config
 
 
 async def _refuse_nul(request: Request[Any, Any, Any]) -> None:
@@ -107,6 +111,9 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
             ImageController,
             SessionController,
         ],
+    )
+    return Litestar(
+        route_handlers=[api, web_router()],
         dependencies={
             "db": Provide(_connection),
             "persons": Provide(_person_cache, sync_to_thread=False),
@@ -115,15 +122,19 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
             # For the synchronous session store, which runs in a worker thread.
             "conninfo": Provide(lambda: conninfo, sync_to_thread=False),
         },
-    )
-    return Litestar(
-        route_handlers=[api],
+        template_config=template_config(),
+        state=State(
+            {"api_token": token, "web_sessions": WebSessions(config.api.session_hours * 3600)}
+        ),
         lifespan=[lifespan],
         before_request=_refuse_nul,
         # Anything no handler expected: logged (redacted, with its traceback), answered as a
         # problem that tells the client nothing of the internals.
         exception_handlers={Exception: internal_problem},
-        middleware=[DefineMiddleware(BearerTokenMiddleware, token=token)],
+        middleware=[
+            SecurityHeadersMiddleware,
+            DefineMiddleware(BearerTokenMiddleware, token=token, exclude=PAGE_PATHS),
+        ],
         plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True))],
         openapi_config=OpenAPIConfig(
             title="roomwatch control API", version=__version__, path="/schema"

@@ -90,8 +90,11 @@ def _create_token_file(path: Path, token: str) -> None:
 class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
     """Rejects every request but the public paths unless it carries ``Bearer <token>``."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        super().__init__(app, exclude=[f"^{path}$" for path in PUBLIC_PATHS])
+    def __init__(self, app: ASGIApp, token: str, exclude: str | None = None) -> None:
+        """``exclude``: a pattern of further paths left to another check (the web pages')."""
+        super().__init__(
+            app, exclude=[f"^{path}$" for path in PUBLIC_PATHS] + ([exclude] if exclude else [])
+        )
         if len(token) < MIN_TOKEN_LENGTH:
             # Never serve with a token an empty or short credential could match.
             raise ConfigError(f"api.token: expected at least {MIN_TOKEN_LENGTH} characters")

@@ -7,7 +7,7 @@ the ``images`` row (never a path from the request) and only inside ``data_dir/im
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get
@@ -15,6 +15,7 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import File
+from psycopg import AsyncConnection
 
 from control_api.params import Db
 from control_api.problems import PROBLEM_HANDLERS, Problem, not_found
@@ -73,13 +74,21 @@ class ImageController(Controller):
     ) -> File:
         """The file, with the type it was stored as; its content never changes (the name is
         its hash), so clients may cache it for good."""
-        row = await get_image(db, image_id)
-        path = image_file(images_dir(config.data_path), row.local_path) if row else None
-        if row is None or path is None:
+        found = await stored_image(db, config, image_id)
+        if found is None:
             raise not_found("image_id", f"no stored image {image_id}")
-        return File(
-            path=path,
-            media_type=row.content_type or "application/octet-stream",
-            content_disposition_type="inline",
-            headers={"Cache-Control": "private, max-age=31536000, immutable"},
-        )
+        return found
+
+
+async def stored_image(db: AsyncConnection[Any], config: Config, image_id: int) -> File | None:
+    """The response serving stored image ``image_id`` (API and pages), None when it is gone."""
+    row = await get_image(db, image_id)
+    path = image_file(images_dir(config.data_path), row.local_path) if row else None
+    if row is None or path is None:
+        return None
+    return File(
+        path=path,
+        media_type=row.content_type or "application/octet-stream",
+        content_disposition_type="inline",
+        headers={"Cache-Control": "private, max-age=31536000, immutable"},
+    )

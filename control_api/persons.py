@@ -7,10 +7,11 @@ every bad parameter is a 400 problem details naming it (see :mod:`control_api.pr
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from litestar import Controller, get
 from litestar.params import QueryParameter
+from psycopg import AsyncConnection
 
 from control_api.cursors import decode_cursor, encode_cursor
 from control_api.images import PersonDetailWithImage, with_image
@@ -24,7 +25,7 @@ from control_api.problems import (
     not_found,
 )
 from control_api.schemas import Activity, History, PersonPage, Snapshots
-from storage.person_list import SortValue, list_persons, sort_value
+from storage.person_list import PersonFilter, PersonSort, SortValue, list_persons, sort_value
 from storage.person_series import (
     Metric,
     Resolution,
@@ -45,6 +46,33 @@ def _found(value: T | None, username: str) -> T:
     if value is None:
         raise not_found("username", f"no person named {username!r}")
     return value
+
+
+async def person_page(
+    db: AsyncConnection[Any],
+    filters: PersonFilter,
+    sort: PersonSort,
+    limit: int,
+    cursor: str | None,
+) -> PersonPage:
+    """One page of the person list after ``cursor`` (the list route's and the Users page's).
+
+    Raises:
+        ProblemDetailsException: 400 naming ``cursor`` when it is not one for this sort.
+    """
+    kind = f"persons:{sort}"
+    after: tuple[SortValue, int] | None = None
+    if cursor is not None and sort == "last_seen":
+        after = decode_cursor(cursor, kind, dt.datetime)
+    elif cursor is not None:
+        after = decode_cursor(cursor, kind, int)
+    rows = await list_persons(db, filters, sort=sort, limit=limit + 1, after=after)
+    items = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = encode_cursor(kind, sort_value(last, sort), last.person_id)
+    return PersonPage(items=items, next_cursor=next_cursor)
 
 
 class PersonController(Controller):
@@ -69,19 +97,7 @@ class PersonController(Controller):
         cursor: Cursor = None,
     ) -> PersonPage:
         """Persons matching every filter given, in ``sort`` order, then by an internal id."""
-        kind = f"persons:{sort}"
-        after: tuple[SortValue, int] | None = None
-        if cursor is not None and sort == "last_seen":
-            after = decode_cursor(cursor, kind, dt.datetime)
-        elif cursor is not None:
-            after = decode_cursor(cursor, kind, int)
-        rows = await list_persons(db, person_filter, sort=sort, limit=limit + 1, after=after)
-        items = rows[:limit]
-        next_cursor = None
-        if len(rows) > limit:
-            last = items[-1]
-            next_cursor = encode_cursor(kind, sort_value(last, sort), last.person_id)
-        return PersonPage(items=items, next_cursor=next_cursor)
+        return await person_page(db, person_filter, sort, limit, cursor)
 
     @get(
         "/{username:str}",

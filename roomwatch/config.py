@@ -165,12 +165,15 @@ class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     Attributes:
         person_cache_size: merged persons the API keeps in memory between writes (they are
             forgotten on every write the database announces); 0 reads every one afresh.
+        session_hours: how long a sign-in to the web pages lasts (sessions live in the API
+            process: a restart signs everyone out).
     """
 
     host: str = "127.0.0.1"
     port: Port = 8787
     token: str = ""
     person_cache_size: NonNegativeInt = 10_000
+    session_hours: PositiveInt = 12
 
     def __post_init__(self) -> None:
         if self.token and (

@@ -160,17 +160,38 @@ async def get_person(conn: AsyncConnection[Any], username: str) -> PersonRead | 
     row = await (await cur.execute(PERSON_DETAIL, {"username": username}, prepare=True)).fetchone()
     if row is None:
         return None
-    sources = {
-        field: FieldSource(
-            row[f"{prefix}_source"],
-            row[f"{prefix}_observed_at"],
-            row[f"{prefix}_stale"] if stale else None,
-        )
-        for field, (prefix, stale) in _PROVENANCE.items()
-    }
-    person = PersonDetail(**{f: row[f] for f in _DETAIL_FIELDS}, sources=PersonSources(**sources))
+    person = PersonDetail(**{f: row[f] for f in _DETAIL_FIELDS}, sources=_sources(row))
     valid_for = row["valid_for"]
     return PersonRead(person, float(valid_for) if valid_for is not None else None)
+
+
+SOURCES_OF = (
+    sql.SQL("SELECT person_id, {columns} FROM v_person_current_state WHERE person_id = ANY(%s)")
+    .format(columns=sql.SQL(", ").join(map(sql.Identifier, _PROVENANCE_COLUMNS)))
+    .as_bytes()
+)
+
+
+def _sources(row: dict[str, Any]) -> PersonSources:
+    return PersonSources(
+        **{
+            field: FieldSource(
+                row[f"{prefix}_source"],
+                row[f"{prefix}_observed_at"],
+                row[f"{prefix}_stale"] if stale else None,
+            )
+            for field, (prefix, stale) in _PROVENANCE.items()
+        }
+    )
+
+
+async def sources_of(conn: AsyncConnection[Any], person_ids: list[int]) -> dict[int, PersonSources]:
+    """Per-field provenance of several persons at once (the rows of one list page), by id."""
+    if not person_ids:
+        return {}
+    cur = conn.cursor(row_factory=dict_row)
+    rows = await (await cur.execute(SOURCES_OF, [person_ids], prepare=True)).fetchall()
+    return {row["person_id"]: _sources(row) for row in rows}
 
 
 def follow_events_query(

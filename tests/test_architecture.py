@@ -8,16 +8,27 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-PACKAGES = ["roomwatch", "storage", "sessions", "spiders", "agent", "control_api", "upstream_sim"]
+PACKAGES = [
+    "roomwatch",
+    "storage",
+    "sessions",
+    "spiders",
+    "agent",
+    "control_api",
+    "web",
+    "upstream_sim",
+]
 
 # package -> top-level packages it must never import
 FORBIDDEN = {
-    "roomwatch": {"storage", "sessions", "spiders", "agent", "control_api", "upstream_sim"},
-    "storage": {"sessions", "spiders", "agent", "control_api", "upstream_sim", "scrapy"},
-    "sessions": {"spiders", "agent", "control_api", "upstream_sim"},
-    "spiders": {"agent", "control_api", "psycopg", "psycopg_pool"},
+    "roomwatch": {"storage", "sessions", "spiders", "agent", "control_api", "web", "upstream_sim"},
+    "storage": {"sessions", "spiders", "agent", "control_api", "web", "upstream_sim", "scrapy"},
+    "sessions": {"spiders", "agent", "control_api", "web", "upstream_sim"},
+    "spiders": {"agent", "control_api", "web", "psycopg", "psycopg_pool"},
     "control_api": {"scrapy", "spiders", "agent", "scrapy_playwright"},
-    "upstream_sim": {"storage", "sessions", "spiders", "agent", "control_api"},
+    # The pages read through storage/ and the API's own helpers; they never crawl.
+    "web": {"scrapy", "spiders", "agent", "scrapy_playwright", "sessions"},
+    "upstream_sim": {"storage", "sessions", "spiders", "agent", "control_api", "web"},
 }
 
 

@@ -17,6 +17,7 @@ from roomwatch.logs import register_secret, setup_logging
 from storage.records import ActivitySegment, DailyActivity
 from storage.writers import write_affiliate_poll, write_cbhours_activity, write_cbhours_live
 from tests.control_api.conftest import AUTH, live, room
+from web.routes import PAGE_PATHS
 
 Client = TestClient[Litestar]
 PUBLIC = {"/api/v1/health"}
@@ -29,13 +30,18 @@ def _concrete(path: str) -> str:
 
 
 def test_every_route_but_health_needs_the_token(app: Litestar) -> None:
-    checked = []
+    """...or is a page, which needs a signed-in session instead (tests/web/test_sign_in.py)."""
+    checked: list[str] = []
+    pages: list[str] = []
     with TestClient(app) as client:
         for route in app.routes:
             for method in sorted(getattr(route, "methods", {"GET"}) - {"HEAD", "OPTIONS"}):
                 path = _concrete(route.path)
                 if route.path in PUBLIC:
                     assert client.request(method, path).status_code == 200
+                    continue
+                if re.match(PAGE_PATHS, route.path):
+                    pages.append(f"{method} {route.path}")
                     continue
                 response = client.request(method, path)
                 assert response.status_code == 401, f"{method} {route.path}"
@@ -45,6 +51,23 @@ def test_every_route_but_health_needs_the_token(app: Litestar) -> None:
     assert "GET /api/v1/persons" in checked
     assert "GET /api/v1/follow-events" in checked
     assert any(c.startswith("GET /schema") for c in checked)
+    assert "GET /users" in pages
+    assert not [c for c in checked if not c.split()[1].startswith(("/api/v1/", "/schema"))]
+
+
+def test_every_page_needs_a_session(app: Litestar) -> None:
+    """A page answers a bearer token like no credential at all: sign in first."""
+    open_paths = {"/login", "/static"}
+    with TestClient(app) as client:
+        for route in app.routes:
+            if not re.match(PAGE_PATHS, route.path) or route.path.startswith(tuple(open_paths)):
+                continue
+            for method in sorted(getattr(route, "methods", {"GET"}) - {"HEAD", "OPTIONS"}):
+                answer = client.request(
+                    method, _concrete(route.path), headers=AUTH, follow_redirects=False
+                )
+                expected = 303 if method == "GET" else 403
+                assert answer.status_code == expected, f"{method} {route.path}"
 
 
 @pytest.fixture

@@ -1,0 +1,202 @@
+"""Signing in to the pages, CSRF, and the headers every response carries (no browser needed).
+
+The browser tests (tests/web/test_*_page.py) cover the same rules through real Chromium; these
+pin the HTTP details: cookie attributes, status codes, what the API and the pages each accept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from control_api.app import create_app
+from roomwatch.config import load_config
+from storage.writers import write_affiliate_poll
+from tests.control_api.conftest import TOKEN, room
+from web.auth import WebSessions, safe_next
+from web.headers import HEADERS
+
+PAGES = ["/users"]
+
+
+@pytest.fixture
+def app(db_url: str) -> Litestar:
+    return create_app(load_config({}), db_url, TOKEN, "test")
+
+
+@pytest.fixture
+def browser(app: Litestar) -> Iterator[TestClient[Litestar]]:
+    """A client without the bearer token: a browser, as far as the pages can tell."""
+    with TestClient(app) as client:
+        yield client
+
+
+def login_nonce(client: TestClient[Litestar]) -> str:
+    page = client.get("/login")
+    assert page.status_code == 200
+    found = re.search(r'name="login_csrf" value="([^"]+)"', page.text)
+    assert found
+    return found.group(1)
+
+
+def sign_in(client: TestClient[Litestar], token: str = TOKEN, nxt: str = "/users") -> Any:
+    nonce = login_nonce(client)
+    return client.post(
+        "/login",
+        data={"token": token, "login_csrf": nonce, "next": nxt},
+        follow_redirects=False,
+    )
+
+
+def csrf_of(client: TestClient[Litestar]) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/users").text)
+    assert found
+    return found.group(1)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_needs_a_session(browser: TestClient[Litestar], path: str) -> None:
+    answer = browser.get(path, follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login?next=" + path.replace("/", "%2F")
+
+
+def test_the_root_leads_to_users_and_static_files_are_open(browser: TestClient[Litestar]) -> None:
+    assert browser.get("/", follow_redirects=False).headers["location"] == "/login?next=%2F"
+    sign_in(browser)
+    assert browser.get("/", follow_redirects=False).headers["location"] == "/users"
+    browser.cookies.clear()
+    style = browser.get("/static/style.css")
+    assert style.status_code == 200
+    assert ".src-affiliate" in style.text
+
+
+def test_sign_in_sets_a_strict_httponly_cookie(browser: TestClient[Litestar]) -> None:
+    answer = sign_in(browser, nxt="/follow?tab=followers")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/follow?tab=followers"
+    cookie = next(
+        c for c in answer.headers.get_list("set-cookie") if c.startswith("roomwatch_session=")
+    )
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
+    assert "Max-Age=43200" in cookie  # api.session_hours, 12 by default
+    assert "Secure" not in cookie  # plain HTTP on loopback: a Secure cookie would never return
+    assert TOKEN not in answer.text and all(TOKEN not in c for c in answer.headers.values())
+    assert browser.get("/users").status_code == 200
+
+
+def test_over_https_the_cookie_is_secure(app: Litestar) -> None:
+    with TestClient(app, base_url="https://roomwatch.local") as client:
+        answer = sign_in(client)
+    cookie = next(
+        c for c in answer.headers.get_list("set-cookie") if c.startswith("roomwatch_session=")
+    )
+    assert "Secure" in cookie
+
+
+def test_a_wrong_token_opens_nothing(browser: TestClient[Litestar]) -> None:
+    answer = sign_in(browser, token=TOKEN[:-1] + "X")
+    assert answer.status_code == 401
+    assert "not this agent" in answer.text
+    assert "roomwatch_session" not in answer.headers.get("set-cookie", "")
+    assert browser.get("/users", follow_redirects=False).status_code == 303
+
+
+def test_sign_in_without_the_forms_token_is_refused(browser: TestClient[Litestar]) -> None:
+    """A cross-site form posting the right token (say, from a password manager) gets nowhere."""
+    answer = browser.post("/login", data={"token": TOKEN, "next": "/users"}, follow_redirects=False)
+    assert answer.status_code == 403
+    assert browser.get("/users", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil", ""])
+def test_after_sign_in_only_local_paths(target: str) -> None:
+    assert safe_next(target) == "/users"
+
+
+def test_sign_out_needs_the_csrf_token_and_ends_the_session(
+    browser: TestClient[Litestar],
+) -> None:
+    sign_in(browser)
+    cookie = browser.cookies["roomwatch_session"]
+    refused = browser.post("/logout", follow_redirects=False)
+    assert refused.status_code == 403
+    assert "CSRF" in refused.text
+    assert browser.get("/users").status_code == 200  # still signed in
+    done = browser.post("/logout", data={"csrf_token": csrf_of(browser)}, follow_redirects=False)
+    assert done.headers["location"] == "/login"
+    # The old cookie, replayed, opens nothing: the session is gone on the server.
+    browser.cookies.set("roomwatch_session", cookie)
+    assert browser.get("/users", follow_redirects=False).status_code == 303
+
+
+def test_the_api_never_takes_the_cookie_nor_the_pages_the_token(
+    browser: TestClient[Litestar],
+) -> None:
+    sign_in(browser)
+    assert browser.get("/api/v1/persons").status_code == 401
+    browser.cookies.clear()
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    assert browser.get("/users", headers=bearer, follow_redirects=False).status_code == 303
+    assert browser.get("/api/v1/persons", headers=bearer).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path", ["/login", "/users", "/users?following=maybe", "/static/app.js", "/api/v1/health"]
+)
+def test_security_headers_everywhere(browser: TestClient[Litestar], path: str) -> None:
+    sign_in(browser)
+    answer = browser.get(path, follow_redirects=False)
+    for name, value in HEADERS.items():
+        assert answer.headers[name] == value
+    policy = HEADERS["content-security-policy"]
+    assert "'unsafe-inline'" not in policy and "script-src 'self'" in policy
+
+
+def test_an_expired_session_is_refused() -> None:
+    sessions = WebSessions(lifetime=0)
+    sid = sessions.open()
+    assert sessions.get(sid) is None
+    lasting = WebSessions(lifetime=60)
+    assert lasting.get(lasting.open()) is not None
+    assert lasting.get("forged") is None and lasting.get(None) is None
+
+
+def test_broadcaster_markup_is_shown_as_text(browser: TestClient[Litestar], db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        write_affiliate_poll(
+            conn,
+            [
+                room(
+                    "mallory",
+                    display_name="<b>bold</b>",
+                    tags=["<script>alert(1)</script>"],
+                    room_subject='"><img src=x onerror=alert(1)>',
+                )
+            ],
+            observed_at=dt.datetime.now(dt.UTC),
+        )
+    sign_in(browser)
+    page = browser.get("/users").text
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page
+    assert "<b>bold</b>" not in page
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_bad_filters_are_a_page_naming_the_field(browser: TestClient[Litestar]) -> None:
+    sign_in(browser)
+    answer = browser.get("/users?following=maybe")
+    assert answer.status_code == 400
+    assert "following: expected true or false" in answer.text
+    assert "text/html" in answer.headers["content-type"]
+    assert browser.get("/users?cursor=garbage").status_code == 400
+    assert browser.get("/users?sort=nonsense").status_code == 400

@@ -1,0 +1,1 @@
+"""One module per page: its controller (routes) and the reads it makes; templates alongside."""

@@ -1,0 +1,44 @@
+"""The pages' router: sign-in and CSRF before every handler, HTML error pages, static files."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response, Router
+from litestar.exceptions import HTTPException
+from litestar.static_files import create_static_files_router
+
+from web.auth import require_session
+from web.pages.login import LoginController
+from web.pages.users import UsersController
+from web.templating import STATIC, page
+
+log = logging.getLogger(__name__)
+
+PAGE_PATHS = r"^/(?:$|login$|logout$|users(?:/|$)|images/|follow(?:/|$)|agent(?:/|$)|static/)"
+"""The paths the pages own: the API's bearer check leaves them to :mod:`web.auth`."""
+
+
+def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+    if status >= 500:
+        log.error("page %s failed", request.url.path, exc_info=exc)
+        detail = "Something went wrong on the agent; its log says what."
+    return page(request, "error.html", status_code=status, status=status, detail=detail)
+
+
+def web_router() -> Router:
+    """Every page, plus ``/static/`` (open to all: nothing in it is private)."""
+    pages = Router(
+        path="/",
+        route_handlers=[LoginController, UsersController],
+        before_request=require_session,
+        exception_handlers={HTTPException: _error_page, Exception: _error_page},
+        include_in_schema=False,
+    )
+    static = create_static_files_router(
+        path="/static", directories=[STATIC], include_in_schema=False
+    )
+    return Router(path="/", route_handlers=[pages, static], include_in_schema=False)
