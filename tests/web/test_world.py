@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import urlsplit
 
 from playwright.sync_api import Page
 
@@ -118,3 +119,9 @@ def test_the_browser_reaches_the_agent(page: Page, ui_world: UiWorld) -> None:
     assert '"status":"ok"' in page.content().replace(" ", "")
     shot = screenshot(page, "world-health")
     assert shot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_signed_in_is_on_users_with_a_session_cookie(signed_in: Page) -> None:
+    assert urlsplit(signed_in.url).path == "/users"
+    cookies = {cookie["name"]: cookie for cookie in signed_in.context.cookies()}
+    assert cookies["roomwatch_session"].get("httpOnly") is True
