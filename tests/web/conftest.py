@@ -1,7 +1,7 @@
 """Fixtures of the web UI tests: the world (simulator, crawled database, real agent), real
 Chromium through Playwright's sync API, a fresh page per test, and a signed-in page.
 
-The world and the browser are built once per session (building the world costs its crawls);
+The world is built once per session (its crawls cost seconds), the browser once per module;
 tests must leave the world as they found it, or restore it. Every process they start carries a
 session marker, and at the end none may be left running.
 """
@@ -99,11 +99,16 @@ def ui_world(session_db_url: str, web_marker: str) -> Iterator[UiWorld]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(web_marker: str) -> Iterator[Browser]:
     """Headless Chromium as roomwatch launches it: the executable its own discovery finds
     (``ROOMWATCH_BROWSER``, else a system Chromium, else Playwright's) and its flags
-    (``--no-sandbox`` only as root), in a scrubbed environment."""
+    (``--no-sandbox`` only as root), in a scrubbed environment.
+
+    One per module, not per session: while Playwright's sync API runs, its event loop counts as
+    running in this thread, so ``asyncio.run`` fails in every test until it stops (a test module
+    of the browser tests must not use ``asyncio.run`` either).
+    """
     options = launch_options(load_config().browser)
     options["env"] = {**options["env"], MARKER_VARIABLE: web_marker}
     with pytest.MonkeyPatch.context() as patch:

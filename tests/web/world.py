@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -109,7 +109,7 @@ class UiWorld:
     """
 
     base_url: str
-    token: str
+    token: str = field(repr=False)
     api: httpx.Client
     db_url: str
     sim: SimulatorServer
