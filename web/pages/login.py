@@ -28,16 +28,20 @@ Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED
 
 
 def _login_page(
-    request: Request[Any, Any, Any], error: str | None = None, status_code: int = 200
+    request: Request[Any, Any, Any],
+    next_path: str | None,
+    error: str | None = None,
+    status_code: int = 200,
 ) -> Template:
-    """The sign-in form, with a fresh double-submit token in its field and in a cookie."""
+    """The sign-in form, with a fresh double-submit token in its field and in a cookie;
+    ``next_path`` is where a successful sign-in goes (kept across a failed attempt)."""
     nonce = secrets.token_urlsafe(24)
     response = page(
         request,
         "login.html",
         status_code=status_code,
         login_csrf=nonce,
-        next=safe_next(request.query_params.get("next")),
+        next=safe_next(next_path),
         error=error,
     )
     response.set_cookie(LOGIN_COOKIE, nonce, **session_cookie_args(request, LOGIN_FORM_SECONDS))
@@ -54,7 +58,7 @@ class LoginController(Controller):
         sessions: WebSessions = request.app.state.web_sessions
         if sessions.get(request.cookies.get(SESSION_COOKIE)):
             return Redirect(safe_next(request.query_params.get("next")), status_code=303)
-        return _login_page(request)
+        return _login_page(request, request.query_params.get("next"))
 
     @post("/login", status_code=303)
     async def sign_in(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
@@ -64,11 +68,16 @@ class LoginController(Controller):
         given = data.get("login_csrf", "")
         if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
             return _login_page(
-                request, "The sign-in form expired; please try again.", status_code=403
+                request,
+                data.get("next"),
+                "The sign-in form expired; please try again.",
+                status_code=403,
             )
         if not token_matches(data.get("token", "").strip(), token):
             log.warning("web sign-in refused: wrong token (from %s)", request.client)
-            return _login_page(request, "That is not this agent's API token.", status_code=401)
+            return _login_page(
+                request, data.get("next"), "That is not this agent's API token.", status_code=401
+            )
         sid = sessions.open()
         response = Redirect(safe_next(data.get("next")), status_code=303)
         response.set_cookie(
