@@ -78,7 +78,7 @@ def fields(person: PersonDetail) -> list[dict[str, Any]]:
         ("rank", "Rank", p.rank, s.rank),
         ("grank", "Global rank", p.grank, s.grank),
         ("subject", "Subject", p.subject, s.subject),
-        ("tags", "Tags", ", ".join(p.tags) if p.tags else None, s.tags),
+        ("tags", "Tags", None if p.tags is None else ", ".join(p.tags) or "none", s.tags),
         ("gender", "Gender", gender, s.gender),
         ("age", "Age", p.age, s.age),
         ("birthday", "Birthday", p.birthday.isoformat() if p.birthday else None, s.birthday),
