@@ -22,7 +22,7 @@ from storage.images import Thumbnail, content_path, record_thumbnails
 from storage.records import ActivitySegment, DailyActivity
 from storage.writers import write_affiliate_poll, write_cbhours_activity, write_cbhours_live
 from tests.control_api.conftest import AUTH, TOKEN, live, room
-from tests.web.signing import sign_in
+from tests.web.signing import csrf_of, sign_in
 
 Client = TestClient[Litestar]
 SVG = "{http://www.w3.org/2000/svg}"
@@ -239,3 +239,77 @@ def test_raw_snapshots_per_source_escaped(client: Client) -> None:
     bad = client.get("/users/alice/snapshots", params={"source": "followers"})
     assert bad.status_code == 400
     assert "source: expected one of affiliate, cbhours" in bad.text
+
+
+def add_event(conn: psycopg.Connection[Any], username: str, kind: str, when: dt.datetime) -> None:
+    conn.execute(
+        "INSERT INTO follow_events (person_id, kind, occurred_at, source) "
+        "SELECT person_id, %s, %s, 'followed_cams' FROM persons WHERE username = %s",
+        [kind, when, username],
+    )
+
+
+@pytest.mark.usefixtures("alice")
+def test_follow_events_with_how_long(client: Client, conn: psycopg.Connection[Any]) -> None:
+    t0 = H - dt.timedelta(days=10)
+    for kind, days in [("followed", 0), ("new_follower", 1), ("unfollowed", 3),
+                       ("lost_follower", 4), ("followed", 6)]:  # fmt: skip
+        add_event(conn, "alice", kind, t0 + dt.timedelta(days=days))
+    add_event(conn, "bob", "followed", t0)
+    conn.execute("UPDATE persons SET following = true, follower = false WHERE username = 'alice'")
+    text = client.get("/users/alice").text
+    rows = re.findall(
+        r'<tr data-kind="(\w+)">\s*<td>([^<]*)</td>\s*<td>[^<]*</td>\s*'
+        r'<td class="lasted">([^<]*)</td>',
+        text,
+    )
+    assert [(kind, lasted) for kind, _, lasted in rows] == [
+        ("followed", "5 d 0 h so far"),  # followed again at H - 4 d (a day and minutes ago)
+        ("lost_follower", "after 3 d 0 h"),
+        ("unfollowed", "after 3 d 0 h"),
+        ("new_follower", ""),
+        ("followed", ""),
+    ]
+    assert rows[0][1] == f"{t0 + dt.timedelta(days=6):%Y-%m-%d %H:%M} UTC"
+    following = re.search(r'<dd data-field="following">([^<]*)</dd>', text)
+    assert following and following.group(1).startswith("yes, since ")
+
+
+def test_a_person_without_follow_events_says_so(
+    client: Client, conn: psycopg.Connection[Any]
+) -> None:
+    write_cbhours_live(conn, [live("quiet", online=False)], observed_at=H)
+    assert "No follow events" in client.get("/users/quiet").text
+
+
+@pytest.mark.usefixtures("alice")
+def test_the_watch_toggle_needs_the_csrf_token_and_works(client: Client) -> None:
+    refused = client.post("/users/alice/watch", data={"watch": "true"}, follow_redirects=False)
+    assert refused.status_code == 403
+    wrong = client.post("/users/alice/watch", data={"watch": "true", "csrf_token": "x"})
+    assert wrong.status_code == 403
+    assert client.get("/api/v1/persons/alice", headers=AUTH).json()["watch"] is False
+
+    token = csrf_of(client, "/users/alice")
+    page = client.get("/users/alice").text
+    assert re.search(r'<form class="watch" method="post" action="/users/alice/watch">', page)
+    assert '<input type="hidden" name="watch" value="true">' in page
+    done = client.post("/users/alice/watch", data={"watch": "true", "csrf_token": token},
+                       follow_redirects=False)  # fmt: skip
+    assert done.status_code == 303
+    assert done.headers["location"] == "/users/alice"
+    assert client.get("/api/v1/persons/alice", headers=AUTH).json()["watch"] is True
+    page = client.get("/users/alice").text
+    assert ">Stop watching</button>" in page
+    assert '<dd data-field="watch">yes</dd>' in page
+    assert '<input type="hidden" name="watch" value="false">' in page
+
+    off = client.post("/users/alice/watch", data={"watch": "false", "csrf_token": token})
+    assert off.status_code == 200  # followed the redirect to the profile
+    assert '<dd data-field="watch">no</dd>' in off.text
+    bad = client.post("/users/alice/watch", data={"watch": "maybe", "csrf_token": token})
+    assert bad.status_code == 400
+    assert "watch: expected true or false" in bad.text
+    nobody = client.post("/users/nobody_here/watch", data={"watch": "true", "csrf_token": token})
+    assert nobody.status_code == 404
+    assert client.get("/api/v1/persons/nobody_here", headers=AUTH).status_code == 404

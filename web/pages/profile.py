@@ -16,14 +16,14 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, get_args
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from markupsafe import Markup
 
 from control_api.params import LONGEST_RANGE, Db, Persons, Username
 from control_api.persons import history_resolution
-from storage.person_queries import FieldSource, PersonDetail
+from storage.person_queries import FieldSource, FollowEvent, PersonDetail, list_follow_events
 from storage.person_series import (
     Metric,
     OnlineSample,
@@ -32,6 +32,7 @@ from storage.person_series import (
     person_activity,
     person_snapshots,
 )
+from storage.watch_list import set_watch_async
 from web.charts import heatmap, time_chart
 from web.pages import query
 from web.pages.users import GENDERS
@@ -55,6 +56,15 @@ LINE_GAPS = {"raw": dt.timedelta(minutes=30), "hour": dt.timedelta(hours=2)}
 HEATMAP_DAYS = 30
 SEGMENT_MINUTES = 3  # a CBHours activity sample stands for 3 minutes online
 SNAPSHOT_LIMIT = 20
+EVENT_LIMIT = 100
+EVENT_LABELS = {
+    "followed": "You followed them",
+    "unfollowed": "You unfollowed them",
+    "new_follower": "They followed you",
+    "lost_follower": "They unfollowed you",
+}
+# An ending event -> the event that began what it ends.
+_BEGAN_BY = {"unfollowed": "followed", "lost_follower": "new_follower"}
 
 
 def _found(person: PersonDetail | None, username: str) -> PersonDetail:
@@ -92,6 +102,32 @@ def fields(person: PersonDetail) -> list[dict[str, Any]]:
         {"name": name, "label": label, "value": value, "source": source}
         for name, label, value, source in rows
     ]
+
+
+def with_durations(
+    events: Sequence[FollowEvent], person: PersonDetail, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """The events (newest first) as rows with how long each relation lasted: an unfollow or a
+    lost follower after its follow (``lasted``), and the newest follow still in force until now
+    (``ongoing``). A follow older than the events read has no start: its end has no duration."""
+    open_since: dict[str, int] = {}  # beginning kind -> index of its row, while unmatched
+    rows: list[dict[str, Any]] = []
+    for event in reversed(events):
+        row: dict[str, Any] = {"e": event, "label": EVENT_LABELS.get(event.kind, event.kind),
+                               "lasted": None, "ongoing": False}  # fmt: skip
+        began = _BEGAN_BY.get(event.kind)
+        if began is None:
+            open_since[event.kind] = len(rows)
+        elif began in open_since:
+            start = rows[open_since.pop(began)]["e"].occurred_at
+            row["lasted"] = (event.occurred_at - start).total_seconds()
+        rows.append(row)
+    still = {"followed": person.following, "new_follower": person.follower}
+    for kind, index in open_since.items():
+        if still.get(kind):
+            rows[index]["ongoing"] = True
+            rows[index]["lasted"] = (now - rows[index]["e"].occurred_at).total_seconds()
+    return rows[::-1]
 
 
 def online_minutes(samples: Sequence[OnlineSample]) -> dict[tuple[dt.date, int], int]:
@@ -151,9 +187,13 @@ class ProfileController(Controller):
             label=f"Minutes online per UTC hour, {person.username}",
             totals={d.day: d.online_minutes for d in activity.daily} if activity else {},
         )
+        events = await list_follow_events(db, username=person.username, limit=EVENT_LIMIT)
         return page(
             request,
             "profile.html",
+            events=with_durations(events, person, end),
+            event_limit=EVENT_LIMIT,
+            now=end,
             p=person,
             s=person.sources,
             fields=fields(person),
@@ -194,3 +234,17 @@ class ProfileController(Controller):
             limit=SNAPSHOT_LIMIT,
             snapshot_sources=get_args(SnapshotSource),
         )
+
+    @post("/{username:str}/watch", status_code=303)
+    async def watch(
+        self, request: Request[Any, Any, Any], db: Db, persons: Persons, username: Username
+    ) -> Redirect:
+        """Puts the person on the watch list or takes them off (form field ``watch``), then
+        back to the profile (CSRF is checked before this runs, by :mod:`web.auth`)."""
+        person = _found(await persons.get(username), username)
+        watch = query.flag(dict(await request.form()), "watch")
+        if watch is None:
+            raise query.BadPageInput(detail="watch: expected true or false")
+        await set_watch_async(db, [person.username], watch)
+        persons.forget()  # the next read of this person shows the flag at once
+        return Redirect(f"/users/{person.username}", status_code=303)
