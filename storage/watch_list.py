@@ -55,6 +55,8 @@ _WATCHED = "SELECT username, watch FROM persons WHERE watch ORDER BY username"
 
 
 def _statement(usernames: Sequence[str], watch: bool) -> tuple[str, dict[str, Any]]:
+    if isinstance(usernames, str):  # a str is a Sequence[str] too: "bob" would watch b and o
+        raise TypeError("usernames: a sequence of usernames, not one string")
     return (_WATCH if watch else _UNWATCH), {"names": list(usernames)}
 
 

@@ -22,7 +22,7 @@ from storage.images import Thumbnail, content_path, record_thumbnails
 from storage.records import ActivitySegment, DailyActivity
 from storage.writers import write_affiliate_poll, write_cbhours_activity, write_cbhours_live
 from tests.control_api.conftest import AUTH, TOKEN, live, room
-from tests.web.signing import csrf_of, sign_in
+from tests.web.pages_support import csrf_of, sign_in
 
 Client = TestClient[Litestar]
 SVG = "{http://www.w3.org/2000/svg}"
@@ -290,7 +290,7 @@ def test_the_watch_toggle_needs_the_csrf_token_and_works(client: Client) -> None
     assert wrong.status_code == 403
     assert client.get("/api/v1/persons/alice", headers=AUTH).json()["watch"] is False
 
-    token = csrf_of(client, "/users/alice")
+    token = csrf_of(client)
     page = client.get("/users/alice").text
     assert re.search(r'<form class="watch" method="post" action="/users/alice/watch">', page)
     assert '<input type="hidden" name="watch" value="true">' in page

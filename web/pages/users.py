@@ -56,6 +56,7 @@ class UsersController(Controller):
             following=query.flag(params, "following"),
             follower=query.flag(params, "follower"),
             online=query.flag(params, "online"),
+            watch=query.flag(params, "watch"),
             gender=gender,
         )
         sort: PersonSort = query.choice(params, "sort", get_args(PersonSort), "followers")
