@@ -19,10 +19,12 @@ from litestar.testing import TestClient
 from control_api.app import create_app
 from roomwatch.config import load_config
 from storage.images import Thumbnail, content_path, record_thumbnails
+from storage.person_queries import FollowEvent
 from storage.records import ActivitySegment, DailyActivity
 from storage.writers import write_affiliate_poll, write_cbhours_activity, write_cbhours_live
 from tests.control_api.conftest import AUTH, TOKEN, live, room
 from tests.web.pages_support import csrf_of, sign_in
+from web.pages.profile import with_durations
 
 Client = TestClient[Litestar]
 SVG = "{http://www.w3.org/2000/svg}"
@@ -313,3 +315,31 @@ def test_the_watch_toggle_needs_the_csrf_token_and_works(client: Client) -> None
     nobody = client.post("/users/nobody_here/watch", data={"watch": "true", "csrf_token": token})
     assert nobody.status_code == 404
     assert client.get("/api/v1/persons/nobody_here", headers=AUTH).status_code == 404
+
+
+def event(kind: str, day: int) -> FollowEvent:
+    return FollowEvent(event_id=day, username="alice", kind=kind, source="followers", job_id=None,
+                       occurred_at=H + dt.timedelta(days=day))  # fmt: skip
+
+
+def test_durations_pair_each_end_with_its_start() -> None:
+    newest_first = [event("lost_follower", 9), event("new_follower", 7), event("unfollowed", 5),
+                    event("lost_follower", 2), event("followed", 1)]  # fmt: skip
+    rows = with_durations(newest_first, following=False, follower=False, now=H + dt.timedelta(10))
+    assert [(r["e"].kind, r["lasted"], r["ongoing"]) for r in rows] == [
+        ("lost_follower", 2 * 86400.0, False),
+        ("new_follower", None, False),
+        ("unfollowed", 4 * 86400.0, False),
+        ("lost_follower", None, False),  # its start is older than the events read
+        ("followed", None, False),
+    ]
+    assert [r["label"] for r in rows][:2] == ["They unfollowed you", "They followed you"]
+
+
+def test_a_start_without_an_end_lasts_until_now_only_while_it_holds() -> None:
+    events = [event("new_follower", 3), event("followed", 1)]
+    now = H + dt.timedelta(days=4)
+    held = with_durations(events, following=True, follower=None, now=now)
+    assert [(r["lasted"], r["ongoing"]) for r in held] == [(None, False), (3 * 86400.0, True)]
+    ended = with_durations(events, following=False, follower=True, now=now)
+    assert [(r["lasted"], r["ongoing"]) for r in ended] == [(86400.0, True), (None, False)]

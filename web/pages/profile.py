@@ -105,11 +105,16 @@ def fields(person: PersonDetail) -> list[dict[str, Any]]:
 
 
 def with_durations(
-    events: Sequence[FollowEvent], person: PersonDetail, now: dt.datetime
+    events: Sequence[FollowEvent],
+    *,
+    following: bool | None,
+    follower: bool | None,
+    now: dt.datetime,
 ) -> list[dict[str, Any]]:
     """The events (newest first) as rows with how long each relation lasted: an unfollow or a
     lost follower after its follow (``lasted``), and the newest follow still in force until now
-    (``ongoing``). A follow older than the events read has no start: its end has no duration."""
+    (``ongoing``) while ``following`` / ``follower`` says it still holds. An end whose start is
+    older than the events read has no duration."""
     open_since: dict[str, int] = {}  # beginning kind -> index of its row, while unmatched
     rows: list[dict[str, Any]] = []
     for event in reversed(events):
@@ -122,7 +127,7 @@ def with_durations(
             start = rows[open_since.pop(began)]["e"].occurred_at
             row["lasted"] = (event.occurred_at - start).total_seconds()
         rows.append(row)
-    still = {"followed": person.following, "new_follower": person.follower}
+    still = {"followed": following, "new_follower": follower}
     for kind, index in open_since.items():
         if still.get(kind):
             rows[index]["ongoing"] = True
@@ -191,7 +196,9 @@ class ProfileController(Controller):
         return page(
             request,
             "profile.html",
-            events=with_durations(events, person, end),
+            events=with_durations(
+                events, following=person.following, follower=person.follower, now=end
+            ),
             event_limit=EVENT_LIMIT,
             now=end,
             p=person,
