@@ -42,6 +42,17 @@ RAW_AUTO_RANGE = dt.timedelta(days=2)
 LONGEST_RAW_RANGE = dt.timedelta(days=7)
 
 
+def history_resolution(
+    since: dt.datetime, until: dt.datetime, asked: Literal["auto", "raw", "hour"] = "auto"
+) -> Resolution:
+    """The resolution of a history read: the one asked for, or for ``auto`` raw points up to
+    :data:`RAW_AUTO_RANGE` and hourly summaries beyond (the history route's and the Profile
+    page's rule)."""
+    if asked != "auto":
+        return asked
+    return "raw" if until - since <= RAW_AUTO_RANGE else "hour"
+
+
 def _found(value: T | None, username: str) -> T:
     if value is None:
         raise not_found("username", f"no person named {username!r}")
@@ -135,11 +146,7 @@ class PersonController(Controller):
             raise bad_param(
                 "resolution", f"raw spans at most {LONGEST_RAW_RANGE.days} days; use hour"
             )
-        chosen: Resolution = (
-            resolution
-            if resolution != "auto"
-            else ("raw" if until - since <= RAW_AUTO_RANGE else "hour")
-        )
+        chosen = history_resolution(since, until, resolution)
         points = await metric_history(
             db, username, metric, start=since, end=until, resolution=chosen
         )

@@ -200,10 +200,14 @@ def follow_events_query(
     since: dt.datetime | None,
     limit: int | None,
     after: tuple[dt.datetime, int] | None,
+    username: str | None = None,
 ) -> tuple[sql.Composed, dict[str, Any]]:
     """The follow-event query and its parameters, newest first; ``limit=None``: every row
-    (``LIMIT NULL`` is ``LIMIT ALL``, what the export reads through a server-side cursor)."""
+    (``LIMIT NULL`` is ``LIMIT ALL``, what the export reads through a server-side cursor);
+    ``username``: one person's events only (any case)."""
     where: list[sql.Composable] = []
+    if username is not None:
+        where.append(sql.SQL("p.username = lower(%(username)s)"))
     if kind is not None:
         where.append(sql.SQL("e.kind = %(kind)s"))
     if since is not None:
@@ -221,6 +225,7 @@ def follow_events_query(
         "after_at": after[0] if after else None,
         "after_id": after[1] if after else None,
         "limit": limit,
+        "username": username,
     }
     return query, params
 
@@ -232,8 +237,12 @@ async def list_follow_events(
     since: dt.datetime | None = None,
     limit: int = 50,
     after: tuple[dt.datetime, int] | None = None,
+    username: str | None = None,
 ) -> list[FollowEvent]:
-    """Follow events, newest first, resuming after ``(occurred_at, event_id)`` when given."""
-    query, params = follow_events_query(kind=kind, since=since, limit=limit, after=after)
+    """Follow events, newest first, resuming after ``(occurred_at, event_id)`` when given;
+    only ``username``'s (any case) when given."""
+    query, params = follow_events_query(
+        kind=kind, since=since, limit=limit, after=after, username=username
+    )
     cur = conn.cursor(row_factory=class_row(FollowEvent))
     return await (await cur.execute(query, params)).fetchall()

@@ -22,7 +22,7 @@ from tests.web.pages_support import csrf_of, sign_in
 from web.auth import WebSessions, safe_next
 from web.headers import HEADERS
 
-PAGES = ["/users"]
+PAGES = ["/users", "/users/alice", "/users/alice/snapshots"]
 
 
 @pytest.fixture
