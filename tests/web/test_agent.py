@@ -21,10 +21,13 @@ from litestar.testing import TestClient
 from control_api.app import create_app
 from roomwatch.config import Config, load_config
 from sessions.store import save_session
+from storage.alerts import read_alerts
 from storage.jobs import finish_job, get_job, lock_job, start_job
 from storage.schedules import ensure_default_schedules, list_schedules
 from tests.control_api.conftest import TOKEN
 from tests.web.client_support import csrf_of, sign_in
+from upstream_sim.server import SimulatorServer
+from upstream_sim.state import SimulatorState
 
 Client = TestClient[Litestar]
 SECRET = "s3cr3t-session-value-0123456789"
@@ -406,3 +409,45 @@ def test_active_alerts_are_shown(
     assert "login session" in alerts[0][1] and "(carol) has expired" in alerts[0][1]
     assert "cbhours_live failed 3 times in a row" in alerts[1][1]
     assert MARKUP not in page
+
+
+def test_import_and_verify_against_the_site(db_url: str, conn: psycopg.Connection[Any]) -> None:
+    """The probe is real: a headless Chromium asks the simulated site whether the cookies are
+    logged in, on import and on Verify."""
+    with SimulatorServer(SimulatorState()) as sim:
+        sim.state.site.add_account("alice", "pw-0123456789", followed_online=1, followed_total=2)
+        config = load_config(
+            {
+                "ROOMWATCH_DATA_DIR": tempfile.mkdtemp(prefix="roomwatch-agent-page-"),
+                "ROOMWATCH_CHATURBATE_URL": sim.base_url,
+                "ROOMWATCH_BROWSER": "/usr/bin/chromium",
+            }
+        )
+        sessionid = sim.state.site.open_session("alice")
+        with TestClient(create_app(config, db_url, TOKEN, "test")) as client:
+            sign_in(client)
+            refused = client.post(
+                "/agent/sessions",
+                data=_form(client, cookies=json.dumps(_state("x" * 32)), verify="true"),
+                files={},
+            )
+            assert refused.status_code == 422
+            assert "cookies: these cookies are not logged in" in refused.text
+            imported = client.post(
+                "/agent/sessions",
+                data=_form(client, cookies=json.dumps(_state(sessionid)), verify="true"),
+                files={},
+            )
+            assert imported.status_code == 200, imported.text
+            assert "stored: account alice, valid" in imported.text
+            assert sessionid not in imported.text
+            (session_id,) = conn.execute("SELECT session_id FROM login_sessions").fetchone() or ()
+
+            sim.state.site.expire_sessions(sessionid=sessionid)
+            verified = client.post(f"/agent/sessions/{session_id}/verify", data=_form(client))
+            assert verified.status_code == 200
+            assert f"Session {session_id}: expired" in verified.text
+            listed = _row(verified.text, f'data-session-id="{session_id}"')
+            assert '<span class="health-expired">expired</span>' in listed
+            assert [a.kind for a in read_alerts(conn, 3)] == ["session_expired"]
+            assert 'data-kind="session_expired"' in verified.text
