@@ -25,7 +25,7 @@ from storage.alerts import read_alerts
 from storage.jobs import finish_job, get_job, lock_job, start_job
 from storage.schedules import ensure_default_schedules, list_schedules
 from tests.control_api.conftest import TOKEN
-from tests.web.client_support import csrf_of, sign_in
+from tests.web.pages_support import csrf_of, sign_in
 from upstream_sim.server import SimulatorServer
 from upstream_sim.state import SimulatorState
 
@@ -56,7 +56,7 @@ def client(db_url: str, config: Config, conn: psycopg.Connection[Any]) -> Iterat
 
 
 def _form(client: Client, **fields: str) -> dict[str, str]:
-    return {"csrf_token": csrf_of(client, "/agent"), **fields}
+    return {"csrf_token": csrf_of(client), **fields}
 
 
 def _schedule(conn: psycopg.Connection[Any], name: str) -> Any:

@@ -1,8 +1,4 @@
-"""Signing a TestClient in to the pages and reading a page's CSRF token.
-
-For the TestClient tests of tests/web (the browser tests sign in through the form instead);
-test modules never import from each other, so what they share lives here.
-"""
+"""Signing a TestClient in to the pages as a browser would (the HTTP-level page tests share it)."""
 
 from __future__ import annotations
 
@@ -16,7 +12,6 @@ from tests.control_api.conftest import TOKEN
 
 
 def login_nonce(client: TestClient[Litestar]) -> str:
-    """The double-submit token of a fresh sign-in form (its cookie is now in ``client``)."""
     page = client.get("/login")
     assert page.status_code == 200
     found = re.search(r'name="login_csrf" value="([^"]+)"', page.text)
@@ -25,7 +20,6 @@ def login_nonce(client: TestClient[Litestar]) -> str:
 
 
 def sign_in(client: TestClient[Litestar], token: str = TOKEN, nxt: str = "/users") -> Any:
-    """Posts the sign-in form; the answer (a 303 when the token is right)."""
     nonce = login_nonce(client)
     return client.post(
         "/login",
@@ -34,8 +28,7 @@ def sign_in(client: TestClient[Litestar], token: str = TOKEN, nxt: str = "/users
     )
 
 
-def csrf_of(client: TestClient[Litestar], path: str = "/users") -> str:
-    """The CSRF token of the signed-in session, as a page's forms carry it."""
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
+def csrf_of(client: TestClient[Litestar]) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/users").text)
     assert found
     return found.group(1)
