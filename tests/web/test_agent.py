@@ -145,6 +145,18 @@ def test_an_unknown_schedule_is_a_404_page(client: Client) -> None:
     assert "no schedule named" in answer.text
 
 
+def test_nul_is_refused_in_paths_and_fields(client: Client, conn: psycopg.Connection[Any]) -> None:
+    """PostgreSQL text cannot hold NUL: a 400 page naming the field, never a 500."""
+    answer = client.post("/agent/schedules/a%00b", data=_form(client, paused="true"))
+    assert answer.status_code == 400 and "name: NUL characters are not accepted" in answer.text
+    answer = client.post("/agent/sessions", data=_form(client, cookies="[]", account="a\x00b"))
+    assert answer.status_code == 400 and "account: NUL characters are not accepted" in answer.text
+    answer = client.post("/agent/schedules/affiliate", data=_form(client, cron="* * * * *\x00"))
+    assert answer.status_code == 400 and "cron: NUL characters are not accepted" in answer.text
+    assert conn.execute("SELECT count(*) FROM login_sessions").fetchone() == (0,)
+    assert _schedule(conn, "affiliate").cron is None
+
+
 def test_every_form_is_refused_without_the_csrf_token(
     client: Client, conn: psycopg.Connection[Any], config: Config
 ) -> None:

@@ -33,6 +33,7 @@ from storage.job_queries import list_jobs
 from storage.jobs import JobConflict
 from storage.status import read_status_async
 from web.pages.agent_jobs import job_view
+from web.pages.query import BadPageInput
 from web.templating import page
 
 RECENT_JOBS = 25
@@ -60,12 +61,20 @@ class PageMessage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def form_fields(form: FormMultiDict) -> dict[str, str]:
-    """The non-empty text fields of a form, stripped (an empty field means "not given")."""
-    return {
+    """The non-empty text fields of a form, stripped (an empty field means "not given").
+
+    Raises:
+        BadPageInput: a field holds a NUL, which no PostgreSQL text can (400 naming it).
+    """
+    fields = {
         key: value.strip()
         for key, value in form.items()
         if isinstance(value, str) and value.strip() and key != "csrf_token"
     }
+    for key, value in fields.items():
+        if "\x00" in value:
+            raise BadPageInput(detail=f"{key}: NUL characters are not accepted")
+    return fields
 
 
 def convert_form(fields: Mapping[str, Any], kind: type[msgspec.Struct]) -> Any:
