@@ -155,6 +155,7 @@ def test_nul_is_refused_in_paths_and_fields(client: Client, conn: psycopg.Connec
     assert answer.status_code == 400 and "cron: NUL characters are not accepted" in answer.text
     assert conn.execute("SELECT count(*) FROM login_sessions").fetchone() == (0,)
     assert _schedule(conn, "affiliate").cron is None
+    assert client.get("/users?q=a%00b").status_code == 400
 
 
 def test_every_form_is_refused_without_the_csrf_token(
