@@ -6,14 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, Request, Router
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import (
     ProblemDetailsConfig,
-    ProblemDetailsException,
     ProblemDetailsPlugin,
 )
 from psycopg import AsyncConnection
@@ -26,7 +25,7 @@ from control_api.images import ImageController
 from control_api.imports import ImportController
 from control_api.person_cache import PersonCache
 from control_api.persons import PersonController
-from control_api.problems import internal_problem
+from control_api.problems import internal_problem, refuse_nul
 from control_api.schedules import ScheduleController
 from control_api.sessions import SessionController
 from control_api.system import SystemController
@@ -38,29 +37,6 @@ from web.auth import WebSessions
 from web.headers import SecurityHeadersMiddleware
 from web.routes import PAGE_PATHS, web_router
 from web.templating import template_config
-
-
-async def _refuse_nul(request: Request[Any, Any, Any]) -> None:
-    """PostgreSQL text cannot hold NUL: refuse it at the door instead of failing in a query.
-
-    Path parameters are checked as well as query parameters: ``/persons/a%00b`` once ended in
-    an unlogged 500 from the database driver.
-    """
-    for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
-        if isinstance(value, str) and "\x00" in value:
-            raise ProblemDetailsException(
-                status_code=400,
-                title="Bad Request",
-                detail=f"{name}: NUL characters are not accepted",
-                extra={"field": name},
-            )
-    if request.method in ("POST", "PUT", "PATCH") and b"\\u0000" in await request.body():
-        raise ProblemDetailsException(
-            status_code=400,
-            title="Bad Request",
-            detail="body: NUL characters (\\u0000) are not accepted",
-            extra={"field": "body"},
-        )
 
 
 async def _connection(state: State) -> AsyncIterator[AsyncConnection[Any]]:
@@ -127,7 +103,7 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
             {"api_token": token, "web_sessions": WebSessions(config.api.session_hours * 3600)}
         ),
         lifespan=[lifespan],
-        before_request=_refuse_nul,
+        before_request=refuse_nul,
         # Anything no handler expected: logged (redacted, with its traceback), answered as a
         # problem that tells the client nothing of the internals.
         exception_handlers={Exception: internal_problem},

@@ -17,6 +17,7 @@ import msgspec
 from litestar import Controller, Response, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.plugins.problem_details import ProblemDetailsException
+from psycopg import AsyncConnection
 
 from control_api.body_problems import (
     BODY_PROBLEM_HANDLERS,
@@ -123,11 +124,12 @@ def _summary(job: Job) -> dict[str, Any]:
     return {**fields, "pages": int(job.stats.get("response_received_count", 0))}
 
 
-def _as_crawl(job: Job) -> CrawlJob:
+def as_crawl(job: Job) -> CrawlJob:
+    """A job as the API lists it (and the Agent page shows it): ``pages`` from its stats."""
     return CrawlJob(**_summary(job))
 
 
-def _as_detail(job: Job) -> CrawlDetail:
+def as_detail(job: Job) -> CrawlDetail:
     return CrawlDetail(**_summary(job), stats=job.stats)
 
 
@@ -151,6 +153,57 @@ def tail_lines(path: Path, lines: int) -> str:
     return "".join(text.splitlines(keepends=True)[-lines:])
 
 
+async def submit_crawl(db: AsyncConnection[Any], data: CrawlRequest) -> Job:
+    """The one way a crawl is queued over HTTP: ``POST /crawls`` and the Agent page's Run now
+    buttons both call this (trigger ``api``: a worker of an agent runs it).
+
+    Raises:
+        ValidationException: an unknown spider, or an argument it does not take (400 naming
+            ``spider`` or ``args.<name>``).
+        JobConflict: one of that spider is already queued or running (``existing`` is its id).
+    """
+    if data.spider not in SPIDERS:
+        raise bad_field("spider", f"unknown spider; known: {', '.join(SPIDERS)}")
+    for key, value in data.args.items():
+        if (problem := arg_error(data.spider, key, value)) is not None:
+            raise bad_field(f"args.{key}", problem)
+    return await create_job_async(db, data.spider, check_spider_args(data.spider, data.args), "api")
+
+
+async def cancel_crawl(db: AsyncConnection[Any], job_id: int) -> Job:
+    """Cancels a queued job at once, asks a running one's runner to stop it.
+
+    Raises:
+        ProblemDetailsException: 404 for no such job, 409 when it has already ended.
+    """
+    job = _found(await request_cancel_async(db, job_id), job_id)
+    if job.done and job.cancel_requested_at is None:
+        raise ProblemDetailsException(
+            status_code=409,
+            title="Conflict",
+            detail=f"crawl job #{job_id} has already ended ({job.status})",
+            extra={"field": "job_id"},
+        )
+    return job
+
+
+async def log_tail(job: Job, lines: int) -> str:
+    """The last ``lines`` lines of a job's log (redacted when written), read off the loop.
+
+    Raises:
+        ProblemDetailsException: 404 naming ``job_id`` when the job has no log yet, or its log
+            is not on this agent's machine.
+    """
+    if job.log_path is None:
+        raise not_found("job_id", f"crawl job #{job.job_id} has no log yet ({job.status})")
+    try:
+        return await anyio.to_thread.run_sync(tail_lines, Path(job.log_path), lines)
+    except FileNotFoundError:
+        raise not_found(
+            "job_id", f"the log of crawl job #{job.job_id} is not on this agent's machine"
+        ) from None
+
+
 class CrawlController(Controller):
     """Crawl jobs, whoever triggered them (schedule, API, CLI)."""
 
@@ -166,15 +219,8 @@ class CrawlController(Controller):
     )
     async def create(self, db: Db, data: JSONBody[CrawlRequest]) -> CrawlDetail:
         """202 with the queued job; 409 if one of that spider is already queued or running."""
-        if data.spider not in SPIDERS:
-            raise bad_field("spider", f"unknown spider; known: {', '.join(SPIDERS)}")
-        for key, value in data.args.items():
-            if (problem := arg_error(data.spider, key, value)) is not None:
-                raise bad_field(f"args.{key}", problem)
         try:
-            job = await create_job_async(
-                db, data.spider, check_spider_args(data.spider, data.args), "api"
-            )
+            job = await submit_crawl(db, data)
         except JobConflict as conflict:
             raise ProblemDetailsException(
                 status_code=409,
@@ -182,7 +228,7 @@ class CrawlController(Controller):
                 detail=str(conflict),
                 extra={"field": "spider", "existing_job_id": conflict.existing},
             ) from None
-        return _as_detail(job)
+        return as_detail(job)
 
     @get("/", summary="Crawl jobs, newest first, one page", responses={400: _BAD})
     async def index(
@@ -202,7 +248,7 @@ class CrawlController(Controller):
         if cursor is not None:
             _, before = decode_cursor(cursor, _CURSOR_KIND, int)
         rows = await list_jobs(db, spider=spider, status=status, before=before, limit=limit + 1)
-        items = [_as_crawl(job) for job in rows[:limit]]
+        items = [as_crawl(job) for job in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             next_cursor = encode_cursor(_CURSOR_KIND, None, items[-1].job_id)
@@ -215,7 +261,7 @@ class CrawlController(Controller):
     )
     async def detail(self, db: Db, job_id: JobId) -> CrawlDetail:
         """Status, items per kind, requests, retries, errors, finish reason, error message."""
-        return _as_detail(_found(await get_job_async(db, job_id), job_id))
+        return as_detail(_found(await get_job_async(db, job_id), job_id))
 
     @post(
         "/{job_id:int}/cancel",
@@ -225,15 +271,7 @@ class CrawlController(Controller):
     )
     async def cancel(self, db: Db, job_id: JobId) -> CrawlDetail:
         """A queued job ends ``cancelled`` at once; a running one is stopped by its runner."""
-        job = _found(await request_cancel_async(db, job_id), job_id)
-        if job.done and job.cancel_requested_at is None:
-            raise ProblemDetailsException(
-                status_code=409,
-                title="Conflict",
-                detail=f"crawl job #{job_id} has already ended ({job.status})",
-                extra={"field": "job_id"},
-            )
-        return _as_detail(job)
+        return as_detail(await cancel_crawl(db, job_id))
 
     @get(
         "/{job_id:int}/log",
@@ -251,13 +289,5 @@ class CrawlController(Controller):
     ) -> Response[str]:
         """The last ``lines`` lines (redacted at write time), as plain text."""
         job = _found(await get_job_async(db, job_id), job_id)
-        if job.log_path is None:
-            raise not_found("job_id", f"crawl job #{job_id} has no log yet ({job.status})")
-        path = Path(job.log_path)
-        try:
-            text = await anyio.to_thread.run_sync(tail_lines, path, lines)
-        except FileNotFoundError:
-            raise not_found(
-                "job_id", f"the log of crawl job #{job_id} is not on this agent's machine"
-            ) from None
+        text = await log_tail(job, lines)
         return Response(text, media_type="text/plain; charset=utf-8")

@@ -6,12 +6,13 @@ holds the scheduler lock) reloads a schedule within seconds of its ``updated_at`
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get, patch
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
+from psycopg import AsyncConnection
 
 from control_api.body_problems import BODY_PROBLEM_HANDLERS, problem_spec
 from control_api.params import Db
@@ -40,6 +41,28 @@ class ScheduleChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     interval_seconds: Annotated[int, msgspec.Meta(ge=1, le=MAX_INTERVAL)] | None = None
     cron: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     paused: bool | None = None
+
+
+async def change_schedule(
+    db: AsyncConnection[Any], config: Config, name: str, change: ScheduleChange
+) -> Schedule | None:
+    """The one way a schedule changes over HTTP: ``PATCH /schedules/{name}`` and the Agent
+    page's forms both call this, so they store and refuse exactly the same changes.
+
+    Returns:
+        The changed schedule, or None if there is no schedule named ``name``.
+
+    Raises:
+        ScheduleError: the change is invalid; its ``field`` names the field.
+    """
+    return await update_schedule_async(
+        db,
+        name,
+        interval_seconds=change.interval_seconds,
+        cron=change.cron,
+        paused=change.paused,
+        min_interval=config.agent.min_interval_seconds,
+    )
 
 
 class ScheduleList(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,14 +99,7 @@ class ScheduleController(Controller):
         data: JSONBody[ScheduleChange],
     ) -> Schedule:
         """400 naming the field for a bad change; 404 naming ``name`` for an unknown schedule."""
-        schedule = await update_schedule_async(
-            db,
-            name,
-            interval_seconds=data.interval_seconds,
-            cron=data.cron,
-            paused=data.paused,
-            min_interval=config.agent.min_interval_seconds,
-        )
+        schedule = await change_schedule(db, config, name, data)
         if schedule is None:
             raise not_found("name", f"no schedule named {name!r}")
         return schedule

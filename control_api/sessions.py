@@ -57,6 +57,103 @@ def _not_found(exc: SessionError) -> ProblemDetailsException:
     return _problem(404, "Not Found", str(exc), "session_id")
 
 
+async def stored_sessions(conninfo: str) -> list[LoginSession]:
+    """Every stored session's metadata (never its cookies), oldest first."""
+
+    def read() -> list[LoginSession]:
+        with connect(conninfo, autocommit=True) as conn:
+            return list_login_sessions(conn)
+
+    return await to_thread.run_sync(read)
+
+
+async def store_imported_cookies(
+    config: Config,
+    conninfo: str,
+    data: bytes,
+    *,
+    verify: bool = True,
+    account: str | None = None,
+    field: str = "body",
+) -> LoginSession:
+    """Parses a cookie file, checks it against the site (unless ``verify`` is false) and
+    stores it encrypted: ``POST /sessions`` and the Agent page's cookie import both call this.
+
+    Raises:
+        ProblemDetailsException: 400 for a file that is no cookie file (or has no session
+            cookie), 422 for cookies that are not logged in; both name ``field`` (where the
+            caller took ``data`` from). Nothing is stored then.
+    """
+    try:
+        state = parse_cookies(data, site_url=config.chaturbate.url, source=f"the {field}")
+    except SessionError as exc:
+        raise _problem(400, "Bad Request", f"{field}: {exc}", field) from None
+    status: Status = "unknown"
+    if verify:
+        outcome = await verify_state(config, state)
+        if outcome.result is ProbeResult.EXPIRED:
+            raise _problem(
+                422,
+                "Unprocessable Content",
+                f"{field}: these cookies are not logged in ({outcome.reason}); nothing stored",
+                field,
+            )
+        status = "valid" if outcome.result is ProbeResult.VALID else "unknown"
+        account = account or outcome.account
+
+    def store() -> LoginSession:
+        with connect(conninfo, autocommit=True) as conn:
+            return save_session(
+                conn, config, state, account=account or "unknown", method="import", status=status
+            )
+
+    return await to_thread.run_sync(store)
+
+
+async def probe_session(config: Config, conninfo: str, session_id: int) -> Verification:
+    """Runs the logged-in probe on a stored session; records valid or expired (unknown, the
+    site unreachable, leaves the status as it was).
+
+    Raises:
+        ProblemDetailsException: 404 naming ``session_id`` for no such session.
+    """
+
+    def load() -> tuple[LoginSession, Any]:
+        with connect(conninfo, autocommit=True) as conn:
+            return load_session(conn, config, session_id)
+
+    try:
+        row, state = await to_thread.run_sync(load)
+    except SessionError as exc:
+        raise _not_found(exc) from None
+    outcome = await verify_state(config, state)
+    if outcome.result in _STATUS:
+
+        def record() -> LoginSession:
+            with connect(conninfo, autocommit=True) as conn:
+                return record_status(conn, session_id, _STATUS[outcome.result])
+
+        row = await to_thread.run_sync(record)
+    return Verification(session=row, result=outcome.result.value, reason=outcome.reason)
+
+
+async def remove_session(config: Config, conninfo: str, session_id: int) -> None:
+    """Deletes a session's row and its encrypted file.
+
+    Raises:
+        ProblemDetailsException: 404 naming ``session_id`` for no such session.
+    """
+
+    def remove() -> None:
+        with connect(conninfo, autocommit=True) as conn:
+            delete_session(conn, config, session_id)
+
+    try:
+        await to_thread.run_sync(remove)
+    except SessionError as exc:
+        raise _not_found(exc) from None
+
+
 class SessionController(Controller):
     """Login sessions: list, import, verify, delete."""
 
@@ -66,11 +163,7 @@ class SessionController(Controller):
 
     @get("/", summary="Stored sessions (metadata only)")
     async def list_sessions(self, conninfo: NamedDependency[str]) -> list[LoginSession]:
-        def read() -> list[LoginSession]:
-            with connect(conninfo, autocommit=True) as conn:
-                return list_login_sessions(conn)
-
-        return await to_thread.run_sync(read)
+        return await stored_sessions(conninfo)
 
     @post(
         "/",
@@ -92,70 +185,19 @@ class SessionController(Controller):
         ] = None,
     ) -> LoginSession:
         """Stores the cookies encrypted; answers with the new session's metadata."""
-        body = await request.body()
-        try:
-            state = parse_cookies(body, site_url=config.chaturbate.url, source="the body")
-        except SessionError as exc:
-            raise _problem(400, "Bad Request", f"body: {exc}", "body") from None
-        status: Status = "unknown"
-        if verify:
-            outcome = await verify_state(config, state)
-            if outcome.result is ProbeResult.EXPIRED:
-                raise _problem(
-                    422,
-                    "Unprocessable Content",
-                    f"body: these cookies are not logged in ({outcome.reason}); nothing stored",
-                    "body",
-                )
-            status = "valid" if outcome.result is ProbeResult.VALID else "unknown"
-            account = account or outcome.account
-
-        def store() -> LoginSession:
-            with connect(conninfo, autocommit=True) as conn:
-                return save_session(
-                    conn,
-                    config,
-                    state,
-                    account=account or "unknown",
-                    method="import",
-                    status=status,
-                )
-
-        return await to_thread.run_sync(store)
+        return await store_imported_cookies(
+            config, conninfo, await request.body(), verify=verify, account=account
+        )
 
     @post("/{session_id:int}/verify", status_code=200, summary="Check a session against the site")
     async def verify_session(
         self, session_id: SessionId, config: NamedDependency[Config], conninfo: NamedDependency[str]
     ) -> Verification:
         """Runs the logged-in probe; records valid or expired (unknown leaves the status)."""
-
-        def load() -> tuple[LoginSession, Any]:
-            with connect(conninfo, autocommit=True) as conn:
-                return load_session(conn, config, session_id)
-
-        try:
-            row, state = await to_thread.run_sync(load)
-        except SessionError as exc:
-            raise _not_found(exc) from None
-        outcome = await verify_state(config, state)
-        if outcome.result in _STATUS:
-
-            def record() -> LoginSession:
-                with connect(conninfo, autocommit=True) as conn:
-                    return record_status(conn, session_id, _STATUS[outcome.result])
-
-            row = await to_thread.run_sync(record)
-        return Verification(session=row, result=outcome.result.value, reason=outcome.reason)
+        return await probe_session(config, conninfo, session_id)
 
     @delete("/{session_id:int}", status_code=204, summary="Delete a session and its file")
     async def delete_session(
         self, session_id: SessionId, config: NamedDependency[Config], conninfo: NamedDependency[str]
     ) -> None:
-        def remove() -> None:
-            with connect(conninfo, autocommit=True) as conn:
-                delete_session(conn, config, session_id)
-
-        try:
-            await to_thread.run_sync(remove)
-        except SessionError as exc:
-            raise _not_found(exc) from None
+        await remove_session(config, conninfo, session_id)

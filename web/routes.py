@@ -9,7 +9,11 @@ from litestar import Request, Response, Router
 from litestar.exceptions import HTTPException
 from litestar.static_files import create_static_files_router
 
+from control_api.problems import refuse_nul
 from web.auth import require_session
+from web.pages.agent import AgentController
+from web.pages.agent_jobs import JobController
+from web.pages.agent_sessions import SessionPagesController
 from web.pages.login import LoginController
 from web.pages.profile import ProfileController
 from web.pages.users import UsersController
@@ -30,12 +34,26 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     return page(request, "error.html", status_code=status, status=status, detail=detail)
 
 
+async def _before_page(request: Request[Any, Any, Any]) -> Response[Any] | None:
+    """NUL refused (as the API does), then sign-in and CSRF. A router's ``before_request``
+    replaces the app's, so the pages name both here."""
+    await refuse_nul(request)
+    return await require_session(request)
+
+
 def web_router() -> Router:
     """Every page, plus ``/static/`` (open to all: nothing in it is private)."""
     pages = Router(
         path="/",
-        route_handlers=[LoginController, UsersController, ProfileController],
-        before_request=require_session,
+        route_handlers=[
+            LoginController,
+            UsersController,
+            ProfileController,
+            AgentController,
+            JobController,
+            SessionPagesController,
+        ],
+        before_request=_before_page,
         exception_handlers={HTTPException: _error_page, Exception: _error_page},
         include_in_schema=False,
     )

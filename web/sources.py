@@ -63,10 +63,12 @@ def format_age(moment: dt.datetime | None, now: dt.datetime | None = None) -> st
 
 
 def format_duration(seconds: float | None) -> str:
-    """A span as ``3 d 4 h``, ``5 h 12 min`` or ``7 min``."""
+    """A span as ``3 d 4 h``, ``5 h 12 min``, ``7 min`` or, under a minute, ``42 s``."""
     if seconds is None:
         return ""
     total = int(seconds)
+    if total < 60:
+        return f"{max(0, total)} s"  # a crawl's duration: "0 min" would say nothing
     days, rest = divmod(total, 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60

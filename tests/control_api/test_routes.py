@@ -257,11 +257,16 @@ def test_a_nul_in_any_path_parameter_is_a_400_naming_it(app: Litestar, client: C
                 )
                 response = client.request(method, path, json={})
                 assert response.status_code == 400, f"{method} {path}: {response.text}"
+                if re.match(PAGE_PATHS, route.path):  # a page: an HTML page naming the field
+                    assert f"{name}: NUL characters are not accepted" in response.text
+                    probed.append(f"{method} {route.path}")
+                    continue
                 assert response.headers["content-type"].startswith("application/problem+json")
                 assert response.json()["field"] == name, f"{method} {path}"
                 probed.append(f"{method} {route.path}")
     assert "GET /api/v1/persons/{username:str}" in probed
     assert "PATCH /api/v1/schedules/{name:str}" in probed
+    assert "POST /agent/schedules/{name:str}" in probed
 
 
 def test_nul_or_junk_in_any_path_never_ends_in_a_500(app: Litestar, client: Client) -> None:

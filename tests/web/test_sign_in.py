@@ -22,7 +22,14 @@ from tests.web.pages_support import csrf_of, sign_in
 from web.auth import WebSessions, safe_next
 from web.headers import HEADERS
 
-PAGES = ["/users", "/users/alice", "/users/alice/snapshots"]
+PAGES = [
+    "/users",
+    "/users/alice",
+    "/users/alice/snapshots",
+    "/agent",
+    "/agent/jobs/1",
+    "/agent/jobs/1/fragment",
+]
 
 
 @pytest.fixture
