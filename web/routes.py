@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException
 from litestar.static_files import create_static_files_router
 
 from web.auth import require_session
+from web.pages.follow import FollowController
 from web.pages.login import LoginController
 from web.pages.users import UsersController
 from web.templating import STATIC, page
@@ -33,7 +34,7 @@ def web_router() -> Router:
     """Every page, plus ``/static/`` (open to all: nothing in it is private)."""
     pages = Router(
         path="/",
-        route_handlers=[LoginController, UsersController],
+        route_handlers=[LoginController, UsersController, FollowController],
         before_request=require_session,
         exception_handlers={HTTPException: _error_page, Exception: _error_page},
         include_in_schema=False,

@@ -7,9 +7,7 @@ pin the HTTP details: cookie attributes, status codes, what the API and the page
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator
-from typing import Any
 
 import psycopg
 import pytest
@@ -20,10 +18,11 @@ from control_api.app import create_app
 from roomwatch.config import load_config
 from storage.writers import write_affiliate_poll
 from tests.control_api.conftest import TOKEN, room
+from tests.web.signing import csrf_of, sign_in
 from web.auth import WebSessions, safe_next
 from web.headers import HEADERS
 
-PAGES = ["/users"]
+PAGES = ["/users", "/follow"]
 
 
 @pytest.fixture
@@ -36,29 +35,6 @@ def browser(app: Litestar) -> Iterator[TestClient[Litestar]]:
     """A client without the bearer token: a browser, as far as the pages can tell."""
     with TestClient(app) as client:
         yield client
-
-
-def login_nonce(client: TestClient[Litestar]) -> str:
-    page = client.get("/login")
-    assert page.status_code == 200
-    found = re.search(r'name="login_csrf" value="([^"]+)"', page.text)
-    assert found
-    return found.group(1)
-
-
-def sign_in(client: TestClient[Litestar], token: str = TOKEN, nxt: str = "/users") -> Any:
-    nonce = login_nonce(client)
-    return client.post(
-        "/login",
-        data={"token": token, "login_csrf": nonce, "next": nxt},
-        follow_redirects=False,
-    )
-
-
-def csrf_of(client: TestClient[Litestar]) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/users").text)
-    assert found
-    return found.group(1)
 
 
 @pytest.mark.parametrize("path", PAGES)
