@@ -28,12 +28,17 @@ from litestar.di import NamedDependency
 from litestar.response import Template
 
 from control_api.cursors import decode_cursor, encode_cursor
-from control_api.imports import MAX_BODY_BYTES, ImportResult, import_pages, uploaded_pages
+from control_api.imports import (
+    MAX_BODY_BYTES,
+    ImportResult,
+    Kind,
+    import_pages,
+    uploaded_pages,
+)
 from control_api.params import Db, Persons
 from control_api.persons import person_page
 from roomwatch.config import Config
 from roomwatch.errors import FollowLossHeld, HtmlImportError, HtmlTooLargeError, SavedAtError
-from sessions.html_import import Kind
 from storage.follow_lists import EndedFollow, EndedList, list_checks, list_ended
 from storage.person_list import PersonFilter, PersonSort, PersonSummary
 from storage.person_queries import list_follow_events, sources_of
