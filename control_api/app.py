@@ -20,6 +20,7 @@ from psycopg import AsyncConnection
 
 from control_api.auth import BearerTokenMiddleware
 from control_api.crawls import CrawlController
+from control_api.exports import ExportController
 from control_api.follow_events import FollowEventController
 from control_api.images import ImageController
 from control_api.imports import ImportController
@@ -29,6 +30,7 @@ from control_api.problems import internal_problem
 from control_api.schedules import ScheduleController
 from control_api.sessions import SessionController
 from control_api.system import SystemController
+from control_api.watch import WatchController
 from roomwatch import __version__
 from roomwatch.config import Config
 from storage.database import make_async_pool
@@ -100,7 +102,9 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
         route_handlers=[
             SystemController,
             PersonController,
+            WatchController,
             FollowEventController,
+            ExportController,
             CrawlController,
             ScheduleController,
             ImportController,

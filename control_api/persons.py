@@ -16,6 +16,7 @@ from psycopg import AsyncConnection
 from control_api.cursors import decode_cursor, encode_cursor
 from control_api.images import PersonDetailWithImage, with_image
 from control_api.params import Cursor, Db, Limit, Persons, Since, Until, Username, time_range
+from control_api.person_filters import PERSON_FILTER, PersonFilters, Sort
 from control_api.problems import (
     BAD_REQUEST_RESPONSES,
     NOT_FOUND_RESPONSES,
@@ -24,14 +25,7 @@ from control_api.problems import (
     not_found,
 )
 from control_api.schemas import Activity, History, PersonPage, Snapshots
-from storage.person_list import (
-    Gender,
-    PersonFilter,
-    PersonSort,
-    SortValue,
-    list_persons,
-    sort_value,
-)
+from storage.person_list import PersonFilter, PersonSort, SortValue, list_persons, sort_value
 from storage.person_series import (
     Metric,
     Resolution,
@@ -46,10 +40,6 @@ T = TypeVar("T")
 # "auto" reads raw observations up to this range and the hourly rollup beyond it.
 RAW_AUTO_RANGE = dt.timedelta(days=2)
 LONGEST_RAW_RANGE = dt.timedelta(days=7)
-
-Flag = Annotated[
-    bool | None, QueryParameter(description="true: only those; false: all others, unknown too")
-]
 
 
 def _found(value: T | None, username: str) -> T:
@@ -96,39 +86,18 @@ class PersonController(Controller):
         "/",
         summary="Merged current state of persons, filtered, sorted, one page",
         responses=BAD_REQUEST_RESPONSES,
+        dependencies={"person_filter": PERSON_FILTER},
     )
     async def index(
         self,
         db: Db,
-        q: Annotated[
-            str | None,
-            QueryParameter(max_length=100, description="substring of username or display name"),
-        ] = None,
-        tag: Annotated[
-            str | None,
-            QueryParameter(max_length=100, description="only persons whose merged tags hold it"),
-        ] = None,
-        following: Flag = None,
-        follower: Flag = None,
-        online: Flag = None,
-        gender: Annotated[Gender | None, QueryParameter(description="merged gender")] = None,
-        sort: Annotated[
-            PersonSort,
-            QueryParameter(description="ranks ascending, the others descending; nulls last"),
-        ] = "followers",
+        person_filter: PersonFilters,
+        sort: Sort = "followers",
         limit: Limit = 50,
         cursor: Cursor = None,
     ) -> PersonPage:
         """Persons matching every filter given, in ``sort`` order, then by an internal id."""
-        filters = PersonFilter(
-            q=q or None,
-            tag=tag.lower() if tag else None,
-            following=following,
-            follower=follower,
-            online=online,
-            gender=gender,
-        )
-        return await person_page(db, filters, sort, limit, cursor)
+        return await person_page(db, person_filter, sort, limit, cursor)
 
     @get(
         "/{username:str}",

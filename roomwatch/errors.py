@@ -12,6 +12,7 @@ Hierarchy::
     ├── SessionError               a login session is missing, invalid or expired
     ├── JobError                   a crawl job request cannot be honoured (unknown spider, conflict)
     ├── ScheduleError              a schedule change is invalid (names the field)
+    ├── UsernameError              a name given for the watch list cannot be a username
     ├── HtmlImportError            a saved page offered for import cannot be used (names the file)
     │   ├── HtmlTooLargeError      it is over the byte or element limit (the API answers 413)
     │   └── SavedAtError           its saved time is unusable (future); ``stale``: older than
@@ -73,6 +74,10 @@ class ScheduleError(RoomwatchError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.reason = message
+
+
+class UsernameError(RoomwatchError):
+    """A name given for the watch list cannot be a username; the message quotes it."""
 
 
 class HtmlImportError(RoomwatchError):

@@ -28,7 +28,7 @@ from psycopg.rows import args_row, class_row
 
 from storage.follow_guard import POLL_SOURCES
 from storage.follow_state import Relation
-from storage.person_list import PersonSummary
+from storage.person_list import STORED_COLUMNS, PersonSummary, summary_column
 
 EndedList = Literal["unfollowed", "lost_followers"]
 
@@ -77,18 +77,15 @@ class ListCheck(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _column(field: str) -> sql.Composable:
-    if field == "live_stale":
-        return sql.SQL("page.live_newest_at < w.recent_since AS live_stale")
     if field in ("since", "until"):
         return sql.Identifier("ended", field)
     if field == "seconds":
         return sql.SQL("extract(epoch FROM ended.until - ended.since)::float8 AS seconds")
-    return sql.Identifier("page", field)
+    return summary_column(field)
 
 
 @functools.lru_cache(maxsize=8)
 def _ended_sql(relation: Relation, resume: bool) -> sql.Composed:
-    stored = [f for f in PersonSummary.__struct_fields__ if f != "live_stale"]
     after = sql.SQL("AND (n.occurred_at, n.person_id) < (%(after_at)s, %(after_id)s)")
     # The persons' rows as the person list reads them: the stored summary while it is valid,
     # the merge view (roomwatch_due_summaries) for those past valid_until.
@@ -123,14 +120,14 @@ def _ended_sql(relation: Relation, resume: bool) -> sql.Composed:
         )
         SELECT {columns}
         FROM ended JOIN page ON page.person_id = ended.person_id
-        CROSS JOIN (SELECT roomwatch_recent_since() AS recent_since OFFSET 0) w
+        CROSS JOIN (SELECT roomwatch_recent_since() AS since OFFSET 0) w
         ORDER BY ended.until DESC, ended.person_id DESC
         """
     ).format(
         relation=sql.Identifier(relation),
         after=after if resume else sql.SQL(""),
-        stored=sql.SQL(", ").join(sql.Identifier("s", f) for f in [*stored, "live_newest_at"]),
-        due=sql.SQL(", ").join(sql.Identifier("d", f) for f in [*stored, "live_newest_at"]),
+        stored=sql.SQL(", ").join(sql.Identifier("s", f) for f in STORED_COLUMNS),
+        due=sql.SQL(", ").join(sql.Identifier("d", f) for f in STORED_COLUMNS),
         columns=sql.SQL(", ").join(map(_column, EndedFollow.__struct_fields__)),
     )
 

@@ -17,6 +17,8 @@ import msgspec
 from psycopg import AsyncConnection, sql
 from psycopg.rows import args_row
 
+from storage.follow_durations import FOLLOW_DURATIONS, duration_column
+
 PersonSort = Literal["followers", "viewers", "rank", "grank", "last_seen"]
 Gender = Literal["f", "m", "c", "t"]
 SortValue = int | dt.datetime | None
@@ -36,7 +38,9 @@ class PersonSummary(msgspec.Struct, frozen=True):
     """One row of the person list: the merged fields people sort and filter on.
 
     Positional, in the list query's column order: rows are built with ``args_row``, which cost
-    a third of what keyword construction (``class_row``) did for a 51-row page.
+    a third of what keyword construction (``class_row``) did for a 51-row page. The follow
+    durations (:mod:`storage.follow_durations`) are not stored: the list's outer query reads
+    them for the page's rows only.
     """
 
     person_id: int
@@ -59,6 +63,10 @@ class PersonSummary(msgspec.Struct, frozen=True):
     image_id: int | None
     image_url: str | None
     live_stale: bool | None
+    following_since: dt.datetime | None
+    unfollowed_at: dt.datetime | None
+    follower_since: dt.datetime | None
+    lost_follower_at: dt.datetime | None
 
 
 class PersonFilter(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,11 +78,17 @@ class PersonFilter(msgspec.Struct, frozen=True, kw_only=True):
     follower: bool | None = None
     online: bool | None = None
     gender: Gender | None = None
+    watch: bool | None = None
 
 
-# The stored columns: live_stale moves with time, so it is computed from live_newest_at.
-_STORED = (*(f for f in PersonSummary.__struct_fields__ if f != "live_stale"), "live_newest_at")
-_FLAGS = ("following", "follower", "online")
+# The stored columns: live_stale moves with time, so it is computed from live_newest_at; the
+# follow durations are read from follow_events for the page's rows.
+_COMPUTED = ("live_stale", *FOLLOW_DURATIONS)
+STORED_COLUMNS = (
+    *(f for f in PersonSummary.__struct_fields__ if f not in _COMPUTED),
+    "live_newest_at",
+)
+_FLAGS = ("following", "follower", "online", "watch")
 # What decides the SQL text (the values are parameters): which filters are set, the flags'
 # directions, the sort, and whether and how a keyset position is given.
 _Shape = tuple[bool, bool, tuple[bool | None, ...], bool, PersonSort, Literal["", "value", "null"]]
@@ -123,6 +137,17 @@ def _conditions(shape: _Shape, alias: str, order_alias: str | None = None) -> li
     return where
 
 
+def summary_column(field: str) -> sql.Composable:
+    """One column of the list's outer query, which sees only the page's rows (``page``) and the
+    recent window's start (``w.since``); other reads of list rows (``storage/follow_lists.py``)
+    name them the same and compose their columns with it."""
+    if field == "live_stale":
+        return sql.SQL("page.live_newest_at < w.since AS live_stale")
+    if field in FOLLOW_DURATIONS:
+        return duration_column(field, "page")
+    return sql.Identifier("page", field)
+
+
 @functools.lru_cache(maxsize=512)
 def _list_sql(shape: _Shape) -> bytes:
     """The query for one shape, composed once (composing it per request cost more than the
@@ -138,7 +163,7 @@ def _list_sql(shape: _Shape) -> bytes:
             "(SELECT {columns} FROM {source} {where} "
             "ORDER BY {column} {direction} NULLS LAST, {id} LIMIT %(limit)s)"
         ).format(
-            columns=sql.SQL(", ").join(sql.Identifier(alias, f) for f in _STORED),
+            columns=sql.SQL(", ").join(sql.Identifier(alias, f) for f in STORED_COLUMNS),
             source=sql.SQL(source),
             where=sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
             column=sql.Identifier(order, column),
@@ -167,12 +192,7 @@ def _list_sql(shape: _Shape) -> bytes:
         )
         .format(
             # Exactly PersonSummary's fields, in its order (rows are built positionally).
-            columns=sql.SQL(", ").join(
-                sql.SQL("page.live_newest_at < w.since AS live_stale")
-                if f == "live_stale"
-                else sql.Identifier(f)
-                for f in PersonSummary.__struct_fields__
-            ),
+            columns=sql.SQL(", ").join(map(summary_column, PersonSummary.__struct_fields__)),
             kept=kept,
             # Merging nobody still costs a call of the view; most of the time nobody is due.
             due=half(
@@ -188,9 +208,17 @@ def _list_sql(shape: _Shape) -> bytes:
 
 
 def list_persons_query(
-    filters: PersonFilter, *, sort: PersonSort, limit: int, after: tuple[SortValue, int] | None
+    filters: PersonFilter,
+    *,
+    sort: PersonSort,
+    limit: int | None,
+    after: tuple[SortValue, int] | None,
 ) -> tuple[bytes, dict[str, Any]]:
-    """The person-list query and its parameters: filters, keyset position, one sorted page."""
+    """The person-list query and its parameters: filters, keyset position, one sorted page.
+
+    ``limit=None`` makes the page every matching row (``LIMIT NULL`` is ``LIMIT ALL``): the
+    export reads that through a server-side cursor, with the same filters and order.
+    """
     params: dict[str, Any] = {"limit": limit}
     if filters.tag:
         params["tag"] = filters.tag

@@ -16,6 +16,7 @@ import msgspec
 from psycopg import AsyncConnection, sql
 from psycopg.rows import class_row, dict_row
 
+from storage.follow_durations import FOLLOW_DURATIONS, duration_column
 from storage.latest import GROUPS
 
 FollowEventKind = Literal["followed", "unfollowed", "new_follower", "lost_follower"]
@@ -51,7 +52,8 @@ class PersonSources(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PersonDetail(msgspec.Struct, frozen=True, kw_only=True):
-    """The merged current state of one person, each merged field with its provenance."""
+    """The merged current state of one person, each merged field with its provenance, and the
+    follow durations (:mod:`storage.follow_durations`)."""
 
     person_id: int
     username: str
@@ -81,6 +83,10 @@ class PersonDetail(msgspec.Struct, frozen=True, kw_only=True):
     cbhours_trophy_checked_at: dt.datetime | None
     watch: bool
     image_id: int | None
+    following_since: dt.datetime | None
+    unfollowed_at: dt.datetime | None
+    follower_since: dt.datetime | None
+    lost_follower_at: dt.datetime | None
     sources: PersonSources
 
 
@@ -105,6 +111,7 @@ _PROVENANCE: dict[str, tuple[str, bool]] = {
     for field in fields
 }
 _DETAIL_FIELDS = tuple(f for f in PersonDetail.__struct_fields__ if f != "sources")
+_VIEW_FIELDS = tuple(f for f in _DETAIL_FIELDS if f not in FOLLOW_DURATIONS)
 _PROVENANCE_COLUMNS = tuple(
     dict.fromkeys(
         column
@@ -124,11 +131,14 @@ _VALID_FOR = """
 # API process's time under load (the statement itself is prepared server-side).
 PERSON_DETAIL = (
     sql.SQL(
-        "SELECT {columns}, {valid_for} FROM v_person_current_state v "
+        "SELECT {columns}, {durations}, {valid_for} FROM v_person_current_state v "
         "WHERE username = lower(%(username)s)"
     )
     .format(
-        columns=sql.SQL(", ").join(map(sql.Identifier, _DETAIL_FIELDS + _PROVENANCE_COLUMNS)),
+        columns=sql.SQL(", ").join(
+            sql.Identifier("v", c) for c in _VIEW_FIELDS + _PROVENANCE_COLUMNS
+        ),
+        durations=sql.SQL(", ").join(duration_column(f, "v") for f in FOLLOW_DURATIONS),
         valid_for=sql.SQL(_VALID_FOR),
     )
     .as_bytes()
@@ -184,15 +194,15 @@ async def sources_of(conn: AsyncConnection[Any], person_ids: list[int]) -> dict[
     return {row["person_id"]: _sources(row) for row in rows}
 
 
-async def list_follow_events(
-    conn: AsyncConnection[Any],
+def follow_events_query(
     *,
-    kind: FollowEventKind | None = None,
-    since: dt.datetime | None = None,
-    limit: int = 50,
-    after: tuple[dt.datetime, int] | None = None,
-) -> list[FollowEvent]:
-    """Follow events, newest first, resuming after ``(occurred_at, event_id)`` when given."""
+    kind: FollowEventKind | None,
+    since: dt.datetime | None,
+    limit: int | None,
+    after: tuple[dt.datetime, int] | None,
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The follow-event query and its parameters, newest first; ``limit=None``: every row
+    (``LIMIT NULL`` is ``LIMIT ALL``, what the export reads through a server-side cursor)."""
     where: list[sql.Composable] = []
     if kind is not None:
         where.append(sql.SQL("e.kind = %(kind)s"))
@@ -212,5 +222,18 @@ async def list_follow_events(
         "after_id": after[1] if after else None,
         "limit": limit,
     }
+    return query, params
+
+
+async def list_follow_events(
+    conn: AsyncConnection[Any],
+    *,
+    kind: FollowEventKind | None = None,
+    since: dt.datetime | None = None,
+    limit: int = 50,
+    after: tuple[dt.datetime, int] | None = None,
+) -> list[FollowEvent]:
+    """Follow events, newest first, resuming after ``(occurred_at, event_id)`` when given."""
+    query, params = follow_events_query(kind=kind, since=since, limit=limit, after=after)
     cur = conn.cursor(row_factory=class_row(FollowEvent))
     return await (await cur.execute(query, params)).fetchall()

@@ -24,7 +24,7 @@ from roomwatch.config import load_config
 from storage.follow_state import Relation, reconcile
 from storage.writers import write_affiliate_poll
 from tests.control_api.conftest import TOKEN, room
-from tests.web.signing import csrf_of, sign_in
+from tests.web.pages_support import csrf_of, sign_in
 
 Client = TestClient[Litestar]
 PAGES = Path(__file__).parents[1] / "fixtures" / "follow_pages"
@@ -208,7 +208,7 @@ def test_unknown_tab_is_a_page_naming_the_field(client: Client) -> None:
 
 
 def _upload(client: Client, page: bytes, **fields: str) -> Any:
-    data = {"csrf_token": csrf_of(client, "/follow"), "kind": "followers", **fields}
+    data = {"csrf_token": csrf_of(client), "kind": "followers", **fields}
     return client.post(
         "/follow/upload", data=data, files={"file": ("followers.html", page, "text/html")}
     )

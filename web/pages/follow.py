@@ -40,11 +40,12 @@ from control_api.persons import person_page
 from roomwatch.config import Config
 from roomwatch.errors import FollowLossHeld, HtmlImportError, HtmlTooLargeError, SavedAtError
 from storage.follow_lists import EndedFollow, EndedList, list_checks, list_ended
-from storage.person_list import PersonFilter, PersonSort, PersonSummary
+from storage.person_list import PersonFilter, PersonSort
 from storage.person_queries import list_follow_events, sources_of
 from web.pages import query
 from web.pages.query import BadPageInput
-from web.pages.users import PAGE_SIZE, SORTS, newest_observation
+from web.pages.users import PAGE_SIZE, SORTS
+from web.person_rows import PersonRow, person_rows
 from web.templating import page
 
 Tab = Literal["following", "followers", "unfollowed", "lost_followers"]
@@ -78,25 +79,17 @@ class Upload:
     result: ImportResult | None = None
 
 
-def _row(
-    person: PersonSummary, sources: Any, since: dt.datetime | None, until: dt.datetime | None
-) -> dict[str, Any]:
+def _span(since: dt.datetime | None, until: dt.datetime | None) -> dict[str, Any]:
+    """A row's since / until / how long (until now while the follow lasts)."""
     seconds = None
     if since is not None:
         seconds = ((until or dt.datetime.now(dt.UTC)) - since).total_seconds()
-    return {
-        "p": person,
-        "s": sources,
-        "fresh": newest_observation(sources),
-        "since": since,
-        "until": until,
-        "seconds": seconds,
-    }
+    return {"since": since, "until": until, "seconds": seconds}
 
 
 async def _tab_rows(
     db: Db, tab: Tab, params: Mapping[str, str]
-) -> tuple[list[dict[str, Any]], str | None, PersonSort | None]:
+) -> tuple[list[PersonRow], str | None, PersonSort | None]:
     """The tab's rows, the next page's cursor, and the sort (None: the tab has one order)."""
     cursor = query.text(params, "cursor", max_length=200)
     if tab in _CURRENT:
@@ -104,12 +97,8 @@ async def _tab_rows(
         sort: PersonSort = query.choice(params, "sort", get_args(PersonSort), "followers")
         result = await person_page(db, filters, sort, PAGE_SIZE, cursor)
         provenance = await sources_of(db, [p.person_id for p in result.items])
-        rows = [
-            # The follow durations are fields of the list rows (None where a list row has none).
-            _row(p, provenance.get(p.person_id), getattr(p, since_field, None), None)
-            for p in result.items
-        ]
-        return rows, result.next_cursor, sort
+        spans = {p.person_id: _span(getattr(p, since_field), None) for p in result.items}
+        return person_rows(result.items, provenance, spans), result.next_cursor, sort
     which: EndedList = "unfollowed" if tab == "unfollowed" else "lost_followers"
     kind = f"follow:{which}"
     after = None
@@ -124,8 +113,8 @@ async def _tab_rows(
     if len(ended) > PAGE_SIZE:
         next_cursor = encode_cursor(kind, items[-1].until, items[-1].person_id)
     provenance = await sources_of(db, [p.person_id for p in items])
-    rows = [_row(p, provenance.get(p.person_id), p.since, p.until) for p in items]
-    return rows, next_cursor, None
+    spans = {p.person_id: _span(p.since, p.until) for p in items}
+    return person_rows(list(items), provenance, spans), next_cursor, None
 
 
 async def _follow_page(

@@ -7,7 +7,6 @@ read (:func:`storage.person_queries.sources_of`), so every value can be coloured
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, get_args
 
 from litestar import Controller, Request, get
@@ -21,8 +20,9 @@ from control_api.params import Db
 from control_api.persons import person_page
 from roomwatch.config import Config
 from storage.person_list import SORT_COLUMNS, Gender, PersonFilter, PersonSort
-from storage.person_queries import PersonSources, sources_of
+from storage.person_queries import sources_of
 from web.pages import query
+from web.person_rows import person_rows
 from web.templating import page
 
 PAGE_SIZE = 50
@@ -35,18 +35,6 @@ SORTS: dict[str, str] = {
     "last_seen": "last seen",
 }
 assert set(SORTS) == set(SORT_COLUMNS) == set(get_args(PersonSort))
-
-
-def newest_observation(sources: PersonSources | None) -> dt.datetime | None:
-    """When the newest of a person's merged values was observed (the freshness column)."""
-    if sources is None:
-        return None
-    times = [
-        source.observed_at
-        for source in (getattr(sources, name) for name in PersonSources.__struct_fields__)
-        if source.observed_at is not None
-    ]
-    return max(times, default=None)
 
 
 class UsersController(Controller):
@@ -68,27 +56,18 @@ class UsersController(Controller):
             following=query.flag(params, "following"),
             follower=query.flag(params, "follower"),
             online=query.flag(params, "online"),
+            watch=query.flag(params, "watch"),
             gender=gender,
         )
         sort: PersonSort = query.choice(params, "sort", get_args(PersonSort), "followers")
         cursor = query.text(params, "cursor", max_length=200)
         result = await person_page(db, filters, sort, PAGE_SIZE, cursor)
         provenance = await sources_of(db, [person.person_id for person in result.items])
-        now = dt.datetime.now(dt.UTC)
-        rows = [
-            {
-                "p": person,
-                "s": provenance.get(person.person_id),
-                "fresh": newest_observation(provenance.get(person.person_id)),
-            }
-            for person in result.items
-        ]
         kept = {k: v for k, v in params.items() if k != "cursor" and v}
         return page(
             request,
             "users.html",
-            rows=rows,
-            now=now,
+            rows=person_rows(result.items, provenance),
             filters=kept,
             sort=sort,
             sorts=SORTS,

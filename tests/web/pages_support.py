@@ -1,5 +1,4 @@
-"""Signing a TestClient in to the pages, and reading a page's CSRF token (shared by the page
-tests that need no browser)."""
+"""Signing a TestClient in to the pages as a browser would (the HTTP-level page tests share it)."""
 
 from __future__ import annotations
 
@@ -29,8 +28,7 @@ def sign_in(client: TestClient[Litestar], token: str = TOKEN, nxt: str = "/users
     )
 
 
-def csrf_of(client: TestClient[Litestar], path: str = "/users") -> str:
-    """The CSRF token of the signed-in session, as the page at ``path`` carries it."""
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
+def csrf_of(client: TestClient[Litestar]) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/users").text)
     assert found
     return found.group(1)

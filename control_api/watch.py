@@ -1,0 +1,55 @@
+"""``PUT /persons/{username}/watch``: put a person on the watch list or take them off.
+
+A watched person is a person of interest (CBHours stats, thumbnails) like a followed one.
+Watching a username never seen creates the person; the username must be one the site could
+have (the parsers' rule, :func:`sessions.markup.valid_username`), else 400 naming
+``username``. The API's own person cache is dropped after the write, so the next read of this
+person (or of the list) shows the flag at once.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, put
+from litestar.params import JSONBody
+
+from control_api.body_problems import BODY_PROBLEM_HANDLERS, problem_spec
+from control_api.params import Db, Persons, Username
+from control_api.problems import bad_param
+from sessions.markup import valid_username
+from storage.watch_list import WatchState, set_watch_async
+
+
+class WatchChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The watch flag to set.
+
+    Attributes:
+        watch: true puts the person on the watch list, false takes them off.
+    """
+
+    watch: bool
+
+
+class WatchController(Controller):
+    """The watch list, one person at a time (``roomwatch watch`` is the CLI twin)."""
+
+    path = "/persons"
+    tags = ("persons",)
+    exception_handlers = BODY_PROBLEM_HANDLERS
+
+    @put(
+        "/{username:str}/watch",
+        summary="Put a person on the watch list or take them off",
+        responses={400: problem_spec("The username or the body is invalid; `field` names it")},
+    )
+    async def change(
+        self, db: Db, persons: Persons, username: Username, data: JSONBody[WatchChange]
+    ) -> WatchState:
+        """The person's username (lower-cased) and watch state after the change. Watching a
+        username never seen creates the person; unwatching one creates nobody."""
+        name = valid_username(username)
+        if name is None or name != username.lower():
+            raise bad_param("username", "expected 2-64 letters, digits or _", source="path")
+        [state] = await set_watch_async(db, [name], data.watch)
+        persons.forget()
+        return state
