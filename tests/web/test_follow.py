@@ -128,11 +128,20 @@ def test_the_following_and_followers_tabs_list_the_current_persons(
     assert set(rows) == {"alice", "carol"}
     assert rows["alice"]["since"] == "before the first check"  # listed since the baseline
     assert rows["alice"]["until"] == "now"
+    assert rows["carol"]["since"] == _shown(T2)  # followed again at T2, still followed
+    assert rows["carol"]["until"] == "now"
+    how_long = int(rows["carol"]["seconds"])
+    assert abs(how_long - (dt.datetime.now(dt.UTC) - T2).total_seconds()) < 60
+    assert rows["carol"]["how_long"].startswith("5 d")
     assert rows["carol"]["display_name"] == "<i>carol</i>"  # the markup as text
     assert "<i>carol</i>" not in following.text
 
     followers = _rows(client.get("/follow", params={"tab": "followers"}).text)
     assert set(followers) == {"erin"}
+    assert (followers["erin"]["since"], followers["erin"]["until"]) == (
+        "before the first check",
+        "now",
+    )
 
 
 def test_the_ended_tabs_say_since_until_and_how_long(
@@ -224,7 +233,10 @@ def test_uploading_a_saved_followers_page_changes_the_followers_tab(
     assert "Read 3 persons from 1 page(s): the whole list." in result
     assert "2 new followers, 0 lost followers." in result
     assert page.css("#follow-table::attr(data-tab)").get() == "followers"
-    assert set(_rows(answer.text)) == {"erin", "hank", "ivy"}
+    rows = _rows(answer.text)
+    assert set(rows) == {"erin", "hank", "ivy"}
+    assert rows["hank"]["since"] == rows["ivy"]["since"] != "before the first check"
+    assert rows["hank"]["until"] == "now"
     followers = page.css('[data-list="follower"]')
     assert followers.css(".count::text").get() == "3"
     assert "an uploaded page" in " ".join(followers.css("::text").getall())
