@@ -132,23 +132,30 @@ def _ended_sql(relation: Relation, resume: bool) -> sql.Composed:
     )
 
 
-async def list_ended(
-    conn: AsyncConnection[Any],
-    which: EndedList,
-    *,
-    limit: int | None = 50,
-    after: tuple[dt.datetime, int] | None = None,
-) -> list[EndedFollow]:
-    """One page of ``which``, newest end first, resuming after ``(until, person_id)``.
-
-    ``limit=None``: every row (``LIMIT NULL`` is ``LIMIT ALL``).
-    """
+def ended_query(
+    which: EndedList, *, limit: int | None, after: tuple[dt.datetime, int] | None
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The query of ``which`` and its parameters, newest end first, resuming after
+    ``(until, person_id)``; ``limit=None``: every row (``LIMIT NULL`` is ``LIMIT ALL``, what the
+    export reads through a server-side cursor)."""
     relation, on, off = ENDED[which]
     params: dict[str, Any] = {"on": on, "off": off, "limit": limit}
     if after is not None:
         params.update(after_at=after[0], after_id=after[1])
+    return _ended_sql(relation, after is not None), params
+
+
+async def list_ended(
+    conn: AsyncConnection[Any],
+    which: EndedList,
+    *,
+    limit: int = 50,
+    after: tuple[dt.datetime, int] | None = None,
+) -> list[EndedFollow]:
+    """One page of ``which``, newest end first, resuming after ``(until, person_id)``."""
+    query, params = ended_query(which, limit=limit, after=after)
     cur = conn.cursor(row_factory=args_row(EndedFollow))
-    return await (await cur.execute(_ended_sql(relation, after is not None), params)).fetchall()
+    return await (await cur.execute(query, params)).fetchall()
 
 
 _CHECK = sql.SQL(

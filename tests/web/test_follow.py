@@ -1,5 +1,6 @@
 """The Follow page without a browser: tabs with since / until / how long, the lists' last
-checks, the upload of a saved page (the API's import), and the CSRF token it needs.
+checks, the upload of a saved page (the API's import) and the CSRF token it needs, and the
+exports of each tab.
 
 Follow state and events are written as crawls write them (:func:`storage.follow_state.reconcile`
 of complete lists, a few days apart), so each tab is read from rows shaped like production ones.
@@ -7,7 +8,9 @@ of complete lists, a few days apart), so each tab is read from rows shaped like 
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ from control_api.imports import MAX_BODY_BYTES
 from roomwatch.config import load_config
 from storage.follow_state import Relation, reconcile
 from storage.writers import write_affiliate_poll
-from tests.control_api.conftest import TOKEN, room
+from tests.control_api.conftest import AUTH, TOKEN, room
 from tests.web.pages_support import csrf_of, sign_in
 
 Client = TestClient[Litestar]
@@ -307,3 +310,39 @@ def test_the_upload_needs_the_csrf_token(client: Client, history: dict[str, int]
 def test_an_upload_past_the_size_limit_is_413(client: Client) -> None:
     answer = _upload(client, b"<html>" + b" " * MAX_BODY_BYTES)
     assert answer.status_code == 413
+
+
+def _export(client: Client, tab: str, export_format: str) -> Any:
+    answer = client.get("/follow/export", params={"tab": tab, "format": export_format})
+    assert answer.status_code == 200, answer.text
+    assert f'filename="roomwatch-{tab}-' in answer.headers["content-disposition"]
+    return answer
+
+
+def test_exports_have_one_row_per_person(client: Client, history: dict[str, int]) -> None:
+    api = client.get("/api/v1/persons", params={"following": "true"}, headers=AUTH).json()
+    listed = sorted(p["username"] for p in api["items"])
+    answer = _export(client, "following", "csv")
+    assert answer.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert sorted(row["username"] for row in rows) == listed == ["alice", "carol"]
+    carol = next(row for row in rows if row["username"] == "carol")
+    assert dt.datetime.fromisoformat(carol["following_since"]) == T2
+    assert carol["display_name"] == "<i>carol</i>"
+
+    followers = _export(client, "followers", "json").json()
+    assert [row["username"] for row in followers] == ["erin"]
+
+    unfollowed = list(csv.DictReader(io.StringIO(_export(client, "unfollowed", "csv").text)))
+    assert [row["username"] for row in unfollowed] == ["dave", "bob"]
+    assert dt.datetime.fromisoformat(unfollowed[0]["since"]) == T1
+    assert dt.datetime.fromisoformat(unfollowed[0]["until"]) == T3
+    assert float(unfollowed[0]["seconds"]) == (T3 - T1).total_seconds()
+    assert unfollowed[1]["since"] == unfollowed[1]["seconds"] == ""
+
+    lost = _export(client, "lost_followers", "json").json()
+    assert [(row["username"], row["seconds"]) for row in lost] == [
+        ("gina", (T3 - T1).total_seconds()),
+        ("frank", None),
+    ]
+    assert client.get("/follow/export", params={"format": "xml"}).status_code == 400

@@ -22,7 +22,7 @@ from tests.web.pages_support import csrf_of, sign_in
 from web.auth import WebSessions, safe_next
 from web.headers import HEADERS
 
-PAGES = ["/users", "/follow"]
+PAGES = ["/users", "/follow", "/follow/export"]
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ concluded (:func:`storage.follow_lists.list_checks`: the events that check wrote
 changed since the check before it), and the newest follow events. ``POST /follow/upload`` runs
 the API's HTML import (:func:`control_api.imports.import_pages`, the same function) on a saved
 page and shows this page with what it read and changed, or why nothing was concluded.
+``GET /follow/export`` streams a tab as CSV or JSON with the export routes' writer.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from litestar import Controller, Request, get, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.response import Template
+from litestar.response import Stream, Template
 
 from control_api.cursors import decode_cursor, encode_cursor
+from control_api.export_formats import ExportFormat
+from control_api.exports import stream_export
 from control_api.imports import (
     MAX_BODY_BYTES,
     ImportResult,
@@ -39,8 +43,9 @@ from control_api.params import Db, Persons
 from control_api.persons import person_page
 from roomwatch.config import Config
 from roomwatch.errors import FollowLossHeld, HtmlImportError, HtmlTooLargeError, SavedAtError
+from storage.exports import export_ended, export_persons
 from storage.follow_lists import EndedFollow, EndedList, list_checks, list_ended
-from storage.person_list import PersonFilter, PersonSort
+from storage.person_list import PersonFilter, PersonSort, PersonSummary
 from storage.person_queries import list_follow_events, sources_of
 from web.pages import query
 from web.pages.query import BadPageInput
@@ -182,7 +187,7 @@ def _concluded(kind: Kind, result: ImportResult) -> Upload:
 
 
 class FollowController(Controller):
-    """The Follow page, its upload form, and (later) its exports."""
+    """The Follow page, its upload form, and its exports."""
 
     include_in_schema = False
 
@@ -191,6 +196,33 @@ class FollowController(Controller):
         params = request.query_params
         tab: Tab = query.choice(params, "tab", get_args(Tab), "following")
         return await _follow_page(request, db, tab, params)
+
+    @get("/follow/export")
+    async def export(self, request: Request[Any, Any, Any], state: State) -> Stream:
+        """The tab's every row as CSV or JSON: the body of ``GET /api/v1/exports/persons`` with
+        the tab's filter (Following, Followers), or the ended list's rows (with since, until
+        and seconds) through the same writer; streamed, a batch at a time."""
+        params = request.query_params
+        tab: Tab = query.choice(params, "tab", get_args(Tab), "following")
+        export_format: ExportFormat = query.choice(params, "format", get_args(ExportFormat), "csv")
+        if tab in _CURRENT:
+            filters, _ = _CURRENT[tab]
+            sort: PersonSort = query.choice(params, "sort", get_args(PersonSort), "followers")
+            return stream_export(
+                state.pool,
+                tab,
+                export_format,
+                PersonSummary.__struct_fields__,
+                lambda conn: export_persons(conn, filters, sort=sort),
+            )
+        which: EndedList = "unfollowed" if tab == "unfollowed" else "lost_followers"
+        return stream_export(
+            state.pool,
+            tab,
+            export_format,
+            EndedFollow.__struct_fields__,
+            lambda conn: export_ended(conn, which),
+        )
 
     @post("/follow/upload", status_code=200, request_max_body_size=MAX_BODY_BYTES)
     async def upload(
