@@ -276,6 +276,10 @@ def test_a_held_loss_is_shown_with_how_to_confirm(
     assert "followers: 9 of 10 would be marked lost" in result
     assert "tick “confirm a large loss” and upload the page again" in result
     assert set(_rows(held.text)) == set(many)
+    # A held check is no check: the last one is still the crawl's, with its own changes.
+    last = Selector(text=held.text).css('[data-list="follower"]')
+    assert last.css("time::attr(datetime)").get() == (NOW - DAY).isoformat()
+    assert last.css("[data-added]::attr(data-added)").get() == "9"
 
     confirmed = _upload(client, page, confirm_loss="true")
     assert confirmed.status_code == 200
