@@ -71,6 +71,13 @@ def db_url(pg_server: str, migrated_template: str) -> Iterator[str]:
     yield from _fresh_database(pg_server, migrated_template)
 
 
+@pytest.fixture(scope="session")
+def session_db_url(pg_server: str, migrated_template: str) -> Iterator[str]:
+    """Conninfo of a migrated database shared by the whole session (a world that is built once,
+    e.g. the web UI tests' agent); tests using it must not change what others rely on."""
+    yield from _fresh_database(pg_server, migrated_template)
+
+
 @pytest.fixture
 def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
     """A connection to this test's own migrated database."""

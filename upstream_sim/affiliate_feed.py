@@ -12,6 +12,7 @@ import random
 import threading
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 import msgspec
 
@@ -167,6 +168,26 @@ class AffiliateFeed:
             self._rooms = list(rooms)
             self._factory.reserve(room.username for room in rooms)
             self._invalidate()
+
+    def update_room(self, username: str, **changes: Any) -> Room:
+        """Change some fields of one online room, keeping its rank; returns the new room.
+
+        For hand-made values in an otherwise generated feed, e.g. a display name or subject
+        with markup in it: ``feed.update_room(name, display_name="<b>bold</b>")``.
+
+        Raises:
+            KeyError: No online room has that username.
+            TypeError: A change names no field of :class:`Room`.
+        """
+        with self._lock:
+            for index, room in enumerate(self._rooms):
+                if room.username == username:
+                    updated = msgspec.structs.replace(room, **changes)
+                    self._rooms[index] = updated
+                    self._factory.reserve([updated.username])
+                    self._invalidate()
+                    return updated
+        raise KeyError(username)
 
     def page(self, query: FeedQuery) -> bytes:
         """Answer one online-rooms request with the ``{"results": [...], "count": N}`` body.

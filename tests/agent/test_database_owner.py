@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.agent.test_run import _free_port
+from tests.support import free_port
 
 
 def _postmaster(data_dir: Path) -> psutil.Process | None:
@@ -55,8 +55,8 @@ class Agents:
         self.started: list[subprocess.Popen[str]] = []
 
     def start(self) -> tuple[str, subprocess.Popen[str]]:
-        port = _free_port()
-        closed = f"http://127.0.0.1:{_free_port()}"
+        port = free_port()
+        closed = f"http://127.0.0.1:{free_port()}"
         env = {
             **os.environ,
             "ROOMWATCH_DATA_DIR": str(self.data_dir),

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.agent.test_run import _free_port
+from tests.support import free_port
 
 
 def test_demo_crawls_everything_and_serves_the_results() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="roomwatch-demo-"))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ROOMWATCH_DATA_DIR": str(data_dir), "ROOMWATCH_API_PORT": str(port)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "agent.cli", "demo"],

@@ -19,8 +19,8 @@ from playwright.async_api import async_playwright
 from agent.cli import main
 from roomwatch.config import load_config
 from sessions.browser import launch_options
-from tests.spiders.conftest import as_url
-from tests.spiders.follow_support import ACCOUNT, PASSWORD, cookie_state, events, relation
+from tests.spiders.follow_support import ACCOUNT, PASSWORD, events, relation
+from tests.support import as_url, cookie_state
 from upstream_sim.server import SimulatorServer
 from upstream_sim.site_list_pages import followers_page
 from upstream_sim.state import SimulatorState

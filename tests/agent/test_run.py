@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,20 +14,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support import free_port
 
 
 @pytest.fixture
 def agent() -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
     data_dir = Path(tempfile.mkdtemp(prefix="roomwatch-agent-"))
-    port = _free_port()
+    port = free_port()
     # Tests talk to loopback only: the schedules fire at start, so every upstream points at a
     # closed local port (the crawls fail fast, which this test does not look at).
-    closed = f"http://127.0.0.1:{_free_port()}"
+    closed = f"http://127.0.0.1:{free_port()}"
     env = {
         **os.environ,
         "ROOMWATCH_DATA_DIR": str(data_dir),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import threading
 import time
 import uuid
@@ -29,12 +28,7 @@ from roomwatch.config import load_config
 from storage.writers import write_affiliate_poll
 from tests.conftest import _with_db
 from tests.control_api.conftest import AUTH, TOKEN, room
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support import free_port
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +45,7 @@ def served_api(pg_server: str, migrated_template: str) -> Iterator[str]:
     with psycopg.connect(conninfo) as conn:
         rooms = [room(f"p{i}", tags=["asian", "new"][: i % 3]) for i in range(5)]
         write_affiliate_poll(conn, rooms, observed_at=dt.datetime.now(dt.UTC), complete=True)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(load_config({}), conninfo, TOKEN, "fuzz"),

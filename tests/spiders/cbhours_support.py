@@ -8,9 +8,7 @@ from urllib.parse import parse_qs
 import psycopg
 import pytest
 
-from agent.runner import CrawlRunner
 from roomwatch.config import Config, load_config
-from storage.jobs import Job
 from upstream_sim.cbhours import CBHOURS_PATH
 from upstream_sim.requests_log import RequestRecord
 from upstream_sim.server import SimulatorServer
@@ -43,12 +41,6 @@ def cbhours_config(
     for name, value in env.items():
         monkeypatch.setenv(f"ROOMWATCH_{name}", value)
     return load_config()
-
-
-def run_crawl(config: Config, db_url: str, spider: str, **args: str) -> Job:
-    """One crawl through the real runner (a crawl process), to its end."""
-    runner = CrawlRunner(config, db_url)
-    return runner.run(runner.submit(spider, args, "cli").job_id)
 
 
 def add_persons(db: psycopg.Connection[Any], names: list[str], **columns: Any) -> None:

@@ -8,18 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 
 from roomwatch.config import Config, load_config
+from tests.support import as_url
 from upstream_sim.affiliate_feed import AffiliateFeed
 from upstream_sim.server import SimulatorServer
 from upstream_sim.state import SimulatorState
-
-
-def as_url(conninfo: str) -> str:
-    """The test database's conninfo as the postgres URL the config expects."""
-    params = conninfo_to_dict(conninfo)
-    return f"postgresql://{params['user']}@/{params['dbname']}?host={params['host']}"
 
 
 @pytest.fixture

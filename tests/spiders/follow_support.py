@@ -1,5 +1,5 @@
 """Helpers for the logged-in crawl tests: an account on the simulator, its stored session,
-crawls through the real runner, and what the database then says about follow state."""
+and what the database then says about follow state (crawls: ``tests.support.crawl``)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ from typing import Any
 import msgspec
 import psutil
 import psycopg
-from playwright.async_api import StorageState
 
-from agent.runner import CrawlRunner
 from roomwatch.config import Config
 from sessions.store import save_session
-from storage.jobs import Job
 from tests.processes import marked_processes as find_marked
+from tests.support import cookie_state
 from upstream_sim.server import SimulatorServer
 from upstream_sim.site_state import SiteSwitches
 
@@ -24,25 +22,6 @@ PASSWORD = "correct-horse-battery-staple"
 # LC_*: one of the few kinds of name the browser inherits (sessions.browser.browser_environment);
 # not ROOMWATCH_*: the config would reject it, and the browser never gets those.
 MARKER_VARIABLE = "LC_TEST_CRAWL_MARKER"
-
-
-def cookie_state(sessionid: str, host: str = "127.0.0.1") -> StorageState:
-    """A Playwright storage state holding one ``sessionid`` cookie for the simulator."""
-    return {
-        "cookies": [
-            {
-                "name": "sessionid",
-                "value": sessionid,
-                "domain": host,
-                "path": "/",
-                "expires": -1,
-                "httpOnly": True,
-                "secure": False,
-                "sameSite": "Lax",
-            }
-        ],
-        "origins": [],
-    }
 
 
 def log_in(
@@ -74,12 +53,6 @@ def switch(sim: SimulatorServer, **changes: Any) -> None:
     """Changes some of the site's switches."""
     switches: SiteSwitches = msgspec.structs.replace(sim.state.site.switches, **changes)
     sim.state.site.set_switches(switches)
-
-
-def crawl(config: Config, db_url: str, spider: str) -> Job:
-    """One crawl job of ``spider`` through the runner (its own process), to its end."""
-    runner = CrawlRunner(config, db_url)
-    return runner.run(runner.submit(spider, {}, "cli").job_id)
 
 
 def relation(db: psycopg.Connection[Any], column: str) -> dict[str, bool]:

@@ -25,9 +25,9 @@ from tests.spiders.cbhours_support import (
     api_requests,
     cbhours_config,
     params,
-    run_crawl,
     scalar,
 )
+from tests.support import crawl
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
 
@@ -149,7 +149,7 @@ def test_first_sight_backfills_then_reruns_add_nothing(
     add_persons(db, ["alice", "gone"], has_cbhours_trophy=True)  # gone: no longer in CBHours
     add_persons(db, ["nobody"], has_cbhours_trophy=False)
 
-    job = run_crawl(config, db_url, "cbhours_activity")
+    job = crawl(config, db_url, "cbhours_activity")
     assert job.status == "succeeded", job.error_message
 
     activity = _requests(sim, "get_activity")
@@ -187,7 +187,7 @@ def test_first_sight_backfills_then_reruns_add_nothing(
 
     # Seen before: no backfill, and the same answers write nothing new.
     sim.state.requests.clear()
-    again = run_crawl(config, db_url, "cbhours_activity")
+    again = crawl(config, db_url, "cbhours_activity")
     assert again.status == "succeeded", again.error_message
     assert [p["username"] for p in _requests(sim, "get_activity")] == ["alice"]
     assert _requests(sim, "get_months") == []
@@ -211,7 +211,7 @@ def test_a_malformed_answer_fails_the_job_and_keeps_the_others(
     add_persons(db, ["amy", "bea"], has_cbhours_trophy=True)
     sim.state.faults.set([FaultRule(prefix="/api.php", malformed="wrong_type", field="rank")])
 
-    job = run_crawl(config, db_url, "cbhours_activity")
+    job = crawl(config, db_url, "cbhours_activity")
     assert job.status == "failed"
     assert job.error_message is not None
     assert job.error_message.startswith("get_activity amy ")
@@ -280,7 +280,7 @@ def test_an_impossible_date_from_upstream_fails_the_job_naming_the_field(
             )
         ]
     )
-    job = run_crawl(config, db_url, "cbhours_activity", usernames="amy,bea")
+    job = crawl(config, db_url, "cbhours_activity", usernames="amy,bea")
     assert job.status == "failed"
     assert job.error_message is not None
     assert job.error_message.startswith("get_activity amy ")

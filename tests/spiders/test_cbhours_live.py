@@ -17,9 +17,9 @@ from tests.spiders.cbhours_support import (
     api_requests,
     cbhours_config,
     params,
-    run_crawl,
     scalar,
 )
+from tests.support import crawl
 from upstream_sim.cbhours_data import LiveOnline
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
@@ -138,7 +138,7 @@ def test_trophy_marking_and_rechecks(
     )
     db.commit()
 
-    job = run_crawl(config, db_url, "cbhours_live")
+    job = crawl(config, db_url, "cbhours_live")
     assert job.status == "succeeded", job.error_message
     assert job.items == {"cbhours_live": 49, "cbhours_no_trophy": 7}
     # 50 names per request; a recently checked non-trophy person is not asked; a stale one is.
@@ -177,7 +177,7 @@ def test_trophy_marking_and_rechecks(
 
     # The next poll asks only the trophy persons, until a recheck is due.
     sim.state.requests.clear()
-    again = run_crawl(config, db_url, "cbhours_live")
+    again = crawl(config, db_url, "cbhours_live")
     assert again.status == "succeeded", again.error_message
     assert sorted(_asked(sim)) == sorted(set(batch1) - {"m03"})
     db.execute(
@@ -187,7 +187,7 @@ def test_trophy_marking_and_rechecks(
     db.commit()
     cbhours.add_trophy("m03")
     sim.state.requests.clear()
-    third = run_crawl(config, db_url, "cbhours_live")
+    third = crawl(config, db_url, "cbhours_live")
     assert third.status == "succeeded", third.error_message
     assert "m03" in _asked(sim)
     assert _trophy_state(db, "m03") == (True, True)
@@ -209,7 +209,7 @@ def test_a_malformed_answer_fails_the_job_and_keeps_the_other_batch(
     add_persons(db, ["followedonly"])  # not a target: only the watch list is configured
     sim.state.faults.set([FaultRule(prefix="/api.php", malformed="wrong_type", field="viewers")])
 
-    job = run_crawl(config, db_url, "cbhours_live")
+    job = crawl(config, db_url, "cbhours_live")
     assert job.status == "failed"
     assert job.error_message is not None
     assert "viewers: expected `int`, got `str`" in job.error_message
@@ -233,7 +233,7 @@ def test_usernames_argument_asks_exactly_those(
     config = cbhours_config(monkeypatch, sim)
     sim.state.cbhours.add_trophy("alice")
     add_persons(db, ["followed"])
-    job = run_crawl(config, db_url, "cbhours_live", usernames="Alice, bob,")
+    job = crawl(config, db_url, "cbhours_live", usernames="Alice, bob,")
     assert job.status == "succeeded", job.error_message
     assert _asked(sim) == ["alice", "bob"]
     assert job.items == {"cbhours_live": 1, "cbhours_no_trophy": 1}
@@ -259,7 +259,7 @@ def test_a_subject_with_nul_and_lone_surrogates_is_stored_with_its_batch(
     sim.state.faults.set(
         [FaultRule(prefix="/api.php", malformed="unstorable_text", field="room_subject")]
     )
-    job = run_crawl(config, db_url, "cbhours_live")
+    job = crawl(config, db_url, "cbhours_live")
     assert job.status == "succeeded", job.error_message
     assert scalar(db, "SELECT count(*) FROM cbhours_live_stats") == 12
     subjects = {row[0] for row in db.execute("SELECT room_subject FROM cbhours_live_stats")}

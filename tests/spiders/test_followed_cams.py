@@ -26,7 +26,6 @@ from storage.jobs import Job, request_cancel
 from tests.spiders.follow_support import (
     ACCOUNT,
     MARKER_VARIABLE,
-    crawl,
     events,
     log_in,
     marked_processes,
@@ -36,6 +35,7 @@ from tests.spiders.follow_support import (
     wait_for,
     wait_for_first_page,
 )
+from tests.support import crawl
 from upstream_sim.follow_lists import FollowLists
 from upstream_sim.server import SimulatorServer
 

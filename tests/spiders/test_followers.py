@@ -14,7 +14,8 @@ from storage.alerts import read_alerts
 from storage.follow_state import reconcile
 from storage.jobs import Job
 from storage.status import read_status
-from tests.spiders.follow_support import ACCOUNT, crawl, events, log_in, relation, switch
+from tests.spiders.follow_support import ACCOUNT, events, log_in, relation, switch
+from tests.support import crawl
 from upstream_sim.server import SimulatorServer
 
 

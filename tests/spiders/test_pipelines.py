@@ -14,7 +14,7 @@ from scrapy.statscollectors import MemoryStatsCollector
 from roomwatch.config import load_config
 from spiders.database import close_crawler_pool
 from spiders.pipelines import ATTEMPTS, StoragePipeline
-from tests.spiders.conftest import as_url
+from tests.support import as_url
 
 
 class _Crawler:

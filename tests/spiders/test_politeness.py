@@ -24,7 +24,8 @@ from roomwatch.config import BackoffConfig
 from spiders.backoff import backoff_seconds, describe_failure
 from spiders.ratelimit import SharedPace, retry_after_seconds
 from storage.jobs import Job
-from tests.spiders.cbhours_support import add_persons, api_requests, cbhours_config, run_crawl
+from tests.spiders.cbhours_support import add_persons, api_requests, cbhours_config
+from tests.support import crawl
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
 
@@ -191,7 +192,7 @@ def test_429_with_retry_after_backs_off_and_succeeds(
     add_persons(db, ["ann"])
     sim.state.faults.set([FaultRule(prefix="/api.php", status=429, retry_after=1, times=2)])
 
-    job = run_crawl(config, db_url, "cbhours_live")
+    job = crawl(config, db_url, "cbhours_live")
     assert job.status == "succeeded", job.error_message
     assert job.items == {"cbhours_live": 1}
     assert (job.retries, job.stats["retry/count"], job.stats["backoff/429"]) == (2, 2, 2)
@@ -211,7 +212,7 @@ def test_5xx_past_the_last_retry_fails_the_job_naming_path_and_status(
     add_persons(db, ["ann"])
     sim.state.faults.set([FaultRule(prefix="/api.php", status=503, times=10)])
 
-    job = run_crawl(config, db_url, "cbhours_live")
+    job = crawl(config, db_url, "cbhours_live")
     assert job.status == "failed"
     assert job.error_message == "get_live batch 1: /api.php: HTTP 503 after 2 retries"
     assert (job.retries, job.stats["backoff/5xx"]) == (2, 2)

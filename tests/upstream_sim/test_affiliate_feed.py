@@ -197,3 +197,21 @@ def test_reset_changes_the_rooms(sim: SimulatorServer, client: httpx.Client) -> 
     after = _get(client, sim, limit=500).json()
     assert after["count"] == 40
     assert after["results"][:10] != before
+
+
+def test_update_room_changes_one_room_in_place(sim: SimulatorServer, client: httpx.Client) -> None:
+    before = crawl(client, sim.affiliate_url, 500)
+    name = before[3]["username"]
+    updated = sim.state.affiliate.update_room(
+        name, display_name="<b>bold</b>", tags=("<i>x</i>", "markup")
+    )
+    assert updated.display_name == "<b>bold</b>"
+    after = crawl(client, sim.affiliate_url, 500)
+    assert [room["username"] for room in after] == [room["username"] for room in before]
+    assert after[3]["display_name"] == "<b>bold</b>"
+    assert after[3]["tags"] == ["<i>x</i>", "markup"]
+    assert [room for i, room in enumerate(after) if i != 3] == [
+        room for i, room in enumerate(before) if i != 3
+    ]
+    with pytest.raises(KeyError):
+        sim.state.affiliate.update_room("nobody-here", display_name="x")

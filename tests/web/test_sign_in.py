@@ -31,31 +31,31 @@ def app(db_url: str) -> Litestar:
 
 
 @pytest.fixture
-def browser(app: Litestar) -> Iterator[TestClient[Litestar]]:
+def visitor(app: Litestar) -> Iterator[TestClient[Litestar]]:
     """A client without the bearer token: a browser, as far as the pages can tell."""
     with TestClient(app) as client:
         yield client
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_every_page_needs_a_session(browser: TestClient[Litestar], path: str) -> None:
-    answer = browser.get(path, follow_redirects=False)
+def test_every_page_needs_a_session(visitor: TestClient[Litestar], path: str) -> None:
+    answer = visitor.get(path, follow_redirects=False)
     assert answer.status_code == 303
     assert answer.headers["location"] == "/login?next=" + path.replace("/", "%2F")
 
 
-def test_the_root_leads_to_users_and_static_files_are_open(browser: TestClient[Litestar]) -> None:
-    assert browser.get("/", follow_redirects=False).headers["location"] == "/login?next=%2F"
-    sign_in(browser)
-    assert browser.get("/", follow_redirects=False).headers["location"] == "/users"
-    browser.cookies.clear()
-    style = browser.get("/static/style.css")
+def test_the_root_leads_to_users_and_static_files_are_open(visitor: TestClient[Litestar]) -> None:
+    assert visitor.get("/", follow_redirects=False).headers["location"] == "/login?next=%2F"
+    sign_in(visitor)
+    assert visitor.get("/", follow_redirects=False).headers["location"] == "/users"
+    visitor.cookies.clear()
+    style = visitor.get("/static/style.css")
     assert style.status_code == 200
     assert ".src-affiliate" in style.text
 
 
-def test_sign_in_sets_a_strict_httponly_cookie(browser: TestClient[Litestar]) -> None:
-    answer = sign_in(browser, nxt="/follow?tab=followers")
+def test_sign_in_sets_a_strict_httponly_cookie(visitor: TestClient[Litestar]) -> None:
+    answer = sign_in(visitor, nxt="/follow?tab=followers")
     assert answer.status_code == 303
     assert answer.headers["location"] == "/follow?tab=followers"
     cookie = next(
@@ -66,7 +66,7 @@ def test_sign_in_sets_a_strict_httponly_cookie(browser: TestClient[Litestar]) ->
     assert "Max-Age=43200" in cookie  # api.session_hours, 12 by default
     assert "Secure" not in cookie  # plain HTTP on loopback: a Secure cookie would never return
     assert TOKEN not in answer.text and all(TOKEN not in c for c in answer.headers.values())
-    assert browser.get("/users").status_code == 200
+    assert visitor.get("/users").status_code == 200
 
 
 def test_over_https_the_cookie_is_secure(app: Litestar) -> None:
@@ -78,19 +78,19 @@ def test_over_https_the_cookie_is_secure(app: Litestar) -> None:
     assert "Secure" in cookie
 
 
-def test_a_wrong_token_opens_nothing(browser: TestClient[Litestar]) -> None:
-    answer = sign_in(browser, token=TOKEN[:-1] + "X")
+def test_a_wrong_token_opens_nothing(visitor: TestClient[Litestar]) -> None:
+    answer = sign_in(visitor, token=TOKEN[:-1] + "X")
     assert answer.status_code == 401
     assert "not this agent" in answer.text
     assert "roomwatch_session" not in answer.headers.get("set-cookie", "")
-    assert browser.get("/users", follow_redirects=False).status_code == 303
+    assert visitor.get("/users", follow_redirects=False).status_code == 303
 
 
-def test_sign_in_without_the_forms_token_is_refused(browser: TestClient[Litestar]) -> None:
+def test_sign_in_without_the_forms_token_is_refused(visitor: TestClient[Litestar]) -> None:
     """A cross-site form posting the right token (say, from a password manager) gets nowhere."""
-    answer = browser.post("/login", data={"token": TOKEN, "next": "/users"}, follow_redirects=False)
+    answer = visitor.post("/login", data={"token": TOKEN, "next": "/users"}, follow_redirects=False)
     assert answer.status_code == 403
-    assert browser.get("/users", follow_redirects=False).status_code == 303
+    assert visitor.get("/users", follow_redirects=False).status_code == 303
 
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil", ""])
@@ -99,38 +99,38 @@ def test_after_sign_in_only_local_paths(target: str) -> None:
 
 
 def test_sign_out_needs_the_csrf_token_and_ends_the_session(
-    browser: TestClient[Litestar],
+    visitor: TestClient[Litestar],
 ) -> None:
-    sign_in(browser)
-    cookie = browser.cookies["roomwatch_session"]
-    refused = browser.post("/logout", follow_redirects=False)
+    sign_in(visitor)
+    cookie = visitor.cookies["roomwatch_session"]
+    refused = visitor.post("/logout", follow_redirects=False)
     assert refused.status_code == 403
     assert "CSRF" in refused.text
-    assert browser.get("/users").status_code == 200  # still signed in
-    done = browser.post("/logout", data={"csrf_token": csrf_of(browser)}, follow_redirects=False)
+    assert visitor.get("/users").status_code == 200  # still signed in
+    done = visitor.post("/logout", data={"csrf_token": csrf_of(visitor)}, follow_redirects=False)
     assert done.headers["location"] == "/login"
     # The old cookie, replayed, opens nothing: the session is gone on the server.
-    browser.cookies.set("roomwatch_session", cookie)
-    assert browser.get("/users", follow_redirects=False).status_code == 303
+    visitor.cookies.set("roomwatch_session", cookie)
+    assert visitor.get("/users", follow_redirects=False).status_code == 303
 
 
 def test_the_api_never_takes_the_cookie_nor_the_pages_the_token(
-    browser: TestClient[Litestar],
+    visitor: TestClient[Litestar],
 ) -> None:
-    sign_in(browser)
-    assert browser.get("/api/v1/persons").status_code == 401
-    browser.cookies.clear()
+    sign_in(visitor)
+    assert visitor.get("/api/v1/persons").status_code == 401
+    visitor.cookies.clear()
     bearer = {"Authorization": f"Bearer {TOKEN}"}
-    assert browser.get("/users", headers=bearer, follow_redirects=False).status_code == 303
-    assert browser.get("/api/v1/persons", headers=bearer).status_code == 200
+    assert visitor.get("/users", headers=bearer, follow_redirects=False).status_code == 303
+    assert visitor.get("/api/v1/persons", headers=bearer).status_code == 200
 
 
 @pytest.mark.parametrize(
     "path", ["/login", "/users", "/users?following=maybe", "/static/app.js", "/api/v1/health"]
 )
-def test_security_headers_everywhere(browser: TestClient[Litestar], path: str) -> None:
-    sign_in(browser)
-    answer = browser.get(path, follow_redirects=False)
+def test_security_headers_everywhere(visitor: TestClient[Litestar], path: str) -> None:
+    sign_in(visitor)
+    answer = visitor.get(path, follow_redirects=False)
     for name, value in HEADERS.items():
         assert answer.headers[name] == value
     policy = HEADERS["content-security-policy"]
@@ -146,7 +146,7 @@ def test_an_expired_session_is_refused() -> None:
     assert lasting.get("forged") is None and lasting.get(None) is None
 
 
-def test_broadcaster_markup_is_shown_as_text(browser: TestClient[Litestar], db_url: str) -> None:
+def test_broadcaster_markup_is_shown_as_text(visitor: TestClient[Litestar], db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         write_affiliate_poll(
             conn,
@@ -160,19 +160,19 @@ def test_broadcaster_markup_is_shown_as_text(browser: TestClient[Litestar], db_u
             ],
             observed_at=dt.datetime.now(dt.UTC),
         )
-    sign_in(browser)
-    page = browser.get("/users").text
+    sign_in(visitor)
+    page = visitor.get("/users").text
     assert "&lt;b&gt;bold&lt;/b&gt;" in page
     assert "<b>bold</b>" not in page
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
-def test_bad_filters_are_a_page_naming_the_field(browser: TestClient[Litestar]) -> None:
-    sign_in(browser)
-    answer = browser.get("/users?following=maybe")
+def test_bad_filters_are_a_page_naming_the_field(visitor: TestClient[Litestar]) -> None:
+    sign_in(visitor)
+    answer = visitor.get("/users?following=maybe")
     assert answer.status_code == 400
     assert "following: expected true or false" in answer.text
     assert "text/html" in answer.headers["content-type"]
-    assert browser.get("/users?cursor=garbage").status_code == 400
-    assert browser.get("/users?sort=nonsense").status_code == 400
+    assert visitor.get("/users?cursor=garbage").status_code == 400
+    assert visitor.get("/users?sort=nonsense").status_code == 400
