@@ -50,13 +50,17 @@ def _attachment(name: str, export_format: ExportFormat) -> dict[str, str]:
     }
 
 
-def _stream(
+def stream_export(
     pool: AsyncConnectionPool[Any],
     name: str,
     export_format: ExportFormat,
     fields: Sequence[str],
     read: Callable[[AsyncConnection[Any]], Batches],
 ) -> Stream:
+    """The streamed attachment of ``read``'s rows in ``export_format`` (the export routes', and
+    the Follow page's exports: ``web/pages/follow.py``), on a connection of ``pool`` held until
+    the last row."""
+
     async def content() -> AsyncIterator[bytes]:
         try:
             async with pool.connection() as conn:
@@ -94,7 +98,7 @@ class ExportController(Controller):
     ) -> Stream:
         """The rows of ``GET /persons`` with the same filters and sort, all pages, with the
         follow durations."""
-        return _stream(
+        return stream_export(
             state.pool,
             "persons",
             export_format,
@@ -121,7 +125,7 @@ class ExportController(Controller):
     ) -> Stream:
         """The rows of ``GET /follow-events`` with the same filters, newest first, all pages."""
         start = as_utc(since)
-        return _stream(
+        return stream_export(
             state.pool,
             "follow-events",
             export_format,

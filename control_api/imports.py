@@ -9,6 +9,9 @@ type 415, and a body or page over the size or element limit 413. A conflict with
 is 409: pages saved (``saved_at``) before the list's last check, or a change the mass-change
 guard holds until ``confirm_loss=true``.
 
+The import itself is :func:`import_pages`, which the Follow page's upload calls too; this route
+only turns its errors into problem details.
+
 Parsing a big page takes seconds of CPU, so it runs in a worker thread: the event loop, and
 with it every other route (``/health`` first), keeps answering meanwhile.
 """
@@ -16,6 +19,7 @@ with it every other route (``/health`` first), keeps answering meanwhile.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from functools import partial
 from typing import Annotated, Any
 
@@ -26,13 +30,16 @@ from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.plugins.problem_details import ProblemDetailsException
+from psycopg import AsyncConnection
 
 from control_api.body_problems import problem_spec
 from control_api.params import Db, Persons
+from control_api.person_cache import PersonCache
 from control_api.problems import BAD_REQUEST_RESPONSES, PROBLEM_HANDLERS
 from roomwatch.config import Config
 from roomwatch.errors import FollowLossHeld, HtmlImportError, HtmlTooLargeError, SavedAtError
-from sessions.html_import import MAX_DOCUMENT_BYTES, Kind, observation_time, plan_import
+from sessions.html_import import MAX_DOCUMENT_BYTES, observation_time, plan_import
+from sessions.html_import import Kind as Kind  # re-exported: web/ does not import sessions/
 from storage.follow_guard import last_check_async
 from storage.follow_state import reconcile_async, record_observations_async
 
@@ -91,16 +98,89 @@ def _too_large(message: str) -> ProblemDetailsException:
     )
 
 
+async def import_pages(
+    db: AsyncConnection[Any],
+    persons: PersonCache,
+    config: Config,
+    kind: Kind,
+    documents: Sequence[tuple[str, bytes]],
+    *,
+    saved_at: dt.datetime | None = None,
+    confirm_loss: bool = False,
+) -> ImportResult:
+    """Records what saved pages show; sets follow state only if they are the whole list.
+
+    The one import of the control API: ``POST /imports/html`` and the Follow page's upload
+    (``web/pages/follow.py``) both call it and only differ in how they answer its errors.
+
+    Args:
+        db: the request's connection.
+        persons: the person cache, forgotten after each write (the caller reads at once).
+        config: the count tolerances, the selectors and the mass-change limits.
+        kind: which list the pages are from.
+        documents: (name, content) of each page.
+        saved_at: when the pages were saved (time-zone aware); None: now, by the database.
+        confirm_loss: the user confirmed a loss past the mass-change limits.
+
+    Raises:
+        HtmlTooLargeError: a page over the byte or element limit.
+        SavedAtError: ``saved_at`` is unusable; ``stale`` when it predates the last check.
+        HtmlImportError: no page, or not such a page (the message names the file).
+        FollowLossHeld: the list would remove too many; nothing about follow state changed.
+    """
+    plan = await anyio.to_thread.run_sync(partial(plan_import, kind, documents, config))
+    db_now, last_check = await last_check_async(db, plan.relation)
+    # Without saved_at, the pages are as of now by the database's clock (this process's
+    # may run ahead of an external database's and make every import "in the future").
+    observed_at = observation_time(kind, saved_at or db_now, db_now, last_check)
+    try:
+        await record_observations_async(
+            db, plan.observations, source="html_import", observed_at=observed_at
+        )
+    finally:
+        persons.forget()  # the caller reads its import at once, not after the NOTIFY
+    result = ImportResult(
+        kind=kind,
+        documents=len(documents),
+        recorded=len(plan.observations),
+        complete=plan.complete,
+        reason=plan.reason,
+    )
+    if not plan.complete:
+        return result
+    try:
+        changes = await reconcile_async(
+            db,
+            plan.relation,
+            plan.usernames,
+            checked_at=observed_at,
+            source="html_import",
+            limits=config.follow,
+            confirm_loss=confirm_loss,
+        )
+    finally:
+        persons.forget()
+    return msgspec.structs.replace(
+        result, added=changes.added, removed=changes.removed, baseline=changes.baseline
+    )
+
+
+async def uploaded_pages(request: Request[Any, Any, Any]) -> list[tuple[str, bytes]]:
+    """The file parts of a multipart form, as (file name, content)."""
+    form = await request.form()
+    files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+    return [(upload.filename or "a form file", await upload.read()) for upload in files]
+
+
 async def _documents(request: Request[Any, Any, Any]) -> list[tuple[str, bytes]]:
     media_type = request.content_type[0]
     if media_type in _HTML_TYPES:
         return [("the request body", await request.body())]
     if media_type == "multipart/form-data":
-        form = await request.form()
-        files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+        files = await uploaded_pages(request)
         if not files:
             raise _bad_body("the form has no file part (send each saved page as a file)")
-        return [(upload.filename or "a form file", await upload.read()) for upload in files]
+        return files
     raise ProblemDetailsException(
         status_code=415,
         title="Unsupported Media Type",
@@ -147,48 +227,21 @@ class ImportController(Controller):
         """Records what the pages show; sets follow state only if they are the whole list."""
         documents = await _documents(request)
         try:
-            plan = await anyio.to_thread.run_sync(partial(plan_import, kind, documents, config))
-        except HtmlTooLargeError as exc:
-            raise _too_large(str(exc)) from None
-        except HtmlImportError as exc:
-            raise _bad_body(str(exc)) from None
-        db_now, last_check = await last_check_async(db, plan.relation)
-        try:
-            # Without saved_at, the pages are as of now by the database's clock (this process's
-            # may run ahead of an external database's and make every import "in the future").
-            observed_at = observation_time(kind, saved_at or db_now, db_now, last_check)
-        except SavedAtError as exc:
-            raise _problem("saved_at", exc, conflict=exc.stale) from None
-        try:
-            await record_observations_async(
-                db, plan.observations, source="html_import", observed_at=observed_at
-            )
-        finally:
-            persons.forget()  # the caller reads its import at once, not after the NOTIFY
-        result = ImportResult(
-            kind=kind,
-            documents=len(documents),
-            recorded=len(plan.observations),
-            complete=plan.complete,
-            reason=plan.reason,
-        )
-        if not plan.complete:
-            return result
-        try:
-            changes = await reconcile_async(
+            return await import_pages(
                 db,
-                plan.relation,
-                plan.usernames,
-                checked_at=observed_at,
-                source="html_import",
-                limits=config.follow,
+                persons,
+                config,
+                kind,
+                documents,
+                saved_at=saved_at,
                 confirm_loss=confirm_loss,
             )
+        except HtmlTooLargeError as exc:
+            raise _too_large(str(exc)) from None
+        except SavedAtError as exc:
+            raise _problem("saved_at", exc, conflict=exc.stale) from None
+        except HtmlImportError as exc:
+            raise _bad_body(str(exc)) from None
         except FollowLossHeld as exc:
             held = FollowLossHeld(f"{exc}; send confirm_loss=true to confirm")
             raise _problem("confirm_loss", held, conflict=True) from None
-        finally:
-            persons.forget()
-        return msgspec.structs.replace(
-            result, added=changes.added, removed=changes.removed, baseline=changes.baseline
-        )

@@ -1,7 +1,8 @@
 """Exports: every row of the person list or of the follow events, read in batches.
 
 An export is the list's own query (the same composition, filters and order:
-:func:`storage.person_list.list_persons_query`, :func:`storage.person_queries.follow_events_query`)
+:func:`storage.person_list.list_persons_query`, :func:`storage.person_queries.follow_events_query`,
+:func:`storage.follow_lists.ended_query`)
 without a limit, read through a server-side cursor, so neither the database driver nor the
 caller holds more than one batch: 100,000 persons stream in the memory of a thousand. The cursor
 lives in one transaction (one snapshot: a write during the export shows in none of its rows or
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 from psycopg import AsyncConnection, sql
 from psycopg.rows import BaseRowFactory, args_row, class_row
 
+from storage.follow_lists import EndedFollow, EndedList, ended_query
 from storage.person_list import PersonFilter, PersonSort, PersonSummary, list_persons_query
 from storage.person_queries import FollowEvent, FollowEventKind, follow_events_query
 
@@ -62,3 +64,12 @@ def export_follow_events(
     """Every follow event of ``kind`` at or after ``since``, newest first, ``batch`` at a time."""
     query, params = follow_events_query(kind=kind, since=since, limit=None, after=None)
     return _batches(conn, query, params, class_row(FollowEvent), batch)
+
+
+def export_ended(
+    conn: AsyncConnection[Any], which: EndedList, *, batch: int = BATCH_ROWS
+) -> AsyncIterator[list[EndedFollow]]:
+    """Every person of ``which`` (unfollowed, lost followers), newest end first, ``batch`` at a
+    time: their list rows with since, until and the seconds between."""
+    query, params = ended_query(which, limit=None, after=None)
+    return _batches(conn, query, params, args_row(EndedFollow), batch)

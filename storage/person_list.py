@@ -84,7 +84,10 @@ class PersonFilter(msgspec.Struct, frozen=True, kw_only=True):
 # The stored columns: live_stale moves with time, so it is computed from live_newest_at; the
 # follow durations are read from follow_events for the page's rows.
 _COMPUTED = ("live_stale", *FOLLOW_DURATIONS)
-_STORED = (*(f for f in PersonSummary.__struct_fields__ if f not in _COMPUTED), "live_newest_at")
+STORED_COLUMNS = (
+    *(f for f in PersonSummary.__struct_fields__ if f not in _COMPUTED),
+    "live_newest_at",
+)
 _FLAGS = ("following", "follower", "online", "watch")
 # What decides the SQL text (the values are parameters): which filters are set, the flags'
 # directions, the sort, and whether and how a keyset position is given.
@@ -134,8 +137,10 @@ def _conditions(shape: _Shape, alias: str, order_alias: str | None = None) -> li
     return where
 
 
-def _outer_column(field: str) -> sql.Composable:
-    """One column of the list's outer query, which sees only the page's rows (``page``)."""
+def summary_column(field: str) -> sql.Composable:
+    """One column of the list's outer query, which sees only the page's rows (``page``) and the
+    recent window's start (``w.since``); other reads of list rows (``storage/follow_lists.py``)
+    name them the same and compose their columns with it."""
     if field == "live_stale":
         return sql.SQL("page.live_newest_at < w.since AS live_stale")
     if field in FOLLOW_DURATIONS:
@@ -158,7 +163,7 @@ def _list_sql(shape: _Shape) -> bytes:
             "(SELECT {columns} FROM {source} {where} "
             "ORDER BY {column} {direction} NULLS LAST, {id} LIMIT %(limit)s)"
         ).format(
-            columns=sql.SQL(", ").join(sql.Identifier(alias, f) for f in _STORED),
+            columns=sql.SQL(", ").join(sql.Identifier(alias, f) for f in STORED_COLUMNS),
             source=sql.SQL(source),
             where=sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
             column=sql.Identifier(order, column),
@@ -187,7 +192,7 @@ def _list_sql(shape: _Shape) -> bytes:
         )
         .format(
             # Exactly PersonSummary's fields, in its order (rows are built positionally).
-            columns=sql.SQL(", ").join(map(_outer_column, PersonSummary.__struct_fields__)),
+            columns=sql.SQL(", ").join(map(summary_column, PersonSummary.__struct_fields__)),
             kept=kept,
             # Merging nobody still costs a call of the view; most of the time nobody is due.
             due=half(

@@ -14,6 +14,7 @@ from web.auth import require_session
 from web.pages.agent import AgentController
 from web.pages.agent_jobs import JobController
 from web.pages.agent_sessions import SessionPagesController
+from web.pages.follow import FollowController
 from web.pages.login import LoginController
 from web.pages.profile import ProfileController
 from web.pages.users import UsersController
@@ -49,6 +50,7 @@ def web_router() -> Router:
             LoginController,
             UsersController,
             ProfileController,
+            FollowController,
             AgentController,
             JobController,
             SessionPagesController,

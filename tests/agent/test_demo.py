@@ -37,6 +37,9 @@ def test_demo_crawls_everything_and_serves_the_results() -> None:
             assert proc.poll() is None, "".join(lines)
         output = "".join(lines)
         assert "roomwatch API on" in output, output
+        assert (
+            f"roomwatch web UI on http://127.0.0.1:{port}/ (sign in with the API token)" in output
+        )
         assert output.count(": succeeded (") == 5, output  # every crawl, once
         token = (data_dir / "demo" / "api-token").read_text().strip()
         auth = {"Authorization": f"Bearer {token}"}

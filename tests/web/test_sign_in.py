@@ -26,6 +26,8 @@ PAGES = [
     "/users",
     "/users/alice",
     "/users/alice/snapshots",
+    "/follow",
+    "/follow/export",
     "/agent",
     "/agent/jobs/1",
     "/agent/jobs/1/fragment",
