@@ -45,7 +45,10 @@ def format_time(moment: dt.datetime | None) -> str:
     """A UTC time as people read it: ``2026-12-02 10:45 UTC``."""
     if moment is None:
         return ""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if moment.utcoffset():
+        moment = moment.astimezone(dt.UTC)
+    # isoformat, not strftime: a table page formats hundreds of these (bench/ui.py).
+    return f"{moment.isoformat(' ', 'minutes')[:16]} UTC"
 
 
 def format_age(moment: dt.datetime | None, now: dt.datetime | None = None) -> str:
