@@ -63,8 +63,9 @@ def alice(conn: psycopg.Connection[Any]) -> None:
     for minutes, followers in [(10, 100), (20, 110), (70, 120)]:
         poll = [room("alice", num_followers=followers, display_name=MARKUP), room("bob")]
         write_affiliate_poll(conn, poll, observed_at=at(minutes))
-    write_cbhours_live(conn, [live("alice", rank=10, followers=130)], observed_at=at(15))
-    write_cbhours_live(conn, [live("alice", rank=9, followers=131)], observed_at=at(25))
+    # Past H + 60 min: inside the 24 h range whatever minute the test runs at.
+    write_cbhours_live(conn, [live("alice", rank=10, followers=130)], observed_at=at(75))
+    write_cbhours_live(conn, [live("alice", rank=9, followers=131)], observed_at=at(85))
     write_cbhours_activity(
         conn,
         [
@@ -188,7 +189,9 @@ def test_charts_carry_the_api_history_points(client: Client, chosen: str) -> Non
 def test_the_default_range_is_a_week_and_a_bad_one_is_a_400(client: Client) -> None:
     text = client.get("/users/alice").text
     assert re.search(r'<a href="/users/alice\?range=7d#history" aria-current="page">', text)
-    assert len(list(charts(text)["followers"].iter(f"{SVG}circle"))) == 4  # hourly, 3 hours
+    # Hourly: CBHours in three hours (activity 5 days back, activity in H, live in H + 1),
+    # Affiliate in two (H, H + 1).
+    assert len(list(charts(text)["followers"].iter(f"{SVG}circle"))) == 5
     bad = client.get("/users/alice", params={"range": "1y"})
     assert bad.status_code == 400
     assert "range: expected one of 24h, 7d, 30d, all" in bad.text
