@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import (
@@ -35,7 +36,7 @@ from roomwatch.config import Config
 from storage.database import make_async_pool
 from web.auth import WebSessions
 from web.headers import SecurityHeadersMiddleware
-from web.routes import PAGE_PATHS, web_router
+from web.routes import PAGE_PATHS, page_or_problem, web_router
 from web.templating import template_config
 
 
@@ -106,7 +107,12 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
         before_request=refuse_nul,
         # Anything no handler expected: logged (redacted, with its traceback), answered as a
         # problem that tells the client nothing of the internals.
-        exception_handlers={Exception: internal_problem},
+        exception_handlers={
+            Exception: internal_problem,
+            # No route, wrong method: before any router, so an HTML page only on page paths.
+            NotFoundException: page_or_problem,
+            MethodNotAllowedException: page_or_problem,
+        },
         middleware=[
             SecurityHeadersMiddleware,
             DefineMiddleware(BearerTokenMiddleware, token=token, exclude=PAGE_PATHS),

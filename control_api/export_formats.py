@@ -24,7 +24,8 @@ from typing import Any, Literal
 import msgspec
 
 ExportFormat = Literal["csv", "json"]
-MEDIA_TYPES: dict[str, str] = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+# Litestar adds "; charset=utf-8" to text types itself.
+MEDIA_TYPES: dict[str, str] = {"csv": "text/csv", "json": "application/json"}
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -152,7 +152,13 @@ async def refuse_nul(request: Request[Any, Any, Any]) -> None:
                 detail=f"{name}: NUL characters are not accepted",
                 extra={"field": name},
             )
-    if request.method in ("POST", "PUT", "PATCH") and b"\\u0000" in await request.body():
+    # Only JSON spells NUL as \u0000; an uploaded page or a form may hold those six characters
+    # as text (a saved page's script), and their NUL bytes are the parsers' to clean.
+    if (
+        request.method in ("POST", "PUT", "PATCH")
+        and "json" in request.headers.get("content-type", "")
+        and b"\\u0000" in await request.body()
+    ):
         raise ProblemDetailsException(
             status_code=400,
             title="Bad Request",

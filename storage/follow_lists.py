@@ -102,7 +102,7 @@ def _ended_sql(relation: Relation, resume: bool) -> sql.Composed:
                     WHERE b.person_id = n.person_id AND b.kind = %(on)s
                       AND b.occurred_at < n.occurred_at) AS since
             FROM newest n JOIN persons p ON p.person_id = n.person_id
-            WHERE p.{relation} IS NOT TRUE
+            WHERE p.{relation} IS FALSE
               AND NOT EXISTS (SELECT FROM follow_events b
                               WHERE b.person_id = n.person_id AND b.kind = %(on)s
                                 AND b.occurred_at >= n.occurred_at)

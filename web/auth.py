@@ -32,12 +32,29 @@ OPEN_PATHS = (LOGIN_PATH, "/static/")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-@dataclass(frozen=True)
+@dataclass
 class WebSession:
-    """One signed-in browser: its CSRF token and when it ends (``time.monotonic`` seconds)."""
+    """One signed-in browser: its CSRF token, when it ends (``time.monotonic`` seconds), and
+    the answers to forms waiting for the page a form redirected to (post/redirect/get: a
+    reload then shows the page again instead of sending the form twice)."""
 
     csrf: str
     expires: float
+    flashes: list[Any] = field(default_factory=list)
+
+
+def flash(request: Request[Any, Any, Any], message: Any) -> None:
+    """Keeps ``message`` for the next page this session renders."""
+    request.state.web_session.flashes.append(message)
+
+
+def take_flashes(request: Request[Any, Any, Any]) -> list[Any]:
+    """The messages kept for this page, forgotten once taken."""
+    session: WebSession | None = getattr(request.state, "web_session", None)
+    if session is None or not session.flashes:
+        return []
+    taken, session.flashes = session.flashes, []
+    return taken
 
 
 @dataclass

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import Request, Response, Router
 from litestar.exceptions import HTTPException
+from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.static_files import create_static_files_router
 
 from control_api.problems import refuse_nul
@@ -17,6 +19,7 @@ from web.pages.agent_sessions import SessionPagesController
 from web.pages.follow import FollowController
 from web.pages.login import LoginController
 from web.pages.profile import ProfileController
+from web.pages.query import BadPageInput
 from web.pages.users import UsersController
 from web.templating import STATIC, page
 
@@ -36,10 +39,27 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
 
 
 async def _before_page(request: Request[Any, Any, Any]) -> Response[Any] | None:
-    """NUL refused (as the API does), then sign-in and CSRF. A router's ``before_request``
-    replaces the app's, so the pages name both here."""
-    await refuse_nul(request)
-    return await require_session(request)
+    """Sign-in and CSRF first (nothing of a stranger's body is read), then NUL refused as the
+    API does, as a page. A router's ``before_request`` replaces the app's, so the pages name
+    both here."""
+    signed_out = await require_session(request)
+    if signed_out is not None:
+        return signed_out
+    try:
+        await refuse_nul(request)
+    except ProblemDetailsException as exc:
+        raise BadPageInput(detail=exc.detail) from None
+    return None
+
+
+def page_or_problem(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """For errors raised before any router (no such route, method not allowed): an HTML page
+    on the pages' paths, problem details everywhere else (the app-level handler)."""
+    if re.match(PAGE_PATHS, request.url.path):
+        return _error_page(request, exc)
+    return ProblemDetailsException(
+        status_code=exc.status_code, detail=exc.detail, headers=exc.headers
+    ).to_response(request)
 
 
 def web_router() -> Router:
@@ -56,7 +76,12 @@ def web_router() -> Router:
             SessionPagesController,
         ],
         before_request=_before_page,
-        exception_handlers={HTTPException: _error_page, Exception: _error_page},
+        exception_handlers={
+            HTTPException: _error_page,
+            # Else the problem-details plugin's handler, keyed on this subclass, would win.
+            ProblemDetailsException: _error_page,
+            Exception: _error_page,
+        },
         include_in_schema=False,
     )
     static = create_static_files_router(

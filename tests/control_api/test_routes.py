@@ -17,6 +17,7 @@ from roomwatch.logs import register_secret, setup_logging
 from storage.records import ActivitySegment, DailyActivity
 from storage.writers import write_affiliate_poll, write_cbhours_activity, write_cbhours_live
 from tests.control_api.conftest import AUTH, live, room
+from tests.web.pages_support import csrf_of, sign_in
 from web.routes import PAGE_PATHS
 
 Client = TestClient[Litestar]
@@ -239,7 +240,10 @@ def test_responses_match_the_schema(
 
 
 def test_a_nul_in_any_path_parameter_is_a_400_naming_it(app: Litestar, client: Client) -> None:
-    """Every route, every method: a NUL in a path parameter never reaches the database."""
+    """Every route, every method: a NUL in a path parameter never reaches the database (pages:
+    once signed in, with the form's token; a stranger is turned away before that)."""
+    sign_in(client)
+    page_headers = {"X-CSRF-Token": csrf_of(client)}
     probed = []
     for route in app.routes:
         params = _PARAM.findall(route.path)
@@ -255,7 +259,8 @@ def test_a_nul_in_any_path_parameter_is_a_400_naming_it(app: Litestar, client: C
                     ),
                     route.path,
                 )
-                response = client.request(method, path, json={})
+                headers = page_headers if re.match(PAGE_PATHS, route.path) else None
+                response = client.request(method, path, json={}, headers=headers)
                 assert response.status_code == 400, f"{method} {path}: {response.text}"
                 if re.match(PAGE_PATHS, route.path):  # a page: an HTML page naming the field
                     assert f"{name}: NUL characters are not accepted" in response.text
@@ -270,11 +275,14 @@ def test_a_nul_in_any_path_parameter_is_a_400_naming_it(app: Litestar, client: C
 
 
 def test_nul_or_junk_in_any_path_never_ends_in_a_500(app: Litestar, client: Client) -> None:
+    sign_in(client)  # the pages too, past their sign-in and CSRF checks
+    page_headers = {"X-CSRF-Token": csrf_of(client)}
     for route in app.routes:
         for method in sorted(getattr(route, "methods", {"GET"}) - {"HEAD", "OPTIONS"}):
             for junk in ("a%00b", "1%00", "%00", "%ff%fe"):
                 path = _PARAM.sub(junk, route.path)
-                response = client.request(method, path, json={})
+                headers = page_headers if re.match(PAGE_PATHS, route.path) else None
+                response = client.request(method, path, json={}, headers=headers)
                 assert response.status_code < 500, f"{method} {path}: {response.text}"
 
 

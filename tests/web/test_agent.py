@@ -378,7 +378,10 @@ def test_cookie_import_by_paste_and_by_file(
         "/agent/sessions", data=_form(client, cookies=cookies, account="bob"), files={}
     )
     assert pasted.status_code == 200, pasted.text
+    # Post/redirect/get: the form's answer is a 303, so a reload cannot store the cookies twice.
+    assert [step.status_code for step in pasted.history] == [303]
     assert "stored: account bob, unknown" in pasted.text
+    assert "stored: account bob" not in client.get("/agent").text  # shown once
     netscape = f".chaturbate.com\tTRUE\t/\tFALSE\t0\tsessionid\t{SECRET}\n"
     uploaded = client.post(
         "/agent/sessions",

@@ -350,3 +350,31 @@ def test_exports_have_one_row_per_person(client: Client, history: dict[str, int]
         ("frank", None),
     ]
     assert client.get("/follow/export", params={"format": "xml"}).status_code == 400
+
+
+def test_an_upload_must_say_which_list(client: Client) -> None:
+    data = {"csrf_token": csrf_of(client)}
+    page = (PAGES / "complete_three.html").read_bytes()
+    answer = client.post(
+        "/follow/upload", data=data, files={"file": ("followers.html", page, "text/html")}
+    )
+    assert answer.status_code == 400
+    assert "kind: choose followers or following" in answer.text
+
+
+def test_a_saved_page_may_hold_the_text_backslash_u0000(client: Client) -> None:
+    """The API refuses ``\\u0000`` in JSON bodies; in a saved page it is only text (a script's
+    regular expression) and the page is read."""
+    page = (
+        (PAGES / "complete_three.html")
+        .read_bytes()
+        .replace(b"</body>", b"<script>var control = /[\\u0000-\\u001f]/;</script></body>")
+    )
+    answer = _upload(client, page)
+    assert answer.status_code == 200, answer.text
+    assert "Read 3 persons" in answer.text
+
+
+def test_export_media_types_name_one_charset(client: Client) -> None:
+    answer = client.get("/follow/export", params={"tab": "following", "format": "csv"})
+    assert answer.headers["content-type"] == "text/csv; charset=utf-8"

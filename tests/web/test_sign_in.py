@@ -185,3 +185,38 @@ def test_bad_filters_are_a_page_naming_the_field(visitor: TestClient[Litestar]) 
     assert "text/html" in answer.headers["content-type"]
     assert visitor.get("/users?cursor=garbage").status_code == 400
     assert visitor.get("/users?sort=nonsense").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/users/alice/nothing", 404), ("GET", "/follow/xyz", 404), ("PUT", "/users", 405)],
+)
+def test_errors_on_page_paths_are_pages(
+    visitor: TestClient[Litestar], method: str, path: str, status: int
+) -> None:
+    sign_in(visitor)
+    answer = visitor.request(method, path)
+    assert answer.status_code == status
+    assert answer.headers["content-type"].startswith("text/html")
+    api = visitor.get("/api/v1/nothing", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert api.status_code == 404
+    assert api.headers["content-type"] == "application/problem+json"
+
+
+def test_nul_on_a_page_is_a_400_page_naming_the_field(visitor: TestClient[Litestar]) -> None:
+    sign_in(visitor)
+    answer = visitor.get("/users", params={"q": "a\x00b"})
+    assert answer.status_code == 400
+    assert "q: NUL characters are not accepted" in answer.text
+    assert answer.headers["content-type"].startswith("text/html")
+
+
+def test_a_stranger_is_refused_before_the_body_is_read(visitor: TestClient[Litestar]) -> None:
+    """Signed out, a POST is a 403 whatever it carries (its body is never looked at: a NUL in
+    it would otherwise have been a 400)."""
+    answer = visitor.post(
+        "/follow/upload",
+        files={"file": ("x.html", b'{"a": "\\u0000"}' * 1000, "text/html")},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 403

@@ -32,6 +32,7 @@ from roomwatch.errors import ScheduleError
 from storage.job_queries import list_jobs
 from storage.jobs import JobConflict
 from storage.status import read_status_async
+from web.auth import take_flashes
 from web.pages.agent_jobs import job_view
 from web.pages.query import BadPageInput
 from web.templating import page
@@ -104,7 +105,10 @@ async def overview(
     message: PageMessage | None = None,
     status_code: int = 200,
 ) -> Template:
-    """The Agent page, with the answer to a form if there was one."""
+    """The Agent page, with the answer to a form if there was one (given, or kept for this
+    page by a form that redirected here)."""
+    if message is None:
+        message = next(iter(take_flashes(request)), None)
     status = await read_status_async(db, database_label, config.alerts.failures_in_a_row)
     jobs = await list_jobs(db, limit=RECENT_JOBS)
     active = {job.spider: job.job_id for job in status.last_jobs if job.status in _ACTIVE}

@@ -24,6 +24,7 @@ from control_api.sessions import (
     store_imported_cookies,
 )
 from roomwatch.config import Config
+from web.auth import flash
 from web.pages import query
 from web.pages.agent import PageMessage, form_fields, overview
 
@@ -45,7 +46,7 @@ class SessionPagesController(Controller):
         config: NamedDependency[Config],
         conninfo: NamedDependency[str],
         database_label: NamedDependency[str],
-    ) -> Template:
+    ) -> Template | Redirect:
         """Pasted text or an uploaded file (extension JSON, storage state, cookies.txt), checked
         against the site unless ``verify`` is unticked; a refusal stores nothing."""
         form = await request.form()
@@ -79,32 +80,40 @@ class SessionPagesController(Controller):
                 answer = PageMessage(section="sessions", text=str(refused.detail), error=True)
                 status_code = refused.status_code
             else:
-                answer = PageMessage(
-                    section="sessions",
-                    text=f"Session {row.session_id} stored: account {row.account}, {row.status}.",
+                flash(
+                    request,
+                    PageMessage(
+                        section="sessions",
+                        text=f"Session {row.session_id} stored: account {row.account}, "
+                        f"{row.status}.",
+                    ),
                 )
+                # Stored: answered by a redirect, so that a reload cannot store it twice.
+                return Redirect("/agent#sessions", status_code=303)
         return await overview(
             request, db, config, conninfo, database_label, message=answer, status_code=status_code
         )
 
-    @post("/{session_id:int}/verify")
+    @post("/{session_id:int}/verify", status_code=303)
     async def verify(
         self,
         request: Request[Any, Any, Any],
-        db: Db,
         config: NamedDependency[Config],
         conninfo: NamedDependency[str],
-        database_label: NamedDependency[str],
         session_id: SessionId,
-    ) -> Template:
-        """Runs the logged-in probe (a headless Chromium: a few seconds) and shows its verdict."""
+    ) -> Redirect:
+        """Runs the logged-in probe (a headless Chromium: a few seconds); the Agent page it
+        redirects to shows the verdict."""
         outcome = await probe_session(config, conninfo, session_id)
-        answer = PageMessage(
-            section="sessions",
-            text=f"Session {session_id}: {outcome.result} ({outcome.reason}).",
-            error=outcome.result == "expired",
+        flash(
+            request,
+            PageMessage(
+                section="sessions",
+                text=f"Session {session_id}: {outcome.result} ({outcome.reason}).",
+                error=outcome.result == "expired",
+            ),
         )
-        return await overview(request, db, config, conninfo, database_label, message=answer)
+        return Redirect("/agent#sessions", status_code=303)
 
     @post("/{session_id:int}/delete", status_code=303)
     async def delete(

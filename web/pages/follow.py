@@ -239,6 +239,8 @@ class FollowController(Controller):
         """
         form = await request.form()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        if not fields.get("kind"):  # the API requires it too: never guess which list it is
+            raise BadPageInput(detail="kind: choose followers or following")
         kind: Kind = query.choice(fields, "kind", get_args(Kind), "followers")
         confirm = query.flag(fields, "confirm_loss") or False
         saved_at = _saved_at(fields)
