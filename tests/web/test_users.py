@@ -18,7 +18,6 @@ from storage.writers import write_affiliate_poll, write_cbhours_live
 from tests.control_api.conftest import AUTH, TOKEN, live, room
 from tests.web.pages_support import sign_in
 
-NOW = dt.datetime.now(dt.UTC)
 ROW = re.compile(r'<tr data-username="([^"]+)"')
 
 
@@ -31,8 +30,9 @@ def pages(db_url: str) -> Iterator[TestClient[Litestar]]:
 
 @pytest.fixture
 def people(db_url: str) -> None:
+    now = dt.datetime.now(dt.UTC)  # recent when the test reads it, however late it runs
     with psycopg.connect(db_url, autocommit=True) as conn:
-        write_cbhours_live(conn, [live("erin", rank=7, grank=70)], observed_at=NOW)
+        write_cbhours_live(conn, [live("erin", rank=7, grank=70)], observed_at=now)
         write_affiliate_poll(
             conn,
             [
@@ -40,7 +40,7 @@ def people(db_url: str) -> None:
                 room("bob", gender="m", tags=["gaming"], num_followers=500),
                 room("erin", gender="c", tags=["lovense"], num_followers=300),
             ],
-            observed_at=NOW,
+            observed_at=now,
         )
         set_watch(conn, ["bob"], True)
 
@@ -77,7 +77,7 @@ def test_cursor_paging_keeps_the_filters(pages: TestClient[Litestar], db_url: st
             conn,
             [room(f"p{i:03}", tags=["x"], num_followers=1000 - i) for i in range(60)]
             + [room("other", tags=["y"], num_followers=5000)],
-            observed_at=NOW,
+            observed_at=dt.datetime.now(dt.UTC),
         )
     first = pages.get("/users?tag=x")
     assert ROW.findall(first.text) == [f"p{i:03}" for i in range(50)]
@@ -98,7 +98,8 @@ def test_each_value_carries_its_source(pages: TestClient[Litestar]) -> None:
         assert cell, field
         source = detail[field]["source"]
         assert cell.group(3) == source
-        assert cell.group(1).strip() == f"src-{source}"
+        shown = "stale" if detail[field]["stale"] else source
+        assert cell.group(1).strip() == f"src-{shown}"
     # rank comes from CBHours only; the list's followers from CBHours before Affiliate
     assert detail["rank"]["source"] == "cbhours"
     assert 'class="legend"' in html
