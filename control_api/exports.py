@@ -29,12 +29,12 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from control_api.export_formats import MEDIA_TYPES, ExportFormat, body
-from control_api.params import as_utc
+from control_api.params import EventKind, EventsSince, as_utc
 from control_api.person_filters import PERSON_FILTER, PersonFilters, Sort
 from control_api.problems import BAD_REQUEST_RESPONSES, PROBLEM_HANDLERS
 from storage.exports import export_follow_events, export_persons
 from storage.person_list import PersonSummary
-from storage.person_queries import FollowEvent, FollowEventKind
+from storage.person_queries import FollowEvent
 
 log = logging.getLogger(__name__)
 Format = Annotated[
@@ -115,13 +115,8 @@ class ExportController(Controller):
         self,
         state: State,
         export_format: Format,
-        kind: Annotated[
-            FollowEventKind | None, QueryParameter(description="one kind; default: all")
-        ] = None,
-        since: Annotated[
-            dt.datetime | None,
-            QueryParameter(description="only events at or after this time (RFC 3339)"),
-        ] = None,
+        kind: EventKind = None,
+        since: EventsSince = None,
     ) -> Stream:
         """The rows of ``GET /follow-events`` with the same filters, newest first, all pages."""
         start = as_utc(since)

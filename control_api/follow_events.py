@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
 
 from litestar import Controller, get
-from litestar.params import QueryParameter
 
 from control_api.cursors import decode_cursor, encode_cursor
-from control_api.params import Cursor, Db, Limit, as_utc
+from control_api.params import Cursor, Db, EventKind, EventsSince, Limit, as_utc
 from control_api.problems import BAD_REQUEST_RESPONSES, PROBLEM_HANDLERS, bad_param
 from control_api.schemas import FollowEventPage
-from storage.person_queries import FollowEventKind, list_follow_events
+from storage.person_queries import list_follow_events
 
 _CURSOR_KIND = "follow-events"
 
@@ -28,13 +26,8 @@ class FollowEventController(Controller):
     async def index(
         self,
         db: Db,
-        kind: Annotated[
-            FollowEventKind | None, QueryParameter(description="one kind; default: all")
-        ] = None,
-        since: Annotated[
-            dt.datetime | None,
-            QueryParameter(description="only events at or after this time (RFC 3339)"),
-        ] = None,
+        kind: EventKind = None,
+        since: EventsSince = None,
         limit: Limit = 50,
         cursor: Cursor = None,
     ) -> FollowEventPage:

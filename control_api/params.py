@@ -16,6 +16,7 @@ from psycopg import AsyncConnection
 
 from control_api.person_cache import PersonCache
 from control_api.problems import bad_param
+from storage.person_queries import FollowEventKind
 
 DEFAULT_RANGE = dt.timedelta(days=7)
 LONGEST_RANGE = dt.timedelta(days=90)
@@ -34,6 +35,11 @@ Since = Annotated[
     QueryParameter(
         name="from", description="start, RFC 3339 (no offset: UTC); default: to - 7 days"
     ),
+]
+EventKind = Annotated[FollowEventKind | None, QueryParameter(description="one kind; default: all")]
+EventsSince = Annotated[
+    dt.datetime | None,
+    QueryParameter(description="only events at or after this time (RFC 3339)"),
 ]
 Until = Annotated[
     dt.datetime | None,

@@ -10,14 +10,15 @@ never repeats it). The overview reads the schedules and alerts through the statu
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import FormMultiDict
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import PathParameter
 from litestar.response import Redirect, Template
@@ -126,22 +127,35 @@ async def overview(
     )
 
 
+# overview() bound to the request: show(message=..., status_code=...) renders the page.
+ShowAgent = Callable[..., Awaitable[Template]]
+
+
+def show_agent(
+    request: Request[Any, Any, Any],
+    db: Db,
+    config: NamedDependency[Config],
+    conninfo: NamedDependency[str],
+    database_label: NamedDependency[str],
+) -> ShowAgent:
+    """The dependency ``show``: the Agent page of this request, ready to render."""
+    return functools.partial(overview, request, db, config, conninfo, database_label)
+
+
+SHOW_AGENT = {"show": Provide(show_agent, sync_to_thread=False)}
+Show = NamedDependency[ShowAgent]
+
+
 class AgentController(Controller):
     """The Agent page and its schedule and Run now forms."""
 
     path = "/agent"
     include_in_schema = False
+    dependencies = SHOW_AGENT
 
     @get("/")
-    async def index(
-        self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        config: NamedDependency[Config],
-        conninfo: NamedDependency[str],
-        database_label: NamedDependency[str],
-    ) -> Template:
-        return await overview(request, db, config, conninfo, database_label)
+    async def index(self, show: Show) -> Template:
+        return await show()
 
     @post("/schedules/{name:str}", status_code=303)
     async def change(
@@ -149,8 +163,7 @@ class AgentController(Controller):
         request: Request[Any, Any, Any],
         db: Db,
         config: NamedDependency[Config],
-        conninfo: NamedDependency[str],
-        database_label: NamedDependency[str],
+        show: Show,
         name: ScheduleName,
     ) -> Redirect | Template:
         """Pause, resume, or set the interval or cron: the same change as ``PATCH
@@ -162,21 +175,14 @@ class AgentController(Controller):
         except (ValidationException, ScheduleError) as exc:
             text = exc.detail if isinstance(exc, ValidationException) else str(exc)
             refused = PageMessage(section="schedules", text=text, error=True, target=name)
-            return await overview(
-                request, db, config, conninfo, database_label, message=refused, status_code=400
-            )
+            return await show(message=refused, status_code=400)
         if schedule is None:
             raise NotFoundException(detail=f"name: no schedule named {name!r}")
         return Redirect(f"/agent#schedule-{name}", status_code=303)
 
     @post("/crawls", status_code=303)
     async def run_now(
-        self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        config: NamedDependency[Config],
-        conninfo: NamedDependency[str],
-        database_label: NamedDependency[str],
+        self, request: Request[Any, Any, Any], db: Db, show: Show
     ) -> Redirect | Template:
         """Queues a crawl as ``POST /crawls`` does and shows its job page; one of that spider
         already queued or running is a 409 page linking it."""
@@ -192,9 +198,7 @@ class AgentController(Controller):
             job = await submit_crawl(db, crawl)
         except ValidationException as exc:
             refused = PageMessage(section="run", text=exc.detail, error=True, target=spider)
-            return await overview(
-                request, db, config, conninfo, database_label, message=refused, status_code=400
-            )
+            return await show(message=refused, status_code=400)
         except JobConflict as conflict:
             busy = PageMessage(
                 section="run",
@@ -203,7 +207,5 @@ class AgentController(Controller):
                 target=spider,
                 job_id=conflict.existing or None,
             )
-            return await overview(
-                request, db, config, conninfo, database_label, message=busy, status_code=409
-            )
+            return await show(message=busy, status_code=409)
         return Redirect(f"/agent/jobs/{job.job_id}", status_code=303)

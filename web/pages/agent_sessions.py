@@ -16,7 +16,6 @@ from litestar.params import PathParameter
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Redirect, Template
 
-from control_api.params import Db
 from control_api.sessions import (
     MAX_COOKIE_FILE_BYTES,
     probe_session,
@@ -26,7 +25,7 @@ from control_api.sessions import (
 from roomwatch.config import Config
 from web.auth import flash
 from web.pages import query
-from web.pages.agent import PageMessage, form_fields, overview
+from web.pages.agent import SHOW_AGENT, PageMessage, Show, form_fields
 
 SessionId = Annotated[int, PathParameter(ge=1, le=2**63 - 1)]
 COOKIES_FIELD = "cookies"
@@ -37,15 +36,15 @@ class SessionPagesController(Controller):
 
     path = "/agent/sessions"
     include_in_schema = False
+    dependencies = SHOW_AGENT
 
     @post("/", request_max_body_size=MAX_COOKIE_FILE_BYTES)
     async def import_cookies(
         self,
         request: Request[Any, Any, Any],
-        db: Db,
         config: NamedDependency[Config],
         conninfo: NamedDependency[str],
-        database_label: NamedDependency[str],
+        show: Show,
     ) -> Template | Redirect:
         """Pasted text or an uploaded file (extension JSON, storage state, cookies.txt), checked
         against the site unless ``verify`` is unticked; a refusal stores nothing."""
@@ -90,9 +89,7 @@ class SessionPagesController(Controller):
                 )
                 # Stored: answered by a redirect, so that a reload cannot store it twice.
                 return Redirect("/agent#sessions", status_code=303)
-        return await overview(
-            request, db, config, conninfo, database_label, message=answer, status_code=status_code
-        )
+        return await show(message=answer, status_code=status_code)
 
     @post("/{session_id:int}/verify", status_code=303)
     async def verify(
