@@ -25,6 +25,7 @@ from storage.alerts import read_alerts
 from storage.jobs import finish_job, get_job, lock_job, start_job
 from storage.schedules import ensure_default_schedules, list_schedules
 from tests.control_api.conftest import TOKEN
+from tests.support import cookie_state
 from tests.web.pages_support import csrf_of, sign_in
 from upstream_sim.server import SimulatorServer
 from upstream_sim.state import SimulatorState
@@ -161,7 +162,7 @@ def test_nul_is_refused_in_paths_and_fields(client: Client, conn: psycopg.Connec
 def test_every_form_is_refused_without_the_csrf_token(
     client: Client, conn: psycopg.Connection[Any], config: Config
 ) -> None:
-    row = save_session(conn, config, _state(SECRET), account="me", method="import")
+    row = save_session(conn, config, cookie_state(SECRET), account="me", method="import")
     job = client.post("/agent/crawls", data=_form(client, spider="cbhours_live"))
     job_id = int(job.url.path.rsplit("/", 1)[1])
     forms = [
@@ -324,28 +325,10 @@ def test_broadcaster_text_in_errors_and_logs_is_escaped(
         assert ESCAPED in text, path
 
 
-def _state(sessionid: str) -> Any:
-    return {
-        "cookies": [
-            {
-                "name": "sessionid",
-                "value": sessionid,
-                "domain": "127.0.0.1",
-                "path": "/",
-                "expires": -1,
-                "httpOnly": True,
-                "secure": False,
-                "sameSite": "Lax",
-            }
-        ],
-        "origins": [],
-    }
-
-
 def test_sessions_are_listed_without_secrets_and_deleted(
     client: Client, conn: psycopg.Connection[Any], config: Config
 ) -> None:
-    row = save_session(conn, config, _state(SECRET), account="alice", method="import")
+    row = save_session(conn, config, cookie_state(SECRET), account="alice", method="import")
     conn.execute(
         "UPDATE login_sessions SET status = 'valid', last_verified_at = now() "
         "WHERE session_id = %s",
@@ -445,14 +428,14 @@ def test_import_and_verify_against_the_site(db_url: str, conn: psycopg.Connectio
             sign_in(client)
             refused = client.post(
                 "/agent/sessions",
-                data=_form(client, cookies=json.dumps(_state("x" * 32)), verify="true"),
+                data=_form(client, cookies=json.dumps(cookie_state("x" * 32)), verify="true"),
                 files={},
             )
             assert refused.status_code == 422
             assert "cookies: these cookies are not logged in" in refused.text
             imported = client.post(
                 "/agent/sessions",
-                data=_form(client, cookies=json.dumps(_state(sessionid)), verify="true"),
+                data=_form(client, cookies=json.dumps(cookie_state(sessionid)), verify="true"),
                 files={},
             )
             assert imported.status_code == 200, imported.text
