@@ -10,9 +10,9 @@ from agent.runner import CrawlRunner
 from agent.runtime import migrate
 from roomwatch.catalog import check_spider_args
 from roomwatch.config import Config
-from roomwatch.errors import ConfigError, JobError
+from roomwatch.errors import ConfigError, JobConflict, JobError
 from storage.database import connect, open_database
-from storage.jobs import Job, JobConflict, get_job
+from storage.jobs import Job, get_job
 
 
 def parse_spider_args(spider: str, pairs: list[str]) -> dict[str, str]:

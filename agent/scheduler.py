@@ -39,9 +39,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from psycopg.conninfo import make_conninfo
 
-from roomwatch.errors import DatabaseError, RoomwatchError
+from roomwatch.errors import DatabaseError, JobConflict, RoomwatchError
 from storage.database import connect
-from storage.jobs import Job, JobConflict, Trigger
+from storage.jobs import Job, Trigger
 from storage.schedules import (
     SCHEDULER_LOCK,
     Schedule,

@@ -29,13 +29,14 @@ from control_api.cursors import decode_cursor, encode_cursor
 from control_api.params import Cursor, Db, Limit
 from control_api.problems import bad_param, not_found
 from roomwatch.catalog import MAX_ARG_LENGTH, SPIDERS, arg_error, check_spider_args
+from roomwatch.errors import JobConflict
 from storage.job_queries import (
     create_job_async,
     get_job_async,
     list_jobs,
     request_cancel_async,
 )
-from storage.jobs import Job, JobConflict, Status
+from storage.jobs import Job, Status
 
 _CURSOR_KIND = "crawls"
 _TAIL_BLOCK = 64 * 1024

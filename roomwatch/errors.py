@@ -9,8 +9,11 @@ Hierarchy::
     │   └── MigrationError         a migration file failed; the database is as it was before it
     ├── UpstreamError              an upstream answered something we cannot use
     │   └── DecodeError            a response did not match the documented format (names the field)
+    │       ├── PageError          an Affiliate feed page did (its room and field)
+    │       └── RoomListError      a logged-in room-list API answer did
     ├── SessionError               a login session is missing, invalid or expired
     ├── JobError                   a crawl job request cannot be honoured (unknown spider, conflict)
+    │   └── JobConflict            one of that spider is already queued or running (``existing``)
     ├── ScheduleError              a schedule change is invalid (names the field)
     ├── UsernameError              a name given for the watch list cannot be a username
     ├── HtmlImportError            a saved page offered for import cannot be used (names the file)
@@ -59,12 +62,29 @@ class DecodeError(UpstreamError):
     """A response body did not match the documented format."""
 
 
+class PageError(DecodeError):
+    """An Affiliate feed page that does not match the documented format; the message names the
+    room and field."""
+
+
+class RoomListError(DecodeError):
+    """A room-list answer that does not match the format; the message names the field."""
+
+
 class SessionError(RoomwatchError):
     """A login session is missing, invalid or expired."""
 
 
 class JobError(RoomwatchError):
     """A crawl job request cannot be honoured."""
+
+
+class JobConflict(JobError):
+    """A job of that spider is already queued or running; ``existing`` is its id."""
+
+    def __init__(self, spider: str, existing: int) -> None:
+        super().__init__(f"a {spider} job is already queued or running (#{existing})")
+        self.existing = existing
 
 
 class ScheduleError(RoomwatchError):

@@ -22,6 +22,7 @@ import re
 import msgspec
 from parsel import Selector
 
+from roomwatch.errors import RoomListError
 from roomwatch.text import clean_json, clean_text
 from sessions import numbers
 from sessions.markup import name_of
@@ -45,10 +46,6 @@ _CARDS = (
     f" or @data-testid = 'room-card') and not({_HIDDEN_LISTS})]"
 )
 _RECOMMENDED_HEADER = "followRecommendedHeader"
-
-
-class RoomListError(ValueError):
-    """A room-list answer that does not match the format; the message names the field."""
 
 
 class RoomListPage(msgspec.Struct, frozen=True, kw_only=True):

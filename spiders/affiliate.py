@@ -24,6 +24,7 @@ from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from roomwatch.config import Config
+from roomwatch.errors import PageError
 from roomwatch.text import clean_json
 from spiders.base import RoomwatchSpider
 from spiders.images import ThumbnailItem
@@ -72,10 +73,6 @@ class _Envelope(msgspec.Struct):
 
 _envelope = msgspec.json.Decoder(_Envelope | list[msgspec.Raw])
 _room = msgspec.json.Decoder(_WireRoom)
-
-
-class PageError(ValueError):
-    """A page that does not match the documented format; the message names the field."""
 
 
 def decode_page(body: bytes) -> tuple[list[AffiliateRoom], int | None]:

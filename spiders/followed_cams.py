@@ -30,8 +30,8 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 from playwright.async_api import Response as BrowserResponse
 
+from roomwatch.errors import RoomListError
 from sessions.followed_parsing import (
-    RoomListError,
     decode_room_list,
     parse_counts,
     parse_followed_page,

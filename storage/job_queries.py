@@ -14,6 +14,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from roomwatch.errors import JobConflict
 from storage.jobs import (
     ACTIVE_JOB,
     CANCEL_QUEUED,
@@ -21,7 +22,6 @@ from storage.jobs import (
     INSERT_JOB,
     JOB_BY_ID,
     Job,
-    JobConflict,
     Status,
     Trigger,
 )

@@ -22,7 +22,7 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from roomwatch.errors import DatabaseError, JobError
+from roomwatch.errors import DatabaseError, JobConflict
 from storage.database import connect
 
 Connection = psycopg.Connection[Any]
@@ -80,14 +80,6 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def done(self) -> bool:
         return self.status in FINAL_STATUSES
-
-
-class JobConflict(JobError):
-    """A job of that spider is already queued or running; ``existing`` is its id."""
-
-    def __init__(self, spider: str, existing: int) -> None:
-        super().__init__(f"a {spider} job is already queued or running (#{existing})")
-        self.existing = existing
 
 
 def _job(conn: Connection, query: str, params: dict[str, Any]) -> Job | None:

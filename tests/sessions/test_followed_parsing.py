@@ -9,8 +9,8 @@ import pytest
 from parsel import Selector
 
 from roomwatch.config import FollowersConfig
+from roomwatch.errors import RoomListError
 from sessions.followed_parsing import (
-    RoomListError,
     decode_room_list,
     parse_counts,
     parse_followed_page,

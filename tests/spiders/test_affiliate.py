@@ -16,7 +16,8 @@ import pytest
 from agent.runner import CrawlRunner
 from roomwatch.catalog import SPIDERS
 from roomwatch.config import Config, load_config
-from spiders.affiliate import PageError, decode_page
+from roomwatch.errors import PageError
+from spiders.affiliate import decode_page
 from spiders.settings import crawl_settings
 from storage.jobs import Job
 from upstream_sim.faults import FaultRule

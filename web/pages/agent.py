@@ -29,9 +29,8 @@ from control_api.schedules import ScheduleChange, change_schedule
 from control_api.sessions import stored_sessions
 from roomwatch.catalog import SPIDERS
 from roomwatch.config import Config
-from roomwatch.errors import ScheduleError
+from roomwatch.errors import JobConflict, ScheduleError
 from storage.job_queries import list_jobs
-from storage.jobs import JobConflict
 from storage.status import read_status_async
 from web.auth import take_flashes
 from web.pages.agent_jobs import job_view
