@@ -1,4 +1,5 @@
-"""Fixtures for the control API tests: the real app on a fresh migrated database, and test data.
+"""Fixtures for the control API tests: the real app on a fresh migrated database (its test data
+comes from tests/factories.py).
 
 Data goes in through the storage writers the pipelines use, so the API is tested on rows shaped
 exactly like production ones.
@@ -6,11 +7,9 @@ exactly like production ones.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-import msgspec
 import psycopg
 import pytest
 from litestar import Litestar
@@ -18,10 +17,7 @@ from litestar.testing import TestClient
 
 from control_api.app import create_app
 from roomwatch.config import load_config
-from storage.records import AffiliateRoom, CbhoursLive
-
-TOKEN = "test-token-0123456789abcdefghijklmnopqrstuvwxyz"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+from tests.factories import AUTH, TOKEN
 
 
 @pytest.fixture
@@ -43,55 +39,3 @@ def conn(db_url: str) -> Iterator[psycopg.Connection[Any]]:
     """An autocommit connection for writers and direct setup statements."""
     with psycopg.connect(db_url, autocommit=True) as connection:
         yield connection
-
-
-def room(username: str, **fields: Any) -> AffiliateRoom:
-    """An Affiliate room object with plausible defaults; ``raw`` mirrors the fields."""
-    values: dict[str, Any] = {
-        "username": username,
-        "gender": "f",
-        "location": "Somewhere",
-        "current_show": "public",
-        "room_subject": f"{username}'s room",
-        "tags": [],
-        "is_new": False,
-        "num_users": 10,
-        "num_followers": 100,
-        "country": "US",
-        "spoken_languages": "English",
-        "display_name": username.title(),
-        "birthday": dt.date(2000, 1, 2),
-        "is_hd": True,
-        "age": 25,
-        "seconds_online": 60,
-        "image_url": f"https://img.example/{username}.jpg",
-        "image_url_360x270": None,
-        "chat_room_url_revshare": None,
-        "iframe_embed_revshare": None,
-        "chat_room_url": None,
-        "iframe_embed": None,
-        "slug": username,
-    }
-    values.update(fields)
-    raw = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in values.items()}
-    return AffiliateRoom(**values, raw=msgspec.json.encode(raw))
-
-
-def live(username: str, online: bool = True, **fields: Any) -> CbhoursLive:
-    """A CBHours ``get_live`` model; offline rows carry only the status, like upstream."""
-    if not online:
-        return CbhoursLive(username=username, room_status="Offline", raw=b'{"room_status":"x"}')
-    values: dict[str, Any] = {
-        "gender": "Female",
-        "rank": 100,
-        "grank": 50,
-        "viewers": 20,
-        "followers": 200,
-        "current_show": "public",
-        "room_subject": "hi",
-        "tags": [],
-        "is_new": False,
-    }
-    values.update(fields)
-    raw = msgspec.json.encode({"room_status": "Online", "username": username, **values})
-    return CbhoursLive(username=username, room_status="Online", raw=raw, **values)

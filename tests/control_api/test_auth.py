@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 from control_api.auth import BearerTokenMiddleware, load_or_create_token, token_path
 from roomwatch.config import MIN_TOKEN_LENGTH, load_config
 from roomwatch.errors import ConfigError
-from tests.control_api.conftest import AUTH, TOKEN
+from tests.factories import AUTH, TOKEN
 
 Client = TestClient[Litestar]
 

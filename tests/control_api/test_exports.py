@@ -16,7 +16,7 @@ from litestar.testing import TestClient
 from storage.follow_state import reconcile
 from storage.person_list import PersonSummary
 from storage.writers import write_affiliate_poll
-from tests.control_api.conftest import room
+from tests.factories import room
 
 Client = TestClient[Litestar]
 T0 = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=2)

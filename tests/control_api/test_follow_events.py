@@ -11,7 +11,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from storage.writers import write_affiliate_poll
-from tests.control_api.conftest import room
+from tests.factories import room
 
 Client = TestClient[Litestar]
 T = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)

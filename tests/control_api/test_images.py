@@ -17,7 +17,7 @@ from control_api.app import create_app
 from roomwatch.config import load_config
 from storage.images import Thumbnail, content_path, images_dir, record_thumbnails
 from storage.writers import write_affiliate_poll
-from tests.control_api.conftest import AUTH, TOKEN, room
+from tests.factories import AUTH, TOKEN, room
 from upstream_sim.thumbnails import thumbnail_jpeg
 
 Client = TestClient[Litestar]

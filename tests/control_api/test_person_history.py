@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 
 from storage.records import ActivitySegment, DailyActivity
 from storage.writers import write_affiliate_poll, write_cbhours_activity, write_cbhours_live
-from tests.control_api.conftest import live, room
+from tests.factories import live, room
 
 Client = TestClient[Litestar]
 # A whole hour a day ago, so hourly buckets are predictable and nothing is "recent".

@@ -11,7 +11,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from storage.writers import write_affiliate_poll, write_cbhours_live
-from tests.control_api.conftest import live, room
+from tests.factories import live, room
 from tests.storage.test_current_state import observe
 
 Client = TestClient[Litestar]

@@ -16,7 +16,7 @@ from litestar.testing import TestClient
 from roomwatch.logs import register_secret, setup_logging
 from storage.records import ActivitySegment, DailyActivity
 from storage.writers import write_affiliate_poll, write_cbhours_activity, write_cbhours_live
-from tests.control_api.conftest import AUTH, live, room
+from tests.factories import AUTH, live, room
 from tests.web.pages_support import csrf_of, sign_in
 from web.routes import PAGE_PATHS
 

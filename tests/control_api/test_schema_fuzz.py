@@ -27,7 +27,7 @@ from control_api.app import create_app
 from roomwatch.config import load_config
 from storage.writers import write_affiliate_poll
 from tests.conftest import _with_db
-from tests.control_api.conftest import AUTH, TOKEN, room
+from tests.factories import AUTH, TOKEN, room
 from tests.support import free_port
 
 

@@ -17,7 +17,7 @@ from litestar.testing import TestClient
 
 from control_api.app import create_app
 from roomwatch.config import Config, load_config
-from tests.control_api.conftest import AUTH, TOKEN
+from tests.factories import AUTH, TOKEN
 from upstream_sim.server import SimulatorServer
 from upstream_sim.state import SimulatorState
 

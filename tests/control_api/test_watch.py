@@ -14,7 +14,7 @@ from litestar.testing import TestClient
 from roomwatch.config import load_config
 from storage.targets import cbhours_activity_targets, cbhours_live_targets, thumbnail_targets
 from storage.writers import write_affiliate_poll
-from tests.control_api.conftest import room
+from tests.factories import room
 
 Client = TestClient[Litestar]
 T = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)

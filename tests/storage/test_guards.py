@@ -13,45 +13,16 @@ import pytest
 from roomwatch.config import DatabaseConfig
 from storage import maintenance
 from storage.guards import CLOCK_MARGIN
-from storage.records import ActivitySegment, AffiliateRoom, CbhoursLive, DailyActivity
+from storage.records import ActivitySegment, CbhoursLive, DailyActivity
 from storage.writers import (
     mark_without_trophy,
     write_affiliate_poll,
     write_cbhours_activity,
     write_cbhours_live,
 )
+from tests.factories import room
 
 UTC = dt.UTC
-
-
-def _room(name: str, **changes: Any) -> AffiliateRoom:
-    fields: dict[str, Any] = {
-        "username": name,
-        "gender": "f",
-        "location": None,
-        "current_show": "public",
-        "room_subject": f"hello from {name}",
-        "tags": ["a"],
-        "is_new": False,
-        "num_users": 10,
-        "num_followers": 100,
-        "country": None,
-        "spoken_languages": None,
-        "display_name": None,
-        "birthday": None,
-        "is_hd": True,
-        "age": 30,
-        "seconds_online": 60,
-        "image_url": None,
-        "image_url_360x270": None,
-        "chat_room_url_revshare": None,
-        "iframe_embed_revshare": None,
-        "chat_room_url": None,
-        "iframe_embed": None,
-        "slug": name,
-        "raw": b'{"username": "%s"}' % name.encode(),
-    }
-    return AffiliateRoom(**{**fields, **changes})
 
 
 def _scalar(db: psycopg.Connection[Any], query: str, *params: object) -> Any:
@@ -72,12 +43,12 @@ def _online(db: psycopg.Connection[Any], name: str) -> Any:
 def test_rows_the_database_refuses_are_set_aside_and_the_rest_stored(
     db: psycopg.Connection[Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    rooms = [_room(f"r{n:03}") for n in range(100)]
+    rooms = [room(f"r{n:03}") for n in range(100)]
     # Values the decoders let through: an age beyond smallint, a JSON text jsonb refuses,
     # and a NUL that reached a writer by another way than a decoder.
-    rooms[17] = _room("r017", age=99999)
-    rooms[42] = _room("r042", raw=b'{"s": "\\u0000"}')
-    rooms[80] = _room("r080", room_subject="a\x00b")
+    rooms[17] = room("r017", age=99999)
+    rooms[42] = room("r042", raw=b'{"s": "\\u0000"}')
+    rooms[80] = room("r080", room_subject="a\x00b")
     with caplog.at_level(logging.WARNING, logger="storage.guards"):
         result = write_affiliate_poll(
             db, rooms, observed_at=dt.datetime.now(UTC), job_id=None, complete=True
@@ -95,7 +66,7 @@ def test_rows_the_database_refuses_are_set_aside_and_the_rest_stored(
 
 def test_a_batch_whose_every_row_is_refused_still_fails(db: psycopg.Connection[Any]) -> None:
     # Then no row is at fault (a broken statement would refuse them all): nothing is hidden.
-    rooms = [_room("a", age=99999), _room("b", age=99999), _room("c", age=-99999)]
+    rooms = [room("a", age=99999), room("b", age=99999), room("c", age=-99999)]
     with pytest.raises(psycopg.errors.NumericValueOutOfRange):
         write_affiliate_poll(db, rooms, observed_at=dt.datetime.now(UTC), complete=True)
     db.rollback()
@@ -107,11 +78,11 @@ def test_a_complete_poll_does_not_conclude_a_set_aside_room_offline(
     db: psycopg.Connection[Any],
 ) -> None:
     t0 = dt.datetime.now(UTC) - dt.timedelta(minutes=3)
-    write_affiliate_poll(db, [_room("kept"), _room("refused"), _room("gone")], observed_at=t0)
+    write_affiliate_poll(db, [room("kept"), room("refused"), room("gone")], observed_at=t0)
     db.commit()
     later = t0 + dt.timedelta(minutes=1)
     result = write_affiliate_poll(
-        db, [_room("kept"), _room("refused", age=-40000)], observed_at=later, complete=True
+        db, [room("kept"), room("refused", age=-40000)], observed_at=later, complete=True
     )
     assert result.set_aside == ("refused",)
     # Seen by the poll, though not stored: not concluded offline. Absent: offline.
@@ -150,7 +121,7 @@ def test_an_observation_from_the_future_is_stored_at_the_database_time(
     db: psycopg.Connection[Any],
 ) -> None:
     skewed = dt.datetime.now(UTC) + dt.timedelta(days=3)  # a crawl machine's wrong clock
-    write_affiliate_poll(db, [_room("early")], observed_at=skewed, complete=True)
+    write_affiliate_poll(db, [room("early")], observed_at=skewed, complete=True)
     write_cbhours_live(db, [CbhoursLive(username="cb", room_status="Offline")], observed_at=skewed)
     mark_without_trophy(db, ["nocb"], skewed)
     db.commit()
@@ -165,14 +136,14 @@ def test_an_observation_from_the_future_is_stored_at_the_database_time(
     ]
     assert all(stamp <= db_now for stamp in stamps), stamps
     # A later, truthful observation is newer than the clamped one and wins.
-    write_affiliate_poll(db, [_room("early", num_users=77)], observed_at=dt.datetime.now(UTC))
+    write_affiliate_poll(db, [room("early", num_users=77)], observed_at=dt.datetime.now(UTC))
     assert _scalar(db, "SELECT viewers FROM person_source_latest WHERE source = 'affiliate'") == 77
 
 
 def test_a_small_skew_within_the_margin_is_kept(db: psycopg.Connection[Any]) -> None:
     ahead = dt.datetime.now(UTC) + CLOCK_MARGIN / 2
-    write_affiliate_poll(db, [_room("a")], observed_at=ahead)
-    write_affiliate_poll(db, [_room("b")], observed_at=ahead)  # a poll stays one time
+    write_affiliate_poll(db, [room("a")], observed_at=ahead)
+    write_affiliate_poll(db, [room("b")], observed_at=ahead)  # a poll stays one time
     assert _scalar(db, "SELECT count(DISTINCT observed_at) FROM affiliate_api_snapshots") == 1
     assert _scalar(db, "SELECT max(observed_at) FROM affiliate_api_snapshots") == ahead
 
@@ -189,8 +160,8 @@ class _ClockAYearBehind(dt.datetime):
 def test_retention_cuts_off_by_the_database_clock(
     db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_affiliate_poll(db, [_room("a")], observed_at=dt.datetime.now(UTC) - dt.timedelta(days=5))
-    write_affiliate_poll(db, [_room("a")], observed_at=dt.datetime.now(UTC))
+    write_affiliate_poll(db, [room("a")], observed_at=dt.datetime.now(UTC) - dt.timedelta(days=5))
+    write_affiliate_poll(db, [room("a")], observed_at=dt.datetime.now(UTC))
     db.commit()
     # The process clock as storage.maintenance sees it; the database's own clock is untouched.
     skewed = SimpleNamespace(datetime=_ClockAYearBehind, timedelta=dt.timedelta, UTC=UTC)

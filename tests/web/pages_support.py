@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.control_api.conftest import TOKEN
+from tests.factories import TOKEN
 
 
 def login_nonce(client: TestClient[Litestar]) -> str:

@@ -24,7 +24,7 @@ from sessions.store import save_session
 from storage.alerts import read_alerts
 from storage.jobs import finish_job, get_job, lock_job, start_job
 from storage.schedules import ensure_default_schedules, list_schedules
-from tests.control_api.conftest import TOKEN
+from tests.factories import TOKEN
 from tests.support import cookie_state
 from tests.web.pages_support import csrf_of, sign_in
 from upstream_sim.server import SimulatorServer

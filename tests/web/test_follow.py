@@ -26,7 +26,7 @@ from control_api.imports import MAX_BODY_BYTES
 from roomwatch.config import load_config
 from storage.follow_state import Relation, reconcile
 from storage.writers import write_affiliate_poll
-from tests.control_api.conftest import AUTH, TOKEN, room
+from tests.factories import AUTH, TOKEN, room
 from tests.web.pages_support import csrf_of, sign_in
 
 Client = TestClient[Litestar]

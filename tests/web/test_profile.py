@@ -22,7 +22,7 @@ from storage.images import Thumbnail, content_path, record_thumbnails
 from storage.person_queries import FollowEvent
 from storage.records import ActivitySegment, DailyActivity
 from storage.writers import write_affiliate_poll, write_cbhours_activity, write_cbhours_live
-from tests.control_api.conftest import AUTH, TOKEN, live, room
+from tests.factories import AUTH, TOKEN, live, room
 from tests.web.pages_support import csrf_of, sign_in
 from web.pages.profile import with_durations
 from web.sources import format_duration

@@ -17,7 +17,7 @@ from litestar.testing import TestClient
 from control_api.app import create_app
 from roomwatch.config import load_config
 from storage.writers import write_affiliate_poll
-from tests.control_api.conftest import TOKEN, room
+from tests.factories import TOKEN, room
 from tests.web.pages_support import csrf_of, sign_in
 from web.auth import WebSessions, safe_next
 from web.headers import HEADERS

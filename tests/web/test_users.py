@@ -15,7 +15,7 @@ from control_api.app import create_app
 from roomwatch.config import load_config
 from storage.watch_list import set_watch
 from storage.writers import write_affiliate_poll, write_cbhours_live
-from tests.control_api.conftest import AUTH, TOKEN, live, room
+from tests.factories import AUTH, TOKEN, live, room
 from tests.web.pages_support import sign_in
 
 ROW = re.compile(r'<tr data-username="([^"]+)"')

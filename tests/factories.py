@@ -1,0 +1,67 @@
+"""Test data shaped like production's: upstream records for the storage writers, and the API
+token the app under test is built with. One factory per record type for the whole suite."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+
+from storage.records import AffiliateRoom, CbhoursLive
+
+TOKEN = "test-token-0123456789abcdefghijklmnopqrstuvwxyz"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def room(username: str, **fields: Any) -> AffiliateRoom:
+    """An Affiliate room object with plausible defaults; ``raw`` mirrors the fields unless given."""
+    values: dict[str, Any] = {
+        "username": username,
+        "gender": "f",
+        "location": "Somewhere",
+        "current_show": "public",
+        "room_subject": f"{username}'s room",
+        "tags": [],
+        "is_new": False,
+        "num_users": 10,
+        "num_followers": 100,
+        "country": "US",
+        "spoken_languages": "English",
+        "display_name": username.title(),
+        "birthday": dt.date(2000, 1, 2),
+        "is_hd": True,
+        "age": 25,
+        "seconds_online": 60,
+        "image_url": f"https://img.example/{username}.jpg",
+        "image_url_360x270": None,
+        "chat_room_url_revshare": None,
+        "iframe_embed_revshare": None,
+        "chat_room_url": None,
+        "iframe_embed": None,
+        "slug": username,
+    }
+    raw: bytes | None = fields.pop("raw", None)  # given: the stored JSON as it is (a test's NUL)
+    values.update(fields)
+    mirrored = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in values.items()}
+    return AffiliateRoom(**values, raw=raw if raw is not None else msgspec.json.encode(mirrored))
+
+
+def live(username: str, online: bool = True, **fields: Any) -> CbhoursLive:
+    """A CBHours ``get_live`` model; offline rows carry only the status, like upstream."""
+    if not online:
+        return CbhoursLive(username=username, room_status="Offline", raw=b'{"room_status":"x"}')
+    values: dict[str, Any] = {
+        "gender": "Female",
+        "rank": 100,
+        "grank": 50,
+        "viewers": 20,
+        "followers": 200,
+        "current_show": "public",
+        "room_subject": "hi",
+        "tags": [],
+        "is_new": False,
+    }
+    values.update(fields)
+    raw = msgspec.json.encode({"room_status": "Online", "username": username, **values})
+    return CbhoursLive(username=username, room_status="Online", raw=raw, **values)
