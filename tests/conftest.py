@@ -1,4 +1,5 @@
-"""Shared fixtures: one real embedded PostgreSQL for the session, a fresh database per test."""
+"""Shared fixtures: one real embedded PostgreSQL for the session, a fresh database per test, and
+the upstream simulator with an environment that points crawls at it."""
 
 from __future__ import annotations
 
@@ -13,10 +14,14 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from roomwatch.config import Config, load_config
 from storage.embedded import EmbeddedPostgres
 from storage.migrator import apply_migrations
+from tests.support import as_url, with_db
+from upstream_sim.affiliate_feed import AffiliateFeed
+from upstream_sim.server import SimulatorServer
+from upstream_sim.state import SimulatorState
 
 TEMPLATE = "roomwatch_template"
 # Tests talk to loopback only. Anything (a crawl process, an agent) that reads its upstream URLs
@@ -42,19 +47,13 @@ def pg_server() -> Iterator[str]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def _with_db(conninfo: str, dbname: str) -> str:
-    params = conninfo_to_dict(conninfo)
-    params["dbname"] = dbname
-    return make_conninfo(**{k: str(v) for k, v in params.items()})
-
-
 @pytest.fixture(scope="session")
 def migrated_template(pg_server: str) -> str:
     """A database with every migration applied, cloned for each test."""
     with psycopg.connect(pg_server, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE)))
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
-    with psycopg.connect(_with_db(pg_server, TEMPLATE)) as conn:
+    with psycopg.connect(with_db(pg_server, TEMPLATE)) as conn:
         apply_migrations(conn)
     return TEMPLATE
 
@@ -93,7 +92,32 @@ def _fresh_database(pg_server: str, template: str | None) -> Iterator[str]:
     with psycopg.connect(pg_server, autocommit=True) as admin:
         admin.execute(create)
     try:
-        yield _with_db(pg_server, name)
+        yield with_db(pg_server, name)
     finally:
         with psycopg.connect(pg_server, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorServer]:
+    with SimulatorServer(SimulatorState(affiliate=AffiliateFeed(1234, seed=7))) as server:
+        yield server
+
+
+@pytest.fixture
+def crawl_env(
+    db_url: str, sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Config]:
+    """Environment (inherited by crawl processes) and config for crawls against the simulator."""
+    data_dir = Path(tempfile.mkdtemp(prefix="roomwatch-crawl-"))
+    env = {
+        "ROOMWATCH_DATA_DIR": str(data_dir),
+        "ROOMWATCH_DATABASE_URL": as_url(db_url),
+        "ROOMWATCH_AFFILIATE_URL": sim.affiliate_url,
+        "ROOMWATCH_AFFILIATE_WM": "testwm",
+        "ROOMWATCH_CHATURBATE_URL": sim.base_url,
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    yield load_config()
+    shutil.rmtree(data_dir, ignore_errors=True)

@@ -10,7 +10,7 @@ import socket
 from typing import Any
 
 from playwright.async_api import StorageState
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from agent.runner import CrawlRunner
 from roomwatch.config import Config
@@ -54,3 +54,10 @@ def crawl(config: Config, db_url: str, spider: str, **args: Any) -> Job:
     on its stdin, not from the environment), to its end."""
     runner = CrawlRunner(config, db_url)
     return runner.run(runner.submit(spider, args, "cli").job_id)
+
+
+def with_db(conninfo: str, dbname: str) -> str:
+    """The same server's conninfo for another database."""
+    params = conninfo_to_dict(conninfo)
+    params["dbname"] = dbname
+    return make_conninfo(**{k: str(v) for k, v in params.items()})

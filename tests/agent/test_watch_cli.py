@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from agent.cli import main
-from tests.spiders.conftest import as_url
+from tests.support import as_url
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from control_api.person_cache import APPLICATION_NAME, PersonCache
 from roomwatch.config import DatabaseConfig
 from storage.database import make_async_pool
-from tests.storage.test_current_state import observe
+from tests.storage.merge_cases import observe
 
 Scenario = Callable[[PersonCache, AsyncConnectionPool[Any]], Awaitable[None]]
 

@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 
 from storage.writers import write_affiliate_poll, write_cbhours_live
 from tests.factories import live, room
-from tests.storage.test_current_state import observe
+from tests.storage.merge_cases import observe
 
 Client = TestClient[Litestar]
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)

@@ -26,9 +26,8 @@ from psycopg import sql
 from control_api.app import create_app
 from roomwatch.config import load_config
 from storage.writers import write_affiliate_poll
-from tests.conftest import _with_db
 from tests.factories import AUTH, TOKEN, room
-from tests.support import free_port
+from tests.support import free_port, with_db
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +40,7 @@ def served_api(pg_server: str, migrated_template: str) -> Iterator[str]:
                 sql.Identifier(name), sql.Identifier(migrated_template)
             )
         )
-    conninfo = _with_db(pg_server, name)
+    conninfo = with_db(pg_server, name)
     with psycopg.connect(conninfo) as conn:
         rooms = [room(f"p{i}", tags=["asian", "new"][: i % 3]) for i in range(5)]
         write_affiliate_poll(conn, rooms, observed_at=dt.datetime.now(dt.UTC), complete=True)

@@ -13,7 +13,7 @@ import pytest
 
 from storage.follow_durations import FOLLOW_DURATIONS
 from storage.person_list import PersonFilter, PersonSummary, list_persons
-from tests.storage.test_current_state import CASES, observe
+from tests.storage.merge_cases import CASES, observe
 
 STORED = [c for c in PersonSummary.__struct_fields__ if c not in ("live_stale", *FOLLOW_DURATIONS)]
 # Rows whose summary disagrees with the view, among those still valid (not due).
