@@ -9,12 +9,15 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import msgspec
 from playwright.async_api import StorageState
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from agent.runner import CrawlRunner
 from roomwatch.config import Config
 from storage.jobs import Job
+from upstream_sim.server import SimulatorServer
+from upstream_sim.site_state import SiteSwitches
 
 
 def free_port() -> int:
@@ -27,7 +30,8 @@ def free_port() -> int:
 def as_url(conninfo: str) -> str:
     """A test database's conninfo as the postgres URL the config expects."""
     params = conninfo_to_dict(conninfo)
-    return f"postgresql://{params['user']}@/{params['dbname']}?host={params['host']}"
+    port = f"&port={params['port']}" if params.get("port") else ""
+    return f"postgresql://{params['user']}@/{params['dbname']}?host={params['host']}{port}"
 
 
 def cookie_state(sessionid: str, host: str = "127.0.0.1") -> StorageState:
@@ -61,3 +65,10 @@ def with_db(conninfo: str, dbname: str) -> str:
     params = conninfo_to_dict(conninfo)
     params["dbname"] = dbname
     return make_conninfo(**{k: str(v) for k, v in params.items()})
+
+
+def set_switches(sim: SimulatorServer, **changes: Any) -> SiteSwitches:
+    """Changes some of the simulated site's switches; the switches now."""
+    switches: SiteSwitches = msgspec.structs.replace(sim.state.site.switches, **changes)
+    sim.state.site.set_switches(switches)
+    return switches

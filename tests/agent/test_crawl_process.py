@@ -36,10 +36,10 @@ from tests.spiders.follow_support import (
     MARKER_VARIABLE,
     log_in,
     marked_processes,
-    switch,
     wait_for,
     wait_for_first_page,
 )
+from tests.support import set_switches
 from upstream_sim.server import SimulatorServer
 
 TOKEN = "t" * 40 + "-api-token-that-no-crawl-may-see"
@@ -57,7 +57,7 @@ def _start_cli_crawl(
     monkeypatch.setenv(MARKER_VARIABLE, marker)
     monkeypatch.setenv("ROOMWATCH_API_TOKEN", TOKEN)
     log_in(sim, crawl_env, db_url, online=2, offline=2)
-    switch(sim, interstitial=True, interstitial_seconds=600)
+    set_switches(sim, interstitial=True, interstitial_seconds=600)
     cli = subprocess.Popen(
         [sys.executable, "-m", "agent.cli", "crawl", "followed_cams"],
         stdout=subprocess.DEVNULL,

@@ -13,19 +13,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import msgspec
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 
-from roomwatch.config import Config, load_config
+from roomwatch.config import Config
 from tests.processes import marked_processes
+from tests.sessions.support import ACCOUNT, PASSWORD, make_config
 from upstream_sim.server import SimulatorServer
-from upstream_sim.site_state import SiteSwitches
 from upstream_sim.state import SimulatorState
 
-CHROMIUM = "/usr/bin/chromium"
-ACCOUNT = "alice"
-PASSWORD = "correct-horse-battery-staple"
 # LC_*: one of the few kinds of name the browser inherits (sessions.browser.browser_environment);
 # not ROOMWATCH_*: the config would reject it, and the browser never gets those.
 _MARKER_VARIABLE = "LC_TEST_BROWSER_MARKER"
@@ -60,32 +55,6 @@ def sim(sim_server: SimulatorServer) -> SimulatorServer:
     sim_server.state.site.add_account(ACCOUNT, PASSWORD, followed_online=3, followed_total=12)
     sim_server.state.requests.clear()
     return sim_server
-
-
-def set_switches(sim: SimulatorServer, **changes: object) -> SiteSwitches:
-    """Changes some of the site's switches."""
-    switches = msgspec.structs.replace(sim.state.site.switches, **changes)
-    sim.state.site.set_switches(switches)
-    return switches
-
-
-def database_url(conninfo: str) -> str:
-    """The test database's conninfo as the postgres URL the config expects."""
-    params = conninfo_to_dict(conninfo)
-    port = f"&port={params['port']}" if params.get("port") else ""
-    return f"postgresql://{params['user']}@/{params['dbname']}?host={params['host']}{port}"
-
-
-def make_config(base_url: str, data_dir: Path, **extra: str) -> Config:
-    """A config for the simulator at ``base_url`` with its own data dir."""
-    return load_config(
-        {
-            "ROOMWATCH_CHATURBATE_URL": base_url,
-            "ROOMWATCH_DATA_DIR": str(data_dir),
-            "ROOMWATCH_BROWSER": CHROMIUM,
-            **extra,
-        }
-    )
 
 
 @pytest.fixture

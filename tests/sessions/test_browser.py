@@ -22,7 +22,7 @@ from sessions.browser import (
     sandbox_unavailable,
 )
 from spiders.settings import crawl_settings
-from tests.sessions.conftest import make_config
+from tests.sessions.support import make_config
 
 SECRET = "sEcReT-api-token-0123456789abcdef0123456789"
 

@@ -28,7 +28,8 @@ from sessions.probe import (
     probe_state,
     verify_state,
 )
-from tests.sessions.conftest import ACCOUNT, CHROMIUM, PASSWORD, make_config, set_switches
+from tests.sessions.support import ACCOUNT, CHROMIUM, PASSWORD, make_config
+from tests.support import set_switches
 from upstream_sim.server import SimulatorServer
 from upstream_sim.site_pages import CHALLENGE_PATH
 from upstream_sim.state import SimulatorState

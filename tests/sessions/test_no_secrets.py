@@ -20,7 +20,8 @@ from agent import login_cli
 from roomwatch.config import Config
 from roomwatch.errors import SessionError
 from sessions.store import sessions_dir
-from tests.sessions.conftest import ACCOUNT, database_url, make_config
+from tests.sessions.support import ACCOUNT, make_config
+from tests.support import as_url
 from upstream_sim.server import SimulatorServer
 
 PASSWORD = "Pa55-phrase-that-must-never-be-logged"
@@ -47,7 +48,7 @@ def test_secrets_appear_nowhere(
     config = make_config(
         sim.base_url,
         tmp_path / "data",
-        ROOMWATCH_DATABASE_URL=database_url(db_url),
+        ROOMWATCH_DATABASE_URL=as_url(db_url),
         ROOMWATCH_LOG_LEVEL="DEBUG",
     )
     cookies = tmp_path / "cookies.json"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import msgspec
 import psutil
 import psycopg
 
@@ -15,7 +14,6 @@ from sessions.store import save_session
 from tests.processes import marked_processes as find_marked
 from tests.support import cookie_state
 from upstream_sim.server import SimulatorServer
-from upstream_sim.site_state import SiteSwitches
 
 ACCOUNT = "alice"
 PASSWORD = "correct-horse-battery-staple"
@@ -47,12 +45,6 @@ def log_in(
     with psycopg.connect(db_url) as conn:
         save_session(conn, config, cookie_state(value), account=ACCOUNT, method="import")
     return value
-
-
-def switch(sim: SimulatorServer, **changes: Any) -> None:
-    """Changes some of the site's switches."""
-    switches: SiteSwitches = msgspec.structs.replace(sim.state.site.switches, **changes)
-    sim.state.site.set_switches(switches)
 
 
 def relation(db: psycopg.Connection[Any], column: str) -> dict[str, bool]:

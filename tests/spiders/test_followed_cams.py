@@ -31,11 +31,10 @@ from tests.spiders.follow_support import (
     marked_processes,
     relation,
     session_status,
-    switch,
     wait_for,
     wait_for_first_page,
 )
-from tests.support import crawl
+from tests.support import crawl, set_switches
 from upstream_sim.follow_lists import FollowLists
 from upstream_sim.server import SimulatorServer
 
@@ -51,7 +50,7 @@ def _observed(db: psycopg.Connection[Any]) -> dict[str, bool]:
 def test_two_crawls_detect_follows_and_unfollows(
     crawl_env: Config, db_url: str, db: psycopg.Connection[Any], sim: SimulatorServer
 ) -> None:
-    switch(sim, page_size=4)
+    set_switches(sim, page_size=4)
     log_in(sim, crawl_env, db_url, online=5, offline=7)
     site = sim.state.site
     first_names = site.follows(ACCOUNT).followed_names()
@@ -77,7 +76,7 @@ def test_two_crawls_detect_follows_and_unfollows(
     )
     site.set_follows(ACCOUNT, lists.follow(moved, online=True))
     # The second time, the site puts its age gate and its "Just a moment..." check first.
-    switch(sim, age_gate=True, interstitial=True, interstitial_seconds=0.3)
+    set_switches(sim, age_gate=True, interstitial=True, interstitial_seconds=0.3)
     second = crawl(crawl_env, db_url, "followed_cams")
     assert second.status == "succeeded", second.error_message
     assert events(db) == {(gone, "unfollowed"), ("newlyfollowed", "followed")}
@@ -90,7 +89,7 @@ def test_two_crawls_detect_follows_and_unfollows(
 def test_server_rendered_lists_are_read_from_the_page(
     crawl_env: Config, db_url: str, db: psycopg.Connection[Any], sim: SimulatorServer
 ) -> None:
-    switch(sim, page_size=3, server_rendered=True)  # the old site: no room-list call to catch
+    set_switches(sim, page_size=3, server_rendered=True)  # the old site: no room-list call to catch
     log_in(sim, crawl_env, db_url, online=2, offline=4)
     job = crawl(crawl_env, db_url, "followed_cams")
     assert job.status == "succeeded", job.error_message
@@ -156,12 +155,12 @@ def test_an_expired_session_concludes_nothing(
     db: psycopg.Connection[Any],
     sim: SimulatorServer,
 ) -> None:
-    switch(sim, page_size=4)
+    set_switches(sim, page_size=4)
     log_in(sim, crawl_env, db_url, online=3, offline=6)
     before = _preset_following(
         db, ["someone_else", *sim.state.site.follows(ACCOUNT).followed_names()[1:]]
     )
-    switch(sim, **how)
+    set_switches(sim, **how)
     if "expiry_mode" in how:
         sim.state.site.expire_sessions(username=ACCOUNT)
 
@@ -179,10 +178,10 @@ def test_an_expired_session_concludes_nothing(
 def test_a_failed_page_3_of_5_concludes_nothing(
     mode: str, crawl_env: Config, db_url: str, db: psycopg.Connection[Any], sim: SimulatorServer
 ) -> None:
-    switch(sim, page_size=3)
+    set_switches(sim, page_size=3)
     log_in(sim, crawl_env, db_url, online=2, offline=14)  # offline: 5 pages of 3
     before = _preset_following(db, ["someone_else"])
-    switch(sim, fail_list="offline", fail_page=3, fail_mode=mode)
+    set_switches(sim, fail_list="offline", fail_page=3, fail_mode=mode)
 
     job = crawl(crawl_env, db_url, "followed_cams")
     assert job.status == "failed"
@@ -204,7 +203,7 @@ def test_without_a_judgement_or_a_session_nothing_is_marked(
     assert no_session.error_message.startswith("no usable login session: capture one")
 
     log_in(sim, crawl_env, db_url, online=1, offline=1)
-    switch(sim, fail_list="online", fail_page=1, fail_mode="http_500")
+    set_switches(sim, fail_list="online", fail_page=1, fail_mode="http_500")
     job = crawl(crawl_env, db_url, "followed_cams")
     assert job.status == "failed"
     assert job.error_message == (
@@ -222,7 +221,7 @@ def test_no_cookie_value_reaches_a_log_or_the_job(
 ) -> None:
     secret = "kn0wncrawlc00kie0never0l0gged01"
     monkeypatch.setenv("ROOMWATCH_LOG_LEVEL", "DEBUG")
-    switch(sim, page_size=4)
+    set_switches(sim, page_size=4)
     log_in(sim, crawl_env, db_url, online=2, offline=3, sessionid=secret)
     job = crawl(load_config(), db_url, "followed_cams")  # at DEBUG
     assert job.status == "succeeded", job.error_message
@@ -250,7 +249,7 @@ def test_no_chromium_outlives_a_stopped_crawl(
     marker = uuid.uuid4().hex
     monkeypatch.setenv(MARKER_VARIABLE, marker)  # inherited by the crawl and its browser
     log_in(sim, crawl_env, db_url, online=2, offline=2)
-    switch(sim, interstitial=True, interstitial_seconds=30)  # the crawl waits in the browser
+    set_switches(sim, interstitial=True, interstitial_seconds=30)  # the crawl waits in the browser
     runner = CrawlRunner(crawl_env, db_url)
     job_id = runner.submit("followed_cams", {}, "cli").job_id
     ended: list[Job] = []
@@ -273,7 +272,7 @@ def test_no_chromium_outlives_a_stopped_crawl(
 def test_a_mass_unfollow_is_held_until_confirmed(
     crawl_env: Config, db_url: str, db: psycopg.Connection[Any], sim: SimulatorServer
 ) -> None:
-    switch(sim, page_size=10)
+    set_switches(sim, page_size=10)
     log_in(sim, crawl_env, db_url, online=2, offline=8)
     site = sim.state.site
     names = site.follows(ACCOUNT).followed_names()

@@ -14,15 +14,15 @@ from storage.alerts import read_alerts
 from storage.follow_state import reconcile
 from storage.jobs import Job
 from storage.status import read_status
-from tests.spiders.follow_support import ACCOUNT, events, log_in, relation, switch
-from tests.support import crawl
+from tests.spiders.follow_support import ACCOUNT, events, log_in, relation
+from tests.support import crawl, set_switches
 from upstream_sim.server import SimulatorServer
 
 
 def test_two_crawls_detect_new_and_lost_followers(
     crawl_env: Config, db_url: str, db: psycopg.Connection[Any], sim: SimulatorServer
 ) -> None:
-    switch(sim, followers_page_size=3)
+    set_switches(sim, followers_page_size=3)
     log_in(sim, crawl_env, db_url, online=1, offline=1, followers=7)  # 3 pages
     site = sim.state.site
     first_names = list(site.follows(ACCOUNT).followers)
@@ -45,7 +45,7 @@ def test_two_crawls_detect_new_and_lost_followers(
 def test_a_failed_page_concludes_nothing(
     crawl_env: Config, db_url: str, db: psycopg.Connection[Any], sim: SimulatorServer
 ) -> None:
-    switch(sim, followers_page_size=3)
+    set_switches(sim, followers_page_size=3)
     log_in(sim, crawl_env, db_url, online=0, offline=1, followers=8)
     reconcile(
         db,
@@ -55,7 +55,7 @@ def test_a_failed_page_concludes_nothing(
         source="followers",
     )
     db.commit()
-    switch(sim, fail_list="followers", fail_page=2, fail_mode="broken")
+    set_switches(sim, fail_list="followers", fail_page=2, fail_mode="broken")
     job = crawl(crawl_env, db_url, "followers")
     assert job.status == "failed"
     assert job.error_message == "page 2 of the followers list: the page listed nobody"
@@ -75,7 +75,7 @@ def test_unknown_markup_falls_back_to_profile_links(
     # The configured selectors find nothing: the page's markup "changed".
     monkeypatch.setenv("ROOMWATCH_FOLLOWERS_USERNAME_SELECTOR", ".no-such-list a")
     monkeypatch.setenv("ROOMWATCH_FOLLOWERS_COUNT_SELECTOR", ".no-such-count")
-    switch(sim, followers_count=count_shown)  # shown: found by its class, not the selector
+    set_switches(sim, followers_count=count_shown)  # shown: found by its class, not the selector
     log_in(sim, crawl_env, db_url, online=0, offline=1, followers=5)
     names = set(sim.state.site.follows(ACCOUNT).followers)
     job = crawl(load_config(), db_url, "followers")  # with the selectors set above
@@ -113,7 +113,7 @@ def test_a_page_listing_nobody_without_a_count_concludes_nothing(
 ) -> None:
     # Logged in, nobody listed, no count shown (markup changed, or a page cut short): that is
     # no proof of "no followers". Three followers: few enough that only this rule stops it.
-    switch(sim, followers_count=False)
+    set_switches(sim, followers_count=False)
     log_in(sim, crawl_env, db_url, online=0, offline=1, followers=0)
     _preset(db, ["fan_a", "fan_b", "fan_c"])
     job = crawl(crawl_env, db_url, "followers")
@@ -140,7 +140,7 @@ def test_an_explicit_count_of_0_is_an_empty_list(
 def test_a_mass_loss_is_held_until_the_user_confirms_it(
     crawl_env: Config, db_url: str, db: psycopg.Connection[Any], sim: SimulatorServer
 ) -> None:
-    switch(sim, followers_page_size=5)
+    set_switches(sim, followers_page_size=5)
     log_in(sim, crawl_env, db_url, online=0, offline=1, followers=10)
     site = sim.state.site
     names = list(site.follows(ACCOUNT).followers)
@@ -177,7 +177,7 @@ def test_a_table_with_the_count_in_its_heading_and_div_pagination_is_read_whole(
 ) -> None:
     # The markup of an independent fake of the site: a table of profile links under
     # "Followers (145)", 50 a page, paged by div.pagination links with <a class="next">.
-    switch(sim, followers_markup="table")
+    set_switches(sim, followers_markup="table")
     log_in(sim, crawl_env, db_url, online=0, offline=1, followers=145)
     names = sim.state.site.follows(ACCOUNT).followers
     job = crawl(crawl_env, db_url, "followers")
@@ -200,7 +200,7 @@ def test_without_a_count_the_list_ends_at_a_short_or_empty_page(
     db: psycopg.Connection[Any],
     sim: SimulatorServer,
 ) -> None:
-    switch(sim, followers_page_size=3, followers_count=False)
+    set_switches(sim, followers_page_size=3, followers_count=False)
     log_in(sim, crawl_env, db_url, online=0, offline=1, followers=followers)
     names = sim.state.site.follows(ACCOUNT).followers
     job = crawl(crawl_env, db_url, "followers")
@@ -219,7 +219,7 @@ def test_a_404_past_the_last_full_page_ends_a_count_less_list(
     # The table markup read with a configured selector, no count, two full pages of 50: only
     # page 3, answered 404 as a Django paginator does past the end, says the list ended.
     monkeypatch.setenv("ROOMWATCH_FOLLOWERS_USERNAME_SELECTOR", "section.fans td a")
-    switch(sim, followers_markup="table", followers_count=False)
+    set_switches(sim, followers_markup="table", followers_count=False)
     log_in(sim, crawl_env, db_url, online=0, offline=1, followers=100)
     names = sim.state.site.follows(ACCOUNT).followers
     job = crawl(load_config(), db_url, "followers")  # with the selector set above
