@@ -71,3 +71,32 @@ def test_imports_flow_inward(package: str) -> None:
 
 def test_every_package_is_checked() -> None:
     assert set(FORBIDDEN) | {"agent"} == set(PACKAGES)
+
+
+def test_test_modules_share_through_support_modules_and_conftest() -> None:
+    """No test imports a conftest or another test module: shared helpers live in support
+    modules (tests/support.py, tests/factories.py, tests/<package>/support.py...), shared
+    fixtures in a conftest.py where pytest finds them."""
+    offenders = {
+        f"{path.relative_to(ROOT)} imports {name}"
+        for folder in ("tests", "bench")
+        for path in (ROOT / folder).rglob("*.py")
+        for name in _modules(path)
+        if name.startswith("tests.")
+        and (name.rsplit(".", 1)[-1] == "conftest" or name.rsplit(".", 1)[-1].startswith("test_"))
+    }
+    assert not offenders
+
+
+def _modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+    } | {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }

@@ -1,20 +1,12 @@
 """Fixtures: one simulator per test module on loopback, reset to a known feed before each test."""
 
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
-import msgspec
 import pytest
 
+from tests.upstream_sim.support import ROOMS, SEED
 from upstream_sim import AffiliateFeed, SimulatorServer, SimulatorState
-
-SAMPLES = Path(__file__).resolve().parents[1] / "fixtures"
-ROOMS = 1200
-SEED = 7
-WM = "T3stWm"
-BASE_PARAMS = {"wm": WM, "client_ip": "request_ip"}
 
 
 @pytest.fixture(scope="module")
@@ -37,24 +29,3 @@ def client() -> Iterator[httpx.Client]:
     """A plain HTTP client (no retries), like the crawler's transport."""
     with httpx.Client(timeout=10) as http:
         yield http
-
-
-def sample_rooms(name: str) -> list[dict[str, Any]]:
-    """The ``results`` of one real 2025 Affiliate sample."""
-    document = msgspec.json.decode((SAMPLES / name).read_bytes())
-    rooms: list[dict[str, Any]] = document["results"]
-    return rooms
-
-
-def crawl(client: httpx.Client, url: str, limit: int, **params: Any) -> list[dict[str, Any]]:
-    """Page through the feed the documented way: offset += limit until offset >= count."""
-    rooms: list[dict[str, Any]] = []
-    offset = 0
-    while True:
-        reply = client.get(url, params={**BASE_PARAMS, **params, "limit": limit, "offset": offset})
-        reply.raise_for_status()
-        page = reply.json()
-        rooms.extend(page["results"])
-        offset += limit
-        if offset >= page["count"] or not page["results"]:
-            return rooms

@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.upstream_sim.conftest import BASE_PARAMS, ROOMS, SEED, WM, crawl, sample_rooms
+from tests.upstream_sim.support import BASE_PARAMS, ROOMS, SEED, WM, crawl, sample_rooms
 from upstream_sim import AffiliateFeed, SimulatorServer, SimulatorState, generate_rooms
 
 

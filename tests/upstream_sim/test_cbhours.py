@@ -11,7 +11,7 @@ import httpx
 import msgspec
 import pytest
 
-from tests.upstream_sim.conftest import SAMPLES
+from tests.upstream_sim.support import SAMPLES
 from upstream_sim import FaultRule, SimulatorServer, SimulatorState
 from upstream_sim.cbhours import daily_total
 from upstream_sim.cbhours_data import CbhoursState, LiveOffline, LiveOnline, Segment

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from tests.upstream_sim.conftest import BASE_PARAMS, ROOMS, SEED
+from tests.upstream_sim.support import BASE_PARAMS, ROOMS, SEED
 from upstream_sim import ONLINE_ROOMS_PATH, AffiliateFeed, SimulatorServer
 
 

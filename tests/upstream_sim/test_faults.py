@@ -6,7 +6,7 @@ import time
 import httpx
 import pytest
 
-from tests.upstream_sim.conftest import BASE_PARAMS, ROOMS
+from tests.upstream_sim.support import BASE_PARAMS, ROOMS
 from upstream_sim import FaultRule, SimulatorServer
 
 AFFILIATE_PREFIX = "/api/public/affiliates/"

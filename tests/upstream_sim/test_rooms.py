@@ -8,7 +8,7 @@ from datetime import date
 import msgspec
 import pytest
 
-from tests.upstream_sim.conftest import SAMPLES, sample_rooms
+from tests.upstream_sim.support import SAMPLES, sample_rooms
 from upstream_sim import Room, encode_legacy_rooms, encode_room, generate_rooms
 from upstream_sim.rooms import age_on
 
