@@ -25,6 +25,9 @@ from upstream_sim.server import SimulatorServer
 from upstream_sim.state import SimulatorState
 
 DEMO_ACCOUNT = "demo"
+# Followed persons with a CBHours trophy: each costs the activity backfill about two requests
+# at CBHours's one request a second, so they are few (a first look in about half a minute).
+TROPHIES = 6
 # Browser crawls first: they mark who is followed, which decides whom CBHours is asked about.
 CRAWL_ORDER = ("followed_cams", "followers", "affiliate", "cbhours_live", "cbhours_activity")
 
@@ -35,7 +38,7 @@ def _simulated_world(password: str) -> SimulatorState:
     account = state.site.add_account(
         DEMO_ACCOUNT, password, followed_online=15, followed_total=120, followers=40
     )
-    trophy = account.follows.followed_names()[:25]
+    trophy = account.follows.followed_names()[:TROPHIES]
     state.cbhours.add_trophy(*trophy)
     today = dt.datetime.now(dt.UTC).date()
     for name in trophy:
