@@ -42,7 +42,7 @@ def person_filter(
     """The filters of one request (an empty ``q`` or ``tag`` is no filter; tags any case)."""
     return PersonFilter(
         q=q or None,
-        tag=tag.lower() if tag else None,
+        tag=tag or None,
         following=following,
         follower=follower,
         online=online,

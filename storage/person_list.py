@@ -221,7 +221,7 @@ def list_persons_query(
     """
     params: dict[str, Any] = {"limit": limit}
     if filters.tag:
-        params["tag"] = filters.tag
+        params["tag"] = filters.tag.lower()  # merged tags are stored lower-case
     if filters.q:
         params["q"] = f"%{_escape_like(filters.q)}%"
     if filters.gender:

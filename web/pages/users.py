@@ -52,7 +52,7 @@ class UsersController(Controller):
         gender: Gender | None = query.optional_choice(params, "gender", get_args(Gender))
         filters = PersonFilter(
             q=query.text(params, "q"),
-            tag=(query.text(params, "tag") or "").lower() or None,
+            tag=query.text(params, "tag"),
             following=query.flag(params, "following"),
             follower=query.flag(params, "follower"),
             online=query.flag(params, "online"),
