@@ -19,7 +19,7 @@ from typing import Protocol
 
 from markupsafe import Markup
 
-from web.sources import LABELS, format_time
+from web.sources import LABELS, format_time, name_class
 
 WIDTH, HEIGHT = 720, 200
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 12, 26
@@ -37,11 +37,6 @@ class ChartPoint(Protocol):
     def value(self) -> int: ...
     @property
     def source(self) -> str: ...
-
-
-def source_class(source: str) -> str:
-    """``src-<source>`` for a known source (the stylesheet's colour), else ``src-other``."""
-    return f"src-{source}" if source in LABELS else "src-other"
 
 
 def _attrs(values: Mapping[str, object]) -> Markup:
@@ -142,7 +137,7 @@ def time_chart(
         ]
         parts.append(
             Markup('<g class="series {cls}" data-source="{source}">{lines}{dots}</g>').format(
-                cls=source_class(source),
+                cls=name_class(source),
                 source=source,
                 lines=Markup("").join(polylines),
                 dots=Markup("").join(dots),
@@ -203,7 +198,7 @@ def heatmap(
             )
     parts.append(
         Markup('<g class="cells {cls}">{cells}</g>').format(
-            cls=source_class(source), cells=Markup("").join(cells)
+            cls=name_class(source), cells=Markup("").join(cells)
         )
     )
     return _svg(width, height, label, {"data-cells": len(cells)}, Markup("").join(parts))

@@ -22,13 +22,18 @@ LABELS: dict[str, str] = {
 STALE_CLASS = "src-stale"
 
 
+def name_class(source: str) -> str:
+    """``src-<source>`` for a known source (the stylesheet's colour), else ``src-other``."""
+    return f"src-{source}" if source in LABELS else "src-other"
+
+
 def source_class(source: FieldSource | None) -> str:
     """The CSS class of a value from ``source``: its colour, or grey when stale or unknown."""
     if source is None or source.source is None:
         return ""
     if source.stale:
         return STALE_CLASS
-    return f"src-{source.source}" if source.source in LABELS else "src-other"
+    return name_class(source.source)
 
 
 def source_title(source: FieldSource | None) -> str:
