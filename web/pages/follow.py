@@ -49,7 +49,7 @@ from storage.person_list import PersonFilter, PersonSort, PersonSummary
 from storage.person_queries import list_follow_events, sources_of
 from web.pages import query
 from web.pages.query import BadPageInput
-from web.pages.users import PAGE_SIZE, SORTS
+from web.pages.users import PAGE_SIZE
 from web.person_rows import PersonRow, person_rows
 from web.templating import page
 
@@ -142,13 +142,11 @@ async def _follow_page(
         rows=rows,
         filters=kept,
         sort=sort,
-        sorts=SORTS,
         next_cursor=next_cursor,
         first_page=params.get("cursor") is None,
         checks=await list_checks(db),
         events=await list_follow_events(db, limit=RECENT_EVENTS),
         upload=upload,
-        now=dt.datetime.now(dt.UTC),
     )
 
 

@@ -200,7 +200,6 @@ class ProfileController(Controller):
                 events, following=person.following, follower=person.follower, now=end
             ),
             event_limit=EVENT_LIMIT,
-            now=end,
             p=person,
             s=person.sources,
             fields=fields(person),
