@@ -19,7 +19,17 @@ from tests.support import free_port
 def test_demo_crawls_everything_and_serves_the_results() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="roomwatch-demo-"))
     port = free_port()
-    env = {**os.environ, "ROOMWATCH_DATA_DIR": str(data_dir), "ROOMWATCH_API_PORT": str(port)}
+    env = {
+        **os.environ,
+        "ROOMWATCH_DATA_DIR": str(data_dir),
+        "ROOMWATCH_API_PORT": str(port),
+        # Paced at 1 s, the activity backfill alone took a third of the run; the demo's simulated
+        # CBHours admits what the configured pace asks for (still enforced: too fast is a 429).
+        "ROOMWATCH_CBHOURS_MIN_INTERVAL_SECONDS": "0.05",
+        # The agent's schedules start every crawl again at once; at SIGTERM they are cancelled
+        # instead of awaited (up to 20 s): the exit must be clean either way.
+        "ROOMWATCH_AGENT_SHUTDOWN_GRACE_SECONDS": "0",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "agent.cli", "demo"],
         env=env,
