@@ -1,5 +1,13 @@
-"""Shared fixtures: one real embedded PostgreSQL for the session, a fresh database per test, and
-the upstream simulator with an environment that points crawls at it."""
+"""Shared fixtures: one real embedded PostgreSQL for the session, a fresh database per test, the
+upstream simulator with an environment that points crawls at it, the control API app, and a
+loopback HTTP recorder.
+
+Runs in parallel (``pytest -n 2``, pytest-xdist) hold up: every worker is a session of its own,
+so it starts its own server and migrated template; temp dirs are made with ``mkdtemp``, ports by
+``tests.support.free_port`` (a share of its own per worker), and a data dir of the worker's own
+stands in for the real one. The web UI tests, which share one world, run on one worker
+(``xdist_group``, see tests/web/conftest.py; ``--dist loadgroup``).
+"""
 
 from __future__ import annotations
 
@@ -13,11 +21,14 @@ from typing import Any
 
 import psycopg
 import pytest
+from litestar import Litestar
 from psycopg import sql
 
+from control_api.app import create_app
 from roomwatch.config import Config, load_config
 from storage.embedded import EmbeddedPostgres
 from storage.migrator import apply_migrations
+from tests.factories import TOKEN
 from tests.support import as_url, with_db
 from upstream_sim.affiliate_feed import AffiliateFeed
 from upstream_sim.server import SimulatorServer
@@ -30,6 +41,14 @@ _NOWHERE = "http://127.0.0.1:9"
 os.environ.setdefault("ROOMWATCH_CHATURBATE_URL", _NOWHERE)
 os.environ.setdefault("ROOMWATCH_AFFILIATE_URL", f"{_NOWHERE}/api/public/affiliates/onlinerooms/")
 os.environ.setdefault("ROOMWATCH_CBHOURS_URL", f"{_NOWHERE}/api.php")
+# The same for the data dir: whatever reads it from the environment without a test's own gets
+# this process's (one per xdist worker; rate-limit files, keys, sessions), never the real one.
+_DATA_DIR = tempfile.mkdtemp(prefix="roomwatch-test-data-")
+os.environ.setdefault("ROOMWATCH_DATA_DIR", _DATA_DIR)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_DATA_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -96,6 +115,25 @@ def _fresh_database(pg_server: str, template: str | None) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_server, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection to this test's database, for writers and direct setup."""
+    with psycopg.connect(db_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def app_config(tmp_path: Path) -> Config:
+    """Defaults only (no environment), with a data dir of this test's own."""
+    return load_config({"ROOMWATCH_DATA_DIR": str(tmp_path / "data")})
+
+
+@pytest.fixture
+def app(db_url: str, app_config: Config) -> Litestar:
+    """The control API (and the web pages) over this test's own database."""
+    return create_app(app_config, db_url, TOKEN, "test")
 
 
 @pytest.fixture

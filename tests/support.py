@@ -1,4 +1,5 @@
-"""Helpers more than one test package uses: ports, database URLs, cookies, crawls.
+"""Helpers more than one test package uses: ports, database URLs, cookies, crawls, a loopback
+HTTP recorder.
 
 Test modules never import from each other; what two of them share lives here (or in a
 conftest.py, for fixtures).
@@ -6,8 +7,13 @@ conftest.py, for fixtures).
 
 from __future__ import annotations
 
+import json
+import os
 import socket
-from typing import Any
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
 
 import msgspec
 from playwright.async_api import StorageState
@@ -21,10 +27,20 @@ from upstream_sim.site_state import SiteSwitches
 
 
 def free_port() -> int:
-    """A loopback port nothing listens on right now (a server started next will likely get it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on right now (a server started next will likely get it).
+
+    Under pytest-xdist each worker takes only ports of its own share (by ``port // 2`` modulo
+    the number of workers: Linux hands out odd ports first), so two workers never race for one.
+    """
+    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    for _ in range(1000):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port // 2 % workers == index:
+            break
+    return port
 
 
 def as_url(conninfo: str) -> str:
@@ -72,3 +88,41 @@ def set_switches(sim: SimulatorServer, **changes: Any) -> SiteSwitches:
     switches: SiteSwitches = msgspec.structs.replace(sim.state.site.switches, **changes)
     sim.state.site.set_switches(switches)
     return switches
+
+
+class HttpRecorder:
+    """A loopback HTTP endpoint (a context manager) that records the JSON body of every POST and
+    answers ``status``, whatever the path: a webhook, an Apprise ``json://`` target."""
+
+    def __init__(self, status: int = 204) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.status = status
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["content-length"])
+                recorder.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(recorder.status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        """``host:port``, for URLs of any scheme and path."""
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.server.shutdown()
+        self.server.server_close()
