@@ -1,5 +1,5 @@
-"""Helpers more than one test package uses: ports, database URLs, cookies, crawls, a loopback
-HTTP recorder.
+"""Helpers more than one test package uses: ports, database URLs, cookies, crawls, the
+``roomwatch`` command as a process, a loopback HTTP recorder.
 
 Test modules never import from each other; what two of them share lives here (or in a
 conftest.py, for fixtures).
@@ -10,11 +10,16 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
+import time
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
+import httpx
 import msgspec
 from playwright.async_api import StorageState
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -74,6 +79,25 @@ def crawl(config: Config, db_url: str, spider: str, **args: Any) -> Job:
     on its stdin, not from the environment), to its end."""
     runner = CrawlRunner(config, db_url)
     return runner.run(runner.submit(spider, args, "cli").job_id)
+
+
+def roomwatch(*args: str, env: Mapping[str, str], **popen: Any) -> subprocess.Popen[Any]:
+    """``roomwatch ARGS`` (``python -m agent.cli``) as a process of its own with exactly ``env``;
+    ``popen`` goes to ``subprocess.Popen`` (where its output goes, ``text``)."""
+    return subprocess.Popen([sys.executable, "-m", "agent.cli", *args], env=env, **popen)
+
+
+def wait_until_healthy(api: str, process: subprocess.Popen[Any], seconds: float) -> bool:
+    """True once ``{api}/health`` answers 200; False if ``process`` ended or time ran out."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{api}/health", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    return False
 
 
 def with_db(conninfo: str, dbname: str) -> str:

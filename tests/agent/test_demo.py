@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import free_port
+from tests.support import free_port, roomwatch
 
 
 def test_demo_crawls_everything_and_serves_the_results() -> None:
@@ -30,13 +29,7 @@ def test_demo_crawls_everything_and_serves_the_results() -> None:
         # instead of awaited (up to 20 s): the exit must be clean either way.
         "ROOMWATCH_AGENT_SHUTDOWN_GRACE_SECONDS": "0",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "demo"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    proc = roomwatch("demo", env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     lines: list[str] = []
     # A thread reads the lines: select() on the pipe says nothing of lines already read into
