@@ -19,6 +19,7 @@ from storage.images import Thumbnail, content_path, record_thumbnails
 from storage.person_queries import FollowEvent
 from storage.records import ActivitySegment, DailyActivity
 from storage.writers import write_affiliate_poll, write_cbhours_activity, write_cbhours_live
+from tests import factories
 from tests.factories import AUTH, live, room
 from tests.web.pages_support import csrf_of
 from web.pages.profile import with_durations
@@ -36,16 +37,8 @@ def at(minutes: int) -> dt.datetime:
 
 
 def segment(minutes: int, rank: int, followers: int) -> ActivitySegment:
-    return ActivitySegment(
-        username="alice",
-        segment_at=at(minutes),
-        type="_public",
-        rank=rank,
-        grank=rank // 2,
-        followers=followers,
-        viewers=3,
-        gender="f",
-    )
+    """A sample of alice's, ``minutes`` after hour H."""
+    return factories.segment("alice", at(minutes), rank, followers)
 
 
 @pytest.fixture
