@@ -6,12 +6,13 @@ Runs in parallel (``pytest -n 2``, pytest-xdist) hold up: every worker is a sess
 so it starts its own server and migrated template; temp dirs are made with ``mkdtemp``, ports by
 ``tests.support.free_port`` (a share of its own per worker), and a data dir of the worker's own
 stands in for the real one. The web UI tests, which share one world, run on one worker
-(``xdist_group``, see tests/web/conftest.py; ``--dist loadgroup``).
+(``--dist loadgroup``, see :func:`pytest_xdist_make_scheduler`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -49,6 +50,31 @@ os.environ.setdefault("ROOMWATCH_DATA_DIR", _DATA_DIR)
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_DATA_DIR, ignore_errors=True)
+
+
+# The browser tests, which share the web UI world (tests/web/conftest.py::ui_world).
+_UI_WORLD_MODULES = re.compile(r"tests/web/test_(world|\w+_page)\.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``--dist loadgroup``, the browser tests are one group: the world is built once, on
+    one worker, not on every worker that gets one of them.
+
+    A scheduler, not an ``xdist_group`` mark: pytest-xdist 3.8 groups marked tests by renaming
+    them (``item._nodeid``), which pytest 9.2 no longer reads, so marks alone group nothing.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling  # type: ignore[import-untyped]
+
+    class WorldGroupScheduling(LoadGroupScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            if _UI_WORLD_MODULES.fullmatch(nodeid.split("::", 1)[0]):
+                return "ui_world"
+            return str(super()._split_scope(nodeid))
+
+    return WorldGroupScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

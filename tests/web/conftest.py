@@ -4,7 +4,7 @@ Chromium through Playwright's sync API, a fresh page per test, and a signed-in p
 The world is built once per session (its crawls cost seconds), the browser once per module;
 tests must leave the world as they found it, or restore it. Every process they start carries a
 session marker, and at the end none may be left running. Under pytest-xdist the tests that use
-the world share one worker (``xdist_group``), so it is built once, not once per worker.
+the world share one worker (tests/conftest.py), so it is built once, not once per worker.
 
 The HTTP-level page tests get the app over their own database instead: ``visitor`` (a browser
 as far as the pages can tell) and ``client`` (the same, signed in).
@@ -47,13 +47,6 @@ from upstream_sim.thumbnails import THUMBNAIL_PATH
 
 VIEWPORT = {"width": 1280, "height": 900}
 BROWSER_LAUNCH_SECONDS = 30
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that uses the world goes to the same xdist worker (``--dist loadgroup``)."""
-    for item in items:
-        if "ui_world" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("ui_world"))
 
 
 @pytest.fixture
