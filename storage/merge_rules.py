@@ -20,6 +20,7 @@ import argparse
 import enum
 import re
 import sys
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
@@ -173,15 +174,30 @@ def _col(alias: str, column: str) -> sql.Composable:
     return _I(alias, column)
 
 
-def _comma(parts: list[sql.Composable], sep: str = ",\n    ") -> sql.Composable:
+def _comma(parts: Sequence[sql.Composable], sep: str = ",\n    ") -> sql.Composable:
     return sql.SQL(sep).join(parts)
+
+
+def _filled(parts: Sequence[sql.Composable], indent: str) -> sql.Composable:
+    """``parts`` comma-separated, as many on a line as fit in 100 characters."""
+    lines = [""]
+    for text in (part.as_string(None) for part in parts):
+        if lines[-1] and len(indent) + len(lines[-1]) + len(text) + 3 > 100:
+            lines.append("")
+        lines[-1] += f"{', ' if lines[-1] else ''}{text}"
+    # Already composed (identifiers quoted, literals escaped): joined as they are.
+    return sql.SQL(",\n" + indent).join(sql.SQL(line) for line in lines)
+
+
+_WHEN = sql.SQL("\n         ")  # the WHENs of a CASE, one a line, under the view's columns
 
 
 def _pick(selector: sql.Composable, order: tuple[str, ...], column: str) -> sql.Composable:
     """``column`` of the source that ``selector`` names."""
-    return sql.SQL("CASE {} {} END").format(
+    return sql.SQL("CASE {}{}{} END").format(
         selector,
-        sql.SQL(" ").join(sql.SQL("WHEN {} THEN {}").format(_L(s), _col(s, column)) for s in order),
+        _WHEN,
+        _WHEN.join(sql.SQL("WHEN {} THEN {}").format(_L(s), _col(s, column)) for s in order),
     )
 
 
@@ -194,18 +210,32 @@ def _newest(group: Group) -> sql.Composable:
 def _recent_winner(group: Group) -> sql.Composable:
     """The FIRST_RECENT rule: the first source in order observed at or after ``k.at``, else the
     one with the newest observation."""
-    recent = sql.SQL(" ").join(
+    recent = _WHEN.join(
         sql.SQL("WHEN {} >= k.at THEN {}").format(_col(s, group.stamp), _L(s)) for s in group.order
     )
-    newest = sql.SQL(" ").join(
+    newest = sql.SQL("\n              ").join(
         sql.SQL("WHEN {} THEN {}").format(_col(s, group.stamp), _L(s)) for s in group.order
     )
-    return sql.SQL("CASE {} ELSE CASE {} {} END END").format(recent, _newest(group), newest)
+    return sql.SQL("CASE {}{}ELSE CASE {}\n              {} END END").format(
+        recent, _WHEN, _newest(group), newest
+    )
+
+
+def _first_non_null(group: Group, field: str) -> sql.Composable:
+    """The FIRST_NON_NULL rule: the first source in order that has a value for ``field``."""
+    return sql.SQL("CASE {} END").format(
+        _WHEN.join(
+            sql.SQL("WHEN {} IS NOT NULL THEN {}").format(_col(s, field), _L(s))
+            for s in group.order
+        )
+    )
 
 
 def _current_state_view() -> sql.Composable:
     outer: list[sql.Composable] = [
-        sql.SQL("p.{} AS {}").format(_I(column), _I(name))
+        sql.SQL("p.{}").format(_I(column))
+        if name == column
+        else sql.SQL("p.{} AS {}").format(_I(column), _I(name))
         for name, column in PERSON_COLUMNS.items()
     ]
     decided: list[sql.Composable] = []  # columns of the lateral subquery m
@@ -213,15 +243,7 @@ def _current_state_view() -> sql.Composable:
         if group.rule is Rule.FIRST_NON_NULL:
             for field in group.fields:
                 source = _I(f"{field}_source")
-                decided.append(
-                    sql.SQL("CASE {} END AS {}").format(
-                        sql.SQL(" ").join(
-                            sql.SQL("WHEN {} IS NOT NULL THEN {}").format(_col(s, field), _L(s))
-                            for s in group.order
-                        ),
-                        source,
-                    )
-                )
+                decided.append(sql.SQL("{} AS {}").format(_first_non_null(group, field), source))
                 chosen = sql.SQL("m.{}").format(source)
                 outer += [
                     sql.SQL("{} AS {}").format(_pick(chosen, group.order, field), _I(field)),
@@ -283,7 +305,8 @@ def _summary_view() -> sql.Composable:
     # staleness changes (computed when read).
     moves = [
         sql.SQL(
-            "CASE WHEN v.{at} >= r.since AND n.{g} > v.{at} THEN v.{at} + (now() - r.since) END"
+            "CASE WHEN v.{at} >= r.since AND n.{g} > v.{at}\n"
+            "             THEN v.{at} + (now() - r.since) END"
         ).format(at=_I(f"{g.prefix}_observed_at"), g=_I(g.prefix))
         for g in recent_groups()
     ]
@@ -295,15 +318,15 @@ def _summary_view() -> sql.Composable:
         "CROSS JOIN LATERAL (\n    SELECT {newest}\n"
         "    FROM person_source_latest l WHERE l.person_id = v.person_id\n) n;"
     ).format(
-        columns=sql.SQL(", ").join(_col("v", c) for c in SUMMARY_VIEW_COLUMNS),
+        columns=_filled([_col("v", c) for c in SUMMARY_VIEW_COLUMNS], "       "),
         live=_I(live.prefix),
         moves=_comma(moves, ",\n        "),
-        newest=sql.SQL(", ").join(newest),
+        newest=_filled(newest, "           "),
     )
 
 
-def _tuple(alias: str, columns: list[str] | tuple[str, ...]) -> sql.Composable:
-    return sql.SQL("({})").format(sql.SQL(", ").join(_col(alias, c) for c in columns))
+def _tuple(alias: str, columns: Sequence[str], indent: str) -> sql.Composable:
+    return sql.SQL("({})").format(_filled([_col(alias, c) for c in columns], indent))
 
 
 def _refresh_summaries() -> sql.Composable:
@@ -324,13 +347,13 @@ def _refresh_summaries() -> sql.Composable:
         "    SELECT * FROM v_person_summary WHERE person_id = ANY (ids) ORDER BY person_id\n"
         "    ON CONFLICT (person_id) DO UPDATE SET\n        {assignments}\n"
         "    -- An unchanged row is not rewritten (no dead tuple, no index churn).\n"
-        "    WHERE {old} IS DISTINCT FROM {new};\nEND $$;"
+        "    WHERE {old}\n          IS DISTINCT FROM\n          {new};\nEND $$;"
     ).format(
-        assignments=_comma(
-            [sql.SQL("{} = excluded.{}").format(_I(c), _I(c)) for c in columns], ",\n        "
+        assignments=_filled(
+            [sql.SQL("{} = excluded.{}").format(_I(c), _I(c)) for c in columns], " " * 8
         ),
-        old=_tuple("s", columns),
-        new=_tuple("excluded", columns),
+        old=_tuple("s", columns, " " * 11),
+        new=_tuple("excluded", columns, " " * 11),
     )
 
 
@@ -349,14 +372,14 @@ def _summary_after_persons_update() -> sql.Composable:
         "    WHERE person_id IN (SELECT person_id FROM new_rows) ORDER BY person_id FOR UPDATE;\n"
         "    UPDATE person_summary s\n    SET {assignments}\n    FROM persons p\n"
         "    WHERE p.person_id = s.person_id AND p.person_id IN (SELECT person_id FROM new_rows)\n"
-        "      AND {old} IS DISTINCT FROM {new};\n"
+        "      AND {old}\n          IS DISTINCT FROM\n          {new};\n"
         "    PERFORM pg_notify('roomwatch_persons', '');\n    RETURN NULL;\nEND $$;"
     ).format(
-        assignments=_comma(
-            [sql.SQL("{} = p.{}").format(_I(s), _I(p)) for s, p in copied.items()], ", "
+        assignments=_filled(
+            [sql.SQL("{} = p.{}").format(_I(s), _I(p)) for s, p in copied.items()], " " * 8
         ),
-        old=_tuple("s", list(copied)),
-        new=_tuple("p", list(copied.values())),
+        old=_tuple("s", list(copied), " " * 11),
+        new=_tuple("p", list(copied.values()), " " * 11),
     )
 
 
