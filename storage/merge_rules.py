@@ -391,14 +391,19 @@ def generated_sql() -> str:
         sql.SQL(
             "ALTER TABLE person_source_latest\n"
             "    DROP CONSTRAINT IF EXISTS person_source_latest_source_check,\n"
-            "    ADD CONSTRAINT person_source_latest_source_check CHECK (source IN ({}));"
-        ).format(sql.SQL(", ").join(map(_L, sorted(SOURCES)))),
+            "    ADD CONSTRAINT person_source_latest_source_check\n"
+            "    CHECK (source IN ({}));"
+        ).format(_filled([_L(source) for source in sorted(SOURCES)], " " * 21)),
         sql.SQL(
             "DROP VIEW IF EXISTS v_person_summary;\nDROP VIEW IF EXISTS v_person_current_state;"
         ),
-        _current_state_view(),
-        sql.SQL("-- Every person's summary as the merge view gives it now."),
-        _summary_view(),
+        sql.SQL(
+            "-- The merged current state. The window's start k.at is fenced with OFFSET 0: pulled"
+            " up,\n-- it would be computed once per reference (37 InitPlans per person merged),"
+            " not once\n-- per query.\n"
+        )
+        + _current_state_view(),
+        sql.SQL("-- Every person's summary as the merge view gives it now.\n") + _summary_view(),
         _refresh_summaries(),
         _summary_after_persons_update(),
     ]

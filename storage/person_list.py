@@ -1,7 +1,7 @@
 """The person list: merged persons filtered, sorted and paged, read from ``person_summary``.
 
-``person_summary`` (migration 0001_baseline) holds the merge view's list columns for every person, kept
-by triggers and indexed per sort key and on tags. Persons whose summary is past its
+``person_summary`` (the baseline migration) holds the merge view's list columns for every person,
+kept by triggers and indexed per sort key and on tags. Persons whose summary is past its
 ``valid_until`` (their merge moved with time since it was written) are merged through the view
 at read time by ``roomwatch_due_summaries()``; both halves are sorted and cut to the page, then
 merged, so a page is always what the view says at this instant, whenever maintenance last ran.
