@@ -5,16 +5,20 @@ from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.middleware import DefineMiddleware
 
-from upstream_sim.affiliate import AffiliateController, ParameterError, parameter_error_response
-from upstream_sim.affiliate_feed import AffiliateFeed
-from upstream_sim.cbhours import CbhoursController
+from upstream_sim.affiliate.feed import AffiliateFeed
+from upstream_sim.affiliate.routes import (
+    AffiliateController,
+    ParameterError,
+    parameter_error_response,
+)
+from upstream_sim.cbhours.routes import CbhoursController
 from upstream_sim.control import CONTROL_PREFIX, CbhoursControlController, ControlController
 from upstream_sim.faults import FaultMiddleware
 from upstream_sim.requests_log import RequestLogMiddleware
-from upstream_sim.site import SiteControlController, SiteController
-from upstream_sim.site_lists import FollowListsControlController, FollowListsController
+from upstream_sim.site.list_routes import FollowListsControlController, FollowListsController
+from upstream_sim.site.routes import SiteControlController, SiteController
+from upstream_sim.site.thumbnails import ThumbnailController
 from upstream_sim.state import SimulatorState
-from upstream_sim.thumbnails import ThumbnailController
 
 
 def create_app(state: SimulatorState) -> Litestar:

@@ -15,9 +15,9 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.params import FromQuery, JSONBody
 
-from upstream_sim.affiliate_feed import TickSummary
-from upstream_sim.cbhours_data import CbhoursStats, LiveStatus
-from upstream_sim.cbhours_limit import RateLimitView
+from upstream_sim.affiliate.feed import TickSummary
+from upstream_sim.cbhours.data import CbhoursStats, LiveStatus
+from upstream_sim.cbhours.limit import RateLimitView
 from upstream_sim.faults import FaultRule, FaultState
 from upstream_sim.requests_log import RequestRecord
 from upstream_sim.state import SimulatorState

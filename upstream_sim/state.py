@@ -2,11 +2,11 @@
 
 from dataclasses import dataclass, field
 
-from upstream_sim.affiliate_feed import AffiliateFeed
-from upstream_sim.cbhours_data import CbhoursState
+from upstream_sim.affiliate.feed import AffiliateFeed
+from upstream_sim.cbhours.data import CbhoursState
 from upstream_sim.faults import FaultPlan
 from upstream_sim.requests_log import RequestLog
-from upstream_sim.site_state import SiteState
+from upstream_sim.site.state import SiteState
 
 
 @dataclass(frozen=True, slots=True)

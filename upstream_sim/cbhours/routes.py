@@ -37,7 +37,7 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
 
-from upstream_sim.cbhours_data import SEGMENT_MINUTES, CbhoursState, LiveStatus, Segment
+from upstream_sim.cbhours.data import SEGMENT_MINUTES, CbhoursState, LiveStatus, Segment
 from upstream_sim.state import SimulatorState
 
 CBHOURS_PATH = "/api.php"

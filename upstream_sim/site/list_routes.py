@@ -3,7 +3,7 @@
 Routes (FORMATS.md §3.3-3.6, §3.9):
 
 * ``GET /followed-cams/`` (also ``/followed-cams/online/``, where the header links) and
-  ``GET /followed-cams/offline/``: the JS pages of ``site_list_pages``; ``?page=N``.
+  ``GET /followed-cams/offline/``: the JS pages of ``list_pages``; ``?page=N``.
 * ``GET /api/ts/roomlist/room-list/``: without ``X-Requested-With: XMLHttpRequest`` a 302 to
   ``/`` (the site since 2026-07). ``follow=true`` with a live session: the account's online or
   offline list (``offline=true|false``), ``limit``/``offset`` paged; anything else, an expired
@@ -14,8 +14,9 @@ Routes (FORMATS.md §3.3-3.6, §3.9):
 * ``GET /riw/<name>.jpg``: a thumbnail (about 10 kB), so a browser that does not block images
   pays for them as on the real site.
 
-Pages start with :func:`~upstream_sim.site.gate` and the session check, so the interstitial,
-the age gate and the expiry modes apply as on the login side. Control: ``/_sim/site/follows``.
+Pages start with :func:`~upstream_sim.site.routes.gate` and the session check, so the
+interstitial, the age gate and the expiry modes apply as on the login side. Control:
+``/_sim/site/follows``.
 """
 
 import random
@@ -32,21 +33,21 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect
 
-from upstream_sim.follow_lists import (
+from upstream_sim.site.follow_lists import (
     ANONYMOUS_TOTAL,
     FollowLists,
     anonymous_page,
     room_list_body,
 )
-from upstream_sim.site import age_gate_shown, gate, html, require_login
-from upstream_sim.site_list_pages import (
+from upstream_sim.site.list_pages import (
     followed_list_page,
     followers_last_page,
     followers_page,
     legacy_list_page,
     not_found_page,
 )
-from upstream_sim.site_state import Account, ListName
+from upstream_sim.site.routes import age_gate_shown, gate, html, require_login
+from upstream_sim.site.state import Account, ListName
 from upstream_sim.state import SimulatorState
 
 ROOM_LIST_PATH = "/api/ts/roomlist/room-list/"

@@ -8,7 +8,7 @@ Routes (FORMATS.md §3.1-3.3):
   and the second-factor switch, then sets a 32-character httpOnly ``sessionid`` cookie
   (persistent with ``rememberme``, else a browser-session cookie) and redirects to ``next``.
 * ``GET /``: the header shows the followed counts and the user menu for a live session.
-  Logged-in pages (``upstream_sim.site_lists``: followed cams, followers) answer a missing
+  Logged-in pages (``upstream_sim.site.list_routes``: followed cams, followers) answer a missing
   or expired session as ``expiry_mode`` says.
 * ``POST /cdn-cgi/challenge-platform/...``: where the "Just a moment..." page posts to; it sets
   ``cf_clearance`` and redirects back.
@@ -33,7 +33,7 @@ from litestar.params import JSONBody
 from litestar.response import Redirect
 
 from upstream_sim.requests_log import client_path
-from upstream_sim.site_pages import (
+from upstream_sim.site.pages import (
     CHALLENGE_PATH,
     anonymous_page,
     csrf_failure_page,
@@ -42,7 +42,7 @@ from upstream_sim.site_pages import (
     login_page,
     two_factor_page,
 )
-from upstream_sim.site_state import (
+from upstream_sim.site.state import (
     Account,
     ExpiryMode,
     FailMode,

@@ -27,7 +27,7 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
 
-from upstream_sim.affiliate_feed import AffiliateFeed, FeedQuery
+from upstream_sim.affiliate.feed import AffiliateFeed, FeedQuery
 from upstream_sim.rooms import REGIONS
 
 ONLINE_ROOMS_PATH = "/api/public/affiliates/onlinerooms/"

@@ -1,0 +1,1 @@
+"""The simulated site: login, follow lists, thumbnails."""
