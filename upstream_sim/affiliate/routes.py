@@ -89,7 +89,7 @@ def parse_feed_query(params: Mapping[str, Sequence[str]]) -> FeedQuery:
 
 
 class AffiliateController(Controller):
-    """Routes of the Affiliate API. Needs a ``feed`` dependency (see ``app.create_app``)."""
+    """Routes of the Affiliate API. Needs a ``feed`` dependency (see ``affiliate_router``)."""
 
     @get(ONLINE_ROOMS_PATH)
     async def online_rooms(

@@ -16,7 +16,7 @@ Routes (FORMATS.md §3.3-3.6, §3.9):
 
 Pages start with :func:`~upstream_sim.site.routes.gate` and the session check, so the
 interstitial, the age gate and the expiry modes apply as on the login side. Control:
-``/_sim/site/follows``.
+``/_sim/site/follows`` (``control.py``).
 """
 
 import random
@@ -24,18 +24,16 @@ import struct
 import uuid
 import zlib
 from functools import cache
-from typing import Annotated, Any
+from typing import Any
 
-import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from upstream_sim.site.follow_lists import (
     ANONYMOUS_TOTAL,
-    FollowLists,
     anonymous_page,
     room_list_body,
 )
@@ -207,61 +205,3 @@ def _followed(
         broken=switches.fails(name, page, "broken"),
     )
     return html(content)
-
-
-class FollowsBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Body of ``POST /_sim/site/follows``: generate an account's lists."""
-
-    username: str
-    online: Annotated[int, msgspec.Meta(ge=0, le=20_000)] = 0
-    offline: Annotated[int, msgspec.Meta(ge=0, le=20_000)] = 0
-    followers: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 0
-    seed: int = 0
-
-
-class FollowsView(msgspec.Struct, frozen=True, kw_only=True):
-    """An account's list sizes."""
-
-    username: str
-    online: int
-    offline: int
-    followers: int
-
-
-class FollowListsControlController(Controller):
-    """``/_sim/site/follows``: set and read an account's generated lists."""
-
-    path = "/_sim/site/follows"
-
-    @post(status_code=200, sync_to_thread=True)
-    def generate(
-        self, sim: NamedDependency[SimulatorState], data: JSONBody[FollowsBody]
-    ) -> FollowsView:
-        """Replace the account's lists with generated ones (404 for an unknown account)."""
-        lists = FollowLists.generate(
-            online=data.online, offline=data.offline, followers=data.followers, seed=data.seed
-        )
-        try:
-            sim.site.set_follows(data.username, lists)
-        except KeyError:
-            raise NotFoundException(f"no account {data.username!r}") from None
-        return _view(data.username, lists)
-
-    @get("/{username:str}")
-    async def view(
-        self, sim: NamedDependency[SimulatorState], username: FromPath[str]
-    ) -> FollowsView:
-        """The account's list sizes."""
-        try:
-            return _view(username, sim.site.follows(username))
-        except KeyError:
-            raise NotFoundException(f"no account {username!r}") from None
-
-
-def _view(username: str, lists: FollowLists) -> FollowsView:
-    return FollowsView(
-        username=username,
-        online=len(lists.online),
-        offline=len(lists.offline),
-        followers=len(lists.followers),
-    )
