@@ -5,11 +5,8 @@ from litestar.di import NamedDependency, Provide
 
 from upstream_sim.affiliate.control import AffiliateControlController
 from upstream_sim.affiliate.feed import AffiliateFeed
-from upstream_sim.affiliate.routes import (
-    AffiliateController,
-    ParameterError,
-    parameter_error_response,
-)
+from upstream_sim.affiliate.routes import AffiliateController, parameter_error_response
+from upstream_sim.parameters import ParameterError
 from upstream_sim.state import SimulatorState
 
 

@@ -30,7 +30,7 @@ from litestar.di import NamedDependency
 from litestar.enums import MediaType
 from litestar.response import Redirect
 
-from upstream_sim.requests_log import client_path
+from upstream_sim.middleware import client_path
 from upstream_sim.site.pages import (
     CHALLENGE_PATH,
     anonymous_page,
