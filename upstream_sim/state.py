@@ -15,8 +15,8 @@ class SimulatorState:
 
     Frozen so the app and a test always look at the same objects: tests change the state
     through the objects' own methods (``state.affiliate.reset(...)``), or over HTTP through
-    the ``/_sim/`` control routes, never by swapping an attribute. New upstreams (CBHours,
-    the site) get their own attribute next to ``affiliate``.
+    the ``/_sim/`` control routes, never by swapping an attribute. A new upstream gets its
+    own attribute here, holding the state object of its subpackage.
 
     Attributes:
         affiliate: The Affiliate online-rooms feed (empty unless given or reset).
