@@ -23,13 +23,8 @@ from control_api.params import Cursor, Db, Limit
 from control_api.problems import ConflictProblem, problem_spec
 from roomwatch.catalog import MAX_ARG_LENGTH, SPIDERS, arg_error, check_spider_args
 from roomwatch.errors import InvalidInput, JobEnded, NotFound
-from storage.job_queries import (
-    create_job_async,
-    get_job_async,
-    list_jobs,
-    request_cancel_async,
-)
-from storage.jobs import Job, Status
+from storage.job_queries import list_jobs
+from storage.jobs import Job, Status, create_job_async, get_job_async, request_cancel_async
 
 _CURSOR_KIND = "crawls"
 _TAIL_BLOCK = 64 * 1024

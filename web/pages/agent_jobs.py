@@ -20,8 +20,7 @@ from litestar.response import Redirect, Template
 from control_api.crawls import as_crawl, cancel_crawl, found_job, log_tail
 from control_api.params import Db
 from roomwatch.errors import NotFound
-from storage.job_queries import get_job_async
-from storage.jobs import Job
+from storage.jobs import Job, get_job_async
 from web.templating import page
 
 LOG_LINES = 40
