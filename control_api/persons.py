@@ -16,7 +16,7 @@ from psycopg import AsyncConnection
 from control_api.cursors import decode_cursor, encode_cursor
 from control_api.images import PersonDetailWithImage, with_image
 from control_api.params import Cursor, Db, Limit, Persons, Since, Until, Username, time_range
-from control_api.person_filters import PERSON_FILTER, PersonFilters, Sort
+from control_api.person_filters import PersonFilters, Sort
 from control_api.problems import BAD_REQUEST_RESPONSES, NOT_FOUND_RESPONSES
 from control_api.schemas import Activity, History, PersonPage, Snapshots
 from roomwatch.errors import InvalidInput, NotFound
@@ -91,7 +91,6 @@ class PersonController(Controller):
         "/",
         summary="Merged current state of persons, filtered, sorted, one page",
         responses=BAD_REQUEST_RESPONSES,
-        dependencies={"person_filter": PERSON_FILTER},
     )
     async def index(
         self,

@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -114,16 +116,11 @@ def save_session(
         cipher: A cipher to reuse; default: :func:`sessions.crypto.load_cipher`.
     """
     path = _write_state(config, state, cipher)
-    try:
-        with conn.transaction():
-            row = insert_login_session(
-                conn, account=account, method=method, file_name=path.name, status=status
-            )
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    _log.info("stored session #%d for %s (%s, %s)", row.session_id, account, method, status)
-    return row
+    with _removed_on_failure(path), conn.transaction():
+        row = insert_login_session(
+            conn, account=account, method=method, file_name=path.name, status=status
+        )
+    return _stored(row)
 
 
 async def save_session_async(
@@ -137,15 +134,28 @@ async def save_session_async(
 ) -> LoginSession:
     """:func:`save_session` on an asynchronous connection."""
     path = await anyio.to_thread.run_sync(partial(_write_state, config, state, None))
-    try:
+    with _removed_on_failure(path):
         async with conn.transaction():
             row = await insert_login_session_async(
                 conn, account=account, method=method, file_name=path.name, status=status
             )
+    return _stored(row)
+
+
+@contextmanager
+def _removed_on_failure(path: Path) -> Iterator[None]:
+    """Removes the new file again if its row could not be added."""
+    try:
+        yield
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    _log.info("stored session #%d for %s (%s, %s)", row.session_id, account, method, status)
+
+
+def _stored(row: LoginSession) -> LoginSession:
+    _log.info(
+        "stored session #%d for %s (%s, %s)", row.session_id, row.account, row.method, row.status
+    )
     return row
 
 
