@@ -11,7 +11,9 @@ here, installed once on the API's router, turn it into a body that names the fie
 Litestar's own validation errors get the same shape: it reports a parameter under its Python
 name (``from_`` for the query parameter ``from``) and an unknown or missing body field under the
 handler argument's name (``data: Object missing required field `spider```); both are renamed
-to what the client sent. Anything no rule covers is logged and answered as a bare 500.
+to what the client sent. Litestar's own HTTP errors (401 from the bearer check, 404 and 405
+for no route) keep the problem-details plugin's rendering, reached through :func:`http_problem`
+where a handler must choose. Anything no rule covers is logged and answered as a bare 500.
 """
 
 from __future__ import annotations
