@@ -29,7 +29,16 @@ from roomwatch.config import Config
 from roomwatch.errors import DatabaseError, JobError
 from roomwatch.processes import descendants, kill_all
 from storage.database import connect
-from storage.jobs import Job, Trigger, create_job, finish_job, get_job, lock_job, start_job
+from storage.jobs import (
+    Job,
+    Trigger,
+    create_job,
+    finish_job,
+    get_job,
+    lock_job,
+    record_pid,
+    start_job,
+)
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
@@ -115,7 +124,7 @@ class CrawlRunner:
                 assert job is not None
                 return job
             process = self._spawn(job_id)
-            conn.execute("UPDATE crawl_jobs SET pid = %s WHERE job_id = %s", [process.pid, job_id])
+            record_pid(conn, job_id, process.pid)
             supervision = Supervision(self.conninfo, conn, job_id, process)
             try:
                 return supervision.run(on_progress)

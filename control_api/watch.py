@@ -13,9 +13,9 @@ import msgspec
 from litestar import Controller, put
 from litestar.params import JSONBody
 
-from control_api.body_problems import BODY_PROBLEM_HANDLERS, problem_spec
 from control_api.params import Db, Persons, Username
-from control_api.problems import bad_param
+from control_api.problems import problem_spec
+from roomwatch.errors import InvalidInput
 from sessions.markup import valid_username
 from storage.watch_list import WatchState, set_watch_async
 
@@ -35,7 +35,6 @@ class WatchController(Controller):
 
     path = "/persons"
     tags = ("persons",)
-    exception_handlers = BODY_PROBLEM_HANDLERS
 
     @put(
         "/{username:str}/watch",
@@ -49,7 +48,7 @@ class WatchController(Controller):
         username never seen creates the person; unwatching one creates nobody."""
         name = valid_username(username)
         if name is None or name != username.lower():
-            raise bad_param("username", "expected 2-64 letters, digits or _", source="path")
+            raise InvalidInput("username", "expected 2-64 letters, digits or _", source="path")
         [state] = await set_watch_async(db, [name], data.watch)
         persons.forget()
         return state

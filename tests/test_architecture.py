@@ -100,3 +100,79 @@ def _modules(path: Path) -> set[str]:
         if isinstance(node, ast.Import)
         for alias in node.names
     }
+
+
+# Where a connection may be opened (storage.database's connect, connect_async, make_pool,
+# make_async_pool, open_database): the process entries and what they own. Everything else gets
+# a connection passed in. The API opens only its lifespan pool, plus the one connection the
+# person cache LISTENs on (a LISTEN needs a session of its own, outside the pool).
+OPENS_CONNECTIONS = ("agent/", "spiders/crawl.py", "spiders/database.py", "storage/")
+OPENS_CONNECTIONS_FILES = {"control_api/app.py", "control_api/person_cache.py"}
+_OPENERS = {"connect", "connect_async", "make_pool", "make_async_pool", "open_database"}
+_RUNS_SQL = {"execute", "executemany", "copy", "stream"}
+
+
+def _source_files() -> list[tuple[str, ast.Module]]:
+    return [
+        (str(path.relative_to(ROOT)), ast.parse(path.read_text(), filename=str(path)))
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+    ]
+
+
+def test_sql_runs_only_in_storage() -> None:
+    """Every statement is a storage/ function: no module elsewhere calls ``execute``,
+    ``executemany``, ``copy`` or ``stream`` on a connection or cursor (a process entry that
+    needs a lock or a LISTEN calls storage.database's ``try_lock`` or ``listen``)."""
+    offenders = {
+        f"{name}:{node.lineno} calls .{node.func.attr}()"
+        for name, tree in _source_files()
+        if not name.startswith("storage/")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in _RUNS_SQL
+    }
+    assert not offenders
+
+
+def test_connections_are_opened_by_process_entries_only() -> None:
+    """psycopg is asked for a connection or a pool only in storage/database.py (and the
+    embedded server's set-up), and storage.database's openers are called only where a process
+    starts (the CLI, the agent, the crawl process, the API's lifespan)."""
+    direct = {
+        f"{name}:{node.lineno}"
+        for name, tree in _source_files()
+        if name not in {"storage/database.py", "storage/embedded.py"}
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (
+            (
+                isinstance(node.func, ast.Attribute)
+                and node.func.attr == "connect"
+                and ast.unparse(node.func.value)
+                in {
+                    "psycopg",
+                    "psycopg.Connection",
+                    "psycopg.AsyncConnection",
+                    "AsyncConnection",
+                    "Connection",
+                }
+            )
+            or (
+                isinstance(node.func, ast.Name)
+                and node.func.id in {"ConnectionPool", "AsyncConnectionPool"}
+            )
+        )
+    }
+    assert not direct
+    openers = {
+        f"{name} imports {alias.name}"
+        for name, tree in _source_files()
+        if not name.startswith(OPENS_CONNECTIONS) and name not in OPENS_CONNECTIONS_FILES
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "storage.database"
+        for alias in node.names
+        if alias.name in _OPENERS
+    }
+    assert not openers
