@@ -16,9 +16,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from formats.html_import import MAX_DOCUMENT_BYTES, ImportPlan, observation_time, plan_import
 from roomwatch.config import Config
 from roomwatch.errors import DatabaseError, FollowLossHeld, HtmlImportError, SavedAtError
-from sessions.html_import import MAX_DOCUMENT_BYTES, ImportPlan, observation_time, plan_import
 from storage.database import connect, open_database
 from storage.follow_guard import last_check
 from storage.follow_state import FollowChanges, reconcile, record_observations

@@ -129,7 +129,7 @@ class CrawlRunner:
             [
                 sys.executable,
                 "-m",
-                "spiders.crawl",
+                "crawler.crawl",
                 "--job-id",
                 str(job_id),
                 "--supervisor-pid",

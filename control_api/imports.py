@@ -36,10 +36,10 @@ from control_api.body_problems import problem_spec
 from control_api.params import Db, Persons
 from control_api.person_cache import PersonCache
 from control_api.problems import BAD_REQUEST_RESPONSES, PROBLEM_HANDLERS
+from formats.html_import import MAX_DOCUMENT_BYTES, observation_time, plan_import
+from formats.html_import import Kind as Kind  # re-exported: web/ does not import sessions/
 from roomwatch.config import Config
 from roomwatch.errors import FollowLossHeld, HtmlImportError, HtmlTooLargeError, SavedAtError
-from sessions.html_import import MAX_DOCUMENT_BYTES, observation_time, plan_import
-from sessions.html_import import Kind as Kind  # re-exported: web/ does not import sessions/
 from storage.follow_guard import last_check_async
 from storage.follow_state import reconcile_async, record_observations_async
 

@@ -6,7 +6,7 @@ One crawl is one observation time. Each page is decoded strictly (a wrong type f
 naming the field) and stored as one batch; only a poll whose every page was read is complete,
 and only a complete poll lets the database conclude that absent persons are offline.
 Persons of interest due a new thumbnail (asked of the database in :meth:`prepare`) get a
-:class:`~spiders.images.ThumbnailItem` for the images pipeline when their room is seen.
+:class:`~crawler.images.ThumbnailItem` for the images pipeline when their room is seen.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from scrapy.http import Response
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
+from crawler.images import ThumbnailItem
 from roomwatch.config import Config
 from roomwatch.errors import PageError
 from roomwatch.text import clean_json
 from spiders.base import RoomwatchSpider
-from spiders.images import ThumbnailItem
 from storage.records import AffiliateRoom, WriteResult
 from storage.targets import thumbnail_targets
 from storage.writers import conclude_affiliate_poll, write_affiliate_poll

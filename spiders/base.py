@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import scrapy
 
+from crawler.items import Storable
 from roomwatch.config import Config
-from spiders.items import Storable
 
 if TYPE_CHECKING:
     import psycopg

@@ -12,9 +12,9 @@ import msgspec
 import scrapy
 from twisted.python.failure import Failure
 
+from crawler.backoff import describe_failure
 from roomwatch.errors import DecodeError, JobError
 from roomwatch.text import clean_json
-from spiders.backoff import describe_failure
 from spiders.base import RoomwatchSpider
 from storage.writers import mark_without_trophy
 

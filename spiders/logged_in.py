@@ -33,6 +33,8 @@ from playwright.async_api import Response as BrowserResponse
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from crawler.follow_items import SessionChecked
+from crawler.settings import USER_AGENT
 from roomwatch.errors import JobError
 from sessions.pages import (
     AGE_GATE_CLOSE_SELECTOR,
@@ -44,8 +46,6 @@ from sessions.pages import (
 from sessions.probe import ProbeOutcome, ProbeResult, classify_page
 from sessions.store import load_usable_session
 from spiders.base import RoomwatchSpider
-from spiders.follow_items import SessionChecked
-from spiders.settings import USER_AGENT
 
 if TYPE_CHECKING:
     import psycopg

@@ -11,8 +11,10 @@ ROOT = Path(__file__).parents[1]
 PACKAGES = [
     "roomwatch",
     "storage",
+    "formats",
     "sessions",
     "spiders",
+    "crawler",
     "agent",
     "control_api",
     "web",
@@ -25,6 +27,8 @@ FORBIDDEN = {
     "storage": {"sessions", "spiders", "agent", "control_api", "web", "upstream_sim", "scrapy"},
     "sessions": {"spiders", "agent", "control_api", "web", "upstream_sim"},
     "spiders": {"agent", "control_api", "web", "psycopg", "psycopg_pool"},
+    "crawler": {"agent", "control_api", "web", "psycopg", "psycopg_pool"},
+    "formats": {"spiders", "crawler", "agent", "control_api", "web", "upstream_sim", "scrapy"},
     "control_api": {"scrapy", "spiders", "agent", "scrapy_playwright", "web"},
     # The pages read through storage/ and the API's own helpers; they never crawl.
     "web": {"scrapy", "spiders", "agent", "scrapy_playwright", "sessions"},
@@ -35,7 +39,7 @@ FORBIDDEN = {
 # The one module of spiders/ that holds a database pool: the storage pipeline's (it lends
 # connections to item writers); spider code itself never opens a connection.
 # The app factory mounts the pages' router: the one module of the API that knows of web/.
-ALLOWED = {("spiders/database.py", "psycopg_pool"), ("control_api/app.py", "web")}
+ALLOWED = {("crawler/database.py", "psycopg_pool"), ("control_api/app.py", "web")}
 
 
 def _imports(path: Path) -> set[str]:

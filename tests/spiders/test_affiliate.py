@@ -14,11 +14,11 @@ import psycopg
 import pytest
 
 from agent.runner import CrawlRunner
+from crawler.settings import crawl_settings
 from roomwatch.catalog import SPIDERS
 from roomwatch.config import Config, load_config
 from roomwatch.errors import PageError
 from spiders.affiliate import decode_page
-from spiders.settings import crawl_settings
 from storage.jobs import Job
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer

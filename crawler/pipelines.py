@@ -10,10 +10,10 @@ from scrapy import signals
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
+from crawler.database import crawler_pool
+from crawler.items import Batchable, Storable
 from roomwatch.errors import FollowLossHeld
 from spiders.base import RoomwatchSpider
-from spiders.database import crawler_pool
-from spiders.items import Batchable, Storable
 from storage.database import TRANSIENT_ERRORS
 from storage.records import WriteResult
 

@@ -11,9 +11,9 @@ from scrapy import signals
 from twisted.internet import task
 from twisted.internet.threads import deferToThread
 
+from crawler.database import close_crawler_pool, crawler_pool
 from roomwatch.logs import redact
 from spiders.base import RoomwatchSpider
-from spiders.database import close_crawler_pool, crawler_pool
 from storage.jobs import record_progress
 
 log = logging.getLogger(__name__)

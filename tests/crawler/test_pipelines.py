@@ -11,9 +11,9 @@ import pytest
 from scrapy.settings import Settings
 from scrapy.statscollectors import MemoryStatsCollector
 
+from crawler.database import close_crawler_pool
+from crawler.pipelines import ATTEMPTS, StoragePipeline
 from roomwatch.config import load_config
-from spiders.database import close_crawler_pool
-from spiders.pipelines import ATTEMPTS, StoragePipeline
 from tests.support import as_url
 
 

@@ -22,8 +22,8 @@ from scrapy.utils.misc import load_object
 from scrapy.utils.response import response_status_message
 from twisted.python.failure import Failure
 
+from crawler.middlewares import pause, retry_after_seconds
 from roomwatch.config import BackoffConfig
-from spiders.ratelimit import pause, retry_after_seconds
 
 _URL = re.compile(r"https?://[^\s'\"<>]+")
 
