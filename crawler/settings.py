@@ -69,6 +69,7 @@ def crawl_settings(
         "HTTPERROR_ALLOW_ALL": False,
         "ITEM_PIPELINES": {"crawler.pipelines.StoragePipeline": 500},
         "EXTENSIONS": {
+            "crawler.database.CrawlDatabase": 100,  # the pool: storage pipeline, JobProgress
             "crawler.extensions.JobProgress": 500,
             "crawler.extensions.SpiderErrors": 510,  # any spider or item error fails the job
         },
@@ -81,7 +82,7 @@ def crawl_settings(
         # API crawls back off exponentially on 429/5xx (Retry-After honoured) instead.
         settings["DOWNLOADER_MIDDLEWARES"] |= {
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
-            "crawler.backoff.BackoffMiddleware": 550,
+            "crawler.middlewares.BackoffMiddleware": 550,
         }
     if not spider.browser and config.images.enabled:
         # API crawls download thumbnails of persons of interest (spiders/images.py).

@@ -25,9 +25,9 @@ from parsel import Selector
 from formats import numbers
 from formats.markup import name_of
 from formats.page_links import page_number
+from formats.site import LOGGED_IN_SELECTOR
 from roomwatch.errors import RoomListError
 from roomwatch.text import clean_json, clean_text
-from sessions.pages import LOGGED_IN_SELECTOR
 from storage.follow_state import RoomObservation
 
 ANONYMOUS_TOTAL = 500

@@ -31,9 +31,9 @@ from parsel import Selector
 
 from formats.markup import Element, name_of, profile_name, root_of, select
 from formats.page_links import MAX_PAGE, read_count, read_paging
+from formats.site import FOLLOWERS_PATH, LOGGED_IN_SELECTOR
 from roomwatch.config import FollowersConfig
 from roomwatch.text import clean_text
-from sessions.pages import FOLLOWERS_PATH, LOGGED_IN_SELECTOR
 
 _MAIN = "#main, main, [role=main], #content"
 _OUTSIDE = (

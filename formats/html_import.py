@@ -31,9 +31,9 @@ from parsel import Selector
 from formats.followed_cams import parse_followed_page
 from formats.followers import parse_followers
 from formats.markup import root_of
+from formats.site import LOGIN_FORM_SELECTOR, USERNAME_SELECTOR
 from roomwatch.config import Config
 from roomwatch.errors import HtmlImportError, HtmlTooLargeError, SavedAtError
-from sessions.pages import LOGIN_FORM_SELECTOR, USERNAME_SELECTOR
 from storage.follow_state import Relation, RoomObservation
 
 Kind = Literal["followers", "following"]

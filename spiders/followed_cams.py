@@ -30,7 +30,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 from playwright.async_api import Response as BrowserResponse
 
-from crawler.follow_items import CompleteList, FollowedRooms
+from crawler.items import CompleteList, FollowedRooms
 from formats.followed_cams import (
     decode_room_list,
     parse_counts,

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
-from crawler.follow_items import CompleteList, Followers
+from crawler.items import CompleteList, Followers
 from formats.followers import FollowersPage, FollowersWalk, parse_followers
 from spiders.logged_in import LoggedInSpider, PageProblem, PageVisit
 from storage.follow_state import RoomObservation

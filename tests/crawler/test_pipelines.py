@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 import psycopg
 import psycopg.errors
@@ -11,8 +11,8 @@ import pytest
 from scrapy.settings import Settings
 from scrapy.statscollectors import MemoryStatsCollector
 
-from crawler.database import close_crawler_pool
-from crawler.pipelines import ATTEMPTS, StoragePipeline
+from crawler.database import CrawlDatabase
+from crawler.pipelines import ATTEMPTS, StoragePipeline, Writer
 from roomwatch.config import load_config
 from tests.support import as_url
 
@@ -31,13 +31,11 @@ class _Crawler:
 class _Losing:
     """Writes a person, but the first ``losses`` attempts are chosen as the deadlock victim."""
 
-    kind: ClassVar[str] = "test_rows"
-
     def __init__(self, losses: int) -> None:
         self.losses = losses
         self.attempts = 0
 
-    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> int:
+    def write(self, conn: psycopg.Connection[Any], job_id: int | None) -> int:
         self.attempts += 1
         with conn.transaction():
             conn.execute("INSERT INTO persons (username) VALUES ('once') ON CONFLICT DO NOTHING")
@@ -46,24 +44,38 @@ class _Losing:
         return 1
 
 
+def _write_losing(conn: psycopg.Connection[Any], item: _Losing, job_id: int | None) -> int:
+    return item.write(conn, job_id)
+
+
 @pytest.fixture
-def crawler(db_url: str) -> Iterator[_Crawler]:
-    crawler = _Crawler(db_url)
-    yield crawler
-    close_crawler_pool(crawler)
+def crawler(db_url: str) -> _Crawler:
+    return _Crawler(db_url)
 
 
-def test_a_deadlock_victim_is_stored_again(crawler: _Crawler, db_url: str) -> None:
+@pytest.fixture
+def pipeline(crawler: _Crawler) -> Iterator[StoragePipeline]:
+    database = CrawlDatabase(
+        crawler.settings["ROOMWATCH_CONNINFO"], crawler.settings["ROOMWATCH_CONFIG"].database
+    )
+    database.open()
+    yield StoragePipeline(crawler, database, {_Losing: Writer("test_rows", _write_losing)})
+    database.pool.close()
+
+
+def test_a_deadlock_victim_is_stored_again(
+    crawler: _Crawler, pipeline: StoragePipeline, db_url: str
+) -> None:
     item = _Losing(losses=1)
-    assert StoragePipeline(crawler)._write(item, None) == 1
+    assert pipeline._write(item, None) == 1
     assert item.attempts == 2
     assert crawler.stats.get_value("roomwatch/store_retries") == 1
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM persons").fetchone() == (1,)
 
 
-def test_repeated_deadlocks_fail_the_store(crawler: _Crawler) -> None:
+def test_repeated_deadlocks_fail_the_store(pipeline: StoragePipeline) -> None:
     item = _Losing(losses=ATTEMPTS)
     with pytest.raises(psycopg.errors.DeadlockDetected):
-        StoragePipeline(crawler)._write(item, None)
+        pipeline._write(item, None)
     assert item.attempts == ATTEMPTS

@@ -20,8 +20,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from agent.runner import CrawlRunner
-from crawler.backoff import backoff_seconds, describe_failure
-from crawler.middlewares import SharedPace, retry_after_seconds
+from crawler.middlewares import SharedPace, backoff_seconds, describe_failure, retry_after_seconds
 from roomwatch.config import BackoffConfig
 from storage.jobs import Job
 from tests.spiders.cbhours_support import add_persons, api_requests, cbhours_config

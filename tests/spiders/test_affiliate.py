@@ -15,10 +15,10 @@ import pytest
 
 from agent.runner import CrawlRunner
 from crawler.settings import crawl_settings
+from formats.affiliate import decode_page
 from roomwatch.catalog import SPIDERS
 from roomwatch.config import Config, load_config
 from roomwatch.errors import PageError
-from spiders.affiliate import decode_page
 from storage.jobs import Job
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer

@@ -12,14 +12,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from roomwatch.errors import DecodeError
-from spiders.cbhours_activity import (
+from formats.cbhours import (
     WINDOW_DAYS,
     backfill_windows,
     decode_activity,
     decode_months,
     parse_daily_total,
 )
+from roomwatch.errors import DecodeError
 from tests.spiders.cbhours_support import (
     add_persons,
     api_requests,

@@ -10,8 +10,8 @@ import msgspec
 import psycopg
 import pytest
 
+from formats.cbhours import decode_live
 from roomwatch.errors import DecodeError, UpstreamError
-from spiders.cbhours_live import decode_live
 from tests.spiders.cbhours_support import (
     add_persons,
     api_requests,
