@@ -2,7 +2,7 @@
 
 For when crawling is not an option (no session, a site change): save the pages from a logged-in
 browser and import them. The pages are read by the crawls' own parsers and judged by the same
-rules (``sessions/html_import.py``): what they show is always kept (source ``html_import``), and
+rules (``formats/html_import.py``): what they show is always kept (source ``html_import``), and
 follow state changes only when they are the whole list. Exit status 0 when the pages were
 imported, complete or not (the output says which), 1 when they could not be read, were saved
 before the list's last check (their time: the files' modification time, or ``--saved-at``), or

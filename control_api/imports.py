@@ -1,6 +1,6 @@
 """The ``/imports/html`` route: follow state from saved followed-cams or followers pages.
 
-The API twin of ``roomwatch import-html``: same parser, same rules (``sessions/html_import.py``).
+The API twin of ``roomwatch import-html``: same parser, same rules (``formats/html_import.py``).
 The body is one saved page (``Content-Type: text/html``) or a multipart form whose file parts
 are the pages (several pages of one list). What the pages show is always recorded; follow
 state changes only when they are the whole list, and the answer says which it was and why.

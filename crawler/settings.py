@@ -85,7 +85,7 @@ def crawl_settings(
             "crawler.middlewares.BackoffMiddleware": 550,
         }
     if not spider.browser and config.images.enabled:
-        # API crawls download thumbnails of persons of interest (spiders/images.py).
+        # API crawls download thumbnails of persons of interest (crawler/images.py).
         settings["ITEM_PIPELINES"] = {
             **settings["ITEM_PIPELINES"],
             "crawler.images.ThumbnailPipeline": 400,

@@ -1,18 +1,21 @@
-"""The storage pipeline runs a store again when PostgreSQL aborted it to break a deadlock."""
+"""The storage pipeline: one writer per item type, and a store run again when PostgreSQL aborted
+it to break a deadlock."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import psycopg
 import psycopg.errors
 import pytest
 from scrapy.settings import Settings
 from scrapy.statscollectors import MemoryStatsCollector
 
+from crawler import items
 from crawler.database import CrawlDatabase
-from crawler.pipelines import ATTEMPTS, StoragePipeline, Writer
+from crawler.pipelines import ATTEMPTS, WRITERS, StoragePipeline, Writer
 from roomwatch.config import load_config
 from tests.support import as_url
 
@@ -79,3 +82,18 @@ def test_repeated_deadlocks_fail_the_store(pipeline: StoragePipeline) -> None:
     with pytest.raises(psycopg.errors.DeadlockDetected):
         pipeline._write(item, None)
     assert item.attempts == ATTEMPTS
+
+
+def test_every_stored_item_has_one_writer() -> None:
+    """An item type the pipeline does not know would pass through unstored, silently."""
+    structs = {
+        value
+        for value in vars(items).values()
+        if isinstance(value, type)
+        and issubclass(value, msgspec.Struct)
+        and value.__module__ == items.__name__
+    }
+    # The images pipeline's input, and the base of the two list observations.
+    not_stored = {items.ThumbnailItem, items.ListObservations}
+    assert structs - not_stored == set(WRITERS)
+    assert len({writer.kind for writer in WRITERS.values()}) == len(WRITERS)
