@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import scrapy
@@ -20,7 +21,6 @@ from scrapy.http import Response
 from crawler.items import CbhoursActivityPage, NoTrophy
 from formats.cbhours import WINDOW_DAYS, backfill_windows, decode_activity, decode_months
 from roomwatch.config import Config
-from roomwatch.errors import UpstreamError
 from spiders.cbhours_api import CbhoursSpider, usernames_arg
 from storage.targets import cbhours_activity_targets, without_cbhours_activity
 
@@ -97,24 +97,18 @@ class CbhoursActivitySpider(CbhoursSpider):
         )
 
     def parse_activity(self, response: Response, username: str) -> Iterator[Any]:
-        try:
-            answer = decode_activity(response.body, username, self.tzo)
-        except UpstreamError as exc:
-            self.fail(f"{response.meta['what']}: {exc}")
+        answer = self.decode(response, partial(decode_activity, username=username, tzo=self.tzo))
+        if answer is None:
             return
-        self.crawler.stats.inc_value("roomwatch/pages")
         if answer.no_trophy:
             yield NoTrophy(usernames=[username], checked_at=self.observed_at)
         elif answer.segments or answer.daily:
             yield CbhoursActivityPage(answer.segments, answer.daily, self.observed_at)
 
     def parse_months(self, response: Response, username: str) -> Iterator[scrapy.Request]:
-        try:
-            months = decode_months(response.body)
-        except UpstreamError as exc:
-            self.fail(f"{response.meta['what']}: {exc}")
+        months = self.decode(response, decode_months)
+        if months is None:
             return
-        self.crawler.stats.inc_value("roomwatch/pages")
         windows = backfill_windows(months, self.recent_start)
         self.crawler.stats.inc_value("roomwatch/backfill_windows", len(windows))
         for first, last in windows:

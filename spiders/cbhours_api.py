@@ -1,18 +1,21 @@
-"""What the two CBHours spiders share: a base spider with API requests and the failure
-errback, and the ``usernames`` arguments. Their answers are decoded by ``formats/cbhours.py``."""
+"""What the two CBHours spiders share: a base spider with API requests, their decoding and
+their failure, and the ``usernames`` arguments. The answers' format is ``formats/cbhours.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import scrapy
+from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawler.middlewares import describe_failure
-from roomwatch.errors import JobError
+from roomwatch.errors import JobError, UpstreamError
 from spiders.base import RoomwatchSpider
+
+Answer = TypeVar("Answer")
 
 
 def usernames_arg(args: dict[str, Any], key: str) -> list[str] | None:
@@ -69,3 +72,14 @@ class CbhoursSpider(RoomwatchSpider):
         request = getattr(failure, "request", None)
         what = request.meta.get("what", "request") if request is not None else "request"
         self.fail(f"{what}: {describe_failure(failure)}")
+
+    def decode(self, response: Response, decoder: Callable[[bytes], Answer]) -> Answer | None:
+        """The answer decoded, counted as a page read; None once its request failed the crawl
+        (an answer that does not match the format, or an error answer)."""
+        try:
+            answer = decoder(response.body)
+        except UpstreamError as exc:
+            self.fail(f"{response.meta['what']}: {exc}")
+            return None
+        self.crawler.stats.inc_value("roomwatch/pages")
+        return answer

@@ -20,7 +20,6 @@ from scrapy.http import Response
 from crawler.items import CbhoursLivePage, NoTrophy
 from formats.cbhours import decode_live
 from roomwatch.config import Config
-from roomwatch.errors import UpstreamError
 from spiders.cbhours_api import CbhoursSpider, usernames_arg
 from storage.targets import cbhours_live_targets
 
@@ -66,12 +65,9 @@ class CbhoursLiveSpider(CbhoursSpider):
             )
 
     def parse_live(self, response: Response, names: list[str]) -> Iterator[Any]:
-        try:
-            answer = decode_live(response.body)
-        except UpstreamError as exc:
-            self.fail(f"{response.meta['what']}: {exc}")
+        answer = self.decode(response, decode_live)
+        if answer is None:
             return
-        self.crawler.stats.inc_value("roomwatch/pages")
         if answer.rows:
             yield CbhoursLivePage(rows=answer.rows, observed_at=self.observed_at)
         answered = {row.username for row in answer.rows}
