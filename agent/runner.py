@@ -4,7 +4,7 @@ Rules: the job row is the truth (``storage.jobs``); a crawl process gets SIGTERM
 gracefully and, after a grace period, SIGKILL for itself and every descendant, found by process
 tree (Playwright puts Chromium in a process group of its own, out of ``killpg``'s reach); a
 process that dies without recording its end leaves its job ``failed`` with the exit code, and
-whatever it started is killed too. The crawl dies with its supervisor (``spiders/crawl.py``),
+whatever it started is killed too. The crawl dies with its supervisor (``crawler/crawl.py``),
 gets its config on stdin and only the environment variables it needs (no API token, no
 database URL). A database restart costs the supervisor its connection, and with it the job
 lock: it reconnects and takes the lock again, so the job carries on.
@@ -43,7 +43,7 @@ from storage.jobs import (
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
 GRACE_SECONDS = 10.0
-RECONNECT_SECONDS = 60.0  # within the crawl's own LOCK_GRACE_SECONDS (spiders/crawl.py)
+RECONNECT_SECONDS = 60.0  # within the crawl's own LOCK_GRACE_SECONDS (crawler/crawl.py)
 
 # What a crawl process inherits: what Python, Playwright and Chromium need to run, and nothing
 # that carries a secret (ROOMWATCH_* settings reach the crawl on its stdin instead).
@@ -138,7 +138,7 @@ class CrawlRunner:
             [
                 sys.executable,
                 "-m",
-                "spiders.crawl",
+                "crawler.crawl",
                 "--job-id",
                 str(job_id),
                 "--supervisor-pid",

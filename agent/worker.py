@@ -69,7 +69,7 @@ def kill_orphan(pid: int, job_id: int) -> None:
         cmdline = psutil.Process(pid).cmdline()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return
-    if "spiders.crawl" in cmdline and str(job_id) in cmdline:
+    if "crawler.crawl" in cmdline and str(job_id) in cmdline:
         log.warning("job %d: killing its orphaned crawl process %d", job_id, pid)
         kill_tree(pid)
 

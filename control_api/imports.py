@@ -1,6 +1,6 @@
 """The ``/imports/html`` route: follow state from saved followed-cams or followers pages.
 
-The API twin of ``roomwatch import-html``: same parser, same rules (``sessions/html_import.py``).
+The API twin of ``roomwatch import-html``: same parser, same rules (``formats/html_import.py``).
 The body is one saved page (``Content-Type: text/html``) or a multipart form whose file parts
 are the pages (several pages of one list). What the pages show is always recorded; follow
 state changes only when they are the whole list, and the answer says which it was and why.
@@ -34,10 +34,10 @@ from psycopg import AsyncConnection
 from control_api.params import Db, Persons
 from control_api.person_cache import PersonCache
 from control_api.problems import BAD_REQUEST_RESPONSES, problem_spec
+from formats.html_import import MAX_DOCUMENT_BYTES, observation_time, plan_import
+from formats.html_import import Kind as Kind  # re-exported: web/ does not import sessions/
 from roomwatch.config import Config
 from roomwatch.errors import InvalidInput, UnsupportedMediaType
-from sessions.html_import import MAX_DOCUMENT_BYTES, observation_time, plan_import
-from sessions.html_import import Kind as Kind  # re-exported: web/ does not import sessions/
 from storage.follow_guard import last_check_async
 from storage.follow_state import reconcile_async, record_observations_async
 

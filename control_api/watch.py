@@ -2,7 +2,7 @@
 
 A watched person is a person of interest (CBHours stats, thumbnails) like a followed one.
 Watching a username never seen creates the person; the username must be one the site could
-have (the parsers' rule, :func:`sessions.markup.valid_username`), else 400 naming
+have (the parsers' rule, :func:`formats.markup.valid_username`), else 400 naming
 ``username``. The API's own person cache is dropped after the write, so the next read of this
 person (or of the list) shows the flag at once.
 """
@@ -15,8 +15,8 @@ from litestar.params import JSONBody
 
 from control_api.params import Db, Persons, Username
 from control_api.problems import problem_spec
+from formats.markup import valid_username
 from roomwatch.errors import InvalidInput
-from sessions.markup import valid_username
 from storage.watch_list import WatchState, set_watch_async
 
 
