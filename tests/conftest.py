@@ -30,7 +30,7 @@ from roomwatch.config import Config, load_config
 from storage.embedded import EmbeddedPostgres
 from storage.migrator import apply_migrations
 from tests.factories import TOKEN
-from tests.support import as_url, with_db
+from tests.support import CbhoursCrawls, as_url, with_db
 from upstream_sim.affiliate.feed import AffiliateFeed
 from upstream_sim.server import SimulatorServer
 from upstream_sim.state import SimulatorState
@@ -185,3 +185,29 @@ def crawl_env(
         monkeypatch.setenv(key, value)
     yield load_config()
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def cbhours(
+    crawl_env: Config, sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> CbhoursCrawls:
+    """The set-up of a CBHours crawl test: ``crawl_env`` with the simulator's CBHours. Call it
+    for the crawl config (its settings also go to the environment, which crawl processes inherit).
+
+    Its keywords: ``interval``, the simulator's limit (default 0.1 s: short, so pacing costs
+    little, but always enforced; crawls pace at 1.2 times it; None keeps the real 1 s limit
+    and the configured default pace), and more ``ROOMWATCH_*`` variables by name without the
+    prefix (``BACKOFF_MAX_RETRIES="2"``).
+    """
+
+    def configure(*, interval: float | None = 0.1, **env: str) -> Config:
+        monkeypatch.setenv("ROOMWATCH_CBHOURS_URL", sim.cbhours_url)
+        monkeypatch.setenv("ROOMWATCH_BACKOFF_BASE_SECONDS", "0.2")
+        if interval is not None:
+            sim.state.cbhours.rate_limit.configure(enabled=True, interval=interval, tolerance=0.02)
+            monkeypatch.setenv("ROOMWATCH_CBHOURS_MIN_INTERVAL_SECONDS", str(interval * 1.2))
+        for name, value in env.items():
+            monkeypatch.setenv(f"ROOMWATCH_{name}", value)
+        return load_config()
+
+    return configure

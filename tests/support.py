@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import httpx
 import msgspec
@@ -29,6 +29,12 @@ from roomwatch.config import Config
 from storage.jobs import Job
 from upstream_sim.server import SimulatorServer
 from upstream_sim.site.state import SiteSwitches
+
+
+class CbhoursCrawls(Protocol):
+    """The ``cbhours`` fixture (tests/conftest.py): call it for a CBHours crawl's config."""
+
+    def __call__(self, *, interval: float | None = ..., **env: str) -> Config: ...
 
 
 def free_port() -> int:
