@@ -1,9 +1,18 @@
-"""Shared fixtures: one real embedded PostgreSQL for the session, a fresh database per test, and
-the upstream simulator with an environment that points crawls at it."""
+"""Shared fixtures: one real embedded PostgreSQL for the session, a fresh database per test, the
+upstream simulator with an environment that points crawls at it, the control API app, and a
+loopback HTTP recorder.
+
+Runs in parallel (``pytest -n 2``, pytest-xdist) hold up: every worker is a session of its own,
+so it starts its own server and migrated template; temp dirs are made with ``mkdtemp``, ports by
+``tests.support.free_port`` (a share of its own per worker), and a data dir of the worker's own
+stands in for the real one. The web UI tests, which share one world, run on one worker
+(``--dist loadgroup``, see :func:`pytest_xdist_make_scheduler`).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -13,12 +22,15 @@ from typing import Any
 
 import psycopg
 import pytest
+from litestar import Litestar
 from psycopg import sql
 
+from control_api.app import create_app
 from roomwatch.config import Config, load_config
 from storage.embedded import EmbeddedPostgres
 from storage.migrator import apply_migrations
-from tests.support import as_url, with_db
+from tests.factories import TOKEN
+from tests.support import CbhoursCrawls, as_url, with_db
 from upstream_sim.affiliate.feed import AffiliateFeed
 from upstream_sim.server import SimulatorServer
 from upstream_sim.state import SimulatorState
@@ -30,6 +42,39 @@ _NOWHERE = "http://127.0.0.1:9"
 os.environ.setdefault("ROOMWATCH_CHATURBATE_URL", _NOWHERE)
 os.environ.setdefault("ROOMWATCH_AFFILIATE_URL", f"{_NOWHERE}/api/public/affiliates/onlinerooms/")
 os.environ.setdefault("ROOMWATCH_CBHOURS_URL", f"{_NOWHERE}/api.php")
+# The same for the data dir: whatever reads it from the environment without a test's own gets
+# this process's (one per xdist worker; rate-limit files, keys, sessions), never the real one.
+_DATA_DIR = tempfile.mkdtemp(prefix="roomwatch-test-data-")
+os.environ.setdefault("ROOMWATCH_DATA_DIR", _DATA_DIR)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_DATA_DIR, ignore_errors=True)
+
+
+# The browser tests, which share the web UI world (tests/web/conftest.py::ui_world).
+_UI_WORLD_MODULES = re.compile(r"tests/web/test_(world|\w+_page)\.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``--dist loadgroup``, the browser tests are one group: the world is built once, on
+    one worker, not on every worker that gets one of them.
+
+    A scheduler, not an ``xdist_group`` mark: pytest-xdist 3.8 groups marked tests by renaming
+    them (``item._nodeid``), which pytest 9.2 no longer reads, so marks alone group nothing.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling  # type: ignore[import-untyped]
+
+    class WorldGroupScheduling(LoadGroupScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            if _UI_WORLD_MODULES.fullmatch(nodeid.split("::", 1)[0]):
+                return "ui_world"
+            return str(super()._split_scope(nodeid))
+
+    return WorldGroupScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +144,25 @@ def _fresh_database(pg_server: str, template: str | None) -> Iterator[str]:
 
 
 @pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection to this test's database, for writers and direct setup."""
+    with psycopg.connect(db_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def app_config(tmp_path: Path) -> Config:
+    """Defaults only (no environment), with a data dir of this test's own."""
+    return load_config({"ROOMWATCH_DATA_DIR": str(tmp_path / "data")})
+
+
+@pytest.fixture
+def app(db_url: str, app_config: Config) -> Litestar:
+    """The control API (and the web pages) over this test's own database."""
+    return create_app(app_config, db_url, TOKEN, "test")
+
+
+@pytest.fixture
 def sim() -> Iterator[SimulatorServer]:
     with SimulatorServer(SimulatorState(affiliate=AffiliateFeed(1234, seed=7))) as server:
         yield server
@@ -121,3 +185,29 @@ def crawl_env(
         monkeypatch.setenv(key, value)
     yield load_config()
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def cbhours(
+    crawl_env: Config, sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> CbhoursCrawls:
+    """The set-up of a CBHours crawl test: ``crawl_env`` with the simulator's CBHours. Call it
+    for the crawl config (its settings also go to the environment, which crawl processes inherit).
+
+    Its keywords: ``interval``, the simulator's limit (default 0.1 s: short, so pacing costs
+    little, but always enforced; crawls pace at 1.2 times it; None keeps the real 1 s limit
+    and the configured default pace), and more ``ROOMWATCH_*`` variables by name without the
+    prefix (``BACKOFF_MAX_RETRIES="2"``).
+    """
+
+    def configure(*, interval: float | None = 0.1, **env: str) -> Config:
+        monkeypatch.setenv("ROOMWATCH_CBHOURS_URL", sim.cbhours_url)
+        monkeypatch.setenv("ROOMWATCH_BACKOFF_BASE_SECONDS", "0.2")
+        if interval is not None:
+            sim.state.cbhours.rate_limit.configure(enabled=True, interval=interval, tolerance=0.02)
+            monkeypatch.setenv("ROOMWATCH_CBHOURS_MIN_INTERVAL_SECONDS", str(interval * 1.2))
+        for name, value in env.items():
+            monkeypatch.setenv(f"ROOMWATCH_{name}", value)
+        return load_config()
+
+    return configure

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from storage.records import AffiliateRoom, CbhoursLive
+from storage.records import ActivitySegment, AffiliateRoom, CbhoursLive
 
 TOKEN = "test-token-0123456789abcdefghijklmnopqrstuvwxyz"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -45,6 +45,22 @@ def room(username: str, **fields: Any) -> AffiliateRoom:
     values.update(fields)
     mirrored = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in values.items()}
     return AffiliateRoom(**values, raw=raw if raw is not None else msgspec.json.encode(mirrored))
+
+
+def segment(
+    username: str, segment_at: dt.datetime, rank: int, followers: int, viewers: int = 3
+) -> ActivitySegment:
+    """A CBHours activity sample of a public show; the global rank is half the rank."""
+    return ActivitySegment(
+        username=username,
+        segment_at=segment_at,
+        type="_public",
+        rank=rank,
+        grank=rank // 2,
+        followers=followers,
+        viewers=viewers,
+        gender="f",
+    )
 
 
 def live(username: str, online: bool = True, **fields: Any) -> CbhoursLive:

@@ -1,4 +1,5 @@
-"""Helpers more than one test package uses: ports, database URLs, cookies, crawls.
+"""Helpers more than one test package uses: ports, database URLs, cookies, crawls, the
+``roomwatch`` command as a process, a loopback HTTP recorder.
 
 Test modules never import from each other; what two of them share lives here (or in a
 conftest.py, for fixtures).
@@ -6,9 +7,19 @@ conftest.py, for fixtures).
 
 from __future__ import annotations
 
+import json
+import os
 import socket
-from typing import Any
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Protocol, Self
 
+import httpx
 import msgspec
 from playwright.async_api import StorageState
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -20,11 +31,27 @@ from upstream_sim.server import SimulatorServer
 from upstream_sim.site.state import SiteSwitches
 
 
+class CbhoursCrawls(Protocol):
+    """The ``cbhours`` fixture (tests/conftest.py): call it for a CBHours crawl's config."""
+
+    def __call__(self, *, interval: float | None = ..., **env: str) -> Config: ...
+
+
 def free_port() -> int:
-    """A loopback port nothing listens on right now (a server started next will likely get it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on right now (a server started next will likely get it).
+
+    Under pytest-xdist each worker takes only ports of its own share (by ``port // 2`` modulo
+    the number of workers: Linux hands out odd ports first), so two workers never race for one.
+    """
+    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    for _ in range(1000):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port // 2 % workers == index:
+            break
+    return port
 
 
 def as_url(conninfo: str) -> str:
@@ -60,6 +87,25 @@ def crawl(config: Config, db_url: str, spider: str, **args: Any) -> Job:
     return runner.run(runner.submit(spider, args, "cli").job_id)
 
 
+def roomwatch(*args: str, env: Mapping[str, str], **popen: Any) -> subprocess.Popen[Any]:
+    """``roomwatch ARGS`` (``python -m agent.cli``) as a process of its own with exactly ``env``;
+    ``popen`` goes to ``subprocess.Popen`` (where its output goes, ``text``)."""
+    return subprocess.Popen([sys.executable, "-m", "agent.cli", *args], env=env, **popen)
+
+
+def wait_until_healthy(api: str, process: subprocess.Popen[Any], seconds: float) -> bool:
+    """True once ``{api}/health`` answers 200; False if ``process`` ended or time ran out."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{api}/health", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
 def with_db(conninfo: str, dbname: str) -> str:
     """The same server's conninfo for another database."""
     params = conninfo_to_dict(conninfo)
@@ -72,3 +118,41 @@ def set_switches(sim: SimulatorServer, **changes: Any) -> SiteSwitches:
     switches: SiteSwitches = msgspec.structs.replace(sim.state.site.switches, **changes)
     sim.state.site.set_switches(switches)
     return switches
+
+
+class HttpRecorder:
+    """A loopback HTTP endpoint (a context manager) that records the JSON body of every POST and
+    answers ``status``, whatever the path: a webhook, an Apprise ``json://`` target."""
+
+    def __init__(self, status: int = 204) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.status = status
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["content-length"])
+                recorder.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(recorder.status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        """``host:port``, for URLs of any scheme and path."""
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 
 from roomwatch.config import Config
 from storage.schedules import ensure_default_schedules
+from tests.support import free_port, roomwatch, wait_until_healthy
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
 
@@ -33,9 +33,7 @@ class Agent:
     """One ``roomwatch run`` process, its API address and its output file."""
 
     def __init__(self, tmp: Path, name: str) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
+        port = free_port()
         self.base = f"http://127.0.0.1:{port}/api/v1"
         self.output = tmp / f"{name}.out"
         env = {
@@ -47,23 +45,10 @@ class Agent:
             "ROOMWATCH_AGENT_SHUTDOWN_GRACE_SECONDS": "1",
         }
         with self.output.open("w") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "agent.cli", "run"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.proc.kill()
-                pytest.fail(f"agent did not come up:\n{self.text()}")
-            time.sleep(0.1)
+            self.proc = roomwatch("run", env=env, stdout=out, stderr=subprocess.STDOUT)
+        if not wait_until_healthy(self.base, self.proc, 30):
+            self.proc.kill()
+            pytest.fail(f"agent did not come up:\n{self.text()}")
 
     def text(self) -> str:
         return self.output.read_text()

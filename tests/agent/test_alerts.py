@@ -9,8 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -20,37 +19,12 @@ from agent.alerts import AlertNotifier
 from roomwatch.config import AlertsConfig, Config
 from storage.alerts import CLAIM_TIMEOUT, Alert, claim_notification, read_alerts
 from storage.jobs import Job, create_job, finish_job, get_job
+from tests.support import HttpRecorder
 
 
-class Webhook:
-    """A loopback HTTP endpoint that records JSON bodies and answers ``status``."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.status = 204
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["content-length"])
-                hook.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(hook.status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook?key=hush"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    hook = Webhook()
-    yield hook
-    hook.server.shutdown()
+def _alerting(webhook: HttpRecorder) -> AlertsConfig:
+    """Alerts after two failures in a row, to ``webhook`` (its URL holds a token: ``hush``)."""
+    return AlertsConfig(webhook_url=f"http://{webhook.address}/hook?key=hush", failures_in_a_row=2)
 
 
 def _fail(db: psycopg.Connection[Any], times: int, error: str) -> None:
@@ -61,9 +35,9 @@ def _fail(db: psycopg.Connection[Any], times: int, error: str) -> None:
 
 
 def test_each_alert_is_sent_once_and_retried_after_a_failed_delivery(
-    db_url: str, webhook: Webhook
+    db_url: str, webhook: HttpRecorder
 ) -> None:
-    notifier = AlertNotifier(db_url, AlertsConfig(webhook_url=webhook.url, failures_in_a_row=2))
+    notifier = AlertNotifier(db_url, _alerting(webhook))
     with psycopg.connect(db_url, autocommit=True) as db:
         _fail(db, 2, "upstream said sessionid=abcdef123456 is bad")
         webhook.status = 500
@@ -123,8 +97,10 @@ def _wait_for(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.05)
 
 
-def test_a_claim_left_unsent_expires_and_the_alert_is_sent(db_url: str, webhook: Webhook) -> None:
-    notifier = AlertNotifier(db_url, AlertsConfig(webhook_url=webhook.url, failures_in_a_row=2))
+def test_a_claim_left_unsent_expires_and_the_alert_is_sent(
+    db_url: str, webhook: HttpRecorder
+) -> None:
+    notifier = AlertNotifier(db_url, _alerting(webhook))
     with psycopg.connect(db_url, autocommit=True) as db:
         _fail(db, 2, "boom")
         [alert] = read_alerts(db, 2)
@@ -166,9 +142,9 @@ class _BuggyNotifier(AlertNotifier):
 
 @pytest.mark.parametrize("where", ["sender", "check"])
 def test_the_notifier_thread_survives_any_exception(
-    db_url: str, webhook: Webhook, where: str, caplog: pytest.LogCaptureFixture
+    db_url: str, webhook: HttpRecorder, where: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = AlertsConfig(webhook_url=webhook.url, failures_in_a_row=2)
+    settings = _alerting(webhook)
     notifier = _BuggyNotifier(db_url, settings, where)
     with caplog.at_level(logging.ERROR, logger="agent.alerts"):
         notifier.start()

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,53 +16,9 @@ from agent.alerts import AlertNotifier
 from roomwatch.config import AlertsConfig, load_config
 from roomwatch.errors import ConfigError
 from storage.jobs import create_job, finish_job, get_job
+from tests.support import HttpRecorder
 
 SECRET = "s3cr3t-path-token"
-
-
-class Endpoint:
-    """A loopback HTTP endpoint that records each JSON body POSTed and answers ``status``."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.status = 200
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["content-length"])
-                endpoint.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(endpoint.status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        port = self.server.server_address[1]
-        # Apprise's JSON target POSTs {"title", "message", "type", ...} to http://host:port/path.
-        self.apprise_url = f"json://127.0.0.1:{port}/alerts/{SECRET}"
-        self.http_url = f"http://127.0.0.1:{port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def endpoint() -> Iterator[Endpoint]:
-    server = Endpoint()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def webhook() -> Iterator[Endpoint]:
-    server = Endpoint()
-    yield server
-    server.close()
 
 
 def _fail(db: psycopg.Connection[Any], times: int, error: str) -> int:
@@ -84,10 +36,13 @@ def _claimed(db: psycopg.Connection[Any]) -> list[str]:
 
 
 def test_a_spider_failing_alert_reaches_an_apprise_url_once(
-    db_url: str, endpoint: Endpoint
+    db_url: str, endpoint: HttpRecorder
 ) -> None:
     notifier = AlertNotifier(
-        db_url, AlertsConfig(apprise_urls=[endpoint.apprise_url], failures_in_a_row=2)
+        db_url,
+        AlertsConfig(
+            apprise_urls=[f"json://{endpoint.address}/alerts/{SECRET}"], failures_in_a_row=2
+        ),
     )
     notifier.start()  # an Apprise URL alone is enough to start the notifier's thread
     try:
@@ -109,15 +64,15 @@ def test_a_spider_failing_alert_reaches_an_apprise_url_once(
 
 
 def test_a_failing_apprise_target_releases_the_claim_and_is_retried_at_the_next_check(
-    db_url: str, endpoint: Endpoint, webhook: Endpoint, caplog: pytest.LogCaptureFixture
+    db_url: str, endpoint: HttpRecorder, webhook: HttpRecorder, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     webhook.status = 204
     notifier = AlertNotifier(
         db_url,
         AlertsConfig(
-            webhook_url=webhook.http_url,
-            apprise_urls=[endpoint.apprise_url],
+            webhook_url=f"http://{webhook.address}/hook",
+            apprise_urls=[f"json://{endpoint.address}/alerts/{SECRET}"],
             failures_in_a_row=2,
         ),
     )

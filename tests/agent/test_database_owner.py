@@ -4,11 +4,9 @@ Real ``roomwatch run`` processes and a real embedded server in a data dir of the
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +16,8 @@ import httpx
 import psutil
 import pytest
 
-from tests.support import free_port
+from tests.agent.support import run_environment
+from tests.support import free_port, roomwatch
 
 
 def _postmaster(data_dir: Path) -> psutil.Process | None:
@@ -56,23 +55,8 @@ class Agents:
 
     def start(self) -> tuple[str, subprocess.Popen[str]]:
         port = free_port()
-        closed = f"http://127.0.0.1:{free_port()}"
-        env = {
-            **os.environ,
-            "ROOMWATCH_DATA_DIR": str(self.data_dir),
-            "ROOMWATCH_API_PORT": str(port),
-            "ROOMWATCH_CHATURBATE_URL": closed,
-            "ROOMWATCH_AFFILIATE_URL": f"{closed}/api/public/affiliates/onlinerooms/",
-            "ROOMWATCH_CBHOURS_URL": f"{closed}/api.php",
-        }
-        env.pop("ROOMWATCH_DATABASE_URL", None)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "run"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
+        env = run_environment(self.data_dir, port)
+        proc = roomwatch("run", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.started.append(proc)
         base = f"http://127.0.0.1:{port}/api/v1"
         _wait(lambda: _health(base)[0] == 200, 90, "the agent to answer /health")

@@ -7,48 +7,24 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import free_port
+from tests.agent.support import run_environment
+from tests.support import free_port, roomwatch, wait_until_healthy
 
 
 @pytest.fixture
 def agent() -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
     data_dir = Path(tempfile.mkdtemp(prefix="roomwatch-agent-"))
     port = free_port()
-    # Tests talk to loopback only: the schedules fire at start, so every upstream points at a
-    # closed local port (the crawls fail fast, which this test does not look at).
-    closed = f"http://127.0.0.1:{free_port()}"
-    env = {
-        **os.environ,
-        "ROOMWATCH_DATA_DIR": str(data_dir),
-        "ROOMWATCH_API_PORT": str(port),
-        "ROOMWATCH_CHATURBATE_URL": closed,
-        "ROOMWATCH_AFFILIATE_URL": f"{closed}/api/public/affiliates/onlinerooms/",
-        "ROOMWATCH_CBHOURS_URL": f"{closed}/api.php",
-    }
-    env.pop("ROOMWATCH_DATABASE_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "run"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    env = run_environment(data_dir, port)
+    proc = roomwatch("run", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}/api/v1"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
+    if not wait_until_healthy(base, proc, 60):
         proc.kill()
         pytest.fail(f"agent did not come up: {proc.communicate()[0]}")
     yield base, data_dir, proc

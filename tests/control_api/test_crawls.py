@@ -18,7 +18,7 @@ from litestar.testing import TestClient
 
 from control_api.app import create_app
 from roomwatch.catalog import SPIDERS
-from roomwatch.config import load_config
+from roomwatch.config import Config
 from roomwatch.logs import RedactingFilter, setup_logging
 from storage.jobs import lock_job, start_job
 from storage.schedules import ensure_default_schedules
@@ -220,9 +220,9 @@ def test_status_shows_scheduler_schedules_and_alerts(
     assert [a["kind"] for a in status["alerts"]] == ["session_expired"]
 
 
-def test_the_app_keeps_the_redacting_log_handlers(db_url: str) -> None:
+def test_the_app_keeps_the_redacting_log_handlers(db_url: str, app_config: Config) -> None:
     setup_logging("INFO")
-    app = create_app(load_config({}), db_url, "token-0123456789" * 2, "test")
+    app = create_app(app_config, db_url, "token-0123456789" * 2, "test")
     with TestClient(app) as client:
         client.get("/api/v1/health")
         handlers = logging.getLogger().handlers

@@ -13,6 +13,7 @@ from litestar.testing import TestClient
 
 from storage.records import ActivitySegment, DailyActivity
 from storage.writers import write_affiliate_poll, write_cbhours_activity, write_cbhours_live
+from tests import factories
 from tests.factories import live, room
 
 Client = TestClient[Litestar]
@@ -26,16 +27,8 @@ def at(minutes: int) -> dt.datetime:
 
 
 def segment(minutes: int, rank: int, followers: int, viewers: int) -> ActivitySegment:
-    return ActivitySegment(
-        username="alice",
-        segment_at=at(minutes),
-        type="_public",
-        rank=rank,
-        grank=rank // 2,
-        followers=followers,
-        viewers=viewers,
-        gender="f",
-    )
+    """A sample of alice's, ``minutes`` after hour H."""
+    return factories.segment("alice", at(minutes), rank, followers, viewers)
 
 
 @pytest.fixture

@@ -31,8 +31,12 @@ from tests.support import free_port, with_db
 
 
 @pytest.fixture(scope="module")
-def served_api(pg_server: str, migrated_template: str) -> Iterator[str]:
-    """The API over a module-wide database with a few persons, served on a free loopback port."""
+def served_api(
+    pg_server: str, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The API over a module-wide database with a few persons, served on a free loopback port
+    (with a data dir of its own: what the fuzzed routes store never reaches the real one)."""
+    config = load_config({"ROOMWATCH_DATA_DIR": str(tmp_path_factory.mktemp("fuzz") / "data")})
     name = f"fuzz_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_server, autocommit=True) as admin:
         admin.execute(
@@ -47,7 +51,7 @@ def served_api(pg_server: str, migrated_template: str) -> Iterator[str]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(load_config({}), conninfo, TOKEN, "fuzz"),
+            create_app(config, conninfo, TOKEN, "fuzz"),
             host="127.0.0.1",
             port=port,
             log_level="warning",

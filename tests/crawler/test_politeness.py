@@ -23,8 +23,8 @@ from agent.runner import CrawlRunner
 from crawler.middlewares import SharedPace, backoff_seconds, describe_failure, retry_after_seconds
 from roomwatch.config import BackoffConfig
 from storage.jobs import Job
-from tests.spiders.cbhours_support import add_persons, api_requests, cbhours_config
-from tests.support import crawl
+from tests.spiders.cbhours_support import add_persons, api_requests
+from tests.support import CbhoursCrawls, crawl
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
 
@@ -138,14 +138,13 @@ def _run_both(config: Any, db_url: str) -> dict[str, Job]:
 
 
 def test_two_concurrent_cbhours_crawls_keep_one_request_per_second(
-    crawl_env: Any,
+    cbhours: CbhoursCrawls,
     db_url: str,
     db: psycopg.Connection[Any],
     sim: SimulatorServer,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The real thing: the simulator's limit of 1 request/s, the crawls' default pace.
-    config = cbhours_config(monkeypatch, sim, interval=None)
+    config = cbhours(interval=None)
     assert sim.state.cbhours.rate_limit.view().interval == 1.0
     # Enough live batches (8 at 1 req/s) that the two crawls overlap even when one process
     # starts seconds after the other on a loaded machine.
@@ -180,13 +179,12 @@ def test_two_concurrent_cbhours_crawls_keep_one_request_per_second(
 
 
 def test_429_with_retry_after_backs_off_and_succeeds(
-    crawl_env: Any,
+    cbhours: CbhoursCrawls,
     db_url: str,
     db: psycopg.Connection[Any],
     sim: SimulatorServer,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = cbhours_config(monkeypatch, sim)
+    config = cbhours()
     sim.state.cbhours.add_trophy("ann")
     add_persons(db, ["ann"])
     sim.state.faults.set([FaultRule(prefix="/api.php", status=429, retry_after=1, times=2)])
@@ -201,13 +199,12 @@ def test_429_with_retry_after_backs_off_and_succeeds(
 
 
 def test_5xx_past_the_last_retry_fails_the_job_naming_path_and_status(
-    crawl_env: Any,
+    cbhours: CbhoursCrawls,
     db_url: str,
     db: psycopg.Connection[Any],
     sim: SimulatorServer,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = cbhours_config(monkeypatch, sim, BACKOFF_MAX_RETRIES="2")
+    config = cbhours(BACKOFF_MAX_RETRIES="2")
     add_persons(db, ["ann"])
     sim.state.faults.set([FaultRule(prefix="/api.php", status=503, times=10)])
 

@@ -8,7 +8,6 @@ from collections import Counter
 from typing import Any
 
 import psycopg
-import pytest
 
 from formats.cbhours import (
     WINDOW_DAYS,
@@ -16,11 +15,10 @@ from formats.cbhours import (
 from tests.spiders.cbhours_support import (
     add_persons,
     api_requests,
-    cbhours_config,
     params,
     scalar,
 )
-from tests.support import crawl
+from tests.support import CbhoursCrawls, crawl
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
 
@@ -32,14 +30,13 @@ def _requests(sim: SimulatorServer, action: str) -> list[dict[str, str]]:
 
 
 def test_first_sight_backfills_then_reruns_add_nothing(
-    crawl_env: Any,
+    cbhours: CbhoursCrawls,
     db_url: str,
     db: psycopg.Connection[Any],
     sim: SimulatorServer,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tzo = -300
-    config = cbhours_config(monkeypatch, sim, CBHOURS_TZO=str(tzo))
+    config = cbhours(CBHOURS_TZO=str(tzo))
     today = dt.datetime.now(UTC).date()
     cbhours = sim.state.cbhours
     cbhours.add_trophy("alice")
@@ -94,13 +91,12 @@ def test_first_sight_backfills_then_reruns_add_nothing(
 
 
 def test_a_malformed_answer_fails_the_job_and_keeps_the_others(
-    crawl_env: Any,
+    cbhours: CbhoursCrawls,
     db_url: str,
     db: psycopg.Connection[Any],
     sim: SimulatorServer,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = cbhours_config(monkeypatch, sim)
+    config = cbhours()
     today = dt.datetime.now(UTC).date()
     cbhours = sim.state.cbhours
     for name in ("amy", "bea"):
@@ -125,14 +121,13 @@ def test_a_malformed_answer_fails_the_job_and_keeps_the_others(
 
 
 def test_an_impossible_date_from_upstream_fails_the_job_naming_the_field(
-    crawl_env: Any,
+    cbhours: CbhoursCrawls,
     db_url: str,
     db: psycopg.Connection[Any],
     sim: SimulatorServer,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Before: the ValueError escaped the callback as a spider error and the job succeeded.
-    config = cbhours_config(monkeypatch, sim)
+    config = cbhours()
     today = dt.datetime.now(UTC).date()
     cbhours = sim.state.cbhours
     for name in ("amy", "bea"):

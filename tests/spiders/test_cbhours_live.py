@@ -6,16 +6,14 @@ from typing import Any
 
 import msgspec
 import psycopg
-import pytest
 
 from tests.spiders.cbhours_support import (
     add_persons,
     api_requests,
-    cbhours_config,
     params,
     scalar,
 )
-from tests.support import crawl
+from tests.support import CbhoursCrawls, crawl
 from upstream_sim.cbhours.data import LiveOnline
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
@@ -37,13 +35,12 @@ def _asked(sim: SimulatorServer) -> list[str]:
 
 
 def test_trophy_marking_and_rechecks(
-    crawl_env: Any,
+    cbhours: CbhoursCrawls,
     db_url: str,
     db: psycopg.Connection[Any],
     sim: SimulatorServer,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = cbhours_config(monkeypatch, sim)
+    config = cbhours()
     batch1 = [f"m{i:02d}" for i in range(50)]  # all in the trophy set but m03
     batch2 = [f"m{i:02d}" for i in range(50, 55)]  # none: the answer is Error Code:300
     cbhours = sim.state.cbhours
@@ -116,13 +113,12 @@ def test_trophy_marking_and_rechecks(
 
 
 def test_a_malformed_answer_fails_the_job_and_keeps_the_other_batch(
-    crawl_env: Any,
+    cbhours: CbhoursCrawls,
     db_url: str,
     db: psycopg.Connection[Any],
     sim: SimulatorServer,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = cbhours_config(monkeypatch, sim, CBHOURS_TARGETS="watch")
+    config = cbhours(CBHOURS_TARGETS="watch")
     names = [f"p{i:02d}" for i in range(60)]
     sim.state.cbhours.add_trophy(*names)
     for name in names:
@@ -146,13 +142,12 @@ def test_a_malformed_answer_fails_the_job_and_keeps_the_other_batch(
 
 
 def test_usernames_argument_asks_exactly_those(
-    crawl_env: Any,
+    cbhours: CbhoursCrawls,
     db_url: str,
     db: psycopg.Connection[Any],
     sim: SimulatorServer,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = cbhours_config(monkeypatch, sim)
+    config = cbhours()
     sim.state.cbhours.add_trophy("alice")
     add_persons(db, ["followed"])
     job = crawl(config, db_url, "cbhours_live", usernames="Alice, bob,")
@@ -165,14 +160,13 @@ def test_usernames_argument_asks_exactly_those(
 
 
 def test_a_subject_with_nul_and_lone_surrogates_is_stored_with_its_batch(
-    crawl_env: Any,
+    cbhours: CbhoursCrawls,
     db_url: str,
     db: psycopg.Connection[Any],
     sim: SimulatorServer,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Before: msgspec refused the lone surrogate, failing the answer (50 persons) and the job.
-    config = cbhours_config(monkeypatch, sim, CBHOURS_TARGETS="watch")
+    config = cbhours(CBHOURS_TARGETS="watch")
     names = [f"p{i:02d}" for i in range(12)]
     sim.state.cbhours.add_trophy(*names)
     for name in names:

@@ -3,7 +3,11 @@ Chromium through Playwright's sync API, a fresh page per test, and a signed-in p
 
 The world is built once per session (its crawls cost seconds), the browser once per module;
 tests must leave the world as they found it, or restore it. Every process they start carries a
-session marker, and at the end none may be left running.
+session marker, and at the end none may be left running. Under pytest-xdist the tests that use
+the world share one worker (tests/conftest.py), so it is built once, not once per worker.
+
+The HTTP-level page tests get the app over their own database instead: ``visitor`` (a browser
+as far as the pages can tell) and ``client`` (the same, signed in).
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from roomwatch.config import load_config
 from sessions.browser import launch_options
 from tests.support import free_port
+from tests.web.pages_support import sign_in
 from tests.web.world import (
     ACCOUNT,
     MARKER_VARIABLE,
@@ -40,6 +47,20 @@ from upstream_sim.site.thumbnails import THUMBNAIL_PATH
 
 VIEWPORT = {"width": 1280, "height": 900}
 BROWSER_LAUNCH_SECONDS = 30
+
+
+@pytest.fixture
+def visitor(app: Litestar) -> Iterator[TestClient[Litestar]]:
+    """A client without the bearer token: a browser, as far as the pages can tell."""
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def client(visitor: TestClient[Litestar]) -> TestClient[Litestar]:
+    """``visitor``, signed in to the pages (API calls in a test add the bearer themselves)."""
+    assert sign_in(visitor).status_code == 303
+    return visitor
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,11 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from parsel import Selector
 
-from control_api.app import create_app
 from control_api.imports import MAX_BODY_BYTES
-from roomwatch.config import load_config
 from storage.follow_state import Relation, reconcile
 from storage.writers import write_affiliate_poll
-from tests.factories import AUTH, TOKEN, room
-from tests.web.pages_support import csrf_of, sign_in
+from tests.factories import AUTH, room
+from tests.web.pages_support import csrf_of
 
 Client = TestClient[Litestar]
 PAGES = Path(__file__).parents[1] / "fixtures" / "follow_pages"
@@ -48,20 +45,6 @@ FOLLOWERS = [
     (T2, ["erin", "gina"]),  # lost frank (a follower since before T0)
     (T3, ["erin"]),  # lost gina, a follower from T1: 6 days
 ]
-
-
-@pytest.fixture
-def conn(db_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(db_url, autocommit=True) as connection:
-        yield connection
-
-
-@pytest.fixture
-def client(db_url: str) -> Iterator[Client]:
-    """A browser-like client (no bearer token), signed in to the pages."""
-    with TestClient(create_app(load_config({}), db_url, TOKEN, "test")) as test_client:
-        assert sign_in(test_client).status_code == 303
-        yield test_client
 
 
 def _job(conn: psycopg.Connection[Any], spider: str) -> int:

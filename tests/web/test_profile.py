@@ -7,7 +7,6 @@ import datetime as dt
 import html
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -16,14 +15,13 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from control_api.app import create_app
-from roomwatch.config import load_config
 from storage.images import Thumbnail, content_path, record_thumbnails
 from storage.person_queries import FollowEvent
 from storage.records import ActivitySegment, DailyActivity
 from storage.writers import write_affiliate_poll, write_cbhours_activity, write_cbhours_live
-from tests.factories import AUTH, TOKEN, live, room
-from tests.web.pages_support import csrf_of, sign_in
+from tests import factories
+from tests.factories import AUTH, live, room
+from tests.web.pages_support import csrf_of
 from web.pages.profile import with_durations
 from web.sources import format_duration
 
@@ -39,22 +37,8 @@ def at(minutes: int) -> dt.datetime:
 
 
 def segment(minutes: int, rank: int, followers: int) -> ActivitySegment:
-    return ActivitySegment(
-        username="alice",
-        segment_at=at(minutes),
-        type="_public",
-        rank=rank,
-        grank=rank // 2,
-        followers=followers,
-        viewers=3,
-        gender="f",
-    )
-
-
-@pytest.fixture
-def conn(db_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(db_url, autocommit=True) as connection:
-        yield connection
+    """A sample of alice's, ``minutes`` after hour H."""
+    return factories.segment("alice", at(minutes), rank, followers)
 
 
 @pytest.fixture
@@ -89,15 +73,6 @@ def alice(conn: psycopg.Connection[Any]) -> None:
         fetched_at=at(10),
     )
     record_thumbnails(conn, [thumbnail])
-
-
-@pytest.fixture
-def client(db_url: str) -> Iterator[Client]:
-    """A signed-in browser, as far as the pages can tell (the API calls add the bearer)."""
-    app = create_app(load_config({}), db_url, TOKEN, "test")
-    with TestClient(app) as test_client:
-        assert sign_in(test_client).status_code == 303
-        yield test_client
 
 
 def charts(text: str) -> dict[str, ET.Element]:

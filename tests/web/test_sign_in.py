@@ -7,15 +7,12 @@ pin the HTTP details: cookie attributes, status codes, what the API and the page
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import psycopg
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from control_api.app import create_app
-from roomwatch.config import load_config
 from storage.writers import write_affiliate_poll
 from tests.factories import TOKEN, room
 from tests.web.pages_support import csrf_of, sign_in
@@ -32,18 +29,6 @@ PAGES = [
     "/agent/jobs/1",
     "/agent/jobs/1/fragment",
 ]
-
-
-@pytest.fixture
-def app(db_url: str) -> Litestar:
-    return create_app(load_config({}), db_url, TOKEN, "test")
-
-
-@pytest.fixture
-def visitor(app: Litestar) -> Iterator[TestClient[Litestar]]:
-    """A client without the bearer token: a browser, as far as the pages can tell."""
-    with TestClient(app) as client:
-        yield client
 
 
 @pytest.mark.parametrize("path", PAGES)

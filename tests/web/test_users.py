@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 
 import psycopg
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from control_api.app import create_app
-from roomwatch.config import load_config
 from storage.watch_list import set_watch
 from storage.writers import write_affiliate_poll, write_cbhours_live
-from tests.factories import AUTH, TOKEN, live, room
-from tests.web.pages_support import sign_in
+from tests.factories import AUTH, live, room
 
 ROW = re.compile(r'<tr data-username="([^"]+)"')
-
-
-@pytest.fixture
-def pages(db_url: str) -> Iterator[TestClient[Litestar]]:
-    with TestClient(create_app(load_config({}), db_url, TOKEN, "test")) as client:
-        sign_in(client)
-        yield client
 
 
 @pytest.fixture
@@ -52,26 +41,26 @@ def rows(client: TestClient[Litestar], query: str = "") -> list[str]:
 
 
 @pytest.mark.usefixtures("people")
-def test_filters_and_sort_come_from_the_url(pages: TestClient[Litestar]) -> None:
-    assert rows(pages) == ["alice", "bob", "erin"]  # by followers
-    assert rows(pages, "?tag=lovense") == ["alice", "erin"]
-    assert rows(pages, "?tag=LOVENSE&gender=c") == ["erin"]
-    assert rows(pages, "?watch=true") == ["bob"]
-    assert rows(pages, "?watch=false") == ["alice", "erin"]
-    assert rows(pages, "?q=al") == ["alice"]
-    assert rows(pages, "?sort=rank") == ["erin", "alice", "bob"]  # ranked first, nulls last
+def test_filters_and_sort_come_from_the_url(client: TestClient[Litestar]) -> None:
+    assert rows(client) == ["alice", "bob", "erin"]  # by followers
+    assert rows(client, "?tag=lovense") == ["alice", "erin"]
+    assert rows(client, "?tag=LOVENSE&gender=c") == ["erin"]
+    assert rows(client, "?watch=true") == ["bob"]
+    assert rows(client, "?watch=false") == ["alice", "erin"]
+    assert rows(client, "?q=al") == ["alice"]
+    assert rows(client, "?sort=rank") == ["erin", "alice", "bob"]  # ranked first, nulls last
     # Empty fields, as a submitted filter form sends them, mean "any".
-    assert rows(pages, "?q=&tag=&following=&gender=&sort=") == ["alice", "bob", "erin"]
+    assert rows(client, "?q=&tag=&following=&gender=&sort=") == ["alice", "bob", "erin"]
 
 
 @pytest.mark.usefixtures("people")
-def test_the_page_lists_what_the_api_lists(pages: TestClient[Litestar]) -> None:
+def test_the_page_lists_what_the_api_lists(client: TestClient[Litestar]) -> None:
     for query in ("", "?tag=lovense", "?sort=viewers", "?watch=true"):
-        api = pages.get(f"/api/v1/persons{query}", headers=AUTH).json()["items"]
-        assert rows(pages, query) == [item["username"] for item in api]
+        api = client.get(f"/api/v1/persons{query}", headers=AUTH).json()["items"]
+        assert rows(client, query) == [item["username"] for item in api]
 
 
-def test_cursor_paging_keeps_the_filters(pages: TestClient[Litestar], db_url: str) -> None:
+def test_cursor_paging_keeps_the_filters(client: TestClient[Litestar], db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         write_affiliate_poll(
             conn,
@@ -79,19 +68,19 @@ def test_cursor_paging_keeps_the_filters(pages: TestClient[Litestar], db_url: st
             + [room("other", tags=["y"], num_followers=5000)],
             observed_at=dt.datetime.now(dt.UTC),
         )
-    first = pages.get("/users?tag=x")
+    first = client.get("/users?tag=x")
     assert ROW.findall(first.text) == [f"p{i:03}" for i in range(50)]
     found = re.search(r'<a rel="next" href="([^"]+)"', first.text)
     assert found
     link = found.group(1).replace("&amp;", "&")
     assert "tag=x" in link and "cursor=" in link
-    assert rows(pages, link.removeprefix("/users")) == [f"p{i:03}" for i in range(50, 60)]
+    assert rows(client, link.removeprefix("/users")) == [f"p{i:03}" for i in range(50, 60)]
 
 
 @pytest.mark.usefixtures("people")
-def test_each_value_carries_its_source(pages: TestClient[Litestar]) -> None:
-    html = pages.get("/users?q=erin").text
-    detail = pages.get("/api/v1/persons/erin", headers=AUTH).json()["sources"]
+def test_each_value_carries_its_source(client: TestClient[Litestar]) -> None:
+    html = client.get("/users?q=erin").text
+    detail = client.get("/api/v1/persons/erin", headers=AUTH).json()["sources"]
     for field in ("display_name", "followers", "rank", "grank", "viewers"):
         cell = re.search(rf'data-field="{field}"><span class="v ([^"]*)" title="([^"]*)" '
                          rf'data-source="([^"]*)"', html)  # fmt: skip

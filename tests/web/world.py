@@ -24,7 +24,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ from roomwatch.config import Config, load_config
 from sessions.store import save_session
 from storage.schedules import ensure_default_schedules, list_schedules, update_schedule
 from tests.processes import marked_processes
-from tests.support import as_url, cookie_state, crawl
+from tests.support import as_url, cookie_state, crawl, roomwatch, wait_until_healthy
 from upstream_sim.affiliate.feed import AffiliateFeed
 from upstream_sim.cbhours.data import LiveOnline
 from upstream_sim.rooms import Room, RoomFactory
@@ -253,11 +252,8 @@ class AgentProcess:
     def __init__(self, environment: dict[str, str], data_dir: Path) -> None:
         self.log_path = data_dir / "agent.log"
         self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "run"],
-            env={**os.environ, **environment},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+        self.process = roomwatch(
+            "run", env={**os.environ, **environment}, stdout=self._log, stderr=subprocess.STDOUT
         )
 
     def wait_until_healthy(self, base_url: str) -> None:
@@ -266,15 +262,8 @@ class AgentProcess:
         Raises:
             AssertionError: the agent exited or did not answer within the time (with its log).
         """
-        deadline = time.monotonic() + AGENT_START_SECONDS
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                if httpx.get(f"{base_url}/api/v1/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"the agent did not come up:\n{self.output()}")
+        if not wait_until_healthy(f"{base_url}/api/v1", self.process, AGENT_START_SECONDS):
+            raise AssertionError(f"the agent did not come up:\n{self.output()}")
 
     def stop(self) -> int:
         """SIGTERM, then SIGKILL for it and whatever it started if it does not end in time;
