@@ -34,7 +34,8 @@ from sessions.followed_parsing import parse_followed_page
 from sessions.followers_parsing import parse_followers
 from sessions.markup import root_of
 from sessions.pages import LOGIN_FORM_SELECTOR, USERNAME_SELECTOR
-from storage.follow_state import Relation, RoomObservation
+from storage.follow_state import Relation
+from storage.records import RoomObservation
 
 Kind = Literal["followers", "following"]
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024

@@ -28,7 +28,7 @@ from roomwatch.errors import PageError
 from roomwatch.text import clean_json
 from spiders.base import RoomwatchSpider
 from spiders.images import ThumbnailItem
-from storage.records import AffiliateRoom, WriteResult
+from storage.records import AffiliateRoom, WriteResult, gender_code
 from storage.targets import thumbnail_targets
 from storage.writers import conclude_affiliate_poll, write_affiliate_poll
 
@@ -120,7 +120,7 @@ def _to_record(wire: _WireRoom, raw: bytes) -> AffiliateRoom:
         raise ValueError(f"birthday: expected YYYY-MM-DD or empty, got {wire.birthday!r}") from None
     return AffiliateRoom(
         username=wire.username.lower(),
-        gender="t" if wire.gender == "s" else wire.gender,  # legacy feeds use s for trans
+        gender=gender_code(wire.gender),
         location=wire.location or None,
         current_show=wire.current_show,
         room_subject=wire.room_subject,

@@ -30,7 +30,7 @@ from spiders.cbhours_api import (
     is_no_trophy,
     usernames_arg,
 )
-from storage.records import ActivitySegment, DailyActivity, WriteResult
+from storage.records import ActivitySegment, DailyActivity, WriteResult, gender_code
 from storage.targets import cbhours_activity_targets, without_cbhours_activity
 from storage.writers import write_cbhours_activity
 
@@ -106,6 +106,7 @@ def decode_activity(body: bytes, username: str, tzo: int) -> ActivityAnswer:
         answer = _answer.decode(clean_json(body))  # no NUL or lone surrogate reaches a row
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise decode_error(exc) from None
+    username = username.lower()
     if answer.status is not True:
         if is_no_trophy(answer.message):
             return ActivityAnswer(segments=[], daily=[], no_trophy=True)
@@ -139,7 +140,7 @@ def decode_activity(body: bytes, username: str, tzo: int) -> ActivityAnswer:
                     grank=int(wire.grank),
                     followers=int(wire.followers),
                     viewers=int(wire.viewers),
-                    gender=wire.gender,
+                    gender=gender_code(wire.gender) if wire.gender else None,
                 )
             )
     return ActivityAnswer(segments=segments, daily=daily)

@@ -29,7 +29,7 @@ from spiders.cbhours_api import (
     is_no_trophy,
     usernames_arg,
 )
-from storage.records import CbhoursLive, WriteResult
+from storage.records import CbhoursLive, WriteResult, gender_code
 from storage.targets import cbhours_live_targets
 from storage.writers import write_cbhours_live
 
@@ -122,7 +122,7 @@ def _to_record(username: str, wire: _Online | _Offline, raw: bytes) -> CbhoursLi
     return CbhoursLive(
         username=username,
         room_status="Online",
-        gender=wire.gender,
+        gender=gender_code(wire.gender) if wire.gender else None,
         rank=wire.rank,
         grank=wire.grank,
         viewers=wire.viewers,

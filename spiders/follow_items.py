@@ -18,9 +18,10 @@ import msgspec
 from roomwatch.config import FollowConfig
 from roomwatch.errors import FollowLossHeld
 from sessions.store import record_status
-from storage.follow_state import FollowSource, Relation, RoomObservation, reconcile
+from storage.follow_state import FollowSource, Relation, reconcile
 from storage.follow_state import record_observations as write_observations
 from storage.login_sessions import Status
+from storage.records import RoomObservation
 
 if TYPE_CHECKING:
     import psycopg

@@ -38,7 +38,7 @@ from sessions.followed_parsing import (
 )
 from spiders.follow_items import CompleteList, FollowedRooms
 from spiders.logged_in import SETTLE_TIMEOUT, LoggedInSpider, PageProblem, PageVisit
-from storage.follow_state import RoomObservation
+from storage.records import RoomObservation
 
 PATHS = {"online": "/followed-cams/", "offline": "/followed-cams/offline/"}
 _POLL_SECONDS = 0.02

@@ -37,7 +37,8 @@ from psycopg import sql
 from roomwatch.config import FollowConfig
 from storage.follow_guard import check_loss, loss_statement
 from storage.guards import database_time, database_time_async
-from storage.latest import upsert_latest_sql
+from storage.records import RoomObservation
+from storage.tables import record_columns, shown, upsert_latest
 
 Relation = Literal["following", "follower"]
 FollowSource = Literal["followed_cams", "followers", "html_import"]
@@ -49,40 +50,6 @@ _EVENTS: dict[Relation, tuple[str, str]] = {
     "following": ("followed", "unfollowed"),
     "follower": ("new_follower", "lost_follower"),
 }
-
-
-class RoomObservation(msgspec.Struct, frozen=True, kw_only=True):
-    """What a followed-cams list (or a followers page) showed about one person.
-
-    Fields a list did not show are None; only the groups it showed are stored.
-
-    Attributes:
-        username: lower-cased.
-        online: the room was live (online list) or not (offline list); None: not shown.
-        current_show: ``public``, ``private``, ... or ``offline``.
-        viewers: people in the room.
-        subject: the room's subject as typed by the broadcaster.
-        followers: the room's follower count.
-        tags: hashtags, lower-cased.
-        gender: ``f``, ``m``, ``c`` or ``t``.
-        age: the displayed age.
-        location: free text.
-        country: ISO code.
-        image_url: the upstream thumbnail (it expires).
-    """
-
-    username: str
-    online: bool | None = None
-    current_show: str | None = None
-    viewers: int | None = None
-    subject: str | None = None
-    followers: int | None = None
-    tags: list[str] | None = None
-    gender: str | None = None
-    age: int | None = None
-    location: str | None = None
-    country: str | None = None
-    image_url: str | None = None
 
 
 class FollowChanges(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,16 +68,17 @@ class FollowChanges(msgspec.Struct, frozen=True, kw_only=True):
     baseline: bool
 
 
-_ROWS = sql.SQL(
-    "jsonb_to_recordset(%(rows)s::jsonb) AS r(username text, online boolean, current_show text, "
-    "viewers int, subject text, followers int, tags text[], gender text, age smallint, "
-    "location text, country text, image_url text)"
+_ROWS = sql.SQL("jsonb_to_recordset(%(rows)s::jsonb) AS r(username text, {})").format(
+    sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.type))
+        for c in record_columns(RoomObservation)
+    )
 )
 
 _PERSONS = sql.SQL(
     """
     INSERT INTO persons AS p (username, last_seen_online_at)
-    SELECT DISTINCT ON (r.username) r.username, CASE WHEN r.online THEN %(t)s::timestamptz END
+    SELECT r.username, CASE WHEN r.online THEN %(t)s::timestamptz END
     FROM {rows}
     ON CONFLICT (username) DO UPDATE SET last_seen_online_at = excluded.last_seen_online_at
     WHERE excluded.last_seen_online_at IS NOT NULL
@@ -118,24 +86,28 @@ _PERSONS = sql.SQL(
     """
 ).format(rows=_ROWS)
 
-# Each group gets its time only if the list showed something of it (see storage/latest.py).
-_LATEST = sql.SQL(
-    """
-    SELECT DISTINCT ON (p.person_id) p.person_id, %(source)s::text,
-           NULL::text, r.age, NULL::date, r.gender, r.location, r.country, NULL::text,
-           CASE WHEN COALESCE(r.age::text, r.gender, r.location, r.country) IS NOT NULL
-                THEN %(t)s::timestamptz END,
-           r.online, r.current_show, r.viewers, r.subject,
-           CASE WHEN r.online IS NOT NULL THEN %(t)s::timestamptz END,
-           r.followers, CASE WHEN r.followers IS NOT NULL THEN %(t)s::timestamptz END,
-           r.tags, CASE WHEN r.tags IS NOT NULL THEN %(t)s::timestamptz END,
-           NULL::int, NULL::int, NULL::timestamptz,
-           r.image_url, CASE WHEN r.image_url IS NOT NULL THEN %(t)s::timestamptz END
-    FROM {rows} JOIN persons p ON p.username = r.username
-    WHERE COALESCE(r.online::text, r.followers::text, r.tags::text, r.image_url, r.gender,
-                   r.age::text, r.location, r.country) IS NOT NULL
-    """
-).format(rows=_ROWS)
+# A group gets its time only if the list showed something of it (see storage/latest.py), and
+# a row is stored only if it showed anything: a followers page shows nothing but the name.
+_SHOWN = {
+    "profile_at": "COALESCE(r.age::text, r.gender, r.location, r.country)",
+    "live_at": "r.online",
+    "followers_at": "r.followers",
+    "tags_at": "r.tags",
+    "image_at": "r.image_url",
+}
+_LATEST = upsert_latest(
+    {
+        "person_id": "p.person_id",
+        "source": "%(source)s::text",
+        # An observation's fields are named as the latest columns they fill.
+        **{c.name: f"r.{c.name}" for c in record_columns(RoomObservation)},
+        **{stamp: shown(expression) for stamp, expression in _SHOWN.items()},
+    },
+    sql.SQL("FROM {rows} JOIN persons p ON p.username = r.username WHERE {shown}").format(
+        rows=_ROWS,
+        shown=sql.SQL(" OR ".join(f"{expression} IS NOT NULL" for expression in _SHOWN.values())),
+    ),
+)
 
 _ENSURE_LISTED = sql.SQL(
     "INSERT INTO persons (username) SELECT unnest(%(names)s::text[]) ON CONFLICT DO NOTHING"
@@ -184,11 +156,12 @@ def _observation_statements(
     rows: Sequence[RoomObservation], source: FollowSource, observed_at: dt.datetime
 ) -> list[_Statement]:
     params = {
-        "rows": msgspec.json.encode(rows).decode(),
+        # One row per person (the statements would otherwise meet a person twice).
+        "rows": msgspec.json.encode(list({row.username: row for row in rows}.values())).decode(),
         "t": observed_at,
         "source": source,
     }
-    return [(_PERSONS, params), (upsert_latest_sql(_LATEST), params)]
+    return [(_PERSONS, params), (_LATEST, params)]
 
 
 def _reconcile_statements(

@@ -1,13 +1,18 @@
 """Test data shaped like production's: upstream records for the storage writers, and the API
-token the app under test is built with. One factory per record type for the whole suite."""
+token the app under test is built with. One factory per record type for the whole suite.
+
+The records are clean, as the decoders make them (``storage/records.py``): lower-case names,
+one-letter genders, None rather than ``""``. Give them clean values too."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from spiders.affiliate import decode_page
 from storage.records import AffiliateRoom, CbhoursLive
 
 TOKEN = "test-token-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -52,7 +57,7 @@ def live(username: str, online: bool = True, **fields: Any) -> CbhoursLive:
     if not online:
         return CbhoursLive(username=username, room_status="Offline", raw=b'{"room_status":"x"}')
     values: dict[str, Any] = {
-        "gender": "Female",
+        "gender": "f",
         "rank": 100,
         "grank": 50,
         "viewers": 20,
@@ -65,3 +70,12 @@ def live(username: str, online: bool = True, **fields: Any) -> CbhoursLive:
     values.update(fields)
     raw = msgspec.json.encode({"room_status": "Online", "username": username, **values})
     return CbhoursLive(username=username, room_status="Online", raw=raw, **values)
+
+
+SAMPLE = Path(__file__).parent / "fixtures/affiliate_onlinerooms_2025-09-06_region-asia_FULL.json"
+
+
+def sample_rooms(limit: int = 50) -> list[AffiliateRoom]:
+    """The first rooms of a real Affiliate page, decoded by the spider's decoder."""
+    rooms, _ = decode_page(SAMPLE.read_bytes())
+    return rooms[:limit]
