@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Required, TypedDict, Unpack
 
 import msgspec
 import psycopg
@@ -38,7 +38,7 @@ from roomwatch.config import FollowConfig
 from storage.follow_guard import check_loss, loss_statement
 from storage.guards import database_time, database_time_async
 from storage.records import RoomObservation
-from storage.tables import record_columns, shown, upsert_latest
+from storage.tables import LIST_ROWS, shown, upsert_latest
 
 Relation = Literal["following", "follower"]
 FollowSource = Literal["followed_cams", "followers", "html_import"]
@@ -50,6 +50,24 @@ _EVENTS: dict[Relation, tuple[str, str]] = {
     "following": ("followed", "unfollowed"),
     "follower": ("new_follower", "lost_follower"),
 }
+
+
+class FollowCheck(TypedDict, total=False):
+    """How a complete list was checked: the keyword arguments of :func:`reconcile`.
+
+    Attributes:
+        checked_at: when the list was read; a person checked later already is left alone.
+        source: what read the list, recorded on each event.
+        job_id: the crawl job, or None (imports; the default).
+        limits: the mass-change guard's (``follow``); None: the defaults.
+        confirm_loss: the user confirmed a loss past those limits (default False).
+    """
+
+    checked_at: Required[dt.datetime]
+    source: Required[FollowSource]
+    job_id: int | None
+    limits: FollowConfig | None
+    confirm_loss: bool
 
 
 class FollowChanges(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,12 +86,7 @@ class FollowChanges(msgspec.Struct, frozen=True, kw_only=True):
     baseline: bool
 
 
-_ROWS = sql.SQL("jsonb_to_recordset(%(rows)s::jsonb) AS r(username text, {})").format(
-    sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.type))
-        for c in record_columns(RoomObservation)
-    )
-)
+_ROWS = sql.SQL("jsonb_to_recordset(%(rows)s::jsonb) AS r({})").format(LIST_ROWS.definitions())
 
 _PERSONS = sql.SQL(
     """
@@ -100,7 +113,7 @@ _LATEST = upsert_latest(
         "person_id": "p.person_id",
         "source": "%(source)s::text",
         # An observation's fields are named as the latest columns they fill.
-        **{c.name: f"r.{c.name}" for c in record_columns(RoomObservation)},
+        **{c.name: f"r.{c.name}" for c in LIST_ROWS.fields},
         **{stamp: shown(expression) for stamp, expression in _SHOWN.items()},
     },
     sql.SQL("FROM {rows} JOIN persons p ON p.username = r.username WHERE {shown}").format(
@@ -165,22 +178,18 @@ def _observation_statements(
 
 
 def _reconcile_statements(
-    relation: Relation,
-    usernames: Collection[str],
-    *,
-    checked_at: dt.datetime,
-    source: FollowSource,
-    job_id: int | None,
+    relation: Relation, usernames: Collection[str], checked_at: dt.datetime, check: FollowCheck
 ) -> tuple[list[_Statement], _Statement, _Statement]:
     names = sorted({name.lower() for name in usernames})
     on, off = _EVENTS[relation]
+    source = check["source"]
     params = {
         "names": names,
         "t": checked_at,
         "on": on,
         "off": off,
         "source": source,
-        "job": job_id,
+        "job": check.get("job_id"),
         # source_polls tells the two relations of an HTML import apart.
         "poll": source if source != "html_import" else f"html_import:{relation}",
         "count": len(names),
@@ -190,6 +199,11 @@ def _reconcile_statements(
     )
     setup: list[_Statement] = [(_ENSURE_LISTED, params), (_COMPLETE_POLL, params)]
     return setup, (loss_statement(relation), params), (reconcile, params)
+
+
+def _check_loss(relation: Relation, current: int, removed: int, check: FollowCheck) -> None:
+    limits = check.get("limits") or FollowConfig()
+    check_loss(relation, current, removed, limits, confirmed=check.get("confirm_loss", False))
 
 
 def _counts(row: tuple[Any, ...] | None) -> tuple[int, int]:
@@ -244,15 +258,7 @@ async def record_observations_async(
 
 
 def reconcile(
-    conn: Connection,
-    relation: Relation,
-    usernames: Collection[str],
-    *,
-    checked_at: dt.datetime,
-    source: FollowSource,
-    job_id: int | None = None,
-    limits: FollowConfig | None = None,
-    confirm_loss: bool = False,
+    conn: Connection, relation: Relation, usernames: Collection[str], **check: Unpack[FollowCheck]
 ) -> FollowChanges:
     """Sets the relation from a complete list, in one transaction (rules in the module doc).
 
@@ -262,27 +268,18 @@ def reconcile(
         conn: a connection (the write commits unless an outer transaction is open).
         relation: ``following`` (the owner follows them) or ``follower`` (they follow the owner).
         usernames: everyone the complete list held (any case).
-        checked_at: when the list was read; a person checked later already is left alone.
-        source: what read the list, recorded on each event.
-        job_id: the crawl job, or None (imports).
-        limits: the mass-change guard's (``follow``); None: the defaults.
-        confirm_loss: the user confirmed a loss past those limits.
+        **check: how the list was checked (:class:`FollowCheck`).
 
     Raises:
         FollowLossHeld: the list would remove too many (nothing was changed).
     """
     with conn.transaction():
-        setup, loss, final = _reconcile_statements(
-            relation,
-            usernames,
-            checked_at=database_time(conn, checked_at),
-            source=source,
-            job_id=job_id,
-        )
+        checked_at = database_time(conn, check["checked_at"])
+        setup, loss, final = _reconcile_statements(relation, usernames, checked_at, check)
         for statement, params in setup:
             conn.execute(statement, params)
         current, removed = _counts(conn.execute(*loss).fetchone())
-        check_loss(relation, current, removed, limits or FollowConfig(), confirmed=confirm_loss)
+        _check_loss(relation, current, removed, check)
         return _changes(conn.execute(*final).fetchone())
 
 
@@ -290,26 +287,16 @@ async def reconcile_async(
     conn: AsyncConnection,
     relation: Relation,
     usernames: Collection[str],
-    *,
-    checked_at: dt.datetime,
-    source: FollowSource,
-    job_id: int | None = None,
-    limits: FollowConfig | None = None,
-    confirm_loss: bool = False,
+    **check: Unpack[FollowCheck],
 ) -> FollowChanges:
     """:func:`reconcile` on an asynchronous connection."""
     async with conn.transaction():
-        setup, loss, final = _reconcile_statements(
-            relation,
-            usernames,
-            checked_at=await database_time_async(conn, checked_at),
-            source=source,
-            job_id=job_id,
-        )
+        checked_at = await database_time_async(conn, check["checked_at"])
+        setup, loss, final = _reconcile_statements(relation, usernames, checked_at, check)
         for statement, params in setup:
             await conn.execute(statement, params)
         cursor = await conn.execute(*loss)
         current, removed = _counts(await cursor.fetchone())
-        check_loss(relation, current, removed, limits or FollowConfig(), confirmed=confirm_loss)
+        _check_loss(relation, current, removed, check)
         cursor = await conn.execute(*final)
         return _changes(await cursor.fetchone())

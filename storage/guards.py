@@ -51,29 +51,32 @@ class _Named(Protocol):
 RowT = TypeVar("RowT", bound=_Named)
 
 
+Write = Callable[[psycopg.Connection[Any], Sequence[RowT], dt.datetime, int | None], WriteResult]
+
+
 def store_or_set_aside(
     conn: psycopg.Connection[Any],
     rows: Sequence[RowT],
-    write: Callable[[Sequence[RowT], dt.datetime], WriteResult],
-    *,
+    write: Write[RowT],
     observed_at: dt.datetime,
-    what: str,
     job_id: int | None,
+    *,
+    what: str,
 ) -> WriteResult:
-    """Writes a batch in one transaction, at :func:`database_time`, setting aside refused rows.
+    """Writes a batch at :func:`database_time`, setting aside the rows the database refuses.
 
-    ``write(rows, observed_at)`` runs in a savepoint; if the database refuses a value, each half
-    of the rows is written in its own savepoint, down to the single rows that fail. ``write``
-    must leave no state that a second call in the same transaction trips over (drop its
-    staging tables).
+    Must be called inside a transaction (the caller's batch). ``write(conn, rows, observed_at,
+    job_id)`` runs in a savepoint; if the database refuses a value, each half of the rows is
+    written in its own savepoint, down to the single rows that fail. ``write`` must leave no
+    state that a second call in the same transaction trips over (drop its staging tables).
 
     Args:
         rows: the batch; each row names its person (``username``) for the log line.
         write: stores some of the rows at the (clamped) observation time; may be called
             several times with parts of them.
         observed_at: the batch's observation time, clamped to the database clock.
+        job_id: the crawl job, for ``write`` and the log line.
         what: names the kind of row in the log line (``affiliate room``).
-        job_id: the crawl job, for the log line.
 
     Returns:
         The sum of the writes that succeeded, with the usernames of the rows set aside.
@@ -82,12 +85,15 @@ def store_or_set_aside(
         psycopg.Error: the database refused every row of a batch of several: that is no
             row's fault (a broken statement, a changed schema) and fails the batch as before.
     """
+    if not rows:
+        return WriteResult(0, 0)
+    observed_at = database_time(conn, observed_at)
     refused: list[Exception] = []
 
     def attempt(part: Sequence[RowT]) -> WriteResult:
         try:
             with conn.transaction():
-                return write(part, observed_at)
+                return write(conn, part, observed_at, job_id)
         except UNSTORABLE_ROW_ERRORS as exc:
             refused.append(exc)
             if len(part) == 1:
@@ -99,14 +105,10 @@ def store_or_set_aside(
             set_aside=tuple(name for r in results for name in r.set_aside),
         )
 
-    if not rows:
-        return WriteResult(0, 0)
-    with conn.transaction():
-        observed_at = database_time(conn, observed_at)
-        result = attempt(rows)
-        if len(rows) > 1 and len(result.set_aside) == len(rows):
-            raise refused[0]
-        return result
+    result = attempt(rows)
+    if len(rows) > 1 and len(result.set_aside) == len(rows):
+        raise refused[0]
+    return result
 
 
 def _set_aside(name: str, exc: Exception, what: str, job_id: int | None) -> WriteResult:

@@ -25,7 +25,13 @@ import msgspec
 from psycopg import sql
 
 from storage.latest import COLUMNS, upsert_latest_sql
-from storage.records import ActivitySegment, AffiliateRoom, CbhoursLive, DailyActivity
+from storage.records import (
+    ActivitySegment,
+    AffiliateRoom,
+    CbhoursLive,
+    DailyActivity,
+    RoomObservation,
+)
 
 PG_TYPES: dict[object, str] = {
     str: "text",
@@ -92,14 +98,16 @@ class Table:
             row[len(keys) + i] = row[len(keys) + i].decode()
         return tuple(row)
 
+    def definitions(self) -> sql.Composed:
+        """``name type, ...``: the columns as a table definition (or a record set's) lists them."""
+        return sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.type)) for c in self.columns
+        )
+
     def create(self) -> sql.Composed:
         """``CREATE TEMP TABLE``: the staging table, gone at the end of the transaction."""
         return sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
-            sql.Identifier(self.name),
-            sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.type))
-                for c in self.columns
-            ),
+            sql.Identifier(self.name), self.definitions()
         )
 
     def copy(self) -> sql.Composed:
@@ -149,50 +157,50 @@ AFFILIATE_STAGE = Table(
 )
 
 
-class History(NamedTuple):
-    """A history table the CBHours writers fill from a staging table.
+LIST_ROWS = Table("list_rows", (USERNAME,), record_columns(RoomObservation))
+"""What a followed-cams list or a followers page showed (a JSON parameter's record set)."""
+
+
+class History:
+    """A history table the CBHours writers fill through a staging table.
 
     Attributes:
         table: the table; its keys are ``person_id, observed_at, job_id``.
-        unique: with ``person_id``, what identifies a row (its primary key).
-        replace: a row already stored is replaced when a field changed (else it is kept).
+        stage: the staging table: the same fields by ``username`` (persons are not known yet).
+        insert: moves the staged rows in, with the parameters ``t`` (observed) and ``job``; one
+            row per person and ``unique``; its row count is the rows new or changed.
     """
 
-    table: Table
-    unique: tuple[str, ...]
-    replace: bool
-
-    @property
-    def stage(self) -> Table:
-        """The staging table: the rows by ``username``, before persons are known."""
-        return self.table.staged(f"{self.table.name}_stage", (USERNAME,))
-
-    def insert(self) -> sql.Composed:
-        """Moves the staged rows in, with the parameters ``t`` (observed) and ``job``.
-
-        One row per person and :attr:`unique`; its row count is the rows new or changed.
+    def __init__(self, table: Table, unique: tuple[str, ...], *, replace: bool) -> None:
         """
-        fields = [c.name for c in self.table.fields]
-        staged_keys = [k for k in self.unique if k in fields]
-        changing = [f for f in fields if f not in self.unique]
-        query = sql.SQL(
+        Args:
+            unique: with ``person_id``, what identifies a row (its primary key).
+            replace: a row already stored is replaced when a field changed (else it is kept).
+        """
+        self.table = table
+        self.stage = table.staged(f"{table.name}_stage", (USERNAME,))
+        fields = [c.name for c in table.fields]
+        staged_keys = [k for k in unique if k in fields]
+        changing = [f for f in fields if f not in unique]
+        self.insert = sql.SQL(
             "INSERT INTO {table} AS h (person_id, observed_at, job_id, {fields}) "
             "SELECT {distinct} p.person_id, %(t)s, %(job)s, {staged} "
             "FROM {stage} s JOIN persons p ON p.username = s.username "
             "ON CONFLICT (person_id, {unique}) "
         ).format(
-            table=sql.Identifier(self.table.name),
+            table=sql.Identifier(table.name),
             fields=names(fields),
-            distinct=sql.SQL("DISTINCT ON (p.person_id, {}) ").format(names(staged_keys, "s"))
+            distinct=sql.SQL("DISTINCT ON (p.person_id, {})").format(names(staged_keys, "s"))
             if staged_keys
             else sql.SQL(""),
             staged=names(fields, "s"),
             stage=sql.Identifier(self.stage.name),
-            unique=names(self.unique),
+            unique=names(unique),
         )
-        if not self.replace:
-            return query + sql.SQL("DO NOTHING")
-        return query + sql.SQL("DO UPDATE SET {set} WHERE ({old}) IS DISTINCT FROM ({new})").format(
+        if not replace:
+            self.insert += sql.SQL("DO NOTHING")
+            return
+        self.insert += sql.SQL("DO UPDATE SET {set} WHERE ({old}) IS DISTINCT FROM ({new})").format(
             set=sql.SQL(", ").join(
                 sql.SQL("{0} = excluded.{0}").format(sql.Identifier(name))
                 for name in (*changing, "observed_at", "job_id")
@@ -203,13 +211,19 @@ class History(NamedTuple):
 
 
 CBHOURS_LIVE = History(
-    Table("cbhours_live_stats", _OBSERVED, record_columns(CbhoursLive)), ("observed_at",), False
+    Table("cbhours_live_stats", _OBSERVED, record_columns(CbhoursLive)),
+    ("observed_at",),
+    replace=False,
 )
 CBHOURS_ACTIVITY = History(
-    Table("cbhours_activity", _OBSERVED, record_columns(ActivitySegment)), ("segment_at",), True
+    Table("cbhours_activity", _OBSERVED, record_columns(ActivitySegment)),
+    ("segment_at",),
+    replace=True,
 )
 CBHOURS_DAILY = History(
-    Table("cbhours_daily_activity", _OBSERVED, record_columns(DailyActivity)), ("day",), True
+    Table("cbhours_daily_activity", _OBSERVED, record_columns(DailyActivity)),
+    ("day",),
+    replace=True,
 )
 
 

@@ -5,6 +5,8 @@ lands whole, except rows the database refuses, which are set aside and named in 
 (``storage/guards.py``); a database error of any other kind leaves none of it. Writing the same
 observation twice (same person, same observed time) adds nothing the second time. Bulk rows go
 in with COPY. Observation times are clamped to the database clock (``guards.database_time``).
+Records are stored as they are: the decoders cleaned them (``storage/records.py``). The tables
+and the SQL that fills them are declared in ``storage/tables.py``.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def _stage_persons(
     )
 
 
-T = "%(t)s::timestamptz"  # the observation time, a parameter of every statement below
+_T = "%(t)s::timestamptz"  # the observation time, a parameter of every statement below
 
 # The Affiliate feed reports every group but rank, all at the poll's time.
 _AFFILIATE_LATEST = upsert_latest(
@@ -76,18 +78,18 @@ _AFFILIATE_LATEST = upsert_latest(
         "person_id": "person_id",
         "source": "'affiliate'",
         **{column: column for column in GROUPS["profile_at"]},
-        "profile_at": T,
+        "profile_at": _T,
         "online": "true",
         "current_show": "current_show",
         "viewers": "num_users",
         "subject": "room_subject",
-        "live_at": T,
+        "live_at": _T,
         "followers": "num_followers",
-        "followers_at": T,
+        "followers_at": _T,
         "tags": "tags",
-        "tags_at": T,
+        "tags_at": _T,
         "image_url": "image_url",
-        "image_at": T,
+        "image_at": _T,
     },
     sql.SQL("FROM affiliate_stage"),
 )
@@ -143,12 +145,7 @@ def write_affiliate_poll(
     unique = list({room.username: room for room in rooms}.values())
     with conn.transaction():
         result = store_or_set_aside(
-            conn,
-            unique,
-            lambda part, at: _write_affiliate_rooms(conn, part, at, job_id),
-            observed_at=observed_at,
-            what="affiliate room",
-            job_id=job_id,
+            conn, unique, _write_affiliate_rooms, observed_at, job_id, what="affiliate room"
         )
         if complete:
             seen = [room.username for room in unique]
@@ -258,7 +255,7 @@ _CBHOURS_LATEST = upsert_latest(
         "current_show": f"CASE WHEN {_ONLINE} THEN s.current_show ELSE 'offline' END",
         "viewers": f"CASE WHEN {_ONLINE} THEN s.viewers ELSE 0 END",
         "subject": "s.room_subject",
-        "live_at": T,
+        "live_at": _T,
         "followers": "s.followers",
         "followers_at": shown("s.followers"),
         "tags": "s.tags",
@@ -285,14 +282,10 @@ def write_cbhours_live(
     A row the database refuses is set aside (``storage/guards.py``); the others are stored.
     """
     unique = list({row.username: row for row in rows}.values())
-    return store_or_set_aside(
-        conn,
-        unique,
-        lambda part, at: _write_cbhours_rows(conn, part, at, job_id),
-        observed_at=observed_at,
-        what="cbhours_live row",
-        job_id=job_id,
-    )
+    with conn.transaction():
+        return store_or_set_aside(
+            conn, unique, _write_cbhours_rows, observed_at, job_id, what="cbhours_live row"
+        )
 
 
 def _write_cbhours_rows(
@@ -304,7 +297,7 @@ def _write_cbhours_rows(
     _stage_persons(conn, online, observed_at)
     _stage_persons(conn, {row.username for row in rows} - online, None)
     params = {"t": observed_at, "job": job_id}
-    inserted = conn.execute(CBHOURS_LIVE.insert(), params).rowcount
+    inserted = conn.execute(CBHOURS_LIVE.insert, params).rowcount
     conn.execute(
         sql.SQL(
             """
@@ -356,14 +349,10 @@ def write_cbhours_activity(
     A segment or day the database refuses is set aside (``storage/guards.py``).
     """
     rows: list[ActivitySegment | DailyActivity] = [*segments, *daily]
-    return store_or_set_aside(
-        conn,
-        rows,
-        lambda part, at: _write_activity_rows(conn, part, at, job_id),
-        observed_at=observed_at,
-        what="cbhours_activity row",
-        job_id=job_id,
-    )
+    with conn.transaction():
+        return store_or_set_aside(
+            conn, rows, _write_activity_rows, observed_at, job_id, what="cbhours_activity row"
+        )
 
 
 def _write_activity_rows(
@@ -381,10 +370,10 @@ def _write_activity_rows(
         times = [s.segment_at for s in segments]
         ensure_partitions(conn, "cbhours_activity", "month", min(times), max(times))
         _stage(conn, CBHOURS_ACTIVITY.stage, segments)
-        inserted = conn.execute(CBHOURS_ACTIVITY.insert(), params).rowcount
+        inserted = conn.execute(CBHOURS_ACTIVITY.insert, params).rowcount
         conn.execute(CBHOURS_ACTIVITY.stage.drop())  # see _write_affiliate_rooms
     if daily:
         _stage(conn, CBHOURS_DAILY.stage, daily)
-        conn.execute(CBHOURS_DAILY.insert(), params)
+        conn.execute(CBHOURS_DAILY.insert, params)
         conn.execute(CBHOURS_DAILY.stage.drop())
     return WriteResult(inserted=inserted, duplicates=len(segments) - inserted)
