@@ -1,8 +1,9 @@
 """Test data shaped like production's: upstream records for the storage writers, and the API
 token the app under test is built with. One factory per record type for the whole suite.
 
-The records are clean, as the decoders make them (``storage/records.py``): lower-case names,
-one-letter genders, None rather than ``""``. Give them clean values too."""
+The records are clean, as the decoders make them (``storage/records.py``): give lower-case
+names and None rather than ``""``; a gender may be given as upstream sends it (``s``,
+``Female``): ``raw`` keeps it, the record holds its letter, as after decoding."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import msgspec
 
 from spiders.affiliate import decode_page
-from storage.records import AffiliateRoom, CbhoursLive
+from storage.records import AffiliateRoom, CbhoursLive, gender_code
 
 TOKEN = "test-token-0123456789abcdefghijklmnopqrstuvwxyz"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -49,7 +50,8 @@ def room(username: str, **fields: Any) -> AffiliateRoom:
     raw: bytes | None = fields.pop("raw", None)  # given: the stored JSON as it is (a test's NUL)
     values.update(fields)
     mirrored = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in values.items()}
-    return AffiliateRoom(**values, raw=raw if raw is not None else msgspec.json.encode(mirrored))
+    raw = raw if raw is not None else msgspec.json.encode(mirrored)
+    return AffiliateRoom(**{**values, "gender": gender_code(values["gender"])}, raw=raw)
 
 
 def live(username: str, online: bool = True, **fields: Any) -> CbhoursLive:
@@ -57,7 +59,7 @@ def live(username: str, online: bool = True, **fields: Any) -> CbhoursLive:
     if not online:
         return CbhoursLive(username=username, room_status="Offline", raw=b'{"room_status":"x"}')
     values: dict[str, Any] = {
-        "gender": "f",
+        "gender": "Female",
         "rank": 100,
         "grank": 50,
         "viewers": 20,
@@ -69,6 +71,7 @@ def live(username: str, online: bool = True, **fields: Any) -> CbhoursLive:
     }
     values.update(fields)
     raw = msgspec.json.encode({"room_status": "Online", "username": username, **values})
+    values["gender"] = gender_code(values["gender"])
     return CbhoursLive(username=username, room_status="Online", raw=raw, **values)
 
 
