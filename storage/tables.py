@@ -75,28 +75,32 @@ class Table:
     """
 
     def __init__(self, name: str, keys: Sequence[Column], fields: Sequence[Column]) -> None:
+        plain = [c for c in fields if c.type != "jsonb"]
+        json = [c for c in fields if c.type == "jsonb"]
+        if len(json) > 1:
+            raise ValueError(f"{name}: one JSON column at most (the object as received)")
         self.name = name
         self.keys = tuple(keys)
-        self.fields = tuple(fields)
+        self.fields = (*plain, *json)  # the JSON object last: see row()
         self.columns = self.keys + self.fields
-        self._read = attrgetter(*(c.name for c in self.fields))
-        self._json = [i for i, c in enumerate(self.fields) if c.type == "jsonb"]
+        self._read = attrgetter(*(c.name for c in plain))
+        self._one = len(plain) == 1
+        self._raw = attrgetter(json[0].name) if json else None
 
     def staged(self, name: str, keys: Sequence[Column]) -> Table:
         """A staging table for this one: the same fields under other keys."""
         return Table(name, keys, self.fields)
 
-    def row(self, *keys: object, record: Any) -> tuple[object, ...]:
-        """One row in the order of :attr:`columns`: ``keys``, then the fields of ``record``."""
-        values = self._read(record)
-        if len(self.fields) == 1:
-            values = (values,)
-        if not self._json:
-            return (*keys, *values)
-        row = [*keys, *values]
-        for i in self._json:  # COPY takes JSON as text: the bytes as received, decoded
-            row[len(keys) + i] = row[len(keys) + i].decode()
-        return tuple(row)
+    def row(self, keys: tuple[object, ...], record: Any) -> tuple[object, ...]:
+        """One row in the order of :attr:`columns`: ``keys``, then the fields of ``record``.
+
+        A COPY makes a row per record, so this is one C-level read of the plain fields and
+        tuple concatenation; the JSON object (the bytes as received) goes in as its text.
+        """
+        plain = (self._read(record),) if self._one else self._read(record)
+        if self._raw is None:
+            return keys + plain
+        return keys + plain + (self._raw(record).decode(),)
 
     def definitions(self) -> sql.Composed:
         """``name type, ...``: the columns as a table definition (or a record set's) lists them."""

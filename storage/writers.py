@@ -173,10 +173,10 @@ def _write_affiliate_rooms(
     with conn.cursor().copy(AFFILIATE_STAGE.copy()) as copy:
         for room in rooms:
             person = ids[room.username]
-            copy.write_row(AFFILIATE_STAGE.row(person, person not in seen, record=room))
+            copy.write_row(AFFILIATE_STAGE.row((person, person not in seen), room))
     with conn.cursor().copy(AFFILIATE_SNAPSHOTS.copy()) as copy:
         for room in fresh:
-            copy.write_row(snapshot_row(ids[room.username], observed_at, job_id, room))
+            copy.write_row(AFFILIATE_SNAPSHOTS.row((ids[room.username], observed_at, job_id), room))
     params = {"t": observed_at}
     conn.execute(_AFFILIATE_ROLLUP, params)
     conn.execute(_AFFILIATE_LATEST, params)
@@ -189,7 +189,7 @@ def snapshot_row(
     person_id: int, observed_at: dt.datetime, job_id: int | None, r: AffiliateRoom
 ) -> tuple[object, ...]:
     """One ``affiliate_api_snapshots`` row, in the order of ``SNAPSHOT_COLUMNS``."""
-    return AFFILIATE_SNAPSHOTS.row(person_id, observed_at, job_id, record=r)
+    return AFFILIATE_SNAPSHOTS.row((person_id, observed_at, job_id), r)
 
 
 def _upsert_online_persons(
@@ -318,7 +318,7 @@ def _stage(conn: Connection, stage: Table, rows: Iterable[Any]) -> None:
     conn.execute(stage.create())
     with conn.cursor().copy(stage.copy()) as copy:
         for row in rows:
-            copy.write_row(stage.row(row.username, record=row))
+            copy.write_row(stage.row((row.username,), row))
 
 
 def mark_without_trophy(conn: Connection, usernames: Iterable[str], checked_at: dt.datetime) -> int:
