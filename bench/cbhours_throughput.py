@@ -32,8 +32,8 @@ from roomwatch.config import load_config
 from spiders.cbhours_live import BATCH_SIZE
 from storage.embedded import EmbeddedPostgres
 from storage.migrator import apply_migrations
-from upstream_sim.cbhours import CBHOURS_PATH
-from upstream_sim.cbhours_data import CbhoursState
+from upstream_sim.cbhours.data import CbhoursState
+from upstream_sim.cbhours.routes import CBHOURS_PATH
 from upstream_sim.server import SimulatorServer
 from upstream_sim.state import SimulatorState
 

@@ -49,9 +49,9 @@ from bench.faults_support import (
     is_crawl,
     kill,
 )
-from upstream_sim.affiliate import ONLINE_ROOMS_PATH
-from upstream_sim.cbhours import CBHOURS_PATH
-from upstream_sim.site_lists import FOLLOWERS_PATH, ROOM_LIST_PATH
+from upstream_sim.affiliate.routes import ONLINE_ROOMS_PATH
+from upstream_sim.cbhours.routes import CBHOURS_PATH
+from upstream_sim.site.list_routes import FOLLOWERS_PATH, ROOM_LIST_PATH
 
 SPIDERS = ("affiliate", "cbhours_live", "cbhours_activity", "followed_cams", "followers")
 JSON_PATHS = {

@@ -13,9 +13,9 @@ import time
 
 from roomwatch.config import Config
 from sessions.html_import import Kind, plan_import
-from upstream_sim.follow_lists import FollowLists
-from upstream_sim.site_list_pages import followers_page, legacy_list_page
-from upstream_sim.site_state import Account
+from upstream_sim.site.follow_lists import FollowLists
+from upstream_sim.site.list_pages import followers_page, legacy_list_page
+from upstream_sim.site.state import Account
 
 
 def _cards(names: list[str]) -> str:

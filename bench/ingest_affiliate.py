@@ -38,7 +38,7 @@ from storage.embedded import EmbeddedPostgres
 from storage.migrator import apply_migrations
 from storage.records import AffiliateRoom
 from storage.writers import SNAPSHOT_COLUMNS, ensure_partitions, snapshot_row, write_affiliate_poll
-from upstream_sim.affiliate_feed import AffiliateFeed
+from upstream_sim.affiliate.feed import AffiliateFeed
 from upstream_sim.server import SimulatorServer
 from upstream_sim.state import SimulatorState
 

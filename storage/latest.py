@@ -9,22 +9,10 @@ from __future__ import annotations
 
 from psycopg import sql
 
-GROUPS: dict[str, tuple[str, ...]] = {
-    "profile_at": (
-        "display_name",
-        "age",
-        "birthday",
-        "gender",
-        "location",
-        "country",
-        "spoken_languages",
-    ),
-    "live_at": ("online", "current_show", "viewers", "subject"),
-    "followers_at": ("followers",),
-    "tags_at": ("tags",),
-    "rank_at": ("rank", "grank"),
-    "image_at": ("image_url",),
-}
+from storage import merge_rules
+
+# Group stamp -> its fields, as declared with the merge rules (storage/merge_rules.py).
+GROUPS: dict[str, tuple[str, ...]] = {group.stamp: group.fields for group in merge_rules.GROUPS}
 
 COLUMNS: tuple[str, ...] = tuple(
     column for stamp, fields in GROUPS.items() for column in (*fields, stamp)

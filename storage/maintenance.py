@@ -7,8 +7,8 @@ summarise them are kept ``database.rollup_retention_days``. Dropping a partition
 leaves no bloat, which is why history is partitioned by time (see docs/architecture.md).
 
 **Due summaries**: a ``person_summary`` row is valid until one of its person's observations leaves
-the "recent" window (migration 0007). Lists merge the persons past that point through the view,
-which is exact but slower; recomputing them every 10 seconds keeps them few.
+the "recent" window (``v_person_summary`` says when). Lists merge the persons past that point
+through the view, which is exact but slower; recomputing them every 10 seconds keeps them few.
 """
 
 from __future__ import annotations

@@ -3,11 +3,17 @@
 A file is named ``NNNN_what.sql``. Applied files are recorded with a checksum; editing a file that
 was already applied is an error (write a new migration instead). A failing file is rolled back
 whole, so the database stays as it was before it, and the error names the file.
+
+``0001_baseline.sql`` folds the migrations 0001-0009 of before it
+(docs/decisions/0005-migration-baseline.md). A database that applied exactly those files (same
+names, same checksums) is *adopted*: their rows become the baseline's, in one transaction, and
+the baseline is not run. A database that applied only some of them is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from importlib import resources
 
@@ -17,9 +23,49 @@ from psycopg import pq
 
 from roomwatch.errors import MigrationError
 
+log = logging.getLogger(__name__)
+
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Any constant works; it only has to be the same for every roomwatch process.
 _LOCK_KEY = 0x726F6F6D  # "room"
+
+_BASELINE = "0001_baseline.sql"
+# The files 0001_baseline.sql replaced, as schema_migrations recorded them: version -> (file
+# name, checksum). Constants: the files themselves are gone.
+FOLDED: dict[int, tuple[str, str]] = {
+    1: (
+        "0001_schema.sql",
+        "31581563881c0cab122dfb4efcc42606ee0d3c71f8020c1f043b5ffd2b71aff1",
+    ),
+    2: (
+        "0002_current_state.sql",
+        "aa0332ec31dd2d49675afbc13082acc722d9c779c7d207741b5758b5a62c1c09",
+    ),
+    3: (
+        "0003_job_control.sql",
+        "eaf6db10881da5e154a3f13ce82dd5390239d63d836310412cbb11d101c95ea7",
+    ),
+    5: (
+        "0005_schedules.sql",
+        "565b5e730ac027c287037233f0da76529e4c22838582715659bc716f8afb58d9",
+    ),
+    6: (
+        "0006_hot_updates.sql",
+        "c565812f50370d4a7e89f20c544dd64d7a6747a0c83e4443a95fede8693f2ba8",
+    ),
+    7: (
+        "0007_person_summary.sql",
+        "1a72920b74e294ca59dd73403d601b4286981628684968e77c1d18c8b2242f7c",
+    ),
+    8: (
+        "0008_merge_window_once.sql",
+        "bf356bcc0b7e77c1be28fba8558a1e5929fd7df5854840567649ea53c57f2dca",
+    ),
+    9: (
+        "0009_tag_followers.sql",
+        "d920b6e84c01658c6c1404a9fa96e14a186371e3b0939269c988981b1405d8a6",
+    ),
+}
 
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -74,6 +120,9 @@ def apply_migrations(
         conn.execute(_CREATE_TABLE)
         rows = conn.execute("SELECT version, filename, checksum FROM schema_migrations").fetchall()
         applied = {int(str(v)): (str(f), str(c)) for v, f, c in rows}
+        baseline = next((m for m in todo if m.filename == _BASELINE), None)
+        if baseline is not None and applied.get(1) == FOLDED[1]:
+            _adopt(conn, baseline, applied)
         done: list[str] = []
         for migration in todo:
             if migration.version in applied:
@@ -91,6 +140,39 @@ def apply_migrations(
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])
         conn.autocommit = previous
+
+
+def _adopt(
+    conn: psycopg.Connection[tuple[object, ...]],
+    baseline: Migration,
+    applied: dict[int, tuple[str, str]],
+) -> None:
+    """Records ``baseline`` as applied in place of the files it folded (``applied`` follows)."""
+    missing = [
+        name for version, (name, _) in FOLDED.items() if applied.get(version) != FOLDED[version]
+    ]
+    if missing:
+        raise MigrationError(
+            baseline.filename,
+            "this database applied only part of the migrations it folds "
+            f"(not {', '.join(missing)}); finish them with a roomwatch from before the fold first",
+        )
+    with conn.transaction():
+        conn.execute("DELETE FROM schema_migrations WHERE version = ANY(%s)", [list(FOLDED)])
+        conn.execute(
+            "INSERT INTO schema_migrations (version, filename, checksum) VALUES (%s, %s, %s)",
+            [baseline.version, baseline.filename, baseline.checksum],
+        )
+    for version in FOLDED:
+        del applied[version]
+    applied[baseline.version] = (baseline.filename, baseline.checksum)
+    log.info(
+        "migrations: adopted %s for the %d migrations it folds (%s to %s)",
+        baseline.filename,
+        len(FOLDED),
+        FOLDED[min(FOLDED)][0],
+        FOLDED[max(FOLDED)][0],
+    )
 
 
 def _apply_one(conn: psycopg.Connection[tuple[object, ...]], migration: Migration) -> None:

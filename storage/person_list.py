@@ -1,7 +1,7 @@
 """The person list: merged persons filtered, sorted and paged, read from ``person_summary``.
 
-``person_summary`` (migration 0007) holds the merge view's list columns for every person, kept
-by triggers and indexed per sort key and on tags. Persons whose summary is past its
+``person_summary`` (the baseline migration) holds the merge view's list columns for every person,
+kept by triggers and indexed per sort key and on tags. Persons whose summary is past its
 ``valid_until`` (their merge moved with time since it was written) are merged through the view
 at read time by ``roomwatch_due_summaries()``; both halves are sorted and cut to the page, then
 merged, so a page is always what the view says at this instant, whenever maintenance last ran.
@@ -172,7 +172,7 @@ def _list_sql(shape: _Shape) -> bytes:
         )
 
     kept = (
-        # A tag by followers: one range of person_tag_followers' index (migration 0009).
+        # A tag by followers: one range of person_tag_followers' index.
         half(
             "person_tag_followers t JOIN person_summary s ON s.person_id = t.person_id",
             "s",

@@ -16,8 +16,8 @@ import msgspec
 from psycopg import AsyncConnection, sql
 from psycopg.rows import class_row, dict_row
 
+from storage import merge_rules
 from storage.follow_durations import FOLLOW_DURATIONS, duration_column
-from storage.latest import GROUPS
 
 FollowEventKind = Literal["followed", "unfollowed", "new_follower", "lost_follower"]
 
@@ -102,13 +102,8 @@ class FollowEvent(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # Merged field -> (column prefix of its provenance in the view, has a <prefix>_stale column).
-# Profile fields carry their own columns; the others share their group's (rank: no staleness).
-_GROUP_PREFIX = {"live_at": "live", "followers_at": "followers", "tags_at": "tags",
-                 "rank_at": "rank", "image_at": "image"}  # fmt: skip
 _PROVENANCE: dict[str, tuple[str, bool]] = {
-    field: (field, False) if stamp == "profile_at" else (_GROUP_PREFIX[stamp], stamp != "rank_at")
-    for stamp, fields in GROUPS.items()
-    for field in fields
+    field: merge_rules.provenance(field) for group in merge_rules.GROUPS for field in group.fields
 }
 _DETAIL_FIELDS = tuple(f for f in PersonDetail.__struct_fields__ if f != "sources")
 _VIEW_FIELDS = tuple(f for f in _DETAIL_FIELDS if f not in FOLLOW_DURATIONS)
@@ -121,17 +116,22 @@ _PROVENANCE_COLUMNS = tuple(
 )
 # Seconds until the first of the person's observations that are recent now leaves the window
 # (then a winner or a staleness flag may change); NULL when none is recent.
-_VALID_FOR = """
-(SELECT extract(epoch FROM min(o.at) - roomwatch_recent_since())
- FROM person_source_latest l
- CROSS JOIN LATERAL (VALUES (l.live_at), (l.followers_at), (l.tags_at), (l.image_at)) o (at)
- WHERE l.person_id = v.person_id AND o.at >= roomwatch_recent_since()) AS valid_for
-"""
+_VALID_FOR = sql.SQL(
+    "(SELECT extract(epoch FROM min(o.at) - w.since) "
+    "FROM person_source_latest l CROSS JOIN LATERAL (VALUES {stamps}) o (at) "
+    "WHERE l.person_id = v.person_id AND o.at >= w.since) AS valid_for"
+).format(
+    stamps=sql.SQL(", ").join(
+        sql.SQL("({})").format(sql.Identifier("l", g.stamp)) for g in merge_rules.recent_groups()
+    )
+)
 # Composed once into bytes: composing 56 identifiers again on every request cost ~15% of the
 # API process's time under load (the statement itself is prepared server-side).
 PERSON_DETAIL = (
     sql.SQL(
         "SELECT {columns}, {durations}, {valid_for} FROM v_person_current_state v "
+        # The window's start, computed once (OFFSET 0 keeps it from being inlined per use).
+        "CROSS JOIN (SELECT roomwatch_recent_since() AS since OFFSET 0) w "
         "WHERE username = lower(%(username)s)"
     )
     .format(
@@ -139,7 +139,7 @@ PERSON_DETAIL = (
             sql.Identifier("v", c) for c in _VIEW_FIELDS + _PROVENANCE_COLUMNS
         ),
         durations=sql.SQL(", ").join(duration_column(f, "v") for f in FOLLOW_DURATIONS),
-        valid_for=sql.SQL(_VALID_FOR),
+        valid_for=_VALID_FOR,
     )
     .as_bytes()
 )

@@ -19,7 +19,7 @@ from roomwatch.config import Config, load_config
 from storage.embedded import EmbeddedPostgres
 from storage.migrator import apply_migrations
 from tests.support import as_url, with_db
-from upstream_sim.affiliate_feed import AffiliateFeed
+from upstream_sim.affiliate.feed import AffiliateFeed
 from upstream_sim.server import SimulatorServer
 from upstream_sim.state import SimulatorState
 

@@ -17,7 +17,7 @@ from agent.runner import CrawlRunner
 from roomwatch.config import Config
 from storage.jobs import Job
 from upstream_sim.server import SimulatorServer
-from upstream_sim.site_state import SiteSwitches
+from upstream_sim.site.state import SiteSwitches
 
 
 def free_port() -> int:

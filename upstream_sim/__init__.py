@@ -1,10 +1,28 @@
-"""Upstream simulator: real HTTP stand-ins for upstream sites, for tests, benchmarks and demos."""
+"""Upstream simulator: real HTTP stand-ins for upstream sites, for tests, benchmarks and demos.
 
-from upstream_sim.affiliate import LEGACY_ONLINE_ROOMS_PATH, ONLINE_ROOMS_PATH
-from upstream_sim.affiliate_feed import AffiliateFeed, FeedQuery, TickSummary
+One subpackage per upstream, each with the same parts: ``routes.py`` (its HTTP face, the real
+formats), its state and data (``affiliate/feed.py``, ``cbhours/data.py``, ``site/state.py``),
+``control.py`` (its ``/_sim/<upstream>`` routes) and ``router.py`` (all of it as one Litestar
+router). The upstreams:
+
+* ``affiliate/``: the Affiliate online-rooms API, current and legacy (``legacy.py``).
+* ``cbhours/``: the CBHours API with its rate limit (``limit.py``).
+* ``site/``: the site's login side (``routes.py``, ``pages.py``), its follow lists
+  (``list_routes.py``, ``list_pages.py``, ``follow_lists.py``) and its thumbnail host
+  (``thumbnails.py``).
+
+What they share stays here: ``app.py`` composes the routers, ``state.py`` holds one attribute
+per upstream, ``server.py`` serves the app on loopback, ``control.py`` the shared ``/_sim/``
+routes, ``faults.py`` and ``requests_log.py`` the two middlewares (``middleware.py`` their base),
+``parameters.py`` the 400 for a bad query parameter, ``rooms.py`` and ``vocabulary.py`` the room
+generator every upstream draws from.
+"""
+
+from upstream_sim.affiliate.feed import AffiliateFeed, FeedQuery, TickSummary
+from upstream_sim.affiliate.legacy import LegacyRoom, encode_legacy_rooms
+from upstream_sim.affiliate.routes import LEGACY_ONLINE_ROOMS_PATH, ONLINE_ROOMS_PATH
 from upstream_sim.app import create_app
 from upstream_sim.faults import FaultPlan, FaultRule
-from upstream_sim.legacy import LegacyRoom, encode_legacy_rooms
 from upstream_sim.requests_log import RequestLog, RequestRecord
 from upstream_sim.rooms import Room, RoomFactory, encode_room, generate_rooms
 from upstream_sim.server import SimulatorServer, serve

@@ -5,16 +5,13 @@ from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.middleware import DefineMiddleware
 
-from upstream_sim.affiliate import AffiliateController, ParameterError, parameter_error_response
-from upstream_sim.affiliate_feed import AffiliateFeed
-from upstream_sim.cbhours import CbhoursController
-from upstream_sim.control import CONTROL_PREFIX, CbhoursControlController, ControlController
+from upstream_sim.affiliate.router import affiliate_router
+from upstream_sim.cbhours.router import cbhours_router
+from upstream_sim.control import CONTROL_PREFIX, ControlController
 from upstream_sim.faults import FaultMiddleware
 from upstream_sim.requests_log import RequestLogMiddleware
-from upstream_sim.site import SiteControlController, SiteController
-from upstream_sim.site_lists import FollowListsControlController, FollowListsController
+from upstream_sim.site.router import site_router
 from upstream_sim.state import SimulatorState
-from upstream_sim.thumbnails import ThumbnailController
 
 
 def create_app(state: SimulatorState) -> Litestar:
@@ -30,32 +27,17 @@ def create_app(state: SimulatorState) -> Litestar:
     def provide_state() -> SimulatorState:
         return state
 
-    def provide_feed() -> AffiliateFeed:
-        return state.affiliate
-
     return Litestar(
-        route_handlers=[
-            AffiliateController,
-            CbhoursController,
-            ControlController,
-            CbhoursControlController,
-            SiteController,
-            SiteControlController,
-            FollowListsController,
-            FollowListsControlController,
-            ThumbnailController,
-        ],
-        dependencies={
-            "sim": Provide(provide_state, sync_to_thread=False),
-            "feed": Provide(provide_feed, sync_to_thread=False),
-        },
+        # One router per upstream (its routes and its ``/_sim/<upstream>`` controls), plus
+        # the controls every upstream shares: the request log and the faults.
+        route_handlers=[ControlController, affiliate_router(), cbhours_router(), site_router()],
+        dependencies={"sim": Provide(provide_state, sync_to_thread=False)},
         middleware=[
             DefineMiddleware(
                 RequestLogMiddleware, log=state.requests, exclude_prefix=CONTROL_PREFIX
             ),
             DefineMiddleware(FaultMiddleware, plan=state.faults, exclude_prefix=CONTROL_PREFIX),
         ],
-        exception_handlers={ParameterError: parameter_error_response},
         # The real upstreams serve no /schema, so neither does their stand-in.
         openapi_config=None,
         # The simulator runs inside test and benchmark processes: leave their root logger alone.

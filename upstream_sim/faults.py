@@ -40,10 +40,9 @@ import threading
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
-from upstream_sim.requests_log import client_path
+from upstream_sim.middleware import UpstreamMiddleware
 
 _log = logging.getLogger(__name__)
 
@@ -139,27 +138,16 @@ class FaultPlan:
             return [FaultState(rule=a.rule, remaining=a.remaining) for a in self._rules]
 
 
-class FaultMiddleware:
+class FaultMiddleware(UpstreamMiddleware):
     """ASGI middleware that applies a :class:`FaultPlan` to every request it sees."""
 
     def __init__(self, app: ASGIApp, *, plan: FaultPlan, exclude_prefix: str) -> None:
-        """Wrap ``app``.
-
-        Args:
-            app: The next ASGI app.
-            plan: The plan consulted on each request.
-            exclude_prefix: Path prefix never faulted (the simulator's control routes).
-        """
-        self.app = app
+        """Wrap ``app``, consulting ``plan`` (arguments as :class:`UpstreamMiddleware`'s)."""
+        super().__init__(app, exclude_prefix=exclude_prefix)
         self._plan = plan
-        self._exclude = exclude_prefix
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: HTTPScope, receive: Receive, send: Send, path: str) -> None:
         """Fire the matching rule, if any, around the real answer."""
-        path = client_path(scope)
-        if scope["type"] != ScopeType.HTTP or path.startswith(self._exclude):
-            await self.app(scope, receive, send)
-            return
         rule = self._plan.take(path)
         if rule is None:
             await self.app(scope, receive, send)

@@ -11,8 +11,9 @@ import threading
 import time
 
 import msgspec
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Send
+
+from upstream_sim.middleware import UpstreamMiddleware
 
 
 class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,18 +56,7 @@ class RequestLog:
             self._records.clear()
 
 
-def client_path(scope: Scope) -> str:
-    """The path as the client sent it.
-
-    Litestar rewrites ``scope["path"]`` to its normalized form (no trailing slash) before
-    route middleware runs, but ``/onlinerooms/`` and ``/onlinerooms`` are different requests
-    to a crawler test, so logs and fault prefixes use the raw path.
-    """
-    raw = scope.get("raw_path")
-    return raw.decode("latin-1") if raw else scope["path"]
-
-
-class RequestLogMiddleware:
+class RequestLogMiddleware(UpstreamMiddleware):
     """ASGI middleware that records each HTTP request into a :class:`RequestLog`.
 
     It sits outermost, so requests answered by the fault middleware are logged too. Paths
@@ -75,23 +65,12 @@ class RequestLogMiddleware:
     """
 
     def __init__(self, app: ASGIApp, *, log: RequestLog, exclude_prefix: str) -> None:
-        """Wrap ``app``.
-
-        Args:
-            app: The next ASGI app.
-            log: Where entries go.
-            exclude_prefix: Path prefix that is never logged.
-        """
-        self.app = app
+        """Wrap ``app``, recording into ``log`` (arguments as :class:`UpstreamMiddleware`'s)."""
+        super().__init__(app, exclude_prefix=exclude_prefix)
         self._log = log
-        self._exclude = exclude_prefix
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: HTTPScope, receive: Receive, send: Send, path: str) -> None:
         """Record the request when its response starts, then pass everything through."""
-        path = client_path(scope)
-        if scope["type"] != ScopeType.HTTP or path.startswith(self._exclude):
-            await self.app(scope, receive, send)
-            return
         arrived = time.monotonic()
 
         async def send_and_record(message: Message) -> None:

@@ -14,9 +14,9 @@ from typing import Self
 
 import uvicorn
 
-from upstream_sim.affiliate import LEGACY_ONLINE_ROOMS_PATH, ONLINE_ROOMS_PATH
+from upstream_sim.affiliate.routes import LEGACY_ONLINE_ROOMS_PATH, ONLINE_ROOMS_PATH
 from upstream_sim.app import create_app
-from upstream_sim.cbhours import CBHOURS_PATH
+from upstream_sim.cbhours.routes import CBHOURS_PATH
 from upstream_sim.state import SimulatorState
 
 _STARTUP_TIMEOUT = 10.0

@@ -2,11 +2,11 @@
 
 from dataclasses import dataclass, field
 
-from upstream_sim.affiliate_feed import AffiliateFeed
-from upstream_sim.cbhours_data import CbhoursState
+from upstream_sim.affiliate.feed import AffiliateFeed
+from upstream_sim.cbhours.data import CbhoursState
 from upstream_sim.faults import FaultPlan
 from upstream_sim.requests_log import RequestLog
-from upstream_sim.site_state import SiteState
+from upstream_sim.site.state import SiteState
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,8 +15,8 @@ class SimulatorState:
 
     Frozen so the app and a test always look at the same objects: tests change the state
     through the objects' own methods (``state.affiliate.reset(...)``), or over HTTP through
-    the ``/_sim/`` control routes, never by swapping an attribute. New upstreams (CBHours,
-    the site) get their own attribute next to ``affiliate``.
+    the ``/_sim/`` control routes, never by swapping an attribute. A new upstream gets its
+    own attribute here, holding the state object of its subpackage.
 
     Attributes:
         affiliate: The Affiliate online-rooms feed (empty unless given or reset).

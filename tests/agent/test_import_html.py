@@ -22,7 +22,7 @@ from sessions.browser import launch_options
 from tests.spiders.follow_support import ACCOUNT, PASSWORD, events, relation
 from tests.support import as_url, cookie_state
 from upstream_sim.server import SimulatorServer
-from upstream_sim.site_list_pages import followers_page
+from upstream_sim.site.list_pages import followers_page
 from upstream_sim.state import SimulatorState
 
 SAMPLES = Path(__file__).parents[1] / "fixtures"

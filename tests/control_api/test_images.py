@@ -18,7 +18,7 @@ from roomwatch.config import load_config
 from storage.images import Thumbnail, content_path, images_dir, record_thumbnails
 from storage.writers import write_affiliate_poll
 from tests.factories import AUTH, TOKEN, room
-from upstream_sim.thumbnails import thumbnail_jpeg
+from upstream_sim.site.thumbnails import thumbnail_jpeg
 
 Client = TestClient[Litestar]
 

@@ -14,9 +14,9 @@ import control_api.imports
 import sessions.html_import
 from control_api.imports import MAX_BODY_BYTES
 from sessions.html_import import MAX_ELEMENTS
-from upstream_sim.follow_lists import FollowLists
-from upstream_sim.site_list_pages import followers_page
-from upstream_sim.site_state import Account
+from upstream_sim.site.follow_lists import FollowLists
+from upstream_sim.site.list_pages import followers_page
+from upstream_sim.site.state import Account
 
 URL = "/api/v1/imports/html"
 HTML = {"Content-Type": "text/html"}

@@ -31,7 +31,7 @@ from sessions.probe import (
 from tests.sessions.support import ACCOUNT, CHROMIUM, PASSWORD, make_config
 from tests.support import set_switches
 from upstream_sim.server import SimulatorServer
-from upstream_sim.site_pages import CHALLENGE_PATH
+from upstream_sim.site.pages import CHALLENGE_PATH
 from upstream_sim.state import SimulatorState
 
 FAST = LoginTimeouts(navigation=15, interstitial=10, interactive=30)

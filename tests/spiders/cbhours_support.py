@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from roomwatch.config import Config, load_config
-from upstream_sim.cbhours import CBHOURS_PATH
+from upstream_sim.cbhours.routes import CBHOURS_PATH
 from upstream_sim.requests_log import RequestRecord
 from upstream_sim.server import SimulatorServer
 

@@ -20,7 +20,7 @@ from tests.spiders.cbhours_support import (
     scalar,
 )
 from tests.support import crawl
-from upstream_sim.cbhours_data import LiveOnline
+from upstream_sim.cbhours.data import LiveOnline
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
 

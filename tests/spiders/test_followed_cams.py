@@ -35,8 +35,8 @@ from tests.spiders.follow_support import (
     wait_for_first_page,
 )
 from tests.support import crawl, set_switches
-from upstream_sim.follow_lists import FollowLists
 from upstream_sim.server import SimulatorServer
+from upstream_sim.site.follow_lists import FollowLists
 
 
 def _observed(db: psycopg.Connection[Any]) -> dict[str, bool]:

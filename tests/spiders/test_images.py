@@ -21,7 +21,7 @@ from spiders.images import ThumbnailPipeline, allowed_image_url
 from storage.jobs import Job
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
-from upstream_sim.thumbnails import THUMBNAIL_PATH, thumbnail_jpeg
+from upstream_sim.site.thumbnails import THUMBNAIL_PATH, thumbnail_jpeg
 
 HOSTS = frozenset({"thumb.live.mmcdn.com", "127.0.0.1"})
 

@@ -1,12 +1,21 @@
-"""Migrations: from empty, re-run, a failing file, an edited file."""
+"""Migrations: from empty, re-run, a failing file, an edited file, a database from before the
+baseline."""
 
 from __future__ import annotations
+
+import logging
 
 import psycopg
 import pytest
 
 from roomwatch.errors import MigrationError
-from storage.migrator import Migration, apply_migrations, bundled_migrations, pending_migrations
+from storage.migrator import (
+    FOLDED,
+    Migration,
+    apply_migrations,
+    bundled_migrations,
+    pending_migrations,
+)
 
 
 def _tables(conn: psycopg.Connection[tuple[object, ...]]) -> set[str]:
@@ -58,3 +67,40 @@ def test_editing_an_applied_migration_is_refused(empty_db: str) -> None:
         edited = Migration(1, "0001_a.sql", "CREATE TABLE a (x bigint);")
         with pytest.raises(MigrationError, match="changed after it was applied"):
             apply_migrations(conn, [edited])
+
+
+def _record_folded(conn: psycopg.Connection[tuple[object, ...]], versions: list[int]) -> None:
+    """Makes a baseline-built database look like one that applied the old 0001-0009."""
+    conn.execute("DELETE FROM schema_migrations WHERE version = 1")
+    for version in versions:
+        filename, checksum = FOLDED[version]
+        conn.execute(
+            "INSERT INTO schema_migrations (version, filename, checksum) VALUES (%s, %s, %s)",
+            [version, filename, checksum],
+        )
+    conn.commit()
+
+
+def test_a_database_from_before_the_fold_is_adopted(
+    empty_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with psycopg.connect(empty_db) as conn:
+        apply_migrations(conn)
+        _record_folded(conn, list(FOLDED))
+        assert pending_migrations(conn) == []
+        with caplog.at_level(logging.INFO, logger="storage.migrator"):
+            assert apply_migrations(conn) == []  # adopted, nothing re-applied
+        assert "adopted 0001_baseline.sql" in caplog.text
+        rows = conn.execute("SELECT version, filename FROM schema_migrations ORDER BY version")
+        assert rows.fetchall() == [(m.version, m.filename) for m in bundled_migrations()]
+        assert apply_migrations(conn) == []
+
+
+def test_a_database_halfway_through_the_folded_files_is_refused(empty_db: str) -> None:
+    with psycopg.connect(empty_db) as conn:
+        apply_migrations(conn)
+        _record_folded(conn, [1, 2, 3])
+        with pytest.raises(MigrationError, match=r"only part.*0005_schedules\.sql"):
+            apply_migrations(conn)
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
+        assert 1 in versions and 2 in versions  # nothing changed

@@ -13,9 +13,9 @@ import pytest
 
 from tests.upstream_sim.support import SAMPLES
 from upstream_sim import FaultRule, SimulatorServer, SimulatorState
-from upstream_sim.cbhours import daily_total
-from upstream_sim.cbhours_data import CbhoursState, LiveOffline, LiveOnline, Segment
-from upstream_sim.cbhours_limit import RateLimit
+from upstream_sim.cbhours.data import CbhoursState, LiveOffline, LiveOnline, Segment
+from upstream_sim.cbhours.limit import RateLimit
+from upstream_sim.cbhours.routes import daily_total
 
 INTERVAL = 0.1
 """The limiter's interval in most tests: short, so pacing costs little, but always on."""

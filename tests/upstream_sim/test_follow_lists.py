@@ -9,7 +9,7 @@ import httpx
 import msgspec
 
 from upstream_sim import SimulatorServer
-from upstream_sim.site_state import SiteSwitches
+from upstream_sim.site.state import SiteSwitches
 
 SAMPLE = Path(__file__).parents[1] / "fixtures/roomlist_api_ts_room-list_2026-02-06_anonymous.json"
 XHR = {"X-Requested-With": "XMLHttpRequest"}

@@ -36,7 +36,7 @@ from tests.web.world import (
     world_environment,
 )
 from upstream_sim.server import SimulatorServer
-from upstream_sim.thumbnails import THUMBNAIL_PATH
+from upstream_sim.site.thumbnails import THUMBNAIL_PATH
 
 VIEWPORT = {"width": 1280, "height": 900}
 BROWSER_LAUNCH_SECONDS = 30

@@ -19,9 +19,9 @@ from playwright.sync_api import Page, expect
 
 from tests.web.screens import screenshot
 from tests.web.world import UiWorld
-from upstream_sim.follow_lists import FollowLists
-from upstream_sim.site_list_pages import followers_page
-from upstream_sim.site_state import Account
+from upstream_sim.site.follow_lists import FollowLists
+from upstream_sim.site.list_pages import followers_page
+from upstream_sim.site.state import Account
 
 NEW_FOLLOWER = "fan_of_the_upload"
 TABS = ("following", "followers", "unfollowed", "lost_followers")

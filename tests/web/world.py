@@ -38,11 +38,11 @@ from sessions.store import save_session
 from storage.schedules import ensure_default_schedules, list_schedules, update_schedule
 from tests.processes import marked_processes
 from tests.support import as_url, cookie_state, crawl
-from upstream_sim.affiliate_feed import AffiliateFeed
-from upstream_sim.cbhours_data import LiveOnline
-from upstream_sim.follow_lists import FollowLists, listed_room
+from upstream_sim.affiliate.feed import AffiliateFeed
+from upstream_sim.cbhours.data import LiveOnline
 from upstream_sim.rooms import Room, RoomFactory
 from upstream_sim.server import SimulatorServer
+from upstream_sim.site.follow_lists import FollowLists, listed_room
 from upstream_sim.state import SimulatorState
 
 ACCOUNT = "uiowner"

@@ -1,6 +1,6 @@
 """State of the simulated site's logged-in side: accounts, issued sessions and the switches.
 
-The site pages (``upstream_sim.site``) read this object on every request; tests change it
+The site pages (``upstream_sim.site.routes``) read this object on every request; tests change it
 in-process through its methods or over HTTP through ``/_sim/site``. Everything is guarded by
 one lock because uvicorn serves from its own thread while the test thread steers.
 
@@ -40,7 +40,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from upstream_sim.follow_lists import FollowLists
+from upstream_sim.site.follow_lists import FollowLists
 
 ExpiryMode = Literal["redirect", "login_200", "anonymous"]
 ListName = Literal["online", "offline", "followers"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from upstream_sim.legacy import encode_legacy_rooms, escape_slashes
+from upstream_sim.affiliate.legacy import encode_legacy_rooms, escape_slashes
 from upstream_sim.rooms import (
     THUMBNAIL_BASE,
     Room,

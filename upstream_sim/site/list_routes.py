@@ -3,7 +3,7 @@
 Routes (FORMATS.md §3.3-3.6, §3.9):
 
 * ``GET /followed-cams/`` (also ``/followed-cams/online/``, where the header links) and
-  ``GET /followed-cams/offline/``: the JS pages of ``site_list_pages``; ``?page=N``.
+  ``GET /followed-cams/offline/``: the JS pages of ``list_pages``; ``?page=N``.
 * ``GET /api/ts/roomlist/room-list/``: without ``X-Requested-With: XMLHttpRequest`` a 302 to
   ``/`` (the site since 2026-07). ``follow=true`` with a live session: the account's online or
   offline list (``offline=true|false``), ``limit``/``offset`` paged; anything else, an expired
@@ -14,8 +14,9 @@ Routes (FORMATS.md §3.3-3.6, §3.9):
 * ``GET /riw/<name>.jpg``: a thumbnail (about 10 kB), so a browser that does not block images
   pays for them as on the real site.
 
-Pages start with :func:`~upstream_sim.site.gate` and the session check, so the interstitial,
-the age gate and the expiry modes apply as on the login side. Control: ``/_sim/site/follows``.
+Pages start with :func:`~upstream_sim.site.routes.gate` and the session check, so the
+interstitial, the age gate and the expiry modes apply as on the login side. Control:
+``/_sim/site/follows`` (``control.py``).
 """
 
 import random
@@ -23,30 +24,28 @@ import struct
 import uuid
 import zlib
 from functools import cache
-from typing import Annotated, Any
+from typing import Any
 
-import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath
 from litestar.response import Redirect
 
-from upstream_sim.follow_lists import (
+from upstream_sim.site.follow_lists import (
     ANONYMOUS_TOTAL,
-    FollowLists,
     anonymous_page,
     room_list_body,
 )
-from upstream_sim.site import age_gate_shown, gate, html, require_login
-from upstream_sim.site_list_pages import (
+from upstream_sim.site.list_pages import (
     followed_list_page,
     followers_last_page,
     followers_page,
     legacy_list_page,
     not_found_page,
 )
-from upstream_sim.site_state import Account, ListName
+from upstream_sim.site.routes import age_gate_shown, gate, html, require_login
+from upstream_sim.site.state import Account, ListName
 from upstream_sim.state import SimulatorState
 
 ROOM_LIST_PATH = "/api/ts/roomlist/room-list/"
@@ -206,61 +205,3 @@ def _followed(
         broken=switches.fails(name, page, "broken"),
     )
     return html(content)
-
-
-class FollowsBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Body of ``POST /_sim/site/follows``: generate an account's lists."""
-
-    username: str
-    online: Annotated[int, msgspec.Meta(ge=0, le=20_000)] = 0
-    offline: Annotated[int, msgspec.Meta(ge=0, le=20_000)] = 0
-    followers: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 0
-    seed: int = 0
-
-
-class FollowsView(msgspec.Struct, frozen=True, kw_only=True):
-    """An account's list sizes."""
-
-    username: str
-    online: int
-    offline: int
-    followers: int
-
-
-class FollowListsControlController(Controller):
-    """``/_sim/site/follows``: set and read an account's generated lists."""
-
-    path = "/_sim/site/follows"
-
-    @post(status_code=200, sync_to_thread=True)
-    def generate(
-        self, sim: NamedDependency[SimulatorState], data: JSONBody[FollowsBody]
-    ) -> FollowsView:
-        """Replace the account's lists with generated ones (404 for an unknown account)."""
-        lists = FollowLists.generate(
-            online=data.online, offline=data.offline, followers=data.followers, seed=data.seed
-        )
-        try:
-            sim.site.set_follows(data.username, lists)
-        except KeyError:
-            raise NotFoundException(f"no account {data.username!r}") from None
-        return _view(data.username, lists)
-
-    @get("/{username:str}")
-    async def view(
-        self, sim: NamedDependency[SimulatorState], username: FromPath[str]
-    ) -> FollowsView:
-        """The account's list sizes."""
-        try:
-            return _view(username, sim.site.follows(username))
-        except KeyError:
-            raise NotFoundException(f"no account {username!r}") from None
-
-
-def _view(username: str, lists: FollowLists) -> FollowsView:
-    return FollowsView(
-        username=username,
-        online=len(lists.online),
-        offline=len(lists.offline),
-        followers=len(lists.followers),
-    )

@@ -1,4 +1,4 @@
-"""HTTP face of the simulated site's logged-in side: login form, logged-in pages, controls.
+"""HTTP face of the simulated site's login side: login form, home page, second factor, challenge.
 
 Routes (FORMATS.md §3.1-3.3):
 
@@ -8,32 +8,30 @@ Routes (FORMATS.md §3.1-3.3):
   and the second-factor switch, then sets a 32-character httpOnly ``sessionid`` cookie
   (persistent with ``rememberme``, else a browser-session cookie) and redirects to ``next``.
 * ``GET /``: the header shows the followed counts and the user menu for a live session.
-  Logged-in pages (``upstream_sim.site_lists``: followed cams, followers) answer a missing
+  Logged-in pages (``upstream_sim.site.list_routes``: followed cams, followers) answer a missing
   or expired session as ``expiry_mode`` says.
 * ``POST /cdn-cgi/challenge-platform/...``: where the "Just a moment..." page posts to; it sets
   ``cf_clearance`` and redirects back.
 
 Logged-in pages start with :func:`gate` and :func:`require_login`, so the interstitial, the
 age gate and the expiry modes apply to them all the same way. Control routes live under
-``/_sim/site``.
+``/_sim/site`` (``control.py``).
 """
 
 import hmac
 import secrets
 import string
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
-import msgspec
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
-from litestar.params import JSONBody
 from litestar.response import Redirect
 
-from upstream_sim.requests_log import client_path
-from upstream_sim.site_pages import (
+from upstream_sim.middleware import client_path
+from upstream_sim.site.pages import (
     CHALLENGE_PATH,
     anonymous_page,
     csrf_failure_page,
@@ -42,18 +40,14 @@ from upstream_sim.site_pages import (
     login_page,
     two_factor_page,
 )
-from upstream_sim.site_state import (
+from upstream_sim.site.state import (
     Account,
-    ExpiryMode,
-    FailMode,
-    ListName,
     SiteState,
     SiteSwitches,
 )
 from upstream_sim.state import SimulatorState
 
 LOGIN_PATH = "/auth/login/"
-SITE_CONTROL_PATH = "/_sim/site"
 _CSRF_ALPHABET = string.ascii_letters + string.digits
 _REMEMBER_SECONDS = 14 * 24 * 3600
 _LOGIN_REFUSED = (
@@ -194,104 +188,3 @@ class SiteController(Controller):
             key="cf_clearance", value=sim.site.issue_clearance(), httponly=True, max_age=1800
         )
         return Redirect(target, status_code=302, cookies=[cookie])
-
-
-class AccountBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Body of ``POST /_sim/site/accounts``."""
-
-    username: Annotated[str, msgspec.Meta(min_length=1)]
-    password: Annotated[str, msgspec.Meta(min_length=1)]
-    followed_online: Annotated[int, msgspec.Meta(ge=0)] = 0
-    followed_total: Annotated[int, msgspec.Meta(ge=0)] = 0
-
-
-class SwitchesUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Body of ``POST /_sim/site/switches``: only the switches given change."""
-
-    captcha_required: bool | None = None
-    two_factor_required: bool | None = None
-    interstitial: bool | None = None
-    interstitial_seconds: Annotated[float, msgspec.Meta(ge=0, le=30)] | None = None
-    age_gate: bool | None = None
-    expiry_mode: ExpiryMode | None = None
-    page_size: Annotated[int, msgspec.Meta(ge=1, le=500)] | None = None
-    followers_page_size: Annotated[int, msgspec.Meta(ge=1, le=500)] | None = None
-    fail_list: ListName | None = None
-    fail_page: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    fail_mode: FailMode | None = None
-    expire_at_list_call: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    server_rendered: bool | None = None
-
-
-class ExpireBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Body of ``POST /_sim/site/sessions/expire``; neither field expires every session."""
-
-    username: str | None = None
-    sessionid: str | None = None
-
-
-class ExpiredView(msgspec.Struct, frozen=True, kw_only=True):
-    """How many sessions an expire request ended."""
-
-    expired: int
-
-
-class SiteView(msgspec.Struct, frozen=True, kw_only=True):
-    """What ``GET /_sim/site`` shows (no passwords, no session values)."""
-
-    switches: SiteSwitches
-    accounts: list[str]
-    sessions: int
-
-
-class SiteControlController(Controller):
-    """The ``/_sim/site`` control routes."""
-
-    path = SITE_CONTROL_PATH
-
-    @get("/")
-    async def view(self, sim: NamedDependency[SimulatorState]) -> SiteView:
-        """Switches, account names and how many sessions were issued."""
-        return _site_view(sim.site)
-
-    @delete("/")
-    async def reset(self, sim: NamedDependency[SimulatorState]) -> None:
-        """Forget accounts and sessions, every switch off."""
-        sim.site.reset()
-
-    @post("/accounts", status_code=201)
-    async def add_account(
-        self, sim: NamedDependency[SimulatorState], data: JSONBody[AccountBody]
-    ) -> SiteView:
-        """Register (or replace) an account."""
-        sim.site.add_account(
-            data.username,
-            data.password,
-            followed_online=data.followed_online,
-            followed_total=data.followed_total,
-        )
-        return _site_view(sim.site)
-
-    @post("/switches", status_code=200)
-    async def set_switches(
-        self, sim: NamedDependency[SimulatorState], data: JSONBody[SwitchesUpdate]
-    ) -> SiteSwitches:
-        """Change the given switches, keep the others."""
-        changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not None}
-        switches = msgspec.structs.replace(sim.site.switches, **changes)
-        sim.site.set_switches(switches)
-        return switches
-
-    @post("/sessions/expire", status_code=200)
-    async def expire(
-        self, sim: NamedDependency[SimulatorState], data: JSONBody[ExpireBody]
-    ) -> ExpiredView:
-        """Expire one session, an account's sessions, or all of them."""
-        count = sim.site.expire_sessions(username=data.username, sessionid=data.sessionid)
-        return ExpiredView(expired=count)
-
-
-def _site_view(site: SiteState) -> SiteView:
-    return SiteView(
-        switches=site.switches, accounts=site.accounts(), sessions=len(site.session_ids())
-    )

@@ -3,7 +3,7 @@
 The state is plain data plus a deterministic generator: activity for a (seed, username, UTC
 day) is drawn from its own ``random.Random``, so seeding overlapping ranges, or the same range
 twice, gives the same segments. History is stored as 3-minute segments on UTC instants; the
-HTTP face (``cbhours.py``) shifts them into the client's ``tzo`` and groups them by local day.
+HTTP face (``routes.py``) shifts them into the client's ``tzo`` and groups them by local day.
 Usernames are case-insensitive on CBHours (FORMATS.md §2.3), so every name is stored lowercase.
 All methods take one lock because tests drive the state from their own thread while uvicorn
 serves it from another.
@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from upstream_sim.cbhours_limit import RateLimit, RateLimitView
+from upstream_sim.cbhours.limit import RateLimit, RateLimitView
 from upstream_sim.rooms import RoomFactory
 
 SEGMENT_MINUTES = 3

@@ -11,7 +11,7 @@ nothing fetched) so a headless browser renders them without network access.
 
 from html import escape
 
-from upstream_sim.site_state import Account
+from upstream_sim.site.state import Account
 
 CHALLENGE_PATH = "/cdn-cgi/challenge-platform/h/g/orchestrate"
 

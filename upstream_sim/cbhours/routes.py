@@ -37,7 +37,8 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
 
-from upstream_sim.cbhours_data import SEGMENT_MINUTES, CbhoursState, LiveStatus, Segment
+from upstream_sim.cbhours.data import SEGMENT_MINUTES, CbhoursState, LiveStatus, Segment
+from upstream_sim.parameters import ParameterError
 from upstream_sim.state import SimulatorState
 
 CBHOURS_PATH = "/api.php"
@@ -53,21 +54,6 @@ RATE_LIMIT_MESSAGE = "Rate limit exceeded: this api is limited to one request pe
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _INTEGER = re.compile(r"-?[0-9]+")
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-class CbhoursParameterError(Exception):
-    """A request the simulator refuses with HTTP 400, naming the parameter."""
-
-    def __init__(self, parameter: str, message: str) -> None:
-        """Create the error.
-
-        Args:
-            parameter: The offending query parameter.
-            message: One line for the client.
-        """
-        super().__init__(f"{parameter}: {message}")
-        self.parameter = parameter
-        self.message = message
 
 
 class _WireSegment(msgspec.Struct, frozen=True, kw_only=True):
@@ -107,11 +93,11 @@ class CbhoursController(Controller):
                 return _json(activity_document(cbhours, params, started))
             if action == "get_months":
                 return _json(months_document(cbhours, params))
-            raise CbhoursParameterError(
+            raise ParameterError(
                 "action", f"unknown action {action!r}; expected get_live, get_activity, get_months"
             )
-        except CbhoursParameterError as exc:
-            body = {"status": "error", "message": exc.message, "parameter": exc.parameter}
+        except ParameterError as exc:
+            body = {"status": "error", "message": exc.detail, "parameter": exc.parameter}
             return _json(body, status=400)
 
 
@@ -124,14 +110,14 @@ def live_document(cbhours: CbhoursState, params: dict[str, str]) -> dict[str, An
     """Answer ``get_live``: trophy models only, in request order; Error Code:300 if none.
 
     Raises:
-        CbhoursParameterError: ``usernames`` missing, empty or over 50 names.
+        ParameterError: ``usernames`` missing, empty or over 50 names.
     """
     raw = _required(params, "usernames")
     names = list(dict.fromkeys(n.strip().lower() for n in raw.split(",") if n.strip()))
     if not names:
-        raise CbhoursParameterError("usernames", "no username given")
+        raise ParameterError("usernames", "no username given")
     if len(names) > MAX_LIVE_USERNAMES:
-        raise CbhoursParameterError(
+        raise ParameterError(
             "usernames", f"at most {MAX_LIVE_USERNAMES} usernames per request, got {len(names)}"
         )
     data: dict[str, LiveStatus] = {n: cbhours.live(n) for n in names if cbhours.in_trophy(n)}
@@ -151,21 +137,19 @@ def activity_document(
         started: ``time.perf_counter()`` when handling began, for ``response_time``.
 
     Raises:
-        CbhoursParameterError: A parameter is missing or invalid, or the range is too long.
+        ParameterError: A parameter is missing or invalid, or the range is too long.
     """
     _domain(params)
     username = _required(params, "username").strip().lower()
     start, end = _date(params, "start_date"), _date(params, "end_date")
     if end < start:
-        raise CbhoursParameterError("end_date", "end_date is before start_date")
+        raise ParameterError("end_date", "end_date is before start_date")
     if (end - start).days + 1 > MAX_ACTIVITY_DAYS:
-        raise CbhoursParameterError(
-            "end_date", f"the range may span at most {MAX_ACTIVITY_DAYS} days"
-        )
+        raise ParameterError("end_date", f"the range may span at most {MAX_ACTIVITY_DAYS} days")
     tzo = _tzo(params)
     details_wanted = params.get("include_details", "false")
     if details_wanted not in ("true", "false"):
-        raise CbhoursParameterError("include_details", "expected true or false")
+        raise ParameterError("include_details", "expected true or false")
     if not cbhours.in_trophy(username):
         return error_300()
     shift = timedelta(minutes=tzo)
@@ -200,7 +184,7 @@ def months_document(cbhours: CbhoursState, params: dict[str, str]) -> list[str]:
     """Answer ``get_months``: ``YYYY-MM`` newest first; ``[]`` for a model outside the set.
 
     Raises:
-        CbhoursParameterError: ``domain`` or ``username`` missing or invalid.
+        ParameterError: ``domain`` or ``username`` missing or invalid.
     """
     _domain(params)
     username = _required(params, "username")
@@ -239,14 +223,14 @@ def _json(
 def _required(params: dict[str, str], name: str) -> str:
     value = params.get(name, "")
     if not value:
-        raise CbhoursParameterError(name, f"{name} is required")
+        raise ParameterError(name, f"{name} is required")
     return value
 
 
 def _domain(params: dict[str, str]) -> None:
     domain = _required(params, "domain")
     if domain not in DOMAINS:
-        raise CbhoursParameterError("domain", f"only {', '.join(DOMAINS)} is simulated")
+        raise ParameterError("domain", f"only {', '.join(DOMAINS)} is simulated")
 
 
 def _date(params: dict[str, str], name: str) -> date:
@@ -256,13 +240,13 @@ def _date(params: dict[str, str], name: str) -> date:
             raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError as exc:
-        raise CbhoursParameterError(name, f"expected YYYY-MM-DD, got {raw!r}") from exc
+        raise ParameterError(name, f"expected YYYY-MM-DD, got {raw!r}") from exc
 
 
 def _tzo(params: dict[str, str]) -> int:
     raw = _required(params, "tzo")
     if _INTEGER.fullmatch(raw) is None or not MIN_TZO <= int(raw) <= MAX_TZO:
-        raise CbhoursParameterError(
+        raise ParameterError(
             "tzo", f"expected minutes from GMT, an integer {MIN_TZO} to {MAX_TZO}, got {raw!r}"
         )
     return int(raw)

@@ -27,7 +27,8 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
 
-from upstream_sim.affiliate_feed import AffiliateFeed, FeedQuery
+from upstream_sim.affiliate.feed import AffiliateFeed, FeedQuery
+from upstream_sim.parameters import ParameterError
 from upstream_sim.rooms import REGIONS
 
 ONLINE_ROOMS_PATH = "/api/public/affiliates/onlinerooms/"
@@ -36,21 +37,6 @@ MAX_LIMIT = 500
 MAX_TAGS = 5
 _INTEGER = re.compile(r"-?[0-9]+")
 _GENDER_CODES = {"f": "f", "m": "m", "t": "t", "c": "c", "s": "t"}
-
-
-class ParameterError(Exception):
-    """A query parameter is missing or invalid; answered as HTTP 400 naming the parameter."""
-
-    def __init__(self, parameter: str, detail: str) -> None:
-        """Create the error.
-
-        Args:
-            parameter: The offending query parameter.
-            detail: One line for the client.
-        """
-        super().__init__(f"{parameter}: {detail}")
-        self.parameter = parameter
-        self.detail = detail
 
 
 def parse_feed_query(params: Mapping[str, Sequence[str]]) -> FeedQuery:
@@ -89,7 +75,7 @@ def parse_feed_query(params: Mapping[str, Sequence[str]]) -> FeedQuery:
 
 
 class AffiliateController(Controller):
-    """Routes of the Affiliate API. Needs a ``feed`` dependency (see ``app.create_app``)."""
+    """Routes of the Affiliate API. Needs a ``feed`` dependency (see ``affiliate_router``)."""
 
     @get(ONLINE_ROOMS_PATH)
     async def online_rooms(

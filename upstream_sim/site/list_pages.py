@@ -25,8 +25,8 @@ import zlib
 from collections.abc import Sequence
 from html import escape
 
-from upstream_sim.site_pages import anonymous_header, layout, logged_in_header
-from upstream_sim.site_state import Account, FollowersMarkup
+from upstream_sim.site.pages import anonymous_header, layout, logged_in_header
+from upstream_sim.site.state import Account, FollowersMarkup
 
 _SCRIPT = """<script>
 (function () {
