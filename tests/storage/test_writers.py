@@ -19,7 +19,6 @@ from storage.writers import (
 from tests.factories import sample_rooms
 
 # Records as the spiders hand them over: decoded (and so cleaned) from real answers.
-_rooms = sample_rooms
 LIVE = Path(__file__).parents[1] / "fixtures/doc_examples/cbhours_DOCEXAMPLE_get_live.json"
 
 
@@ -31,7 +30,7 @@ def _count(conn: psycopg.Connection[Any], query: str, *params: object) -> int:
 
 def test_rewriting_a_poll_adds_nothing(db: psycopg.Connection[Any]) -> None:
     now = dt.datetime.now(dt.UTC)
-    rooms = _rooms()
+    rooms = sample_rooms()
     first = write_affiliate_poll(db, rooms, observed_at=now)
     second = write_affiliate_poll(db, rooms, observed_at=now)
     assert (first.inserted, second.inserted, second.duplicates) == (50, 0, 50)
@@ -46,7 +45,7 @@ def test_rewriting_a_poll_adds_nothing(db: psycopg.Connection[Any]) -> None:
 
 
 def test_a_username_seen_twice_in_one_poll_is_stored_once(db: psycopg.Connection[Any]) -> None:
-    rooms = _rooms(3)
+    rooms = sample_rooms(3)
     later = AffiliateRoom(
         **{**{f: getattr(rooms[0], f) for f in rooms[0].__struct_fields__}, "num_users": 4242}
     )
@@ -67,7 +66,7 @@ def test_only_a_complete_poll_concludes_absent_persons_are_offline(
     db: psycopg.Connection[Any],
 ) -> None:
     t0 = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=4)
-    rooms = _rooms(10)
+    rooms = sample_rooms(10)
     write_affiliate_poll(db, rooms, observed_at=t0, complete=True)
     gone = rooms[0].username
     online = "SELECT online, live_source FROM v_person_current_state WHERE username = %s"
@@ -79,7 +78,7 @@ def test_only_a_complete_poll_concludes_absent_persons_are_offline(
 
 
 def test_empty_strings_mean_not_set(db: psycopg.Connection[Any]) -> None:
-    rooms = [r for r in _rooms(500) if r.country is None and r.display_name is None][:1]
+    rooms = [r for r in sample_rooms(500) if r.country is None and r.display_name is None][:1]
     assert rooms, "the sample has rooms without country and display name"
     write_affiliate_poll(db, rooms, observed_at=dt.datetime.now(dt.UTC))
     row = db.execute(
@@ -137,7 +136,7 @@ def test_a_refused_row_is_set_aside_and_the_rest_of_its_batch_stored(
 ) -> None:
     # One row the database refuses (a CHECK on the username) used to fail the whole batch;
     # storage/guards.py and tests/storage/test_guards.py cover the other kinds of refusal.
-    rooms = _rooms(5)
+    rooms = sample_rooms(5)
     bad = AffiliateRoom(
         **{
             **{f: getattr(rooms[0], f) for f in rooms[0].__struct_fields__},
