@@ -2,7 +2,7 @@
 
 For when crawling is not an option (no session, a site change): save the pages from a logged-in
 browser and import them. The pages are read by the crawls' own parsers and judged by the same
-rules (``sessions/html_import.py``): what they show is always kept (source ``html_import``), and
+rules (``formats/html_import.py``): what they show is always kept (source ``html_import``), and
 follow state changes only when they are the whole list. Exit status 0 when the pages were
 imported, complete or not (the output says which), 1 when they could not be read, were saved
 before the list's last check (their time: the files' modification time, or ``--saved-at``), or
@@ -16,9 +16,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from formats.html_import import MAX_DOCUMENT_BYTES, ImportPlan, observation_time, plan_import
 from roomwatch.config import Config
 from roomwatch.errors import DatabaseError, FollowLossHeld, HtmlImportError, SavedAtError
-from sessions.html_import import MAX_DOCUMENT_BYTES, ImportPlan, observation_time, plan_import
 from storage.database import connect, open_database
 from storage.follow_guard import last_check
 from storage.follow_state import FollowChanges, reconcile, record_observations

@@ -4,7 +4,7 @@ Rules: the job row is the truth (``storage.jobs``); a crawl process gets SIGTERM
 gracefully and, after a grace period, SIGKILL for itself and every descendant, found by process
 tree (Playwright puts Chromium in a process group of its own, out of ``killpg``'s reach); a
 process that dies without recording its end leaves its job ``failed`` with the exit code, and
-whatever it started is killed too. The crawl dies with its supervisor (``spiders/crawl.py``),
+whatever it started is killed too. The crawl dies with its supervisor (``crawler/crawl.py``),
 gets its config on stdin and only the environment variables it needs (no API token, no
 database URL). A database restart costs the supervisor its connection, and with it the job
 lock: it reconnects and takes the lock again, so the job carries on.
@@ -29,12 +29,21 @@ from roomwatch.config import Config
 from roomwatch.errors import DatabaseError, JobError
 from roomwatch.processes import descendants, kill_all
 from storage.database import connect
-from storage.jobs import Job, Trigger, create_job, finish_job, get_job, lock_job, start_job
+from storage.jobs import (
+    Job,
+    Trigger,
+    create_job,
+    finish_job,
+    get_job,
+    lock_job,
+    record_pid,
+    start_job,
+)
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
 GRACE_SECONDS = 10.0
-RECONNECT_SECONDS = 60.0  # within the crawl's own LOCK_GRACE_SECONDS (spiders/crawl.py)
+RECONNECT_SECONDS = 60.0  # within the crawl's own LOCK_GRACE_SECONDS (crawler/crawl.py)
 
 # What a crawl process inherits: what Python, Playwright and Chromium need to run, and nothing
 # that carries a secret (ROOMWATCH_* settings reach the crawl on its stdin instead).
@@ -115,7 +124,7 @@ class CrawlRunner:
                 assert job is not None
                 return job
             process = self._spawn(job_id)
-            conn.execute("UPDATE crawl_jobs SET pid = %s WHERE job_id = %s", [process.pid, job_id])
+            record_pid(conn, job_id, process.pid)
             supervision = Supervision(self.conninfo, conn, job_id, process)
             try:
                 return supervision.run(on_progress)
@@ -129,7 +138,7 @@ class CrawlRunner:
             [
                 sys.executable,
                 "-m",
-                "spiders.crawl",
+                "crawler.crawl",
                 "--job-id",
                 str(job_id),
                 "--supervisor-pid",

@@ -40,7 +40,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from psycopg.conninfo import make_conninfo
 
 from roomwatch.errors import DatabaseError, JobConflict, RoomwatchError
-from storage.database import connect
+from storage.database import connect, try_lock
 from storage.jobs import Job, Trigger
 from storage.schedules import (
     SCHEDULER_LOCK,
@@ -170,10 +170,7 @@ class Scheduler:
         if self._lock_conn is None or self._lock_conn.closed:
             conninfo = make_conninfo(self._conninfo, application_name=self._identity)
             self._lock_conn = connect(conninfo, autocommit=True)
-        row = self._lock_conn.execute(
-            "SELECT pg_try_advisory_lock(%s, %s)", list(SCHEDULER_LOCK)
-        ).fetchone()
-        if not (row and row[0]):
+        if not try_lock(self._lock_conn, SCHEDULER_LOCK):
             return
         log.info("scheduler: this agent schedules (it holds the scheduler lock)")
         self._aps = BackgroundScheduler(

@@ -12,9 +12,9 @@ import argparse
 import sys
 from typing import Any
 
+from formats.markup import valid_username
 from roomwatch.config import Config
 from roomwatch.errors import DatabaseError, UsernameError
-from sessions.markup import valid_username
 from storage.database import connect, open_database
 from storage.migrator import pending_migrations
 from storage.watch_list import set_watch, watched

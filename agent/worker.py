@@ -31,7 +31,7 @@ from agent.runner import GRACE_SECONDS, CrawlRunner
 from roomwatch.catalog import SPIDERS
 from roomwatch.errors import DatabaseError, RoomwatchError
 from roomwatch.processes import kill_tree
-from storage.database import connect
+from storage.database import connect, listen, try_lock, unlock
 from storage.jobs import (
     Job,
     cancel_for_shutdown,
@@ -69,7 +69,7 @@ def kill_orphan(pid: int, job_id: int) -> None:
         cmdline = psutil.Process(pid).cmdline()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return
-    if "spiders.crawl" in cmdline and str(job_id) in cmdline:
+    if "crawler.crawl" in cmdline and str(job_id) in cmdline:
         log.warning("job %d: killing its orphaned crawl process %d", job_id, pid)
         kill_tree(pid)
 
@@ -132,7 +132,7 @@ class Worker:
         while not self._stop.is_set():
             try:
                 with connect(self._conninfo, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    listen(conn, CHANNEL)
                     self._serve(conn)
             except (psycopg.Error, DatabaseError) as exc:
                 log.warning("crawl worker: database trouble (%s); retrying", exc)
@@ -155,7 +155,7 @@ class Worker:
             if not thread.is_alive():
                 del self._running[job_id]
         if self._holds_browser_lock and not any(b for _, b in self._running.values()):
-            conn.execute("SELECT pg_advisory_unlock(%s, %s)", list(BROWSER_LOCK))
+            unlock(conn, BROWSER_LOCK)
             self._holds_browser_lock = False
 
     def _claim(self, conn: psycopg.Connection[Any]) -> None:
@@ -185,8 +185,7 @@ class Worker:
     def _take_browser_slot(self, conn: psycopg.Connection[Any], busy: set[str]) -> bool:
         if self._holds_browser_lock or any(SPIDERS[name].browser for name in busy):
             return False
-        row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", list(BROWSER_LOCK)).fetchone()
-        self._holds_browser_lock = bool(row and row[0])
+        self._holds_browser_lock = try_lock(conn, BROWSER_LOCK)
         return self._holds_browser_lock
 
     def _start(self, job: Job, browser: bool) -> None:

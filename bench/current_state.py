@@ -40,8 +40,8 @@ from psycopg import Copy, sql
 from psycopg.abc import Params, Query, QueryNoTemplate
 from psycopg.copy import Writer
 
-from spiders.affiliate import decode_page
-from spiders.cbhours_live import decode_live
+from formats.affiliate import decode_page
+from formats.cbhours import decode_live
 from storage.embedded import EmbeddedPostgres
 from storage.migrator import apply_migrations
 from storage.person_list import PersonFilter, list_persons_query

@@ -83,7 +83,7 @@ def role(proc: psutil.Process) -> str | None:
         name = proc.name()
     except psutil.Error:
         return None
-    if "spiders.crawl" in cmd:
+    if "crawler.crawl" in cmd:
         return "crawl"
     if "agent.cli" in cmd:
         return "agent" if "run" in cmd else "cli"
@@ -95,7 +95,7 @@ def role(proc: psutil.Process) -> str | None:
 
 
 def is_crawl(pid: int | None) -> bool:
-    """Whether ``pid`` is a live crawl process (``spiders.crawl``)."""
+    """Whether ``pid`` is a live crawl process (``crawler.crawl``)."""
     with contextlib.suppress(psutil.Error, ValueError):
         return pid is not None and alive(pid) and role(psutil.Process(pid)) == "crawl"
     return False

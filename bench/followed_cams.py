@@ -66,7 +66,7 @@ class TreeSampler(threading.Thread):
             chromium = browser = tree = 0
             for crawl in me.children():
                 try:
-                    if "spiders.crawl" not in " ".join(crawl.cmdline()):
+                    if "crawler.crawl" not in " ".join(crawl.cmdline()):
                         continue
                     for process in [crawl, *crawl.children(recursive=True)]:
                         pss = process.memory_full_info().pss

@@ -1,7 +1,7 @@
 """Times the HTML import's parser on generated pages of 20,000 cards (issue 9: 38 s, loop frozen).
 
 Usage: ``.venv/bin/python bench/html_import.py [--cards N]``. Three pages, each read by
-``sessions.html_import.plan_import`` as the import route and the CLI do: the simulator's
+``formats.html_import.plan_import`` as the import route and the CLI do: the simulator's
 followers markup, followers as generic cards (profile links, the count only in a heading), and
 the old site's followed-cams cards (``li.room_list_room``, about 15 MB). Prints seconds per page.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from formats.html_import import Kind, plan_import
 from roomwatch.config import Config
-from sessions.html_import import Kind, plan_import
 from upstream_sim.site.follow_lists import FollowLists
 from upstream_sim.site.list_pages import followers_page, legacy_list_page
 from upstream_sim.site.state import Account

@@ -32,8 +32,9 @@ import psycopg
 from psycopg import sql
 
 from agent.runner import CrawlRunner
+from formats.affiliate import decode_page
 from roomwatch.config import load_config
-from spiders.affiliate import PAGE_SIZE, decode_page
+from spiders.affiliate import PAGE_SIZE
 from storage.embedded import EmbeddedPostgres
 from storage.migrator import apply_migrations
 from storage.records import AffiliateRoom

@@ -17,6 +17,7 @@ from litestar.plugins.problem_details import (
     ProblemDetailsPlugin,
 )
 from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 
 from control_api.auth import BearerTokenMiddleware
 from control_api.crawls import CrawlController
@@ -25,8 +26,9 @@ from control_api.follow_events import FollowEventController
 from control_api.images import ImageController
 from control_api.imports import ImportController
 from control_api.person_cache import PersonCache
+from control_api.person_filters import PERSON_FILTER
 from control_api.persons import PersonController
-from control_api.problems import internal_problem, refuse_nul
+from control_api.problems import PROBLEM_HANDLERS, internal_problem, refuse_nul
 from control_api.schedules import ScheduleController
 from control_api.sessions import SessionController
 from control_api.system import SystemController
@@ -43,6 +45,11 @@ from web.templating import template_config
 async def _connection(state: State) -> AsyncIterator[AsyncConnection[Any]]:
     async with state.pool.connection() as conn:
         yield conn
+
+
+def _pool(state: State) -> AsyncConnectionPool[Any]:
+    pool: AsyncConnectionPool[Any] = state.pool
+    return pool
 
 
 def _person_cache(state: State) -> PersonCache:
@@ -93,11 +100,11 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
         route_handlers=[api, web_router()],
         dependencies={
             "db": Provide(_connection),
+            "pool": Provide(_pool, sync_to_thread=False),
+            "person_filter": PERSON_FILTER,
             "persons": Provide(_person_cache, sync_to_thread=False),
             "database_label": Provide(lambda: database_label, sync_to_thread=False),
             "config": Provide(lambda: config, sync_to_thread=False),
-            # For the synchronous session store, which runs in a worker thread.
-            "conninfo": Provide(lambda: conninfo, sync_to_thread=False),
         },
         template_config=template_config(),
         state=State(
@@ -108,6 +115,9 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
         # Anything no handler expected: logged (redacted, with its traceback), answered as a
         # problem that tells the client nothing of the internals.
         exception_handlers={
+            # Every refusal becomes problem details by one set of rules (the pages' router
+            # renders the same rules as HTML pages).
+            **PROBLEM_HANDLERS,
             Exception: internal_problem,
             # No route, wrong method: before any router, so an HTML page only on page paths.
             NotFoundException: page_or_problem,

@@ -16,27 +16,15 @@ import anyio.to_thread
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
-from litestar.plugins.problem_details import ProblemDetailsException
 from psycopg import AsyncConnection
 
-from control_api.body_problems import (
-    BODY_PROBLEM_HANDLERS,
-    ConflictProblem,
-    bad_field,
-    problem_spec,
-)
 from control_api.cursors import decode_cursor, encode_cursor
 from control_api.params import Cursor, Db, Limit
-from control_api.problems import bad_param, not_found
+from control_api.problems import ConflictProblem, problem_spec
 from roomwatch.catalog import MAX_ARG_LENGTH, SPIDERS, arg_error, check_spider_args
-from roomwatch.errors import JobConflict
-from storage.job_queries import (
-    create_job_async,
-    get_job_async,
-    list_jobs,
-    request_cancel_async,
-)
-from storage.jobs import Job, Status
+from roomwatch.errors import InvalidInput, JobEnded, NotFound
+from storage.job_queries import list_jobs
+from storage.jobs import Job, Status, create_job_async, get_job_async, request_cancel_async
 
 _CURSOR_KIND = "crawls"
 _TAIL_BLOCK = 64 * 1024
@@ -134,9 +122,14 @@ def as_detail(job: Job) -> CrawlDetail:
     return CrawlDetail(**_summary(job), stats=job.stats)
 
 
-def _found(job: Job | None, job_id: int) -> Job:
+def found_job(job: Job | None, job_id: int) -> Job:
+    """``job``, read by its id; a 404 naming ``job_id`` when there was none.
+
+    Raises:
+        NotFound: no job has that id.
+    """
     if job is None:
-        raise not_found("job_id", f"no crawl job #{job_id}")
+        raise NotFound("job_id", f"no crawl job #{job_id}")
     return job
 
 
@@ -159,15 +152,15 @@ async def submit_crawl(db: AsyncConnection[Any], data: CrawlRequest) -> Job:
     buttons both call this (trigger ``api``: a worker of an agent runs it).
 
     Raises:
-        ValidationException: an unknown spider, or an argument it does not take (400 naming
-            ``spider`` or ``args.<name>``).
+        InvalidInput: an unknown spider, or an argument it does not take (naming ``spider``
+            or ``args.<name>``).
         JobConflict: one of that spider is already queued or running (``existing`` is its id).
     """
     if data.spider not in SPIDERS:
-        raise bad_field("spider", f"unknown spider; known: {', '.join(SPIDERS)}")
+        raise InvalidInput("spider", f"unknown spider; known: {', '.join(SPIDERS)}", "body")
     for key, value in data.args.items():
         if (problem := arg_error(data.spider, key, value)) is not None:
-            raise bad_field(f"args.{key}", problem)
+            raise InvalidInput(f"args.{key}", problem, "body")
     return await create_job_async(db, data.spider, check_spider_args(data.spider, data.args), "api")
 
 
@@ -175,16 +168,12 @@ async def cancel_crawl(db: AsyncConnection[Any], job_id: int) -> Job:
     """Cancels a queued job at once, asks a running one's runner to stop it.
 
     Raises:
-        ProblemDetailsException: 404 for no such job, 409 when it has already ended.
+        NotFound: no such job.
+        JobEnded: it has already ended.
     """
-    job = _found(await request_cancel_async(db, job_id), job_id)
+    job = found_job(await request_cancel_async(db, job_id), job_id)
     if job.done and job.cancel_requested_at is None:
-        raise ProblemDetailsException(
-            status_code=409,
-            title="Conflict",
-            detail=f"crawl job #{job_id} has already ended ({job.status})",
-            extra={"field": "job_id"},
-        )
+        raise JobEnded(job_id, job.status)
     return job
 
 
@@ -192,15 +181,15 @@ async def log_tail(job: Job, lines: int) -> str:
     """The last ``lines`` lines of a job's log (redacted when written), read off the loop.
 
     Raises:
-        ProblemDetailsException: 404 naming ``job_id`` when the job has no log yet, or its log
-            is not on this agent's machine.
+        NotFound: naming ``job_id`` when the job has no log yet, or its log is not on this
+            agent's machine.
     """
     if job.log_path is None:
-        raise not_found("job_id", f"crawl job #{job.job_id} has no log yet ({job.status})")
+        raise NotFound("job_id", f"crawl job #{job.job_id} has no log yet ({job.status})")
     try:
         return await anyio.to_thread.run_sync(tail_lines, Path(job.log_path), lines)
     except FileNotFoundError:
-        raise not_found(
+        raise NotFound(
             "job_id", f"the log of crawl job #{job.job_id} is not on this agent's machine"
         ) from None
 
@@ -210,7 +199,6 @@ class CrawlController(Controller):
 
     path = "/crawls"
     tags = ("crawls",)
-    exception_handlers = BODY_PROBLEM_HANDLERS
 
     @post(
         "/",
@@ -220,16 +208,7 @@ class CrawlController(Controller):
     )
     async def create(self, db: Db, data: JSONBody[CrawlRequest]) -> CrawlDetail:
         """202 with the queued job; 409 if one of that spider is already queued or running."""
-        try:
-            job = await submit_crawl(db, data)
-        except JobConflict as conflict:
-            raise ProblemDetailsException(
-                status_code=409,
-                title="Conflict",
-                detail=str(conflict),
-                extra={"field": "spider", "existing_job_id": conflict.existing},
-            ) from None
-        return as_detail(job)
+        return as_detail(await submit_crawl(db, data))
 
     @get("/", summary="Crawl jobs, newest first, one page", responses={400: _BAD})
     async def index(
@@ -244,7 +223,7 @@ class CrawlController(Controller):
     ) -> CrawlPage:
         """Jobs matching the filters; resumes after ``cursor`` when given."""
         if spider is not None and spider not in SPIDERS:
-            raise bad_param("spider", f"unknown spider; known: {', '.join(SPIDERS)}")
+            raise InvalidInput("spider", f"unknown spider; known: {', '.join(SPIDERS)}", "query")
         before = None
         if cursor is not None:
             _, before = decode_cursor(cursor, _CURSOR_KIND, int)
@@ -262,7 +241,7 @@ class CrawlController(Controller):
     )
     async def detail(self, db: Db, job_id: JobId) -> CrawlDetail:
         """Status, items per kind, requests, retries, errors, finish reason, error message."""
-        return as_detail(_found(await get_job_async(db, job_id), job_id))
+        return as_detail(found_job(await get_job_async(db, job_id), job_id))
 
     @post(
         "/{job_id:int}/cancel",
@@ -289,6 +268,6 @@ class CrawlController(Controller):
         ] = 200,
     ) -> Response[str]:
         """The last ``lines`` lines (redacted at write time), as plain text."""
-        job = _found(await get_job_async(db, job_id), job_id)
+        job = found_job(await get_job_async(db, job_id), job_id)
         text = await log_tail(job, lines)
         return Response(text, media_type="text/plain; charset=utf-8")

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import msgspec
 
-from control_api.problems import bad_param
+from roomwatch.errors import InvalidInput
 
 CursorValue = int | dt.datetime | None
 V = TypeVar("V", int, dt.datetime)
@@ -39,11 +39,13 @@ def decode_cursor(token: str, kind: str, value_type: type[V]) -> tuple[V | None,
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         got_kind, value, row_id = _DECODER.decode(raw)
     except (ValueError, msgspec.DecodeError):  # binascii.Error is a ValueError
-        raise bad_param("cursor", "not a cursor this API issued") from None
+        raise InvalidInput("cursor", "not a cursor this API issued", source="query") from None
     if got_kind != kind:
-        raise bad_param("cursor", f"this cursor belongs to {got_kind!r}, not to {kind!r}")
+        raise InvalidInput(
+            "cursor", f"this cursor belongs to {got_kind!r}, not to {kind!r}", source="query"
+        )
     if value is None:
         return None, row_id
     if not isinstance(value, value_type):
-        raise bad_param("cursor", "not a cursor this API issued")
+        raise InvalidInput("cursor", "not a cursor this API issued", source="query")
     return value, row_id

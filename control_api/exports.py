@@ -30,8 +30,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from control_api.export_formats import MEDIA_TYPES, ExportFormat, body
 from control_api.params import EventKind, EventsSince, as_utc
-from control_api.person_filters import PERSON_FILTER, PersonFilters, Sort
-from control_api.problems import BAD_REQUEST_RESPONSES, PROBLEM_HANDLERS
+from control_api.person_filters import PersonFilters, Sort
+from control_api.problems import BAD_REQUEST_RESPONSES
 from storage.exports import export_follow_events, export_persons
 from storage.person_list import PersonSummary
 from storage.person_queries import FollowEvent
@@ -81,13 +81,11 @@ class ExportController(Controller):
 
     path = "/exports"
     tags = ("exports",)
-    exception_handlers = PROBLEM_HANDLERS
 
     @get(
         "/persons",
         summary="Every person the list keeps under the filters, as CSV or JSON, streamed",
         responses=BAD_REQUEST_RESPONSES,
-        dependencies={"person_filter": PERSON_FILTER},
     )
     async def persons(
         self,

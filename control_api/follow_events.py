@@ -8,8 +8,9 @@ from litestar import Controller, get
 
 from control_api.cursors import decode_cursor, encode_cursor
 from control_api.params import Cursor, Db, EventKind, EventsSince, Limit, as_utc
-from control_api.problems import BAD_REQUEST_RESPONSES, PROBLEM_HANDLERS, bad_param
+from control_api.problems import BAD_REQUEST_RESPONSES
 from control_api.schemas import FollowEventPage
+from roomwatch.errors import InvalidInput
 from storage.person_queries import list_follow_events
 
 _CURSOR_KIND = "follow-events"
@@ -20,7 +21,6 @@ class FollowEventController(Controller):
 
     path = "/follow-events"
     tags = ("follow events",)
-    exception_handlers = PROBLEM_HANDLERS
 
     @get("/", summary="Follow events, newest first, one page", responses=BAD_REQUEST_RESPONSES)
     async def index(
@@ -36,7 +36,7 @@ class FollowEventController(Controller):
         if cursor is not None:
             when, event_id = decode_cursor(cursor, _CURSOR_KIND, dt.datetime)
             if when is None:
-                raise bad_param("cursor", "not a cursor this API issued")
+                raise InvalidInput("cursor", "not a cursor this API issued", source="query")
             after = (when, event_id)
         rows = await list_follow_events(
             db, kind=kind, since=as_utc(since), limit=limit + 1, after=after

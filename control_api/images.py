@@ -12,14 +12,14 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import File
 from psycopg import AsyncConnection
 
 from control_api.params import Db
-from control_api.problems import PROBLEM_HANDLERS, Problem, not_found
+from control_api.problems import problem_spec
 from roomwatch.config import Config
+from roomwatch.errors import NotFound
 from storage.images import get_image, image_file, images_dir
 from storage.person_queries import PersonDetail
 
@@ -27,12 +27,7 @@ IMAGE_LINK = "/api/v1/images/{}"
 """The route below under the API's ``/api/v1`` router, as clients request it."""
 
 _NOT_FOUND = {
-    404: ResponseSpec(
-        data_container=Problem,
-        description="No stored image with that id (or its file is gone); `field` names it",
-        media_type="application/problem+json",
-        generate_examples=False,
-    )
+    404: problem_spec("No stored image with that id (or its file is gone); `field` names it")
 }
 
 
@@ -58,7 +53,6 @@ class ImageController(Controller):
 
     path = "/images"
     tags = ("images",)
-    exception_handlers = PROBLEM_HANDLERS
 
     @get(
         "/{image_id:int}",
@@ -76,7 +70,7 @@ class ImageController(Controller):
         its hash), so clients may cache it for good."""
         found = await stored_image(db, config, image_id)
         if found is None:
-            raise not_found("image_id", f"no stored image {image_id}")
+            raise NotFound("image_id", f"no stored image {image_id}")
         return found
 
 

@@ -1,6 +1,6 @@
 """The ``/imports/html`` route: follow state from saved followed-cams or followers pages.
 
-The API twin of ``roomwatch import-html``: same parser, same rules (``sessions/html_import.py``).
+The API twin of ``roomwatch import-html``: same parser, same rules (``formats/html_import.py``).
 The body is one saved page (``Content-Type: text/html``) or a multipart form whose file parts
 are the pages (several pages of one list). What the pages show is always recorded; follow
 state changes only when they are the whole list, and the answer says which it was and why.
@@ -9,8 +9,8 @@ type 415, and a body or page over the size or element limit 413. A conflict with
 is 409: pages saved (``saved_at``) before the list's last check, or a change the mass-change
 guard holds until ``confirm_loss=true``.
 
-The import itself is :func:`import_pages`, which the Follow page's upload calls too; this route
-only turns its errors into problem details.
+The import itself is :func:`import_pages`, which the Follow page's upload calls too; its errors
+become problem details by the rules of :mod:`control_api.problems`.
 
 Parsing a big page takes seconds of CPU, so it runs in a worker thread: the event loop, and
 with it every other route (``/health`` first), keeps answering meanwhile.
@@ -29,17 +29,15 @@ from litestar import Controller, Request, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
-from litestar.plugins.problem_details import ProblemDetailsException
 from psycopg import AsyncConnection
 
-from control_api.body_problems import problem_spec
 from control_api.params import Db, Persons
 from control_api.person_cache import PersonCache
-from control_api.problems import BAD_REQUEST_RESPONSES, PROBLEM_HANDLERS
+from control_api.problems import BAD_REQUEST_RESPONSES, problem_spec
+from formats.html_import import MAX_DOCUMENT_BYTES, observation_time, plan_import
+from formats.html_import import Kind as Kind  # re-exported: web/ does not import sessions/
 from roomwatch.config import Config
-from roomwatch.errors import FollowLossHeld, HtmlImportError, HtmlTooLargeError, SavedAtError
-from sessions.html_import import MAX_DOCUMENT_BYTES, observation_time, plan_import
-from sessions.html_import import Kind as Kind  # re-exported: web/ does not import sessions/
+from roomwatch.errors import InvalidInput, UnsupportedMediaType
 from storage.follow_guard import last_check_async
 from storage.follow_state import reconcile_async, record_observations_async
 
@@ -74,28 +72,6 @@ class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
     added: int | None = None
     removed: int | None = None
     baseline: bool | None = None
-
-
-def _bad_body(message: str) -> ProblemDetailsException:
-    return ProblemDetailsException(
-        status_code=400, title="Bad Request", detail=f"body: {message}", extra={"field": "body"}
-    )
-
-
-def _problem(field: str, exc: Exception, *, conflict: bool) -> ProblemDetailsException:
-    status, title = (409, "Conflict") if conflict else (400, "Bad Request")
-    return ProblemDetailsException(
-        status_code=status, title=title, detail=str(exc), extra={"field": field}
-    )
-
-
-def _too_large(message: str) -> ProblemDetailsException:
-    return ProblemDetailsException(
-        status_code=413,
-        title="Content Too Large",
-        detail=f"body: {message}",
-        extra={"field": "body"},
-    )
 
 
 async def import_pages(
@@ -179,13 +155,10 @@ async def _documents(request: Request[Any, Any, Any]) -> list[tuple[str, bytes]]
     if media_type == "multipart/form-data":
         files = await uploaded_pages(request)
         if not files:
-            raise _bad_body("the form has no file part (send each saved page as a file)")
+            raise InvalidInput("body", "the form has no file part (send each saved page as a file)")
         return files
-    raise ProblemDetailsException(
-        status_code=415,
-        title="Unsupported Media Type",
-        detail=f"send text/html or multipart/form-data, not {media_type or 'nothing'}",
-        extra={"field": "body"},
+    raise UnsupportedMediaType(
+        "body", f"send text/html or multipart/form-data, not {media_type or 'nothing'}"
     )
 
 
@@ -194,7 +167,6 @@ class ImportController(Controller):
 
     path = "/imports"
     tags = ("imports",)
-    exception_handlers = PROBLEM_HANDLERS
 
     @post(
         "/html",
@@ -226,22 +198,6 @@ class ImportController(Controller):
     ) -> ImportResult:
         """Records what the pages show; sets follow state only if they are the whole list."""
         documents = await _documents(request)
-        try:
-            return await import_pages(
-                db,
-                persons,
-                config,
-                kind,
-                documents,
-                saved_at=saved_at,
-                confirm_loss=confirm_loss,
-            )
-        except HtmlTooLargeError as exc:
-            raise _too_large(str(exc)) from None
-        except SavedAtError as exc:
-            raise _problem("saved_at", exc, conflict=exc.stale) from None
-        except HtmlImportError as exc:
-            raise _bad_body(str(exc)) from None
-        except FollowLossHeld as exc:
-            held = FollowLossHeld(f"{exc}; send confirm_loss=true to confirm")
-            raise _problem("confirm_loss", held, conflict=True) from None
+        return await import_pages(
+            db, persons, config, kind, documents, saved_at=saved_at, confirm_loss=confirm_loss
+        )

@@ -13,9 +13,10 @@ from typing import Annotated, Any
 from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 
 from control_api.person_cache import PersonCache
-from control_api.problems import bad_param
+from roomwatch.errors import InvalidInput
 from storage.person_queries import FollowEventKind
 
 DEFAULT_RANGE = dt.timedelta(days=7)
@@ -23,6 +24,8 @@ LONGEST_RANGE = dt.timedelta(days=90)
 EARLIEST, LATEST = 2000, 2200
 
 Db = NamedDependency[AsyncConnection[Any]]
+# The pool itself, for a route that must not hold a connection while it waits (a browser probe).
+Pool = NamedDependency[AsyncConnectionPool[Any]]
 Persons = NamedDependency[PersonCache]  # merged persons, cached between writes
 Username = Annotated[str, PathParameter(description="the username, any case", max_length=100)]
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="rows per page (1-200)")]
@@ -62,10 +65,14 @@ def time_range(
     for name, moment in (("from", start), ("to", until)):
         # Found by the schema fuzzer: year 1 minus the default range overflowed into a 500.
         if moment is not None and not EARLIEST <= moment.year <= LATEST:
-            raise bad_param(name, f"must be between the years {EARLIEST} and {LATEST}")
+            raise InvalidInput(
+                name, f"must be between the years {EARLIEST} and {LATEST}", source="query"
+            )
     since = as_utc(start) or until - DEFAULT_RANGE
     if since >= until:
-        raise bad_param("from", "must be earlier than to")
+        raise InvalidInput("from", "must be earlier than to", source="query")
     if until - since > LONGEST_RANGE:
-        raise bad_param("from", f"the range may span at most {LONGEST_RANGE.days} days")
+        raise InvalidInput(
+            "from", f"the range may span at most {LONGEST_RANGE.days} days", source="query"
+        )
     return since, until

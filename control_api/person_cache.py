@@ -27,7 +27,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from roomwatch.errors import DatabaseError
-from storage.database import connect_async
+from storage.database import connect_async, listen_async
 from storage.person_queries import PersonDetail, get_person
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class PersonCache:
                 async with await connect_async(
                     self._conninfo, autocommit=True, application_name=APPLICATION_NAME
                 ) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
+                    await listen_async(conn, CHANNEL)
                     self.forget()  # whatever changed before LISTEN is not in the cache
                     self._listening = True
                     async for _ in conn.notifies():

@@ -52,6 +52,6 @@ def person_filter(
 
 
 PERSON_FILTER = Provide(person_filter, sync_to_thread=False)
-"""The dependency: a route declares it under the name ``person_filter`` and takes
+"""The dependency, provided by the app under the name ``person_filter``: a route takes
 ``person_filter: PersonFilters``."""
 PersonFilters = NamedDependency[PersonFilter]

@@ -16,15 +16,10 @@ from psycopg import AsyncConnection
 from control_api.cursors import decode_cursor, encode_cursor
 from control_api.images import PersonDetailWithImage, with_image
 from control_api.params import Cursor, Db, Limit, Persons, Since, Until, Username, time_range
-from control_api.person_filters import PERSON_FILTER, PersonFilters, Sort
-from control_api.problems import (
-    BAD_REQUEST_RESPONSES,
-    NOT_FOUND_RESPONSES,
-    PROBLEM_HANDLERS,
-    bad_param,
-    not_found,
-)
+from control_api.person_filters import PersonFilters, Sort
+from control_api.problems import BAD_REQUEST_RESPONSES, NOT_FOUND_RESPONSES
 from control_api.schemas import Activity, History, PersonPage, Snapshots
+from roomwatch.errors import InvalidInput, NotFound
 from storage.person_list import PersonFilter, PersonSort, SortValue, list_persons, sort_value
 from storage.person_series import (
     Metric,
@@ -55,7 +50,7 @@ def history_resolution(
 
 def _found(value: T | None, username: str) -> T:
     if value is None:
-        raise not_found("username", f"no person named {username!r}")
+        raise NotFound("username", f"no person named {username!r}")
     return value
 
 
@@ -91,13 +86,11 @@ class PersonController(Controller):
 
     path = "/persons"
     tags = ("persons",)
-    exception_handlers = PROBLEM_HANDLERS
 
     @get(
         "/",
         summary="Merged current state of persons, filtered, sorted, one page",
         responses=BAD_REQUEST_RESPONSES,
-        dependencies={"person_filter": PERSON_FILTER},
     )
     async def index(
         self,
@@ -143,8 +136,10 @@ class PersonController(Controller):
         """Points in ``[from, to)``, oldest first, each with the source that reported it."""
         since, until = time_range(from_, to)
         if resolution == "raw" and until - since > LONGEST_RAW_RANGE:
-            raise bad_param(
-                "resolution", f"raw spans at most {LONGEST_RAW_RANGE.days} days; use hour"
+            raise InvalidInput(
+                "resolution",
+                f"raw spans at most {LONGEST_RAW_RANGE.days} days; use hour",
+                source="query",
             )
         chosen = history_resolution(since, until, resolution)
         points = await metric_history(

@@ -14,10 +14,10 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 from psycopg import AsyncConnection
 
-from control_api.body_problems import BODY_PROBLEM_HANDLERS, problem_spec
 from control_api.params import Db
-from control_api.problems import not_found
+from control_api.problems import problem_spec
 from roomwatch.config import Config
+from roomwatch.errors import NotFound
 from storage.schedules import (
     MAX_INTERVAL,
     Schedule,
@@ -45,17 +45,15 @@ class ScheduleChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 async def change_schedule(
     db: AsyncConnection[Any], config: Config, name: str, change: ScheduleChange
-) -> Schedule | None:
+) -> Schedule:
     """The one way a schedule changes over HTTP: ``PATCH /schedules/{name}`` and the Agent
     page's forms both call this, so they store and refuse exactly the same changes.
 
-    Returns:
-        The changed schedule, or None if there is no schedule named ``name``.
-
     Raises:
         ScheduleError: the change is invalid; its ``field`` names the field.
+        NotFound: there is no schedule named ``name``.
     """
-    return await update_schedule_async(
+    schedule = await update_schedule_async(
         db,
         name,
         interval_seconds=change.interval_seconds,
@@ -63,6 +61,9 @@ async def change_schedule(
         paused=change.paused,
         min_interval=config.agent.min_interval_seconds,
     )
+    if schedule is None:
+        raise NotFound("name", f"no schedule named {name!r}")
+    return schedule
 
 
 class ScheduleList(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,7 +77,6 @@ class ScheduleController(Controller):
 
     path = "/schedules"
     tags = ("schedules",)
-    exception_handlers = BODY_PROBLEM_HANDLERS
 
     @get("/", summary="Every schedule with its next and last run")
     async def index(self, db: Db) -> ScheduleList:
@@ -99,7 +99,4 @@ class ScheduleController(Controller):
         data: JSONBody[ScheduleChange],
     ) -> Schedule:
         """400 naming the field for a bad change; 404 naming ``name`` for an unknown schedule."""
-        schedule = await change_schedule(db, config, name, data)
-        if schedule is None:
-            raise not_found("name", f"no schedule named {name!r}")
-        return schedule
+        return await change_schedule(db, config, name, data)

@@ -2,8 +2,8 @@
 
 The API twin of ``roomwatch login --import`` and ``roomwatch sessions``: the same parser
 (``sessions/imports.py``), the same encrypted store (``sessions/store.py``) and the same
-logged-in probe. The store is synchronous (files and a short transaction), so it runs in a
-worker thread on a connection of its own; the probe drives a headless Chromium in the loop.
+logged-in probe. Every database step is an ``_async`` store function on a connection of the
+app's pool; the probe drives a headless Chromium in the loop, holding no connection meanwhile.
 An imported cookie file is checked against the site before it is kept, unless ``verify=false``:
 cookies that are not logged in are refused (422) and nothing is stored.
 """
@@ -13,20 +13,24 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from anyio import to_thread
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
-from litestar.plugins.problem_details import ProblemDetailsException
+from psycopg import AsyncConnection
 
-from control_api.problems import BAD_REQUEST_RESPONSES, PROBLEM_HANDLERS
+from control_api.params import Db, Pool
+from control_api.problems import BAD_REQUEST_RESPONSES
 from roomwatch.config import Config
-from roomwatch.errors import SessionError
+from roomwatch.errors import InvalidInput, NotFound, NotLoggedIn, SessionError
 from sessions.imports import parse_cookies
 from sessions.probe import ProbeResult, verify_state
-from sessions.store import delete_session, load_session, record_status, save_session
-from storage.database import connect
-from storage.login_sessions import LoginSession, Status, list_login_sessions
+from sessions.store import (
+    delete_session_async,
+    load_session_async,
+    record_status_async,
+    save_session_async,
+)
+from storage.login_sessions import LoginSession, Status, list_login_sessions_async
 
 MAX_COOKIE_FILE_BYTES = 1024 * 1024
 SessionId = Annotated[int, PathParameter(description="the id `GET /sessions` lists")]
@@ -47,29 +51,9 @@ class Verification(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
 
 
-def _problem(status: int, title: str, detail: str, field: str) -> ProblemDetailsException:
-    return ProblemDetailsException(
-        status_code=status, title=title, detail=detail, extra={"field": field}
-    )
-
-
-def _not_found(exc: SessionError) -> ProblemDetailsException:
-    return _problem(404, "Not Found", str(exc), "session_id")
-
-
-async def stored_sessions(conninfo: str) -> list[LoginSession]:
-    """Every stored session's metadata (never its cookies), oldest first."""
-
-    def read() -> list[LoginSession]:
-        with connect(conninfo, autocommit=True) as conn:
-            return list_login_sessions(conn)
-
-    return await to_thread.run_sync(read)
-
-
 async def store_imported_cookies(
+    pool: Pool,
     config: Config,
-    conninfo: str,
     data: bytes,
     *,
     verify: bool = True,
@@ -80,78 +64,63 @@ async def store_imported_cookies(
     stores it encrypted: ``POST /sessions`` and the Agent page's cookie import both call this.
 
     Raises:
-        ProblemDetailsException: 400 for a file that is no cookie file (or has no session
-            cookie), 422 for cookies that are not logged in; both name ``field`` (where the
-            caller took ``data`` from). Nothing is stored then.
+        InvalidInput: a file that is no cookie file (or has no session cookie), naming
+            ``field`` (where the caller took ``data`` from). Nothing is stored then.
+        NotLoggedIn: the cookies are not logged in (naming ``field``); nothing is stored.
     """
     try:
         state = parse_cookies(data, site_url=config.chaturbate.url, source=f"the {field}")
     except SessionError as exc:
-        raise _problem(400, "Bad Request", f"{field}: {exc}", field) from None
+        raise InvalidInput(field, str(exc)) from None
     status: Status = "unknown"
     if verify:
         outcome = await verify_state(config, state)
         if outcome.result is ProbeResult.EXPIRED:
-            raise _problem(
-                422,
-                "Unprocessable Content",
-                f"{field}: these cookies are not logged in ({outcome.reason}); nothing stored",
+            raise NotLoggedIn(
                 field,
+                f"{field}: these cookies are not logged in ({outcome.reason}); nothing stored",
             )
         status = "valid" if outcome.result is ProbeResult.VALID else "unknown"
         account = account or outcome.account
-
-    def store() -> LoginSession:
-        with connect(conninfo, autocommit=True) as conn:
-            return save_session(
-                conn, config, state, account=account or "unknown", method="import", status=status
-            )
-
-    return await to_thread.run_sync(store)
+    async with pool.connection() as db:
+        return await save_session_async(
+            db, config, state, account=account or "unknown", method="import", status=status
+        )
 
 
-async def probe_session(config: Config, conninfo: str, session_id: int) -> Verification:
+async def probe_session(pool: Pool, config: Config, session_id: int) -> Verification:
     """Runs the logged-in probe on a stored session; records valid or expired (unknown, the
-    site unreachable, leaves the status as it was).
+    site unreachable, leaves the status as it was). No connection is held while the browser
+    runs.
 
     Raises:
-        ProblemDetailsException: 404 naming ``session_id`` for no such session.
+        NotFound: naming ``session_id`` for no such session (or one whose file is unusable).
     """
-
-    def load() -> tuple[LoginSession, Any]:
-        with connect(conninfo, autocommit=True) as conn:
-            return load_session(conn, config, session_id)
-
     try:
-        row, state = await to_thread.run_sync(load)
+        async with pool.connection() as db:
+            row, state = await load_session_async(db, config, session_id)
     except SessionError as exc:
-        raise _not_found(exc) from None
+        raise NotFound("session_id", str(exc)) from None
     outcome = await verify_state(config, state)
     if outcome.result in _STATUS:
-
-        def record() -> LoginSession:
-            with connect(conninfo, autocommit=True) as conn:
-                return record_status(conn, session_id, _STATUS[outcome.result])
-
-        row = await to_thread.run_sync(record)
+        try:
+            async with pool.connection() as db:
+                row = await record_status_async(db, session_id, _STATUS[outcome.result])
+        except SessionError as exc:  # deleted while the probe ran
+            raise NotFound("session_id", str(exc)) from None
     return Verification(session=row, result=outcome.result.value, reason=outcome.reason)
 
 
-async def remove_session(config: Config, conninfo: str, session_id: int) -> None:
+async def remove_session(db: AsyncConnection[Any], config: Config, session_id: int) -> None:
     """Deletes a session's row and its encrypted file.
 
     Raises:
-        ProblemDetailsException: 404 naming ``session_id`` for no such session.
+        NotFound: naming ``session_id`` for no such session.
     """
-
-    def remove() -> None:
-        with connect(conninfo, autocommit=True) as conn:
-            delete_session(conn, config, session_id)
-
     try:
-        await to_thread.run_sync(remove)
+        await delete_session_async(db, config, session_id)
     except SessionError as exc:
-        raise _not_found(exc) from None
+        raise NotFound("session_id", str(exc)) from None
 
 
 class SessionController(Controller):
@@ -159,11 +128,10 @@ class SessionController(Controller):
 
     path = "/sessions"
     tags = ("sessions",)
-    exception_handlers = PROBLEM_HANDLERS
 
     @get("/", summary="Stored sessions (metadata only)")
-    async def list_sessions(self, conninfo: NamedDependency[str]) -> list[LoginSession]:
-        return await stored_sessions(conninfo)
+    async def list_sessions(self, db: Db) -> list[LoginSession]:
+        return await list_login_sessions_async(db)
 
     @post(
         "/",
@@ -176,7 +144,7 @@ class SessionController(Controller):
         self,
         request: Request[Any, Any, Any],
         config: NamedDependency[Config],
-        conninfo: NamedDependency[str],
+        pool: Pool,
         verify: Annotated[
             bool, QueryParameter(description="check the cookies against the site first")
         ] = True,
@@ -186,18 +154,18 @@ class SessionController(Controller):
     ) -> LoginSession:
         """Stores the cookies encrypted; answers with the new session's metadata."""
         return await store_imported_cookies(
-            config, conninfo, await request.body(), verify=verify, account=account
+            pool, config, await request.body(), verify=verify, account=account
         )
 
     @post("/{session_id:int}/verify", status_code=200, summary="Check a session against the site")
     async def verify_session(
-        self, session_id: SessionId, config: NamedDependency[Config], conninfo: NamedDependency[str]
+        self, session_id: SessionId, config: NamedDependency[Config], pool: Pool
     ) -> Verification:
         """Runs the logged-in probe; records valid or expired (unknown leaves the status)."""
-        return await probe_session(config, conninfo, session_id)
+        return await probe_session(pool, config, session_id)
 
     @delete("/{session_id:int}", status_code=204, summary="Delete a session and its file")
     async def delete_session(
-        self, session_id: SessionId, config: NamedDependency[Config], conninfo: NamedDependency[str]
+        self, session_id: SessionId, config: NamedDependency[Config], db: Db
     ) -> None:
-        await remove_session(config, conninfo, session_id)
+        await remove_session(db, config, session_id)

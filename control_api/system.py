@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from control_api.params import Db
 from roomwatch.config import Config
+from storage.database import ping_async
 from storage.status import StatusReport, read_status_async
 
 # /health asks the database at most this often (a load test hammering it must measure the
@@ -42,7 +43,7 @@ async def _database_answers(pool: AsyncConnectionPool[Any]) -> bool:
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
                 async with pool.connection() as conn:
-                    await conn.execute("SELECT 1")
+                    await ping_async(conn)
             return True
         except (psycopg.Error, PoolTimeout, TimeoutError):
             if attempt == 0:

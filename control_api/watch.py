@@ -2,7 +2,7 @@
 
 A watched person is a person of interest (CBHours stats, thumbnails) like a followed one.
 Watching a username never seen creates the person; the username must be one the site could
-have (the parsers' rule, :func:`sessions.markup.valid_username`), else 400 naming
+have (the parsers' rule, :func:`formats.markup.valid_username`), else 400 naming
 ``username``. The API's own person cache is dropped after the write, so the next read of this
 person (or of the list) shows the flag at once.
 """
@@ -13,10 +13,10 @@ import msgspec
 from litestar import Controller, put
 from litestar.params import JSONBody
 
-from control_api.body_problems import BODY_PROBLEM_HANDLERS, problem_spec
 from control_api.params import Db, Persons, Username
-from control_api.problems import bad_param
-from sessions.markup import valid_username
+from control_api.problems import problem_spec
+from formats.markup import valid_username
+from roomwatch.errors import InvalidInput
 from storage.watch_list import WatchState, set_watch_async
 
 
@@ -35,7 +35,6 @@ class WatchController(Controller):
 
     path = "/persons"
     tags = ("persons",)
-    exception_handlers = BODY_PROBLEM_HANDLERS
 
     @put(
         "/{username:str}/watch",
@@ -49,7 +48,7 @@ class WatchController(Controller):
         username never seen creates the person; unwatching one creates nobody."""
         name = valid_username(username)
         if name is None or name != username.lower():
-            raise bad_param("username", "expected 2-64 letters, digits or _", source="path")
+            raise InvalidInput("username", "expected 2-64 letters, digits or _", source="path")
         [state] = await set_watch_async(db, [name], data.watch)
         persons.forget()
         return state

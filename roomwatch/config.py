@@ -144,7 +144,7 @@ class CbhoursConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class BackoffConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """How API crawls retry a 429, a 5xx or a network error (``spiders/backoff.py``).
+    """How API crawls retry a 429, a 5xx or a network error (``crawler/middlewares.py``).
 
     Attributes:
         base_seconds: the wait before the first retry; each next one is ``factor`` times longer.

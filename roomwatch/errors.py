@@ -13,8 +13,16 @@ Hierarchy::
     │       └── RoomListError      a logged-in room-list API answer did
     ├── SessionError               a login session is missing, invalid or expired
     ├── JobError                   a crawl job request cannot be honoured (unknown spider, conflict)
-    │   └── JobConflict            one of that spider is already queued or running (``existing``)
-    ├── ScheduleError              a schedule change is invalid (names the field)
+    │   ├── JobConflict            one of that spider is already queued or running (``existing``)
+    │   └── JobEnded               a job asked to stop has already ended (``job_id``)
+    ├── RequestError               a request to the API or a page cannot be honoured as sent;
+    │   │                          ``field`` names the parameter or body field at fault
+    │   ├── InvalidInput           a value is unusable; ``source`` (query, path, body) when the
+    │   │   │                      client named the parameter (the API lists it in ``extra``)
+    │   │   └── ScheduleError      a schedule change is invalid (a body field)
+    │   ├── NotFound               what the request names does not exist
+    │   ├── UnsupportedMediaType   a body in a format the route does not read
+    │   └── NotLoggedIn            cookies offered as a login session are not logged in
     ├── UsernameError              a name given for the watch list cannot be a username
     ├── HtmlImportError            a saved page offered for import cannot be used (names the file)
     │   ├── HtmlTooLargeError      it is over the byte or element limit (the API answers 413)
@@ -25,6 +33,9 @@ Hierarchy::
 
 Errors surface once, at the edge that owns the user: the CLI prints ``str(error)`` and exits
 non-zero, the API answers RFC 9457 problem details, a crawl job records ``failed`` with it.
+Which status and problem body each error gets (and the status of the pages' error pages) is
+decided in one place, ``control_api/problems.py``; code that refuses a request raises one of
+these and never builds an answer itself.
 """
 
 from __future__ import annotations
@@ -87,13 +98,53 @@ class JobConflict(JobError):
         self.existing = existing
 
 
-class ScheduleError(RoomwatchError):
+class JobEnded(JobError):
+    """A job asked to stop has already ended; ``job_id`` is its id."""
+
+    def __init__(self, job_id: int, status: str) -> None:
+        super().__init__(f"crawl job #{job_id} has already ended ({status})")
+        self.job_id = job_id
+
+
+class RequestError(RoomwatchError):
+    """A request cannot be honoured as sent; ``field`` names what is at fault, ``reason`` says
+    what (``str(error)`` is the whole line a user sees)."""
+
+    def __init__(self, field: str, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.reason = message if reason is None else reason
+
+
+class InvalidInput(RequestError):
+    """A parameter, body or form field holds a value that cannot be used.
+
+    The message is ``"<field>: <reason>"``. ``source`` (``query``, ``path`` or ``body``) is set
+    when the field is a parameter the client named; the API then also lists it in ``extra``.
+    """
+
+    def __init__(self, field: str, reason: str, source: str | None = None) -> None:
+        super().__init__(field, f"{field}: {reason}", reason=reason)
+        self.source = source
+
+
+class ScheduleError(InvalidInput):
     """A schedule change was refused; ``field`` is the field that was wrong."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.reason = message
+        super().__init__(field, message, source="body")
+
+
+class NotFound(RequestError):
+    """What the request names (``field``: the path parameter) does not exist."""
+
+
+class UnsupportedMediaType(RequestError):
+    """A body sent in a format the route does not read (``field`` is ``body``)."""
+
+
+class NotLoggedIn(RequestError):
+    """Cookies offered as a login session turned out not to be logged in; nothing was kept."""
 
 
 class UsernameError(RoomwatchError):

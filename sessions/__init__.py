@@ -1,4 +1,5 @@
 """Login sessions: capture, encrypted storage, cookie imports and the logged-in probe.
 
-Imports only ``roomwatch`` and ``storage`` (checked by tests/test_architecture.py).
+Imports only ``roomwatch``, ``formats`` (the site's pages) and ``storage`` (checked by
+tests/test_architecture.py).
 """

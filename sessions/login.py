@@ -31,12 +31,7 @@ import msgspec
 from playwright.async_api import BrowserContext, Page, StorageState
 from playwright.async_api import Error as PlaywrightError
 
-from roomwatch.config import Config
-from roomwatch.errors import SessionError
-from roomwatch.logs import register_secret
-from sessions.browser import open_browser
-from sessions.imports import SESSION_COOKIE, read_cookie_file
-from sessions.pages import (
+from formats.site import (
     CAPTCHA_SELECTOR,
     LOGGED_IN_SELECTOR,
     LOGIN_ERROR_SELECTOR,
@@ -44,11 +39,13 @@ from sessions.pages import (
     LOGIN_PATH,
     PROBE_PATH,
     TWO_FACTOR_SELECTOR,
-    handle_age_gate,
-    shows,
-    site_page,
-    wait_out_interstitial,
 )
+from roomwatch.config import Config
+from roomwatch.errors import SessionError
+from roomwatch.logs import register_secret
+from sessions.browser import open_browser
+from sessions.imports import SESSION_COOKIE, read_cookie_file
+from sessions.pages import handle_age_gate, shows, site_page, wait_out_interstitial
 from sessions.probe import ProbeResult, classify_page
 from storage.login_sessions import Method
 

@@ -1,13 +1,6 @@
-"""What roomwatch knows about the site's pages: paths, markers, and the gates in front of them.
-
-The selectors come from FORMATS.md §3.1-3.5 (clients of the real site and saved logged-in DOM):
-
-* logged in: the header's ``span.followed_counts`` "(online/total)", or the user menu
-  ``#user_information`` (older site);
-* the login page: ``<h1>Chaturbate Login</h1>``, a title containing "Login", ``#id_password``;
-* Cloudflare's check: the title "Just a moment..."; a real browser passes it by waiting;
-* the age-terms overlay ``#entrance_terms_overlay``, closed by ``#close_entrance_terms``;
-* challenges only a person can answer: a captcha widget, or a second-factor code field.
+"""The gates in front of the site's pages, passed in a browser: the "Just a moment..." check
+and the age-terms overlay; and the site's URLs. What the pages look like (paths, selectors) is
+``formats/site.py``.
 
 Waits here are bounded; the caller decides what an unfinished wait means.
 """
@@ -21,24 +14,8 @@ from urllib.parse import urljoin
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page
 
-LOGIN_PATH = "/auth/login/"
-PROBE_PATH = "/followed-cams/"
-FOLLOWERS_PATH = "/accounts/followers/"
-LOGGED_IN_SELECTOR = "span.followed_counts, #user_information"
-USERNAME_SELECTOR = "#user_information a.username, [data-testid=user-menu-username]"
-LOGIN_FORM_SELECTOR = "#id_password"
-LOGIN_ERROR_SELECTOR = ".errorlist li"
-CAPTCHA_SELECTOR = (
-    ".g-recaptcha, iframe[src*=recaptcha], .h-captcha, iframe[src*=hcaptcha], #captcha, "
-    ".cf-turnstile, iframe[src*='challenges.cloudflare.com']"
-)
-TWO_FACTOR_SELECTOR = (
-    "#id_otp_token, input[name=otp_token], input[autocomplete=one-time-code], "
-    "form[action*=two-factor], form[action*=two_factor]"
-)
-AGE_GATE_SELECTOR = "#entrance_terms_overlay"
-AGE_GATE_CLOSE_SELECTOR = "#close_entrance_terms"
-INTERSTITIAL_TITLE = "Just a moment"
+from formats.site import AGE_GATE_CLOSE_SELECTOR, AGE_GATE_SELECTOR, INTERSTITIAL_TITLE
+
 _POLL_SECONDS = 0.2
 
 

@@ -34,17 +34,16 @@ from playwright.async_api import Browser, Route, StorageState
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-from roomwatch.config import Config
-from sessions.browser import open_browser
-from sessions.pages import (
+from formats.site import (
     INTERSTITIAL_TITLE,
     LOGGED_IN_SELECTOR,
     LOGIN_PATH,
     PROBE_PATH,
     USERNAME_SELECTOR,
-    site_page,
-    wait_out_interstitial,
 )
+from roomwatch.config import Config
+from sessions.browser import open_browser
+from sessions.pages import site_page, wait_out_interstitial
 
 DEFAULT_TIMEOUT = 30.0
 _COUNTS = re.compile(r"\(\s*([0-9]{1,9})\s*/\s*([0-9]{1,9})\s*\)", re.ASCII)

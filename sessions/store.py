@@ -7,6 +7,9 @@ name. Saving writes the file first and removes it again if the row cannot be add
 removes the file inside the row's transaction, so a failure keeps both. Every cookie value that
 passes through here is registered with :func:`roomwatch.logs.register_secret`, so a log line
 can never show it.
+
+Each function that takes a database connection has an ``_async`` twin (the control API's),
+which does the same on an ``AsyncConnection`` and its file work in a worker thread.
 """
 
 from __future__ import annotations
@@ -14,8 +17,12 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
+import anyio.to_thread
 import msgspec
 from playwright.async_api import StorageState
 
@@ -24,14 +31,19 @@ from roomwatch.errors import SessionError
 from roomwatch.logs import register_secret
 from sessions.crypto import SessionCipher, load_cipher
 from storage.login_sessions import (
+    AsyncConnection,
     Connection,
     LoginSession,
     Method,
     Status,
     delete_login_session,
+    delete_login_session_async,
     get_login_session,
+    get_login_session_async,
     insert_login_session,
+    insert_login_session_async,
     set_login_session_status,
+    set_login_session_status_async,
     usable_login_session,
 )
 
@@ -103,22 +115,57 @@ def save_session(
         status: ``valid`` if it was just seen logged in (also sets ``last_verified_at``).
         cipher: A cipher to reuse; default: :func:`sessions.crypto.load_cipher`.
     """
-    protect_state(state)
-    cipher = cipher or load_cipher(config)
-    directory = sessions_dir(config)
-    file_name = secrets.token_urlsafe(18) + FILE_SUFFIX
-    path = directory / file_name
-    _write_private(path, cipher.encrypt(msgspec.json.encode(state)))
-    try:
-        with conn.transaction():
-            row = insert_login_session(
-                conn, account=account, method=method, file_name=file_name, status=status
+    path = _write_state(config, state, cipher)
+    with _removed_on_failure(path), conn.transaction():
+        row = insert_login_session(
+            conn, account=account, method=method, file_name=path.name, status=status
+        )
+    return _stored(row)
+
+
+async def save_session_async(
+    conn: AsyncConnection,
+    config: Config,
+    state: StorageState,
+    *,
+    account: str,
+    method: Method,
+    status: Status = "unknown",
+) -> LoginSession:
+    """:func:`save_session` on an asynchronous connection."""
+    path = await anyio.to_thread.run_sync(partial(_write_state, config, state, None))
+    with _removed_on_failure(path):
+        async with conn.transaction():
+            row = await insert_login_session_async(
+                conn, account=account, method=method, file_name=path.name, status=status
             )
+    return _stored(row)
+
+
+@contextmanager
+def _removed_on_failure(path: Path) -> Iterator[None]:
+    """Removes the new file again if its row could not be added."""
+    try:
+        yield
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    _log.info("stored session #%d for %s (%s, %s)", row.session_id, account, method, status)
+
+
+def _stored(row: LoginSession) -> LoginSession:
+    _log.info(
+        "stored session #%d for %s (%s, %s)", row.session_id, row.account, row.method, row.status
+    )
     return row
+
+
+def _write_state(config: Config, state: StorageState, cipher: SessionCipher | None) -> Path:
+    """Encrypts ``state`` into a new file of its own; its name goes into the row."""
+    protect_state(state)
+    cipher = cipher or load_cipher(config)
+    path = sessions_dir(config) / (secrets.token_urlsafe(18) + FILE_SUFFIX)
+    _write_private(path, cipher.encrypt(msgspec.json.encode(state)))
+    return path
 
 
 def _write_private(path: Path, content: bytes) -> None:
@@ -140,7 +187,10 @@ def get_session(conn: Connection, session_id: int) -> LoginSession:
     Raises:
         SessionError: There is no such session.
     """
-    row = get_login_session(conn, session_id)
+    return _found(get_login_session(conn, session_id), session_id)
+
+
+def _found(row: LoginSession | None, session_id: int) -> LoginSession:
     if row is None:
         raise SessionError(f"no session #{session_id} (roomwatch sessions list)")
     return row
@@ -187,6 +237,14 @@ def load_session(
     return row, read_state(config, row, cipher)
 
 
+async def load_session_async(
+    conn: AsyncConnection, config: Config, session_id: int
+) -> tuple[LoginSession, StorageState]:
+    """:func:`load_session` on an asynchronous connection."""
+    row = _found(await get_login_session_async(conn, session_id), session_id)
+    return row, await anyio.to_thread.run_sync(read_state, config, row)
+
+
 def load_usable_session(
     conn: Connection, config: Config
 ) -> tuple[LoginSession, StorageState] | None:
@@ -202,9 +260,17 @@ def record_status(conn: Connection, session_id: int, status: Status) -> LoginSes
         SessionError: There is no such session (deleted meanwhile).
     """
     with conn.transaction():
-        row = set_login_session_status(conn, session_id, status)
-    if row is None:
-        raise SessionError(f"no session #{session_id} (roomwatch sessions list)")
+        row = _found(set_login_session_status(conn, session_id, status), session_id)
+    _log.info("session #%d is %s", session_id, status)
+    return row
+
+
+async def record_status_async(
+    conn: AsyncConnection, session_id: int, status: Status
+) -> LoginSession:
+    """:func:`record_status` on an asynchronous connection."""
+    async with conn.transaction():
+        row = _found(await set_login_session_status_async(conn, session_id, status), session_id)
     _log.info("session #%d is %s", session_id, status)
     return row
 
@@ -219,14 +285,29 @@ def delete_session(conn: Connection, config: Config, session_id: int) -> LoginSe
         SessionError: There is no such session.
     """
     with conn.transaction():
-        row = delete_login_session(conn, session_id)
-        if row is None:
-            raise SessionError(f"no session #{session_id} (roomwatch sessions list)")
-        try:
-            path = session_file(config, row)
-        except SessionError as exc:
-            _log.warning("%s; removed the row only", exc)
-        else:
-            path.unlink(missing_ok=True)
+        row = _found(delete_login_session(conn, session_id), session_id)
+        _remove_file(config, row)
     _log.info("deleted session #%d (%s)", session_id, row.account)
     return row
+
+
+async def delete_session_async(
+    conn: AsyncConnection, config: Config, session_id: int
+) -> LoginSession:
+    """:func:`delete_session` on an asynchronous connection."""
+    async with conn.transaction():
+        row = _found(await delete_login_session_async(conn, session_id), session_id)
+        await anyio.to_thread.run_sync(_remove_file, config, row)
+    _log.info("deleted session #%d (%s)", session_id, row.account)
+    return row
+
+
+def _remove_file(config: Config, row: LoginSession) -> None:
+    """Removes the file of a row being deleted; a row naming a file outside the folder only
+    loses its row."""
+    try:
+        path = session_file(config, row)
+    except SessionError as exc:
+        _log.warning("%s; removed the row only", exc)
+    else:
+        path.unlink(missing_ok=True)

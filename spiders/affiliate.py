@@ -6,180 +6,32 @@ One crawl is one observation time. Each page is decoded strictly (a wrong type f
 naming the field) and stored as one batch; only a poll whose every page was read is complete,
 and only a complete poll lets the database conclude that absent persons are offline.
 Persons of interest due a new thumbnail (asked of the database in :meth:`prepare`) get a
-:class:`~spiders.images.ThumbnailItem` for the images pipeline when their room is seen.
+:class:`~crawler.items.ThumbnailItem` for the images pipeline when their room is seen.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import msgspec
 import scrapy
 from scrapy.exceptions import DownloadCancelledError
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
+from crawler.items import AffiliatePage, AffiliatePollComplete, ThumbnailItem
+from formats.affiliate import decode_page
 from roomwatch.config import Config
 from roomwatch.errors import PageError
-from roomwatch.text import clean_json
 from spiders.base import RoomwatchSpider
-from spiders.images import ThumbnailItem
-from storage.records import AffiliateRoom, WriteResult, gender_code
 from storage.targets import thumbnail_targets
-from storage.writers import conclude_affiliate_poll, write_affiliate_poll
 
 if TYPE_CHECKING:
     import psycopg
 
 PAGE_SIZE = 500
-
-
-class _WireRoom(msgspec.Struct):
-    """A room as the feed sends it; unknown fields are allowed and kept in the raw object."""
-
-    username: str
-    gender: str
-    current_show: str
-    num_users: int
-    num_followers: int
-    tags: list[str] = msgspec.field(default_factory=list)
-    location: str = ""
-    room_subject: str = ""
-    is_new: bool = False
-    country: str = ""
-    spoken_languages: str = ""
-    display_name: str = ""
-    birthday: str = ""
-    is_hd: bool | None = None
-    age: int | None = None
-    seconds_online: int | None = None
-    image_url: str | None = None
-    image_url_360x270: str | None = None
-    chat_room_url_revshare: str | None = None
-    iframe_embed_revshare: str | None = None
-    chat_room_url: str | None = None
-    iframe_embed: str | None = None
-    slug: str | None = None
-
-
-class _Envelope(msgspec.Struct):
-    results: list[msgspec.Raw]
-    count: int
-
-
-_envelope = msgspec.json.Decoder(_Envelope | list[msgspec.Raw])
-_room = msgspec.json.Decoder(_WireRoom)
-
-
-def decode_page(body: bytes) -> tuple[list[AffiliateRoom], int | None]:
-    """Decodes one page: the rooms, and ``count`` (None for the legacy bare array).
-
-    Text a room cannot be stored with (NUL, lone surrogates) is dropped first, from the
-    decoded strings and the kept raw object alike: one room's subject must not fail its page.
-
-    Raises:
-        PageError: naming the room and field that do not match the format.
-    """
-    try:
-        envelope = _envelope.decode(clean_json(body))
-    except msgspec.ValidationError as exc:
-        raise PageError(f"envelope: {_where(exc)}") from None
-    except msgspec.DecodeError as exc:
-        raise PageError(f"not JSON ({exc})") from None
-    raws, count = (
-        (envelope.results, envelope.count) if isinstance(envelope, _Envelope) else (envelope, None)
-    )
-    rooms = []
-    for index, raw in enumerate(raws):
-        try:
-            wire = _room.decode(raw)
-            rooms.append(_to_record(wire, bytes(raw)))
-        except (msgspec.ValidationError, ValueError) as exc:
-            raise PageError(f"room {index}: {_where(exc)}") from None
-    return rooms, count
-
-
-def _where(exc: Exception) -> str:
-    """``Expected `int`, got `str` - at `$.num_users``` as ``num_users: expected `int`...``."""
-    message, sep, path = str(exc).partition(" - at `$.")
-    if not sep:
-        return message
-    return f"{path.rstrip('`')}: {message[0].lower()}{message[1:]}"
-
-
-def _to_record(wire: _WireRoom, raw: bytes) -> AffiliateRoom:
-    if not wire.username:
-        raise ValueError("username: expected a non-empty string")
-    try:
-        birthday = dt.date.fromisoformat(wire.birthday) if wire.birthday else None
-    except ValueError:
-        raise ValueError(f"birthday: expected YYYY-MM-DD or empty, got {wire.birthday!r}") from None
-    return AffiliateRoom(
-        username=wire.username.lower(),
-        gender=gender_code(wire.gender),
-        location=wire.location or None,
-        current_show=wire.current_show,
-        room_subject=wire.room_subject,
-        tags=[tag.lower() for tag in wire.tags],
-        is_new=wire.is_new,
-        num_users=wire.num_users,
-        num_followers=wire.num_followers,
-        country=wire.country or None,
-        spoken_languages=wire.spoken_languages or None,
-        display_name=wire.display_name or None,
-        birthday=birthday,
-        is_hd=wire.is_hd,
-        age=wire.age,
-        seconds_online=wire.seconds_online,
-        image_url=wire.image_url,
-        image_url_360x270=wire.image_url_360x270,
-        chat_room_url_revshare=wire.chat_room_url_revshare,
-        iframe_embed_revshare=wire.iframe_embed_revshare,
-        chat_room_url=wire.chat_room_url,
-        iframe_embed=wire.iframe_embed,
-        slug=wire.slug,
-        raw=raw,
-    )
-
-
-class AffiliatePage(msgspec.Struct, frozen=True):
-    """The rooms of one or more good pages of one poll, stored in one transaction."""
-
-    kind: ClassVar[str] = "affiliate_rooms"
-    batch_rows: ClassVar[int] = 2500
-    rooms: list[AffiliateRoom]
-    observed_at: dt.datetime
-
-    @property
-    def rows(self) -> int:
-        return len(self.rooms)
-
-    def merge(self, other: AffiliatePage) -> AffiliatePage:
-        return AffiliatePage(rooms=self.rooms + other.rooms, observed_at=self.observed_at)
-
-    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> WriteResult:
-        return write_affiliate_poll(conn, self.rooms, observed_at=self.observed_at, job_id=job_id)
-
-
-class AffiliatePollComplete(msgspec.Struct, frozen=True):
-    """Every page was read: the poll may conclude who went offline.
-
-    ``seen`` names every room the poll listed, so a room whose row was set aside (refused by
-    the database) is not concluded offline while everyone absent still is.
-    """
-
-    kind: ClassVar[str] = "affiliate_complete_polls"
-    observed_at: dt.datetime
-    rooms_seen: int
-    seen: list[str] = msgspec.field(default_factory=list)
-
-    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> int:
-        conclude_affiliate_poll(conn, self.observed_at, job_id, self.rooms_seen, self.seen)
-        return 1
 
 
 class AffiliateSpider(RoomwatchSpider):
@@ -189,7 +41,7 @@ class AffiliateSpider(RoomwatchSpider):
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
-        """A larger download limit than the crawls' default (``spiders/settings.py``): a page
+        """A larger download limit than the crawls' default (``crawler/settings.py``): a page
         of 500 rooms is about 0.6 MB, and long subjects and tags may grow it."""
         super().update_settings(settings)
         settings.set("DOWNLOAD_MAXSIZE", 16 * 1024 * 1024, priority="spider")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import scrapy
 
 from roomwatch.config import Config
-from spiders.items import Storable
 
 if TYPE_CHECKING:
     import psycopg
@@ -22,14 +22,15 @@ class RoomwatchSpider(scrapy.Spider):
         job_id: the ``crawl_jobs`` row this crawl reports to (None in parser-only tests).
         observed_at: one crawl is one observation time (UTC), fixed at start.
         failure: the first reason this crawl cannot succeed; the job ends ``failed`` with it.
-        conclusion: stored once at the end, only if the crawl did not fail (for example:
-            "this poll was complete, so everyone absent is offline").
+        conclusion: an item (``crawler/items.py``) the storage pipeline stores once at the end,
+            only if the crawl did not fail (for example: "this poll was complete, so everyone
+            absent is offline").
     """
 
     config: Config
     job_id: int | None
     failure: str | None = None
-    conclusion: Storable | None = None
+    conclusion: msgspec.Struct | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

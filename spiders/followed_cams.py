@@ -30,13 +30,13 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 from playwright.async_api import Response as BrowserResponse
 
-from roomwatch.errors import RoomListError
-from sessions.followed_parsing import (
+from crawler.items import CompleteList, FollowedRooms
+from formats.followed_cams import (
     decode_room_list,
     parse_counts,
     parse_followed_page,
 )
-from spiders.follow_items import CompleteList, FollowedRooms
+from roomwatch.errors import RoomListError
 from spiders.logged_in import SETTLE_TIMEOUT, LoggedInSpider, PageProblem, PageVisit
 from storage.records import RoomObservation
 

@@ -1,7 +1,7 @@
 """The ``followers`` spider: who follows the account, from ``/accounts/followers/`` pages.
 
 The page's real markup is unknown (FORMATS.md §3.9), so names, the follower count and the
-paging are read by ``sessions.followers_parsing`` (configured selectors first, then the common
+paging are read by ``formats.followers`` (configured selectors first, then the common
 ways), and pages are read through ``?page=N`` as :class:`FollowersWalk` directs: up to the
 highest page linked or a "next" link, and past a full last page until one lists no one new
 (or answers 404, as a Django paginator does past the end).
@@ -25,8 +25,8 @@ from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
-from sessions.followers_parsing import FollowersPage, FollowersWalk, parse_followers
-from spiders.follow_items import CompleteList, Followers
+from crawler.items import CompleteList, Followers
+from formats.followers import FollowersPage, FollowersWalk, parse_followers
 from spiders.logged_in import LoggedInSpider, PageProblem, PageVisit
 from storage.records import RoomObservation
 

@@ -33,19 +33,14 @@ from playwright.async_api import Response as BrowserResponse
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from crawler.items import SessionChecked
+from crawler.settings import USER_AGENT
+from formats.site import AGE_GATE_CLOSE_SELECTOR, AGE_GATE_SELECTOR, INTERSTITIAL_TITLE
 from roomwatch.errors import JobError
-from sessions.pages import (
-    AGE_GATE_CLOSE_SELECTOR,
-    AGE_GATE_SELECTOR,
-    INTERSTITIAL_TITLE,
-    site_page,
-    wait_out_interstitial,
-)
+from sessions.pages import site_page, wait_out_interstitial
 from sessions.probe import ProbeOutcome, ProbeResult, classify_page
 from sessions.store import load_usable_session
 from spiders.base import RoomwatchSpider
-from spiders.follow_items import SessionChecked
-from spiders.settings import USER_AGENT
 
 if TYPE_CHECKING:
     import psycopg

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+import psycopg.sql
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from roomwatch.config import Config, DatabaseConfig
@@ -104,3 +105,36 @@ def _redact(message: str, conninfo: str) -> str:
     except psycopg.ProgrammingError:
         password = None
     return message.replace(str(password), "***") if password else message
+
+
+# Session-level primitives the long-lived processes use on a connection of their own: advisory
+# locks (held until unlocked or until the connection closes) and LISTEN.
+LockKey = tuple[int, int]
+
+
+def try_lock(conn: psycopg.Connection[Any], key: LockKey) -> bool:
+    """Takes the session advisory lock ``key`` on ``conn`` (autocommit); False if another
+    session holds it."""
+    row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", list(key)).fetchone()
+    return bool(row and row[0])
+
+
+def unlock(conn: psycopg.Connection[Any], key: LockKey) -> None:
+    """Lets go of a lock :func:`try_lock` took on ``conn``."""
+    conn.execute("SELECT pg_advisory_unlock(%s, %s)", list(key))
+
+
+def listen(conn: psycopg.Connection[Any], channel: str) -> None:
+    """``LISTEN`` on ``channel`` (a constant name, never user input); read with
+    ``conn.notifies()``."""
+    conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
+
+
+async def listen_async(conn: psycopg.AsyncConnection[Any], channel: str) -> None:
+    """:func:`listen` on an asynchronous connection."""
+    await conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
+
+
+async def ping_async(conn: psycopg.AsyncConnection[Any]) -> None:
+    """One round trip (``SELECT 1``): raises ``psycopg.Error`` when the server does not answer."""
+    await conn.execute("SELECT 1")

@@ -1,61 +1,15 @@
-"""Crawl jobs for the control API: queue, list, read and cancel, over an async connection.
+"""The list of crawl jobs the control API and the Agent page show: newest first, filtered, paged.
 
-The API only writes job rows; the agents' workers run them. The statements that change a job
-are the constants of :mod:`storage.jobs`, so the API and the agent move jobs through the very
-same state machine.
+The statements that create, read and move one job are :mod:`storage.jobs`' (with their
+``_async`` twins); this is the one composed listing, asynchronous only.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import psycopg
 from psycopg import sql
 from psycopg.rows import class_row
-from psycopg.types.json import Jsonb
 
-from roomwatch.errors import JobConflict
-from storage.jobs import (
-    ACTIVE_JOB,
-    CANCEL_QUEUED,
-    CANCEL_RUNNING,
-    INSERT_JOB,
-    JOB_BY_ID,
-    Job,
-    Status,
-    Trigger,
-)
-
-AsyncConnection = psycopg.AsyncConnection[Any]
-
-
-async def _one(conn: AsyncConnection, query: str, params: dict[str, Any]) -> Job | None:
-    async with conn.cursor(row_factory=class_row(Job)) as cur:
-        await cur.execute(query, params)
-        return await cur.fetchone()
-
-
-async def create_job_async(
-    conn: AsyncConnection, spider: str, args: dict[str, Any], trigger: Trigger
-) -> Job:
-    """Queues a job (the caller has checked the spider name).
-
-    Raises:
-        JobConflict: one of that spider is already queued or running (``existing`` is its id).
-    """
-    try:
-        async with conn.transaction():
-            job = await _one(conn, INSERT_JOB, {"s": spider, "a": Jsonb(args), "t": trigger})
-    except psycopg.errors.UniqueViolation:
-        active = await _one(conn, ACTIVE_JOB, {"s": spider})
-        raise JobConflict(spider, active.job_id if active else 0) from None
-    assert job is not None
-    return job
-
-
-async def get_job_async(conn: AsyncConnection, job_id: int) -> Job | None:
-    """One job by id."""
-    return await _one(conn, JOB_BY_ID, {"id": job_id})
+from storage.jobs import AsyncConnection, Job, Status
 
 
 async def list_jobs(
@@ -82,11 +36,3 @@ async def list_jobs(
     async with conn.cursor(row_factory=class_row(Job)) as cur:
         await cur.execute(query, params)
         return await cur.fetchall()
-
-
-async def request_cancel_async(conn: AsyncConnection, job_id: int) -> Job | None:
-    """A queued job is cancelled at once; a running one is flagged for its runner to stop."""
-    async with conn.transaction():
-        await conn.execute(CANCEL_QUEUED, {"id": job_id})
-        await conn.execute(CANCEL_RUNNING, {"id": job_id})
-    return await get_job_async(conn, job_id)

@@ -8,8 +8,8 @@ Whoever supervises a running job (an agent's worker, or ``roomwatch crawl``) hol
 advisory lock on it (:data:`JOB_LOCK_SQL`) for as long as it watches the crawl. The lock dies
 with the supervisor's connection, so "running, and nobody holds its lock" is exactly "its
 supervisor is gone", whichever process or machine it ran on: :func:`interrupt_abandoned` relies
-on that instead of guessing from heartbeats. The SQL constants are public so the control API's
-asynchronous queries (``storage/job_queries.py``) run the very same statements.
+on that instead of guessing from heartbeats. The control API moves jobs with the ``_async``
+twins of the same functions, so both run the very same statements.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from roomwatch.errors import DatabaseError, JobConflict
 from storage.database import connect
 
 Connection = psycopg.Connection[Any]
+AsyncConnection = psycopg.AsyncConnection[Any]
 Trigger = Literal["schedule", "api", "cli"]
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
@@ -87,6 +88,11 @@ def _job(conn: Connection, query: str, params: dict[str, Any]) -> Job | None:
         return cur.execute(query, params).fetchone()
 
 
+async def _job_async(conn: AsyncConnection, query: str, params: dict[str, Any]) -> Job | None:
+    async with conn.cursor(row_factory=class_row(Job)) as cur:
+        return await (await cur.execute(query, params)).fetchone()
+
+
 def create_job(conn: Connection, spider: str, args: dict[str, Any], trigger: Trigger) -> Job:
     """Queues a job.
 
@@ -103,6 +109,20 @@ def create_job(conn: Connection, spider: str, args: dict[str, Any], trigger: Tri
     return job
 
 
+async def create_job_async(
+    conn: AsyncConnection, spider: str, args: dict[str, Any], trigger: Trigger
+) -> Job:
+    """:func:`create_job` on an asynchronous connection (the caller has checked the spider)."""
+    try:
+        async with conn.transaction():
+            job = await _job_async(conn, INSERT_JOB, {"s": spider, "a": Jsonb(args), "t": trigger})
+    except psycopg.errors.UniqueViolation:
+        active = await _job_async(conn, ACTIVE_JOB, {"s": spider})
+        raise JobConflict(spider, active.job_id if active else 0) from None
+    assert job is not None
+    return job
+
+
 def active_job(conn: Connection, spider: str) -> Job | None:
     """The queued or running job of ``spider``, if any."""
     return _job(conn, ACTIVE_JOB, {"s": spider})
@@ -111,6 +131,11 @@ def active_job(conn: Connection, spider: str) -> Job | None:
 def get_job(conn: Connection, job_id: int) -> Job | None:
     """One job by id."""
     return _job(conn, JOB_BY_ID, {"id": job_id})
+
+
+async def get_job_async(conn: AsyncConnection, job_id: int) -> Job | None:
+    """:func:`get_job` on an asynchronous connection."""
+    return await _job_async(conn, JOB_BY_ID, {"id": job_id})
 
 
 def lock_job(conn: Connection, job_id: int) -> bool:
@@ -192,6 +217,11 @@ def start_job(conn: Connection, job_id: int, pid: int, log_path: str) -> bool:
     return cur.rowcount == 1
 
 
+def record_pid(conn: Connection, job_id: int, pid: int) -> None:
+    """Notes the crawl process's pid, so a sweep can find (and kill) an orphaned crawl."""
+    conn.execute("UPDATE crawl_jobs SET pid = %s WHERE job_id = %s", [pid, job_id])
+
+
 def record_progress(conn: Connection, job_id: int, stats: dict[str, Any]) -> None:
     """Stores the crawl's running counters (pages, items, requests) and a heartbeat."""
     with conn.transaction():
@@ -231,6 +261,14 @@ def request_cancel(conn: Connection, job_id: int) -> Job | None:
         conn.execute(CANCEL_QUEUED, {"id": job_id})
         conn.execute(CANCEL_RUNNING, {"id": job_id})
     return get_job(conn, job_id)
+
+
+async def request_cancel_async(conn: AsyncConnection, job_id: int) -> Job | None:
+    """:func:`request_cancel` on an asynchronous connection."""
+    async with conn.transaction():
+        await conn.execute(CANCEL_QUEUED, {"id": job_id})
+        await conn.execute(CANCEL_RUNNING, {"id": job_id})
+    return await get_job_async(conn, job_id)
 
 
 def cancel_for_shutdown(conn: Connection, job_ids: list[int]) -> list[int]:

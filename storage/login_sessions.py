@@ -3,7 +3,7 @@
 A row says whose session it is, how it was captured, when it was last checked and with what
 outcome, and which encrypted file under ``data_dir/sessions`` holds it. Cookie values live only
 in that file (``sessions/store.py`` keeps the two together). The functions run inside the
-caller's transaction; the SQL constants are public so asynchronous callers can reuse them.
+caller's transaction; each has an ``_async`` twin for the API's connections.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import psycopg
 from psycopg.rows import class_row
 
 Connection = psycopg.Connection[Any]
+AsyncConnection = psycopg.AsyncConnection[Any]
 Method = Literal["interactive", "form", "import"]
 Status = Literal["valid", "expired", "unknown"]
 
@@ -113,3 +114,49 @@ def delete_login_session(conn: Connection, session_id: int) -> LoginSession | No
     """Removes the row and returns it (None if there was none); the file is the caller's."""
     with conn.cursor(row_factory=class_row(LoginSession)) as cur:
         return cur.execute(DELETE_SESSION, {"session_id": session_id}).fetchone()
+
+
+async def insert_login_session_async(
+    conn: AsyncConnection,
+    *,
+    account: str,
+    method: Method,
+    file_name: str,
+    status: Status = "unknown",
+) -> LoginSession:
+    """:func:`insert_login_session` on an asynchronous connection."""
+    params = {"account": account, "method": method, "status": status, "file_name": file_name}
+    async with conn.cursor(row_factory=class_row(LoginSession)) as cur:
+        row = await (await cur.execute(INSERT_SESSION, params)).fetchone()
+    assert row is not None  # INSERT ... RETURNING always returns the row
+    return row
+
+
+async def get_login_session_async(conn: AsyncConnection, session_id: int) -> LoginSession | None:
+    """:func:`get_login_session` on an asynchronous connection."""
+    return await _one_async(conn, SESSION_BY_ID, {"session_id": session_id})
+
+
+async def list_login_sessions_async(conn: AsyncConnection) -> list[LoginSession]:
+    """:func:`list_login_sessions` on an asynchronous connection."""
+    async with conn.cursor(row_factory=class_row(LoginSession)) as cur:
+        return await (await cur.execute(ALL_SESSIONS)).fetchall()
+
+
+async def set_login_session_status_async(
+    conn: AsyncConnection, session_id: int, status: Status
+) -> LoginSession | None:
+    """:func:`set_login_session_status` on an asynchronous connection."""
+    return await _one_async(conn, SET_STATUS, {"session_id": session_id, "status": status})
+
+
+async def delete_login_session_async(conn: AsyncConnection, session_id: int) -> LoginSession | None:
+    """:func:`delete_login_session` on an asynchronous connection."""
+    return await _one_async(conn, DELETE_SESSION, {"session_id": session_id})
+
+
+async def _one_async(
+    conn: AsyncConnection, query: str, params: dict[str, Any]
+) -> LoginSession | None:
+    async with conn.cursor(row_factory=class_row(LoginSession)) as cur:
+        return await (await cur.execute(query, params)).fetchone()

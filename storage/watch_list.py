@@ -7,7 +7,7 @@ watched", is already true). ``person_summary`` follows ``persons.watch`` through
 (migration 0007), which also notify ``roomwatch_persons`` for the API's person cache.
 
 Usernames are expected checked and lower-cased by the caller (the API and the CLI check them
-with the parsers' own rule, :func:`sessions.markup.valid_username`). Each write has a twin for
+with the parsers' own rule, :func:`formats.markup.valid_username`). Each write has a twin for
 the control API's asynchronous connection; both run the same statements.
 """
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from spiders.affiliate import decode_page
+from formats.affiliate import decode_page
 from storage.records import AffiliateRoom, CbhoursLive, gender_code
 
 TOKEN = "test-token-0123456789abcdefghijklmnopqrstuvwxyz"

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
 from litestar import Request, Response, Router
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.static_files import create_static_files_router
 
-from control_api.problems import refuse_nul
+from control_api.problems import http_problem, log_failure, page_error, refuse_nul
+from roomwatch.errors import RoomwatchError
 from web.auth import require_session
 from web.pages.agent import AgentController
 from web.pages.agent_jobs import JobController
@@ -19,22 +19,19 @@ from web.pages.agent_sessions import SessionPagesController
 from web.pages.follow import FollowController
 from web.pages.login import LoginController
 from web.pages.profile import ProfileController
-from web.pages.query import BadPageInput
 from web.pages.users import UsersController
 from web.templating import STATIC, page
-
-log = logging.getLogger(__name__)
 
 PAGE_PATHS = r"^/(?:$|login$|logout$|users(?:/|$)|images/|follow(?:/|$)|agent(?:/|$)|static/)"
 """The paths the pages own: the API's bearer check leaves them to :mod:`web.auth`."""
 
 
 def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+    """The page for an error: its status and message are the API's for the same error
+    (:func:`control_api.problems.page_error`); a failure is logged, never shown."""
+    status, detail = page_error(exc)
     if status >= 500:
-        log.error("page %s failed", request.url.path, exc_info=exc)
-        detail = "Something went wrong on the agent; its log says what."
+        log_failure(f"page {request.url.path}", exc)
     return page(request, "error.html", status_code=status, status=status, detail=detail)
 
 
@@ -45,10 +42,7 @@ async def _before_page(request: Request[Any, Any, Any]) -> Response[Any] | None:
     signed_out = await require_session(request)
     if signed_out is not None:
         return signed_out
-    try:
-        await refuse_nul(request)
-    except ProblemDetailsException as exc:
-        raise BadPageInput(detail=exc.detail) from None
+    await refuse_nul(request)
     return None
 
 
@@ -57,9 +51,7 @@ def page_or_problem(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
     on the pages' paths, problem details everywhere else (the app-level handler)."""
     if re.match(PAGE_PATHS, request.url.path):
         return _error_page(request, exc)
-    return ProblemDetailsException(
-        status_code=exc.status_code, detail=exc.detail, headers=exc.headers
-    ).to_response(request)
+    return http_problem(request, exc)
 
 
 def web_router() -> Router:
@@ -76,10 +68,13 @@ def web_router() -> Router:
             SessionPagesController,
         ],
         before_request=_before_page,
+        # Every key of the app's handlers that an error here could match (else the app's
+        # problem details, or the plugin's, keyed on a subclass, would win over Exception).
         exception_handlers={
             HTTPException: _error_page,
-            # Else the problem-details plugin's handler, keyed on this subclass, would win.
             ProblemDetailsException: _error_page,
+            ValidationException: _error_page,
+            RoomwatchError: _error_page,
             Exception: _error_page,
         },
         include_in_schema=False,

@@ -177,7 +177,7 @@ def test_a_crawl_that_dies_on_its_own_leaves_no_descendant_behind(db_url: str) -
 
 
 def test_the_orphan_sweep_reaches_descendants_in_other_process_groups() -> None:
-    parent, grandchild = _tree("spiders.crawl", "--job-id", "4242")
+    parent, grandchild = _tree("crawler.crawl", "--job-id", "4242")
     try:
         kill_orphan(parent.pid, 4242)
         parent.wait(10)
@@ -231,7 +231,7 @@ def test_a_crawl_process_never_starts_the_embedded_database(tmp_path: Path) -> N
         "ROOMWATCH_DATA_DIR": str(tmp_path),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "spiders.crawl", "--job-id", "1"],
+        [sys.executable, "-m", "crawler.crawl", "--job-id", "1"],
         env=env,
         capture_output=True,
         text=True,

@@ -11,9 +11,9 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 import control_api.imports
-import sessions.html_import
+import formats.html_import
 from control_api.imports import MAX_BODY_BYTES
-from sessions.html_import import MAX_ELEMENTS
+from formats.html_import import MAX_ELEMENTS
 from upstream_sim.site.follow_lists import FollowLists
 from upstream_sim.site.list_pages import followers_page
 from upstream_sim.site.state import Account
@@ -85,7 +85,7 @@ def test_a_page_with_too_many_elements_is_413(client: TestClient[Litestar]) -> N
 def test_a_page_over_the_byte_limit_is_413(
     client: TestClient[Litestar], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sessions.html_import, "MAX_DOCUMENT_BYTES", 4 * 2**20)
+    monkeypatch.setattr(formats.html_import, "MAX_DOCUMENT_BYTES", 4 * 2**20)
     page = _followers_page(3)
     files = [
         ("page", ("small.html", page, "text/html")),

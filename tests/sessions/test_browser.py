@@ -10,6 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from crawler.settings import crawl_settings
 from roomwatch.catalog import SPIDERS
 from roomwatch.config import load_config
 from sessions import browser
@@ -21,7 +22,6 @@ from sessions.browser import (
     open_browser,
     sandbox_unavailable,
 )
-from spiders.settings import crawl_settings
 from tests.sessions.support import make_config
 
 SECRET = "sEcReT-api-token-0123456789abcdef0123456789"

@@ -1,17 +1,13 @@
-"""The cbhours_live spider: decoding get_live, and whole crawls: trophy marking and rechecks."""
+"""The cbhours_live spider, whole crawls: trophy marking and rechecks (format: tests/formats)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import msgspec
 import psycopg
 import pytest
 
-from roomwatch.errors import DecodeError, UpstreamError
-from spiders.cbhours_live import decode_live
 from tests.spiders.cbhours_support import (
     add_persons,
     api_requests,
@@ -23,80 +19,6 @@ from tests.support import crawl
 from upstream_sim.cbhours.data import LiveOnline
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
-
-SAMPLES = Path(__file__).parents[1] / "fixtures" / "doc_examples"
-ONLINE = {
-    "room_status": "Online",
-    "gender": "Female",
-    "rank": 1,
-    "grank": 2,
-    "viewers": 3,
-    "followers": 4,
-    "current_show": "public",
-    "room_subject": "hi",
-    "tags": ["A"],
-    "is_new": False,
-}
-
-
-def _live(**rows: Any) -> bytes:
-    return json.dumps({"server_status": "up", "data": rows}).encode()
-
-
-def test_decodes_the_doc_example() -> None:
-    answer = decode_live((SAMPLES / "cbhours_DOCEXAMPLE_get_live.json").read_bytes())
-    online, offline = answer.rows
-    assert (online.username, online.room_status, online.rank, online.grank) == (
-        "model1",
-        "Online",
-        123,
-        45,
-    )
-    assert (online.viewers, online.followers, online.current_show) == (1024, 54321, "public")
-    assert online.tags == ["new", "ebony", "pvt"]
-    assert (online.room_subject or "").startswith("GOAL: [304 tokens remaining]")
-    assert (offline.username, offline.room_status, offline.rank, offline.tags) == (
-        "model2",
-        "Offline",
-        None,
-        None,
-    )
-    assert json.loads(offline.raw) == {"room_status": "Offline"}
-
-
-def test_error_code_300_means_no_trophy() -> None:
-    answer = decode_live((SAMPLES / "cbhours_DOCEXAMPLE_error_code300.json").read_bytes())
-    assert answer.no_trophy
-    assert answer.rows == []
-
-
-def test_tolerates_unknown_fields_and_an_empty_php_array() -> None:
-    [row] = decode_live(_live(Model3={**ONLINE, "new_field": 1})).rows
-    assert (row.username, row.tags, row.gender) == ("model3", ["a"], "f")  # from "Female"
-    assert json.loads(row.raw)["new_field"] == 1
-    assert decode_live(b'{"server_status": "up", "data": []}').rows == []
-
-
-@pytest.mark.parametrize(
-    ("body", "named"),
-    [
-        (_live(m={**ONLINE, "viewers": "3"}), "data.m.viewers: expected `int`, got `str`"),
-        (_live(m={**ONLINE, "tags": "a"}), "data.m.tags: expected `array`, got `str`"),
-        (_live(m={"room_status": "Away"}), "data.m.room_status: invalid value 'Away'"),
-        (_live(m={"room_status": "Online"}), "data.m: object missing required field `rank`"),
-        (b'{"server_status": "up"}', "data: object missing required field"),
-        (b'{"server_status": "up", "data": 5}', "data: expected `object | array | null`"),
-        (b'{"server_status": "up", "da', "body: not JSON"),
-    ],
-)
-def test_a_wrong_answer_names_the_field(body: bytes, named: str) -> None:
-    with pytest.raises(DecodeError, match="^" + named.replace("|", r"\|")):
-        decode_live(body)
-
-
-def test_an_unknown_error_answer_is_not_taken_for_no_trophy() -> None:
-    with pytest.raises(UpstreamError, match="error answer: Error Code:999"):
-        decode_live(b'{"status": "error", "message": "Error Code:999 down"}')
 
 
 def _trophy_state(db: psycopg.Connection[Any], name: str) -> tuple[bool | None, bool]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from spiders.cbhours_live import decode_live
+from formats.cbhours import decode_live
 from storage.records import ActivitySegment, AffiliateRoom, DailyActivity
 from storage.writers import (
     mark_without_trophy,

@@ -19,22 +19,21 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import PathParameter
 from litestar.response import Redirect, Template
 
 from control_api.crawls import CrawlRequest, submit_crawl
 from control_api.params import Db
+from control_api.problems import status_of
 from control_api.schedules import ScheduleChange, change_schedule
-from control_api.sessions import stored_sessions
 from roomwatch.catalog import SPIDERS
 from roomwatch.config import Config
-from roomwatch.errors import JobConflict, ScheduleError
+from roomwatch.errors import InvalidInput, JobConflict
 from storage.job_queries import list_jobs
+from storage.login_sessions import list_login_sessions_async
 from storage.status import read_status_async
 from web.auth import take_flashes
 from web.pages.agent_jobs import job_view
-from web.pages.query import BadPageInput
 from web.templating import page
 
 RECENT_JOBS = 25
@@ -65,7 +64,7 @@ def form_fields(form: FormMultiDict) -> dict[str, str]:
     """The non-empty text fields of a form, stripped (an empty field means "not given").
 
     Raises:
-        BadPageInput: a field holds a NUL, which no PostgreSQL text can (400 naming it).
+        InvalidInput: a field holds a NUL, which no PostgreSQL text can (400 naming it).
     """
     fields = {
         key: value.strip()
@@ -74,7 +73,7 @@ def form_fields(form: FormMultiDict) -> dict[str, str]:
     }
     for key, value in fields.items():
         if "\x00" in value:
-            raise BadPageInput(detail=f"{key}: NUL characters are not accepted")
+            raise InvalidInput(key, "NUL characters are not accepted")
     return fields
 
 
@@ -83,7 +82,7 @@ def convert_form(fields: Mapping[str, Any], kind: type[msgspec.Struct]) -> Any:
     reads ``"600"`` as 600 and ``"true"`` as true).
 
     Raises:
-        ValidationException: a value the API would refuse too; the message names the field.
+        InvalidInput: a value the API would refuse too, naming the field.
     """
     try:
         return msgspec.convert(dict(fields), kind, strict=False)
@@ -92,14 +91,13 @@ def convert_form(fields: Mapping[str, Any], kind: type[msgspec.Struct]) -> Any:
         found = _AT.search(message)
         field = found.group("path").replace("[...]", "") if found else "form"
         reason = _AT.sub("", message)
-        raise ValidationException(detail=f"{field}: {reason}") from None
+        raise InvalidInput(field, reason) from None
 
 
 async def overview(
     request: Request[Any, Any, Any],
     db: Db,
     config: Config,
-    conninfo: str,
     database_label: str,
     *,
     message: PageMessage | None = None,
@@ -121,7 +119,7 @@ async def overview(
         jobs=[job_view(job) for job in jobs],
         spiders=list(SPIDERS.values()),
         active=active,
-        sessions=await stored_sessions(conninfo),
+        sessions=await list_login_sessions_async(db),
         message=message,
     )
 
@@ -134,11 +132,10 @@ def show_agent(
     request: Request[Any, Any, Any],
     db: Db,
     config: NamedDependency[Config],
-    conninfo: NamedDependency[str],
     database_label: NamedDependency[str],
 ) -> ShowAgent:
     """The dependency ``show``: the Agent page of this request, ready to render."""
-    return functools.partial(overview, request, db, config, conninfo, database_label)
+    return functools.partial(overview, request, db, config, database_label)
 
 
 SHOW_AGENT = {"show": Provide(show_agent, sync_to_thread=False)}
@@ -170,13 +167,10 @@ class AgentController(Controller):
         fields = form_fields(await request.form())
         try:
             change: ScheduleChange = convert_form(fields, ScheduleChange)
-            schedule = await change_schedule(db, config, name, change)
-        except (ValidationException, ScheduleError) as exc:
-            text = exc.detail if isinstance(exc, ValidationException) else str(exc)
-            refused = PageMessage(section="schedules", text=text, error=True, target=name)
-            return await show(message=refused, status_code=400)
-        if schedule is None:
-            raise NotFoundException(detail=f"name: no schedule named {name!r}")
+            await change_schedule(db, config, name, change)
+        except InvalidInput as exc:  # a ScheduleError too
+            refused = PageMessage(section="schedules", text=str(exc), error=True, target=name)
+            return await show(message=refused, status_code=status_of(exc))
         return Redirect(f"/agent#schedule-{name}", status_code=303)
 
     @post("/crawls", status_code=303)
@@ -195,9 +189,9 @@ class AgentController(Controller):
         try:
             crawl: CrawlRequest = convert_form({"spider": spider, "args": args}, CrawlRequest)
             job = await submit_crawl(db, crawl)
-        except ValidationException as exc:
-            refused = PageMessage(section="run", text=exc.detail, error=True, target=spider)
-            return await show(message=refused, status_code=400)
+        except InvalidInput as exc:
+            refused = PageMessage(section="run", text=str(exc), error=True, target=spider)
+            return await show(message=refused, status_code=status_of(exc))
         except JobConflict as conflict:
             busy = PageMessage(
                 section="run",
@@ -206,5 +200,5 @@ class AgentController(Controller):
                 target=spider,
                 job_id=conflict.existing or None,
             )
-            return await show(message=busy, status_code=409)
+            return await show(message=busy, status_code=status_of(conflict))
         return Redirect(f"/agent/jobs/{job.job_id}", status_code=303)

@@ -14,15 +14,13 @@ import datetime as dt
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.exceptions import NotFoundException
 from litestar.params import PathParameter
-from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Redirect, Template
 
-from control_api.crawls import as_crawl, cancel_crawl, log_tail
+from control_api.crawls import as_crawl, cancel_crawl, found_job, log_tail
 from control_api.params import Db
-from storage.job_queries import get_job_async
-from storage.jobs import Job
+from roomwatch.errors import NotFound
+from storage.jobs import Job, get_job_async
 from web.templating import page
 
 LOG_LINES = 40
@@ -39,13 +37,11 @@ def job_view(job: Job, now: dt.datetime | None = None) -> dict[str, Any]:
 
 
 async def _job_context(db: Db, job_id: int) -> dict[str, Any]:
-    job = await get_job_async(db, job_id)
-    if job is None:
-        raise NotFoundException(detail=f"job_id: no crawl job #{job_id}")
+    job = found_job(await get_job_async(db, job_id), job_id)
     try:
         log, log_note = await log_tail(job, LOG_LINES), None
-    except ProblemDetailsException as missing:
-        log, log_note = None, missing.detail
+    except NotFound as missing:
+        log, log_note = None, str(missing)
     return {**job_view(job), "log": log, "log_note": log_note, "interval": REFRESH_MS}
 
 

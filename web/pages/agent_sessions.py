@@ -1,8 +1,8 @@
 """The Agent page's login-session forms: import cookies, verify a session, delete one.
 
 Each calls the function of ``/api/v1/sessions`` (:mod:`control_api.sessions`): the same
-parser, encrypted store and logged-in probe, on the same synchronous connection in a worker
-thread. Only metadata is ever shown; cookie values go into the store and never come back out.
+parser, encrypted store and logged-in probe, on the app's connection pool. Only metadata is
+ever shown; cookie values go into the store and never come back out.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from litestar import Controller, Request, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import PathParameter
-from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Redirect, Template
 
+from control_api.params import Db, Pool
+from control_api.problems import status_of
 from control_api.sessions import (
     MAX_COOKIE_FILE_BYTES,
     probe_session,
@@ -23,6 +24,7 @@ from control_api.sessions import (
     store_imported_cookies,
 )
 from roomwatch.config import Config
+from roomwatch.errors import RequestError
 from web.auth import flash
 from web.pages import query
 from web.pages.agent import SHOW_AGENT, PageMessage, Show, form_fields
@@ -43,7 +45,7 @@ class SessionPagesController(Controller):
         self,
         request: Request[Any, Any, Any],
         config: NamedDependency[Config],
-        conninfo: NamedDependency[str],
+        pool: Pool,
         show: Show,
     ) -> Template | Redirect:
         """Pasted text or an uploaded file (extension JSON, storage state, cookies.txt), checked
@@ -68,16 +70,16 @@ class SessionPagesController(Controller):
         else:
             try:
                 row = await store_imported_cookies(
+                    pool,
                     config,
-                    conninfo,
                     data,
                     verify=fields.get("verify") == "true",
                     account=account,
                     field=COOKIES_FIELD,
                 )
-            except ProblemDetailsException as refused:
-                answer = PageMessage(section="sessions", text=str(refused.detail), error=True)
-                status_code = refused.status_code
+            except RequestError as refused:  # not a cookie file, or not logged in
+                answer = PageMessage(section="sessions", text=str(refused), error=True)
+                status_code = status_of(refused)
             else:
                 flash(
                     request,
@@ -96,12 +98,12 @@ class SessionPagesController(Controller):
         self,
         request: Request[Any, Any, Any],
         config: NamedDependency[Config],
-        conninfo: NamedDependency[str],
+        pool: Pool,
         session_id: SessionId,
     ) -> Redirect:
         """Runs the logged-in probe (a headless Chromium: a few seconds); the Agent page it
         redirects to shows the verdict."""
-        outcome = await probe_session(config, conninfo, session_id)
+        outcome = await probe_session(pool, config, session_id)
         flash(
             request,
             PageMessage(
@@ -114,7 +116,7 @@ class SessionPagesController(Controller):
 
     @post("/{session_id:int}/delete", status_code=303)
     async def delete(
-        self, config: NamedDependency[Config], conninfo: NamedDependency[str], session_id: SessionId
+        self, config: NamedDependency[Config], db: Db, session_id: SessionId
     ) -> Redirect:
-        await remove_session(config, conninfo, session_id)
+        await remove_session(db, config, session_id)
         return Redirect("/agent#sessions", status_code=303)

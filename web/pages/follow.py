@@ -41,14 +41,20 @@ from control_api.imports import (
 )
 from control_api.params import Db, Persons
 from control_api.persons import person_page
+from control_api.problems import status_of
 from roomwatch.config import Config
-from roomwatch.errors import FollowLossHeld, HtmlImportError, HtmlTooLargeError, SavedAtError
+from roomwatch.errors import (
+    FollowLossHeld,
+    HtmlImportError,
+    HtmlTooLargeError,
+    InvalidInput,
+    SavedAtError,
+)
 from storage.exports import export_ended, export_persons
 from storage.follow_lists import EndedFollow, EndedList, list_checks, list_ended
 from storage.person_list import PersonFilter, PersonSort, PersonSummary
 from storage.person_queries import list_follow_events, sources_of
 from web.pages import query
-from web.pages.query import BadPageInput
 from web.pages.users import PAGE_SIZE
 from web.person_rows import PersonRow, person_rows
 from web.templating import page
@@ -110,7 +116,7 @@ async def _tab_rows(
     if cursor is not None:
         until, person_id = decode_cursor(cursor, kind, dt.datetime)
         if until is None:
-            raise BadPageInput(detail="cursor: not a cursor this page issued")
+            raise InvalidInput("cursor", "not a cursor this page issued")
         after = (until, person_id)
     ended = await list_ended(db, which, limit=PAGE_SIZE + 1, after=after)
     items: list[EndedFollow] = ended[:PAGE_SIZE]
@@ -158,7 +164,7 @@ def _saved_at(form: Mapping[str, str]) -> dt.datetime | None:
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise BadPageInput(detail="saved_at: expected a date and time") from None
+        raise InvalidInput("saved_at", "expected a date and time") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
@@ -238,7 +244,7 @@ class FollowController(Controller):
         form = await request.form()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         if not fields.get("kind"):  # the API requires it too: never guess which list it is
-            raise BadPageInput(detail="kind: choose followers or following")
+            raise InvalidInput("kind", "choose followers or following")
         kind: Kind = query.choice(fields, "kind", get_args(Kind), "followers")
         confirm = query.flag(fields, "confirm_loss") or False
         saved_at = _saved_at(fields)
@@ -250,15 +256,16 @@ class FollowController(Controller):
             )
             upload = _concluded(kind, result)
         except HtmlTooLargeError as exc:
-            status, upload = 413, Upload(kind, False, "The page is too large.", str(exc))
+            status, upload = status_of(exc), Upload(kind, False, "The page is too large.", str(exc))
         except SavedAtError as exc:
             headline = "The page is older than the list's last check." if exc.stale else ""
-            status = 409 if exc.stale else 400
+            status = status_of(exc)
             upload = Upload(kind, False, headline or "The saved time is unusable.", str(exc))
         except HtmlImportError as exc:
-            status, upload = 400, Upload(kind, False, "The page could not be read.", str(exc))
+            status = status_of(exc)
+            upload = Upload(kind, False, "The page could not be read.", str(exc))
         except FollowLossHeld as exc:
-            status = 409
+            status = status_of(exc)
             upload = Upload(
                 kind,
                 False,

@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from typing import Any, get_args
 
 from litestar import Controller, Request, get, post
-from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 from markupsafe import Markup
 
 from control_api.params import LONGEST_RANGE, Db, Persons, Username
 from control_api.persons import history_resolution
+from roomwatch.errors import InvalidInput, NotFound
 from storage.person_queries import FieldSource, FollowEvent, PersonDetail, list_follow_events
 from storage.person_series import (
     Metric,
@@ -69,7 +69,7 @@ _BEGAN_BY = {"unfollowed": "followed", "lost_follower": "new_follower"}
 
 def _found(person: PersonDetail | None, username: str) -> PersonDetail:
     if person is None:
-        raise NotFoundException(detail=f"Nobody named {username!r} is known to roomwatch.")
+        raise NotFound("username", f"Nobody named {username!r} is known to roomwatch.")
     return person
 
 
@@ -250,7 +250,7 @@ class ProfileController(Controller):
         person = _found(await persons.get(username), username)
         watch = query.flag(dict(await request.form()), "watch")
         if watch is None:
-            raise query.BadPageInput(detail="watch: expected true or false")
+            raise InvalidInput("watch", "expected true or false")
         await set_watch_async(db, [person.username], watch)
         persons.forget()  # the next read of this person shows the flag at once
         return Redirect(f"/users/{person.username}", status_code=303)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import TypeVar
 
-from litestar.exceptions import HTTPException
+from roomwatch.errors import InvalidInput
 
 T = TypeVar("T", bound=str)
 
@@ -18,16 +18,10 @@ _TRUE = frozenset({"true", "yes", "1", "on"})
 _FALSE = frozenset({"false", "no", "0", "off"})
 
 
-class BadPageInput(HTTPException):
-    """A URL or form value a page cannot use; the message names the field."""
-
-    status_code = 400
-
-
 def text(params: Mapping[str, str], name: str, max_length: int = 100) -> str | None:
     value = (params.get(name) or "").strip()
     if len(value) > max_length:
-        raise BadPageInput(detail=f"{name}: at most {max_length} characters")
+        raise InvalidInput(name, f"at most {max_length} characters")
     return value or None
 
 
@@ -39,7 +33,7 @@ def flag(params: Mapping[str, str], name: str) -> bool | None:
         return True
     if value in _FALSE:
         return False
-    raise BadPageInput(detail=f"{name}: expected true or false")
+    raise InvalidInput(name, "expected true or false")
 
 
 def choice(params: Mapping[str, str], name: str, allowed: Collection[T], default: T) -> T:
@@ -49,7 +43,7 @@ def choice(params: Mapping[str, str], name: str, allowed: Collection[T], default
     for option in allowed:
         if option == value:
             return option
-    raise BadPageInput(detail=f"{name}: expected one of {', '.join(allowed)}")
+    raise InvalidInput(name, f"expected one of {', '.join(allowed)}")
 
 
 def optional_choice(params: Mapping[str, str], name: str, allowed: Collection[T]) -> T | None:

@@ -11,7 +11,6 @@ from typing import Any, get_args
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import File, Redirect, Template
 
@@ -19,6 +18,7 @@ from control_api.images import stored_image
 from control_api.params import Db
 from control_api.persons import person_page
 from roomwatch.config import Config
+from roomwatch.errors import NotFound
 from storage.person_list import SORT_COLUMNS, Gender, PersonFilter, PersonSort
 from storage.person_queries import sources_of
 from web.pages import query
@@ -81,5 +81,5 @@ class UsersController(Controller):
         """A stored thumbnail (never the upstream URL: pages work offline and leak nothing)."""
         found = await stored_image(db, config, image_id)
         if found is None:
-            raise NotFoundException(detail=f"no stored image {image_id}")
+            raise NotFound("image_id", f"no stored image {image_id}")
         return found

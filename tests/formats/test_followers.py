@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from parsel import Selector
 
+from formats.followers import FollowersPage, FollowersWalk, parse_followers
+from formats.markup import root_of, select
+from formats.page_links import MAX_PAGE
 from roomwatch.config import FollowersConfig
-from sessions.followers_parsing import FollowersPage, FollowersWalk, parse_followers
-from sessions.markup import root_of, select
-from sessions.page_links import MAX_PAGE
 
 PAGES = Path(__file__).parents[1] / "fixtures" / "follow_pages"
 SETTINGS = FollowersConfig()

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from parsel import Selector
 
-from roomwatch.config import FollowersConfig
-from roomwatch.errors import RoomListError
-from sessions.followed_parsing import (
+from formats.followed_cams import (
     decode_room_list,
     parse_counts,
     parse_followed_page,
     parse_paging,
 )
-from sessions.followers_parsing import parse_followers
+from formats.followers import parse_followers
+from roomwatch.config import FollowersConfig
+from roomwatch.errors import RoomListError
 
 SAMPLES = Path(__file__).parents[1] / "fixtures"
 ROOM_LIST = SAMPLES / "roomlist_api_ts_room-list_2026-02-06_anonymous.json"

@@ -11,11 +11,11 @@ one-segment profile link. So the parser tries, in order:
 
 It reports which way it read the page: a fallback read is a guess, and a crawl trusts it for
 follow state only when the page also shows a follower count that it matches. The count and the
-paging are read by ``sessions.page_links`` (the configured count selector first, then the
+paging are read by ``formats.page_links`` (the configured count selector first, then the
 common ways a page shows them); :class:`FollowersWalk` decides from the pages read which page
 comes next and whether the pages read are the whole list.
 
-Every step is linear in the page's size (``sessions.markup``): a saved page of 20,000 cards is
+Every step is linear in the page's size (``formats.markup``): a saved page of 20,000 cards is
 read in about a second.
 
 A page listing nobody is an empty list only with a positive sign of it: a count of 0, or the
@@ -29,11 +29,11 @@ import re
 import msgspec
 from parsel import Selector
 
+from formats.markup import Element, name_of, profile_name, root_of, select
+from formats.page_links import MAX_PAGE, read_count, read_paging
+from formats.site import FOLLOWERS_PATH, LOGGED_IN_SELECTOR
 from roomwatch.config import FollowersConfig
 from roomwatch.text import clean_text
-from sessions.markup import Element, name_of, profile_name, root_of, select
-from sessions.page_links import MAX_PAGE, read_count, read_paging
-from sessions.pages import FOLLOWERS_PATH, LOGGED_IN_SELECTOR
 
 _MAIN = "#main, main, [role=main], #content"
 _OUTSIDE = (

@@ -23,48 +23,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-import msgspec
 from PIL import Image
 from scrapy.http import Request, Response
 from scrapy.http.request import NO_CALLBACK
 from scrapy.pipelines.images import ImageException, ImagesPipeline
 
+from crawler.items import StoredThumbnails, ThumbnailItem
 from roomwatch.config import Config
-from storage.images import Thumbnail, content_path, record_thumbnails
+from storage.images import Thumbnail, content_path
 
 if TYPE_CHECKING:
-    import psycopg
     from scrapy import Spider
     from scrapy.crawler import Crawler
     from scrapy.pipelines.files import FilesStoreProtocol, StatInfo
     from scrapy.pipelines.media import FileInfoOrError, MediaPipeline
 
 CONTENT_TYPE = "image/jpeg"  # the images pipeline stores JPEG, converting anything else
-
-
-class ThumbnailItem(msgspec.Struct, frozen=True):
-    """A person's thumbnail to download; the images pipeline replaces it with the stored one."""
-
-    username: str
-    url: str
-
-
-class StoredThumbnails(msgspec.Struct, frozen=True):
-    """Thumbnails whose files are on disk, to be recorded (one transaction per batch)."""
-
-    kind: ClassVar[str] = "images"
-    batch_rows: ClassVar[int] = 100
-    thumbnails: list[Thumbnail]
-
-    @property
-    def rows(self) -> int:
-        return len(self.thumbnails)
-
-    def merge(self, other: StoredThumbnails) -> StoredThumbnails:
-        return StoredThumbnails(self.thumbnails + other.thumbnails)
-
-    def store(self, conn: psycopg.Connection[Any], job_id: int | None) -> int:
-        return record_thumbnails(conn, self.thumbnails)
 
 
 def allowed_image_url(url: str, hosts: frozenset[str]) -> bool:

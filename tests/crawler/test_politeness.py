@@ -20,9 +20,8 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from agent.runner import CrawlRunner
+from crawler.middlewares import SharedPace, backoff_seconds, describe_failure, retry_after_seconds
 from roomwatch.config import BackoffConfig
-from spiders.backoff import backoff_seconds, describe_failure
-from spiders.ratelimit import SharedPace, retry_after_seconds
 from storage.jobs import Job
 from tests.spiders.cbhours_support import add_persons, api_requests, cbhours_config
 from tests.support import crawl
@@ -53,7 +52,7 @@ def test_the_pace_is_shared_through_the_file(tmp_path: Path) -> None:
 _TAKER = """
 import sys, time
 from pathlib import Path
-from spiders.ratelimit import SharedPace
+from crawler.middlewares import SharedPace
 pace = SharedPace(Path(sys.argv[1]), float(sys.argv[2]))
 start = float(sys.argv[3])
 while time.monotonic() < start:

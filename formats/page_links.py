@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
-from sessions.markup import Element, elements, select, text_of
+from formats.markup import Element, elements, select, text_of
 
 MAX_PAGE = 10_000
 """The highest page number believed (10,000 pages of followers is past any real account)."""

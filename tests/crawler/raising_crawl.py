@@ -1,6 +1,6 @@
 """A crawl whose callback or item pipeline raises, for tests/spiders/test_extensions.py.
 
-``python -m tests.spiders.raising_crawl URL callback|item|start`` runs one spider in this
+``python -m tests.crawler.raising_crawl URL callback|item|start`` runs one spider in this
 process (a Twisted reactor cannot restart, so not in the test's) with roomwatch's
 ``SpiderErrors`` extension and prints what the spider recorded as its failure.
 """
@@ -15,8 +15,8 @@ import scrapy
 from scrapy.crawler import CrawlerProcess
 from scrapy.http import Response
 
+from crawler.items import register_struct_items
 from spiders.base import RoomwatchSpider
-from spiders.items import register_struct_items
 
 
 class RaisingSpider(RoomwatchSpider):
@@ -55,8 +55,8 @@ def main() -> None:
             "LOG_LEVEL": "ERROR",
             "LOG_INSTALL_ROOT_HANDLER": False,
             "TELNETCONSOLE_ENABLED": False,
-            "EXTENSIONS": {"spiders.extensions.SpiderErrors": 510},
-            "ITEM_PIPELINES": {"tests.spiders.raising_crawl.RaisingPipeline": 500},
+            "EXTENSIONS": {"crawler.extensions.SpiderErrors": 510},
+            "ITEM_PIPELINES": {"tests.crawler.raising_crawl.RaisingPipeline": 500},
         }
     )
     crawler = process.create_crawler(RaisingSpider)

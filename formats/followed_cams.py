@@ -22,12 +22,12 @@ import re
 import msgspec
 from parsel import Selector
 
+from formats import numbers
+from formats.markup import name_of
+from formats.page_links import page_number
+from formats.site import LOGGED_IN_SELECTOR
 from roomwatch.errors import RoomListError
 from roomwatch.text import clean_json, clean_text
-from sessions import numbers
-from sessions.markup import name_of
-from sessions.page_links import page_number
-from sessions.pages import LOGGED_IN_SELECTOR
 from storage.records import RoomObservation, gender_code
 
 ANONYMOUS_TOTAL = 500
@@ -221,7 +221,7 @@ def _dropdown_online(page: Selector) -> list[Selector]:
 
 
 def username_of(element: Selector) -> str | None:
-    """The username an element names (see :func:`sessions.markup.name_of`)."""
+    """The username an element names (see :func:`formats.markup.name_of`)."""
     return name_of(element.root)
 
 

@@ -11,9 +11,9 @@ from scrapy import signals
 from twisted.internet import task
 from twisted.internet.threads import deferToThread
 
+from crawler.database import CrawlDatabase
 from roomwatch.logs import redact
 from spiders.base import RoomwatchSpider
-from spiders.database import close_crawler_pool, crawler_pool
 from storage.jobs import record_progress
 
 log = logging.getLogger(__name__)
@@ -35,17 +35,18 @@ class JobProgress:
         self.crawler = crawler
         self.job_id: int = crawler.settings.getint("ROOMWATCH_JOB_ID")
         self._loop: task.LoopingCall | None = None
+        self._database: CrawlDatabase | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> JobProgress:
         extension = cls(crawler)
         crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
-        crawler.signals.connect(extension.engine_stopped, signal=signals.engine_stopped)
         return extension
 
     def spider_opened(self, spider: Any) -> None:
         if self.job_id:
+            self._database = CrawlDatabase.of(self.crawler)
             self._loop = task.LoopingCall(self._report)
             self._loop.start(INTERVAL_SECONDS, now=False)
 
@@ -53,14 +54,13 @@ class JobProgress:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
 
-    def engine_stopped(self) -> None:
-        close_crawler_pool(self.crawler)
-
     def _report(self) -> Any:
         stats = json_stats(self.crawler.stats.get_stats())
+        database = self._database
+        assert database is not None  # set when the loop started
 
         def write() -> None:
-            with crawler_pool(self.crawler).connection() as conn:
+            with database.connection() as conn:
                 record_progress(conn, self.job_id, stats)
 
         return deferToThread(write).addErrback(

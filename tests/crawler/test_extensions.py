@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from crawler.settings import crawl_settings
 from roomwatch.catalog import SPIDERS
 from roomwatch.config import Config
-from spiders.settings import crawl_settings
 from upstream_sim.server import SimulatorServer
 
 ROOT = Path(__file__).parents[2]
@@ -30,7 +30,7 @@ def test_an_error_scrapy_only_logs_fails_the_crawl(
     # Before: Scrapy logged these, the crawl finished normally and the job "succeeded".
     url = f"{sim.base_url}/_sim/requests"  # any page answering 200
     done = subprocess.run(
-        [sys.executable, "-m", "tests.spiders.raising_crawl", url, mode],
+        [sys.executable, "-m", "tests.crawler.raising_crawl", url, mode],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -43,4 +43,4 @@ def test_an_error_scrapy_only_logs_fails_the_crawl(
 def test_every_crawl_runs_the_extension(crawl_env: Config) -> None:
     for info in SPIDERS.values():
         settings = crawl_settings(crawl_env, info, 1, "dbname=x")
-        assert "spiders.extensions.SpiderErrors" in settings["EXTENSIONS"]
+        assert "crawler.extensions.SpiderErrors" in settings["EXTENSIONS"]

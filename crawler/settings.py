@@ -67,27 +67,28 @@ def crawl_settings(
         "RETRY_TIMES": 4,
         "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
         "HTTPERROR_ALLOW_ALL": False,
-        "ITEM_PIPELINES": {"spiders.pipelines.StoragePipeline": 500},
+        "ITEM_PIPELINES": {"crawler.pipelines.StoragePipeline": 500},
         "EXTENSIONS": {
-            "spiders.extensions.JobProgress": 500,
-            "spiders.extensions.SpiderErrors": 510,  # any spider or item error fails the job
+            "crawler.database.CrawlDatabase": 100,  # the pool: storage pipeline, JobProgress
+            "crawler.extensions.JobProgress": 500,
+            "crawler.extensions.SpiderErrors": 510,  # any spider or item error fails the job
         },
         "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
         "FEED_EXPORT_ENCODING": "utf-8",
     }
     # Every crawl paces its requests to CBHours with the others (one per interval, agent-wide).
-    settings["DOWNLOADER_MIDDLEWARES"] = {"spiders.ratelimit.PolitenessMiddleware": 990}
+    settings["DOWNLOADER_MIDDLEWARES"] = {"crawler.middlewares.PolitenessMiddleware": 990}
     if not spider.browser:
         # API crawls back off exponentially on 429/5xx (Retry-After honoured) instead.
         settings["DOWNLOADER_MIDDLEWARES"] |= {
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
-            "spiders.backoff.BackoffMiddleware": 550,
+            "crawler.middlewares.BackoffMiddleware": 550,
         }
     if not spider.browser and config.images.enabled:
-        # API crawls download thumbnails of persons of interest (spiders/images.py).
+        # API crawls download thumbnails of persons of interest (crawler/images.py).
         settings["ITEM_PIPELINES"] = {
             **settings["ITEM_PIPELINES"],
-            "spiders.images.ThumbnailPipeline": 400,
+            "crawler.images.ThumbnailPipeline": 400,
         }
         settings["IMAGES_STORE"] = str(images_dir(config.data_path))
     if spider.browser:

@@ -16,8 +16,8 @@ from scrapy.pipelines.images import ImageException
 from scrapy.utils.test import get_crawler
 
 from agent.runner import CrawlRunner
+from crawler.images import ThumbnailPipeline, allowed_image_url
 from roomwatch.config import Config, load_config
-from spiders.images import ThumbnailPipeline, allowed_image_url
 from storage.jobs import Job
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer

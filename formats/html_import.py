@@ -28,12 +28,12 @@ from typing import Literal
 import msgspec
 from parsel import Selector
 
+from formats.followed_cams import parse_followed_page
+from formats.followers import parse_followers
+from formats.markup import root_of
+from formats.site import LOGIN_FORM_SELECTOR, USERNAME_SELECTOR
 from roomwatch.config import Config
 from roomwatch.errors import HtmlImportError, HtmlTooLargeError, SavedAtError
-from sessions.followed_parsing import parse_followed_page
-from sessions.followers_parsing import parse_followers
-from sessions.markup import root_of
-from sessions.pages import LOGIN_FORM_SELECTOR, USERNAME_SELECTOR
 from storage.follow_state import Relation
 from storage.records import RoomObservation
 

@@ -1,4 +1,4 @@
-"""The crawl process: ``python -m spiders.crawl --job-id N`` runs one job's spider and records
+"""The crawl process: ``python -m crawler.crawl --job-id N`` runs one job's spider and records
 how it ended. The agent's crawl runner starts it; one process per crawl (a Twisted reactor
 cannot be restarted, and a process can be timed out, killed and measured).
 
@@ -27,15 +27,15 @@ from typing import Any
 import msgspec
 from scrapy.crawler import CrawlerProcess
 
+from crawler.extensions import json_stats
+from crawler.items import register_struct_items
+from crawler.settings import crawl_settings
 from roomwatch.catalog import SPIDERS, check_spider_args
 from roomwatch.config import Config, load_config
 from roomwatch.errors import JobError, RoomwatchError
 from roomwatch.logs import setup_logging
 from roomwatch.processes import die_with_parent, kill_descendants_and_exit
 from spiders.base import RoomwatchSpider
-from spiders.extensions import json_stats
-from spiders.items import register_struct_items
-from spiders.settings import crawl_settings
 from storage.database import connect
 from storage.embedded import EmbeddedPostgres
 from storage.jobs import Job, Status, finish_job, get_job, record_interrupted, supervision
@@ -178,7 +178,7 @@ def _read_input(from_stdin: bool) -> CrawlInput:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; exit status 0 only if the job succeeded."""
-    parser = argparse.ArgumentParser(prog="python -m spiders.crawl")
+    parser = argparse.ArgumentParser(prog="python -m crawler.crawl")
     parser.add_argument("--job-id", type=int, required=True)
     parser.add_argument("--supervisor-pid", type=int, help="die with this process")
     parser.add_argument("--input-stdin", action="store_true", help="config as JSON on stdin")

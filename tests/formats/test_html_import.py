@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from formats.html_import import plan_import
 from roomwatch.config import load_config
-from sessions.html_import import plan_import
 
 
 def _page(names: list[str], *, page: int, last: int) -> tuple[str, bytes]:

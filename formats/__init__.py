@@ -1,0 +1,1 @@
+"""One module per upstream format: pure decoders and parsers, no I/O (see docs/architecture.md)."""
