@@ -40,6 +40,8 @@ from psycopg import Copy, sql
 from psycopg.abc import Params, Query, QueryNoTemplate
 from psycopg.copy import Writer
 
+from formats.affiliate import decode_page
+from formats.cbhours import decode_live
 from storage.embedded import EmbeddedPostgres
 from storage.migrator import apply_migrations
 from storage.person_list import PersonFilter, list_persons_query
@@ -245,11 +247,9 @@ def room_object(world: World, p: Person, progress: float) -> dict[str, Any]:
 
 
 def affiliate_room(world: World, p: Person, progress: float) -> AffiliateRoom:
-    """The room as the Affiliate spider hands it to the writer (raw bytes included)."""
-    obj = room_object(world, p, progress)
-    raw = world.encoder.encode(obj)
-    obj["birthday"] = p.birthday
-    return AffiliateRoom(raw=raw, **obj)
+    """The room as the Affiliate spider hands it to the writer (decoded, raw bytes included)."""
+    [room], _ = decode_page(b"[" + world.encoder.encode(room_object(world, p, progress)) + b"]")
+    return room
 
 
 def cbhours_row(world: World, p: Person, progress: float) -> CbhoursLive:
@@ -272,7 +272,8 @@ def cbhours_row(world: World, p: Person, progress: float) -> CbhoursLive:
         "tags": list(p.tags),
         "is_new": p.is_new,
     }
-    return CbhoursLive(username=p.username, raw=world.encoder.encode(obj), **obj)
+    answer = {"server_status": "up", "data": {p.username: obj}}
+    return decode_live(world.encoder.encode(answer)).rows[0]  # as the spider hands it over
 
 
 # -- loading ------------------------------------------------------------------------------------

@@ -20,10 +20,16 @@ import msgspec
 from itemadapter.adapter import AdapterInterface, ItemAdapter
 
 from roomwatch.config import FollowConfig
-from storage.follow_state import FollowSource, Relation, RoomObservation
+from storage.follow_state import FollowSource, Relation
 from storage.images import Thumbnail
 from storage.login_sessions import Status
-from storage.records import ActivitySegment, AffiliateRoom, CbhoursLive, DailyActivity
+from storage.records import (
+    ActivitySegment,
+    AffiliateRoom,
+    CbhoursLive,
+    DailyActivity,
+    RoomObservation,
+)
 
 
 @runtime_checkable

@@ -1,8 +1,9 @@
 """The Affiliate API's online-rooms feed (FORMATS.md §1): one page decoded into room records.
 
 Each page is decoded strictly: a wrong type fails that page, naming the room and the field.
-Fields are cleaned once, here: usernames and tags lower-cased, the legacy gender ``s`` as ``t``,
-empty strings as missing values. The spider is ``spiders/affiliate.py``.
+Fields are cleaned once, here (the writers trust the record, ``storage/records.py``): usernames
+and tags lower-cased, the legacy gender ``s`` as ``t``, empty strings as missing values. The
+spider is ``spiders/affiliate.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import msgspec
 
 from roomwatch.errors import PageError
 from roomwatch.text import clean_json
-from storage.records import AffiliateRoom
+from storage.records import AffiliateRoom, gender_code
 
 
 class _WireRoom(msgspec.Struct):
@@ -98,7 +99,7 @@ def _to_record(wire: _WireRoom, raw: bytes) -> AffiliateRoom:
         raise ValueError(f"birthday: expected YYYY-MM-DD or empty, got {wire.birthday!r}") from None
     return AffiliateRoom(
         username=wire.username.lower(),
-        gender="t" if wire.gender == "s" else wire.gender,  # legacy feeds use s for trans
+        gender=gender_code(wire.gender),
         location=wire.location or None,
         current_show=wire.current_show,
         room_subject=wire.room_subject,

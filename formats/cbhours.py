@@ -19,7 +19,7 @@ import msgspec
 
 from roomwatch.errors import DecodeError, UpstreamError
 from roomwatch.text import clean_json
-from storage.records import ActivitySegment, CbhoursLive, DailyActivity
+from storage.records import ActivitySegment, CbhoursLive, DailyActivity, gender_code
 
 WINDOW_DAYS = 60  # the API's longest range, calendar days inclusive
 
@@ -162,7 +162,7 @@ def _live_record(username: str, wire: _Online | _Offline, raw: bytes) -> Cbhours
     return CbhoursLive(
         username=username,
         room_status="Online",
-        gender=wire.gender,
+        gender=gender_code(wire.gender) if wire.gender else None,
         rank=wire.rank,
         grank=wire.grank,
         viewers=wire.viewers,
@@ -246,6 +246,7 @@ def decode_activity(body: bytes, username: str, tzo: int) -> ActivityAnswer:
         answer = _activity_answer.decode(clean_json(body))  # no NUL or lone surrogate reaches a row
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise decode_error(exc) from None
+    username = username.lower()
     if answer.status is not True:
         if is_no_trophy(answer.message):
             return ActivityAnswer(segments=[], daily=[], no_trophy=True)
@@ -279,7 +280,7 @@ def decode_activity(body: bytes, username: str, tzo: int) -> ActivityAnswer:
                     grank=int(wire.grank),
                     followers=int(wire.followers),
                     viewers=int(wire.viewers),
-                    gender=wire.gender,
+                    gender=gender_code(wire.gender) if wire.gender else None,
                 )
             )
     return ActivityAnswer(segments=segments, daily=daily)

@@ -28,7 +28,7 @@ from formats.page_links import page_number
 from formats.site import LOGGED_IN_SELECTOR
 from roomwatch.errors import RoomListError
 from roomwatch.text import clean_json, clean_text
-from storage.follow_state import RoomObservation
+from storage.records import RoomObservation, gender_code
 
 ANONYMOUS_TOTAL = 500
 """A "followed" answer with no followed row and more rooms than this is the public list."""
@@ -144,7 +144,7 @@ def _from_wire(room: _WireRoom, offline: bool | None) -> RoomObservation:
         subject=clean_text(room.room_subject) or None,
         followers=numbers.count(room.num_followers),
         tags=[clean_text(tag).lower() for tag in room.tags],
-        gender="t" if gender == "s" else (gender or None),
+        gender=gender_code(gender) if gender else None,
         age=numbers.age(room.display_age),
         location=clean_text(room.location) or None,
         country=clean_text(room.country) or None,
@@ -245,7 +245,7 @@ def _from_card(card: Selector, offline: bool | None) -> RoomObservation | None:
         viewers=0 if not online else viewers,
         subject=subject,
         tags=_hashtags(subject) if subject is not None else None,
-        gender={"s": "t"}.get(gender.group(1), gender.group(1)) if gender else None,
+        gender=gender_code(gender.group(1)) if gender else None,
         age=numbers.age(card.css("span.age::text").get(default="")),
         location=clean_text(card.css("li.location::text").get(default="").strip()) or None,
         image_url=clean_text(image) if image is not None else None,

@@ -34,7 +34,8 @@ from formats.markup import root_of
 from formats.site import LOGIN_FORM_SELECTOR, USERNAME_SELECTOR
 from roomwatch.config import Config
 from roomwatch.errors import HtmlImportError, HtmlTooLargeError, SavedAtError
-from storage.follow_state import Relation, RoomObservation
+from storage.follow_state import Relation
+from storage.records import RoomObservation
 
 Kind = Literal["followers", "following"]
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024

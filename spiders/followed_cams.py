@@ -38,7 +38,7 @@ from formats.followed_cams import (
 )
 from roomwatch.errors import RoomListError
 from spiders.logged_in import SETTLE_TIMEOUT, LoggedInSpider, PageProblem, PageVisit
-from storage.follow_state import RoomObservation
+from storage.records import RoomObservation
 
 PATHS = {"online": "/followed-cams/", "offline": "/followed-cams/offline/"}
 _POLL_SECONDS = 0.02

@@ -28,7 +28,7 @@ from typing import Any
 from crawler.items import CompleteList, Followers
 from formats.followers import FollowersPage, FollowersWalk, parse_followers
 from spiders.logged_in import LoggedInSpider, PageProblem, PageVisit
-from storage.follow_state import RoomObservation
+from storage.records import RoomObservation
 
 PATH = "/accounts/followers/"
 

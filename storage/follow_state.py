@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Required, TypedDict, Unpack
 
 import msgspec
 import psycopg
@@ -37,7 +37,8 @@ from psycopg import sql
 from roomwatch.config import FollowConfig
 from storage.follow_guard import check_loss, loss_statement
 from storage.guards import database_time, database_time_async
-from storage.latest import upsert_latest_sql
+from storage.records import RoomObservation
+from storage.tables import LIST_ROWS, shown, upsert_latest
 
 Relation = Literal["following", "follower"]
 FollowSource = Literal["followed_cams", "followers", "html_import"]
@@ -51,38 +52,22 @@ _EVENTS: dict[Relation, tuple[str, str]] = {
 }
 
 
-class RoomObservation(msgspec.Struct, frozen=True, kw_only=True):
-    """What a followed-cams list (or a followers page) showed about one person.
-
-    Fields a list did not show are None; only the groups it showed are stored.
+class FollowCheck(TypedDict, total=False):
+    """How a complete list was checked: the keyword arguments of :func:`reconcile`.
 
     Attributes:
-        username: lower-cased.
-        online: the room was live (online list) or not (offline list); None: not shown.
-        current_show: ``public``, ``private``, ... or ``offline``.
-        viewers: people in the room.
-        subject: the room's subject as typed by the broadcaster.
-        followers: the room's follower count.
-        tags: hashtags, lower-cased.
-        gender: ``f``, ``m``, ``c`` or ``t``.
-        age: the displayed age.
-        location: free text.
-        country: ISO code.
-        image_url: the upstream thumbnail (it expires).
+        checked_at: when the list was read; a person checked later already is left alone.
+        source: what read the list, recorded on each event.
+        job_id: the crawl job, or None (imports; the default).
+        limits: the mass-change guard's (``follow``); None: the defaults.
+        confirm_loss: the user confirmed a loss past those limits (default False).
     """
 
-    username: str
-    online: bool | None = None
-    current_show: str | None = None
-    viewers: int | None = None
-    subject: str | None = None
-    followers: int | None = None
-    tags: list[str] | None = None
-    gender: str | None = None
-    age: int | None = None
-    location: str | None = None
-    country: str | None = None
-    image_url: str | None = None
+    checked_at: Required[dt.datetime]
+    source: Required[FollowSource]
+    job_id: int | None
+    limits: FollowConfig | None
+    confirm_loss: bool
 
 
 class FollowChanges(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,16 +86,12 @@ class FollowChanges(msgspec.Struct, frozen=True, kw_only=True):
     baseline: bool
 
 
-_ROWS = sql.SQL(
-    "jsonb_to_recordset(%(rows)s::jsonb) AS r(username text, online boolean, current_show text, "
-    "viewers int, subject text, followers int, tags text[], gender text, age smallint, "
-    "location text, country text, image_url text)"
-)
+_ROWS = sql.SQL("jsonb_to_recordset(%(rows)s::jsonb) AS r({})").format(LIST_ROWS.definitions())
 
 _PERSONS = sql.SQL(
     """
     INSERT INTO persons AS p (username, last_seen_online_at)
-    SELECT DISTINCT ON (r.username) r.username, CASE WHEN r.online THEN %(t)s::timestamptz END
+    SELECT r.username, CASE WHEN r.online THEN %(t)s::timestamptz END
     FROM {rows}
     ON CONFLICT (username) DO UPDATE SET last_seen_online_at = excluded.last_seen_online_at
     WHERE excluded.last_seen_online_at IS NOT NULL
@@ -118,24 +99,28 @@ _PERSONS = sql.SQL(
     """
 ).format(rows=_ROWS)
 
-# Each group gets its time only if the list showed something of it (see storage/latest.py).
-_LATEST = sql.SQL(
-    """
-    SELECT DISTINCT ON (p.person_id) p.person_id, %(source)s::text,
-           NULL::text, r.age, NULL::date, r.gender, r.location, r.country, NULL::text,
-           CASE WHEN COALESCE(r.age::text, r.gender, r.location, r.country) IS NOT NULL
-                THEN %(t)s::timestamptz END,
-           r.online, r.current_show, r.viewers, r.subject,
-           CASE WHEN r.online IS NOT NULL THEN %(t)s::timestamptz END,
-           r.followers, CASE WHEN r.followers IS NOT NULL THEN %(t)s::timestamptz END,
-           r.tags, CASE WHEN r.tags IS NOT NULL THEN %(t)s::timestamptz END,
-           NULL::int, NULL::int, NULL::timestamptz,
-           r.image_url, CASE WHEN r.image_url IS NOT NULL THEN %(t)s::timestamptz END
-    FROM {rows} JOIN persons p ON p.username = r.username
-    WHERE COALESCE(r.online::text, r.followers::text, r.tags::text, r.image_url, r.gender,
-                   r.age::text, r.location, r.country) IS NOT NULL
-    """
-).format(rows=_ROWS)
+# A group gets its time only if the list showed something of it (see storage/latest.py), and
+# a row is stored only if it showed anything: a followers page shows nothing but the name.
+_SHOWN = {
+    "profile_at": "COALESCE(r.age::text, r.gender, r.location, r.country)",
+    "live_at": "r.online",
+    "followers_at": "r.followers",
+    "tags_at": "r.tags",
+    "image_at": "r.image_url",
+}
+_LATEST = upsert_latest(
+    {
+        "person_id": "p.person_id",
+        "source": "%(source)s::text",
+        # An observation's fields are named as the latest columns they fill.
+        **{c.name: f"r.{c.name}" for c in LIST_ROWS.fields},
+        **{stamp: shown(expression) for stamp, expression in _SHOWN.items()},
+    },
+    sql.SQL("FROM {rows} JOIN persons p ON p.username = r.username WHERE {shown}").format(
+        rows=_ROWS,
+        shown=sql.SQL(" OR ".join(f"{expression} IS NOT NULL" for expression in _SHOWN.values())),
+    ),
+)
 
 _ENSURE_LISTED = sql.SQL(
     "INSERT INTO persons (username) SELECT unnest(%(names)s::text[]) ON CONFLICT DO NOTHING"
@@ -184,30 +169,27 @@ def _observation_statements(
     rows: Sequence[RoomObservation], source: FollowSource, observed_at: dt.datetime
 ) -> list[_Statement]:
     params = {
-        "rows": msgspec.json.encode(rows).decode(),
+        # One row per person (the statements would otherwise meet a person twice).
+        "rows": msgspec.json.encode(list({row.username: row for row in rows}.values())).decode(),
         "t": observed_at,
         "source": source,
     }
-    return [(_PERSONS, params), (upsert_latest_sql(_LATEST), params)]
+    return [(_PERSONS, params), (_LATEST, params)]
 
 
 def _reconcile_statements(
-    relation: Relation,
-    usernames: Collection[str],
-    *,
-    checked_at: dt.datetime,
-    source: FollowSource,
-    job_id: int | None,
+    relation: Relation, usernames: Collection[str], checked_at: dt.datetime, check: FollowCheck
 ) -> tuple[list[_Statement], _Statement, _Statement]:
     names = sorted({name.lower() for name in usernames})
     on, off = _EVENTS[relation]
+    source = check["source"]
     params = {
         "names": names,
         "t": checked_at,
         "on": on,
         "off": off,
         "source": source,
-        "job": job_id,
+        "job": check.get("job_id"),
         # source_polls tells the two relations of an HTML import apart.
         "poll": source if source != "html_import" else f"html_import:{relation}",
         "count": len(names),
@@ -217,6 +199,11 @@ def _reconcile_statements(
     )
     setup: list[_Statement] = [(_ENSURE_LISTED, params), (_COMPLETE_POLL, params)]
     return setup, (loss_statement(relation), params), (reconcile, params)
+
+
+def _check_loss(relation: Relation, current: int, removed: int, check: FollowCheck) -> None:
+    limits = check.get("limits") or FollowConfig()
+    check_loss(relation, current, removed, limits, confirmed=check.get("confirm_loss", False))
 
 
 def _counts(row: tuple[Any, ...] | None) -> tuple[int, int]:
@@ -271,15 +258,7 @@ async def record_observations_async(
 
 
 def reconcile(
-    conn: Connection,
-    relation: Relation,
-    usernames: Collection[str],
-    *,
-    checked_at: dt.datetime,
-    source: FollowSource,
-    job_id: int | None = None,
-    limits: FollowConfig | None = None,
-    confirm_loss: bool = False,
+    conn: Connection, relation: Relation, usernames: Collection[str], **check: Unpack[FollowCheck]
 ) -> FollowChanges:
     """Sets the relation from a complete list, in one transaction (rules in the module doc).
 
@@ -289,27 +268,18 @@ def reconcile(
         conn: a connection (the write commits unless an outer transaction is open).
         relation: ``following`` (the owner follows them) or ``follower`` (they follow the owner).
         usernames: everyone the complete list held (any case).
-        checked_at: when the list was read; a person checked later already is left alone.
-        source: what read the list, recorded on each event.
-        job_id: the crawl job, or None (imports).
-        limits: the mass-change guard's (``follow``); None: the defaults.
-        confirm_loss: the user confirmed a loss past those limits.
+        **check: how the list was checked (:class:`FollowCheck`).
 
     Raises:
         FollowLossHeld: the list would remove too many (nothing was changed).
     """
     with conn.transaction():
-        setup, loss, final = _reconcile_statements(
-            relation,
-            usernames,
-            checked_at=database_time(conn, checked_at),
-            source=source,
-            job_id=job_id,
-        )
+        checked_at = database_time(conn, check["checked_at"])
+        setup, loss, final = _reconcile_statements(relation, usernames, checked_at, check)
         for statement, params in setup:
             conn.execute(statement, params)
         current, removed = _counts(conn.execute(*loss).fetchone())
-        check_loss(relation, current, removed, limits or FollowConfig(), confirmed=confirm_loss)
+        _check_loss(relation, current, removed, check)
         return _changes(conn.execute(*final).fetchone())
 
 
@@ -317,26 +287,16 @@ async def reconcile_async(
     conn: AsyncConnection,
     relation: Relation,
     usernames: Collection[str],
-    *,
-    checked_at: dt.datetime,
-    source: FollowSource,
-    job_id: int | None = None,
-    limits: FollowConfig | None = None,
-    confirm_loss: bool = False,
+    **check: Unpack[FollowCheck],
 ) -> FollowChanges:
     """:func:`reconcile` on an asynchronous connection."""
     async with conn.transaction():
-        setup, loss, final = _reconcile_statements(
-            relation,
-            usernames,
-            checked_at=await database_time_async(conn, checked_at),
-            source=source,
-            job_id=job_id,
-        )
+        checked_at = await database_time_async(conn, check["checked_at"])
+        setup, loss, final = _reconcile_statements(relation, usernames, checked_at, check)
         for statement, params in setup:
             await conn.execute(statement, params)
         cursor = await conn.execute(*loss)
         current, removed = _counts(await cursor.fetchone())
-        check_loss(relation, current, removed, limits or FollowConfig(), confirmed=confirm_loss)
+        _check_loss(relation, current, removed, check)
         cursor = await conn.execute(*final)
         return _changes(await cursor.fetchone())

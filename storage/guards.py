@@ -51,24 +51,32 @@ class _Named(Protocol):
 RowT = TypeVar("RowT", bound=_Named)
 
 
+Write = Callable[[psycopg.Connection[Any], Sequence[RowT], dt.datetime, int | None], WriteResult]
+
+
 def store_or_set_aside(
     conn: psycopg.Connection[Any],
     rows: Sequence[RowT],
-    write: Callable[[Sequence[RowT]], WriteResult],
+    write: Write[RowT],
+    observed_at: dt.datetime,
+    job_id: int | None,
     *,
     what: str,
-    job_id: int | None,
 ) -> WriteResult:
-    """Runs ``write(rows)`` in a savepoint; on a refused value, bisects to the refused rows.
+    """Writes a batch at :func:`database_time`, setting aside the rows the database refuses.
 
-    Must be called inside a transaction (the caller's batch). ``write`` must leave no state
-    that a second call in the same transaction trips over (drop its staging tables).
+    Must be called inside a transaction (the caller's batch). ``write(conn, rows, observed_at,
+    job_id)`` runs in a savepoint; if the database refuses a value, each half of the rows is
+    written in its own savepoint, down to the single rows that fail. ``write`` must leave no
+    state that a second call in the same transaction trips over (drop its staging tables).
 
     Args:
         rows: the batch; each row names its person (``username``) for the log line.
-        write: stores some of the rows; may be called several times with parts of them.
+        write: stores some of the rows at the (clamped) observation time; may be called
+            several times with parts of them.
+        observed_at: the batch's observation time, clamped to the database clock.
+        job_id: the crawl job, for ``write`` and the log line.
         what: names the kind of row in the log line (``affiliate room``).
-        job_id: the crawl job, for the log line.
 
     Returns:
         The sum of the writes that succeeded, with the usernames of the rows set aside.
@@ -79,41 +87,28 @@ def store_or_set_aside(
     """
     if not rows:
         return WriteResult(0, 0)
-    try:
-        with conn.transaction():
-            return write(rows)
-    except UNSTORABLE_ROW_ERRORS as exc:
-        if len(rows) == 1:
-            return _set_aside(rows[0].username, exc, what, job_id)
-        first_error = exc
-    result = _bisect(conn, rows, write, what, job_id)
-    if len(result.set_aside) == len(rows):
-        raise first_error
-    return result
+    observed_at = database_time(conn, observed_at)
+    refused: list[Exception] = []
 
-
-def _bisect(
-    conn: psycopg.Connection[Any],
-    rows: Sequence[RowT],
-    write: Callable[[Sequence[RowT]], WriteResult],
-    what: str,
-    job_id: int | None,
-) -> WriteResult:
-    results = []
-    for part in (rows[: len(rows) // 2], rows[len(rows) // 2 :]):
+    def attempt(part: Sequence[RowT]) -> WriteResult:
         try:
             with conn.transaction():
-                results.append(write(part))
+                return write(conn, part, observed_at, job_id)
         except UNSTORABLE_ROW_ERRORS as exc:
+            refused.append(exc)
             if len(part) == 1:
-                results.append(_set_aside(part[0].username, exc, what, job_id))
-            else:
-                results.append(_bisect(conn, part, write, what, job_id))
-    return WriteResult(
-        sum(r.inserted for r in results),
-        sum(r.duplicates for r in results),
-        set_aside=tuple(name for r in results for name in r.set_aside),
-    )
+                return _set_aside(part[0].username, exc, what, job_id)
+        results = [attempt(part[: len(part) // 2]), attempt(part[len(part) // 2 :])]
+        return WriteResult(
+            sum(r.inserted for r in results),
+            sum(r.duplicates for r in results),
+            set_aside=tuple(name for r in results for name in r.set_aside),
+        )
+
+    result = attempt(rows)
+    if len(rows) > 1 and len(result.set_aside) == len(rows):
+        raise refused[0]
+    return result
 
 
 def _set_aside(name: str, exc: Exception, what: str, job_id: int | None) -> WriteResult:

@@ -96,7 +96,7 @@ def record_thumbnails(conn: Connection, thumbnails: Sequence[Thumbnail]) -> int:
     if not thumbnails:
         return 0
     params = {
-        "usernames": [t.username.lower() for t in thumbnails],
+        "usernames": [t.username for t in thumbnails],
         "urls": [t.source_url for t in thumbnails],
         "paths": [t.local_path for t in thumbnails],
         "hashes": [t.content_hash for t in thumbnails],

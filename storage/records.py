@@ -1,7 +1,17 @@
-"""What the writers accept: one frozen Struct per kind of observation, as the pipelines build them.
+"""What the writers accept: one frozen Struct per kind of observation, as the decoders build them.
 
-Usernames are lower-cased by the writers; empty strings that mean "not set" upstream (country,
-display name, birthday) are stored as NULL so the merge view can fall back to another source.
+A record is clean: the decoder that built it (where the data came in) did every clean-up once,
+and the writers store it as it is. Every record guarantees:
+
+* ``username`` is lower case (Chaturbate names are case-insensitive; ``persons`` holds them so);
+* ``gender`` is one of ``f``, ``m``, ``c``, ``t`` (:func:`gender_code`), or None if not given;
+* ``tags`` are lower case;
+* a value upstream leaves empty to mean "not set" (country, languages, display name, location,
+  birthday) is None, never ``""``, so the merge view falls back to another source. Text that is
+  set but empty is kept (an empty room subject is a subject).
+
+A field of a record is a column of the table that stores it, by the same name
+(``storage/tables.py``).
 """
 
 from __future__ import annotations
@@ -11,10 +21,20 @@ import datetime as dt
 import msgspec
 
 
+def gender_code(value: str) -> str:
+    """The gender a record holds, from what a source sends: ``f``, ``m``, ``c`` or ``t`` as
+    letters (the Affiliate feed, the site) or words (CBHours: ``Female``); legacy feeds send
+    ``s`` for trans."""
+    code = value[:1].lower()
+    return "t" if code == "s" else code
+
+
 class AffiliateRoom(msgspec.Struct, frozen=True, kw_only=True):
     """One room object of the Affiliate online-rooms feed (FORMATS.md §1.4), already decoded.
 
-    ``raw`` is the object exactly as received (JSON bytes), unknown fields included.
+    Clean as the module says: ``location``, ``country``, ``spoken_languages``, ``display_name``
+    and ``birthday`` are None when the feed leaves them empty. ``raw`` is the object exactly as
+    received (JSON bytes), unknown fields included.
     """
 
     username: str
@@ -44,7 +64,11 @@ class AffiliateRoom(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class CbhoursLive(msgspec.Struct, frozen=True, kw_only=True):
-    """One model of a CBHours ``get_live`` answer; offline rows carry only the status."""
+    """One model of a CBHours ``get_live`` answer; offline rows carry only the status.
+
+    Clean as the module says; ``room_status`` is exactly ``Online`` or ``Offline``, ``gender``
+    a letter (CBHours sends ``Female``), ``raw`` the model's object as received.
+    """
 
     username: str
     room_status: str
@@ -61,11 +85,12 @@ class CbhoursLive(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def online(self) -> bool:
-        return self.room_status.lower() == "online"
+        return self.room_status == "Online"
 
 
 class ActivitySegment(msgspec.Struct, frozen=True, kw_only=True):
-    """One 3-minute CBHours activity sample, its time already converted to UTC."""
+    """One 3-minute CBHours activity sample, its time already converted to UTC; clean as the
+    module says."""
 
     username: str
     segment_at: dt.datetime
@@ -84,6 +109,42 @@ class DailyActivity(msgspec.Struct, frozen=True, kw_only=True):
     day: dt.date
     online_minutes: int
     tzo: int
+
+
+class RoomObservation(msgspec.Struct, frozen=True, kw_only=True):
+    """What a followed-cams list (or a followers page) showed about one person; clean as the
+    module says.
+
+    Fields a list did not show are None; only the groups it showed are stored. Each field is
+    named as the ``person_source_latest`` column it fills.
+
+    Attributes:
+        username: lower-cased.
+        online: the room was live (online list) or not (offline list); None: not shown.
+        current_show: ``public``, ``private``, ... or ``offline``.
+        viewers: people in the room.
+        subject: the room's subject as typed by the broadcaster.
+        followers: the room's follower count.
+        tags: hashtags, lower-cased.
+        gender: ``f``, ``m``, ``c`` or ``t``.
+        age: the displayed age.
+        location: free text.
+        country: ISO code.
+        image_url: the upstream thumbnail (it expires).
+    """
+
+    username: str
+    online: bool | None = None
+    current_show: str | None = None
+    viewers: int | None = None
+    subject: str | None = None
+    followers: int | None = None
+    tags: list[str] | None = None
+    gender: str | None = None
+    age: int | None = None
+    location: str | None = None
+    country: str | None = None
+    image_url: str | None = None
 
 
 class WriteResult(msgspec.Struct, frozen=True):

@@ -5,6 +5,8 @@ lands whole, except rows the database refuses, which are set aside and named in 
 (``storage/guards.py``); a database error of any other kind leaves none of it. Writing the same
 observation twice (same person, same observed time) adds nothing the second time. Bulk rows go
 in with COPY. Observation times are clamped to the database clock (``guards.database_time``).
+Records are stored as they are: the decoders cleaned them (``storage/records.py``). The tables
+and the SQL that fills them are declared in ``storage/tables.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from storage.guards import database_time, store_or_set_aside
-from storage.latest import upsert_latest_sql
+from storage.latest import GROUPS
 from storage.records import (
     ActivitySegment,
     AffiliateRoom,
@@ -25,41 +27,20 @@ from storage.records import (
     DailyActivity,
     WriteResult,
 )
+from storage.tables import (
+    AFFILIATE_SNAPSHOTS,
+    AFFILIATE_STAGE,
+    CBHOURS_ACTIVITY,
+    CBHOURS_DAILY,
+    CBHOURS_LIVE,
+    Table,
+    shown,
+    upsert_latest,
+)
 
 Connection = psycopg.Connection[Any]
 
-SNAPSHOT_COLUMNS = (
-    "person_id",
-    "observed_at",
-    "job_id",
-    "gender",
-    "location",
-    "current_show",
-    "room_subject",
-    "tags",
-    "is_new",
-    "num_users",
-    "num_followers",
-    "country",
-    "spoken_languages",
-    "display_name",
-    "birthday",
-    "is_hd",
-    "age",
-    "seconds_online",
-    "image_url",
-    "image_url_360x270",
-    "chat_room_url_revshare",
-    "iframe_embed_revshare",
-    "chat_room_url",
-    "iframe_embed",
-    "slug",
-    "raw",
-)
-
-
-def _none_if_empty(value: str | None) -> str | None:
-    return value if value else None
+SNAPSHOT_COLUMNS = tuple(column.name for column in AFFILIATE_SNAPSHOTS.columns)
 
 
 def ensure_partitions(
@@ -89,34 +70,35 @@ def _stage_persons(
     )
 
 
-_AFFILIATE_STAGE = """
-CREATE TEMP TABLE affiliate_stage (
-    person_id bigint, fresh boolean, gender text, location text, current_show text,
-    subject text, tags text[], viewers int, followers int, country text, spoken_languages text,
-    display_name text, birthday date, age smallint, image_url text
-) ON COMMIT DROP
-"""
+_T = "%(t)s::timestamptz"  # the observation time, a parameter of every statement below
 
-_AFFILIATE_LATEST = sql.SQL(
-    """
-    SELECT person_id, 'affiliate',
-           display_name, age, birthday,
-           CASE gender WHEN 's' THEN 't' ELSE gender END, location, country, spoken_languages,
-           {t},
-           true, current_show, viewers, subject, {t},
-           followers, {t},
-           tags, {t},
-           NULL::int, NULL::int, NULL::timestamptz,
-           image_url, {t}
-    FROM affiliate_stage
-    """
+# The Affiliate feed reports every group but rank, all at the poll's time.
+_AFFILIATE_LATEST = upsert_latest(
+    {
+        "person_id": "person_id",
+        "source": "'affiliate'",
+        **{column: column for column in GROUPS["profile_at"]},
+        "profile_at": _T,
+        "online": "true",
+        "current_show": "current_show",
+        "viewers": "num_users",
+        "subject": "room_subject",
+        "live_at": _T,
+        "followers": "num_followers",
+        "followers_at": _T,
+        "tags": "tags",
+        "tags_at": _T,
+        "image_url": "image_url",
+        "image_at": _T,
+    },
+    sql.SQL("FROM affiliate_stage"),
 )
 
 _AFFILIATE_ROLLUP = """
 INSERT INTO affiliate_hourly AS h (person_id, hour, samples, viewers_sum, viewers_max,
                                    followers_min, followers_max, followers_last, last_observed_at)
-SELECT person_id, date_trunc('hour', %(t)s::timestamptz), 1, viewers, viewers,
-       followers, followers, followers, %(t)s
+SELECT person_id, date_trunc('hour', %(t)s::timestamptz), 1, num_users, num_users,
+       num_followers, num_followers, num_followers, %(t)s
 FROM affiliate_stage WHERE fresh
 ON CONFLICT (person_id, hour) DO UPDATE SET
     samples = h.samples + 1,
@@ -160,20 +142,13 @@ def write_affiliate_poll(
         complete: True only when every page of the poll was read: then persons absent from
             the feed are concluded offline and the poll is recorded in ``source_polls``.
     """
-    unique = list({room.username.lower(): room for room in rooms}.values())
+    unique = list({room.username: room for room in rooms}.values())
     with conn.transaction():
-        observed_at = database_time(conn, observed_at)
-        ensure_partitions(conn, "affiliate_api_snapshots", "day", observed_at, observed_at)
-        ensure_partitions(conn, "affiliate_hourly", "month", observed_at, observed_at)
         result = store_or_set_aside(
-            conn,
-            unique,
-            lambda part: _write_affiliate_rooms(conn, part, observed_at, job_id),
-            what="affiliate room",
-            job_id=job_id,
+            conn, unique, _write_affiliate_rooms, observed_at, job_id, what="affiliate room"
         )
         if complete:
-            seen = [room.username.lower() for room in unique]
+            seen = [room.username for room in unique]
             conclude_affiliate_poll(conn, observed_at, job_id, len(unique), seen)
     return result
 
@@ -181,9 +156,10 @@ def write_affiliate_poll(
 def _write_affiliate_rooms(
     conn: Connection, rooms: Sequence[AffiliateRoom], observed_at: dt.datetime, job_id: int | None
 ) -> WriteResult:
-    """The rows of ``rooms`` (unique, lower-cased names): persons, history, rollup, latest."""
-    unique = {room.username.lower(): room for room in rooms}
-    ids = _upsert_online_persons(conn, unique, observed_at)
+    """The rows of ``rooms`` (unique names): persons, history, rollup, latest."""
+    ensure_partitions(conn, "affiliate_api_snapshots", "day", observed_at, observed_at)
+    ensure_partitions(conn, "affiliate_hourly", "month", observed_at, observed_at)
+    ids = _upsert_online_persons(conn, [room.username for room in rooms], observed_at)
     seen = {
         int(row[0])
         for row in conn.execute(
@@ -192,79 +168,28 @@ def _write_affiliate_rooms(
             [observed_at, list(ids.values())],
         )
     }
-    conn.execute(_AFFILIATE_STAGE)
-    with conn.cursor().copy(
-        "COPY affiliate_stage (person_id, fresh, gender, location, current_show, subject, "
-        "tags, viewers, followers, country, spoken_languages, display_name, birthday, age, "
-        "image_url) FROM STDIN"
-    ) as copy:
-        for name, r in unique.items():
-            copy.write_row(
-                (
-                    ids[name],
-                    ids[name] not in seen,
-                    r.gender,
-                    r.location,
-                    r.current_show,
-                    r.room_subject,
-                    r.tags,
-                    r.num_users,
-                    r.num_followers,
-                    _none_if_empty(r.country),
-                    _none_if_empty(r.spoken_languages),
-                    _none_if_empty(r.display_name),
-                    r.birthday,
-                    r.age,
-                    r.image_url,
-                )
-            )
-    fresh = [name for name in unique if ids[name] not in seen]
-    with conn.cursor().copy(
-        sql.SQL("COPY affiliate_api_snapshots ({}) FROM STDIN").format(
-            sql.SQL(", ").join(map(sql.Identifier, SNAPSHOT_COLUMNS))
-        )
-    ) as copy:
-        for name in fresh:
-            copy.write_row(snapshot_row(ids[name], observed_at, job_id, unique[name]))
-    conn.execute(_AFFILIATE_ROLLUP, {"t": observed_at})
-    conn.execute(upsert_latest_sql(_AFFILIATE_LATEST.format(t=sql.Literal(observed_at))))
+    fresh = [room for room in rooms if ids[room.username] not in seen]
+    conn.execute(AFFILIATE_STAGE.create())
+    with conn.cursor().copy(AFFILIATE_STAGE.copy()) as copy:
+        for room in rooms:
+            person = ids[room.username]
+            copy.write_row(AFFILIATE_STAGE.row((person, person not in seen), room))
+    with conn.cursor().copy(AFFILIATE_SNAPSHOTS.copy()) as copy:
+        for room in fresh:
+            copy.write_row(AFFILIATE_SNAPSHOTS.row((ids[room.username], observed_at, job_id), room))
+    params = {"t": observed_at}
+    conn.execute(_AFFILIATE_ROLLUP, params)
+    conn.execute(_AFFILIATE_LATEST, params)
     # A savepoint that succeeded keeps the table until commit; the next part creates its own.
-    conn.execute("DROP TABLE affiliate_stage")
-    return WriteResult(inserted=len(fresh), duplicates=len(unique) - len(fresh))
+    conn.execute(AFFILIATE_STAGE.drop())
+    return WriteResult(inserted=len(fresh), duplicates=len(rooms) - len(fresh))
 
 
 def snapshot_row(
     person_id: int, observed_at: dt.datetime, job_id: int | None, r: AffiliateRoom
 ) -> tuple[object, ...]:
     """One ``affiliate_api_snapshots`` row, in the order of ``SNAPSHOT_COLUMNS``."""
-    return (
-        person_id,
-        observed_at,
-        job_id,
-        r.gender,
-        r.location,
-        r.current_show,
-        r.room_subject,
-        r.tags,
-        r.is_new,
-        r.num_users,
-        r.num_followers,
-        _none_if_empty(r.country),
-        _none_if_empty(r.spoken_languages),
-        _none_if_empty(r.display_name),
-        r.birthday,
-        r.is_hd,
-        r.age,
-        r.seconds_online,
-        r.image_url,
-        r.image_url_360x270,
-        r.chat_room_url_revshare,
-        r.iframe_embed_revshare,
-        r.chat_room_url,
-        r.iframe_embed,
-        r.slug,
-        r.raw.decode(),
-    )
+    return AFFILIATE_SNAPSHOTS.row((person_id, observed_at, job_id), r)
 
 
 def _upsert_online_persons(
@@ -317,30 +242,31 @@ def record_complete_poll(
     )
 
 
-_CBHOURS_STAGE = """
-CREATE TEMP TABLE cbhours_stage (
-    username text, room_status text, gender text, rank int, grank int, viewers int,
-    followers int, current_show text, room_subject text, tags text[], is_new boolean, raw jsonb
-) ON COMMIT DROP
-"""
+_ONLINE = "s.room_status = 'Online'"
 
-_CBHOURS_LATEST = sql.SQL(
-    """
-    SELECT p.person_id, 'cbhours',
-           NULL, NULL, NULL,
-           CASE lower(left(s.gender, 1)) WHEN 's' THEN 't' ELSE lower(left(s.gender, 1)) END,
-           NULL, NULL, NULL,
-           CASE WHEN s.gender IS NOT NULL THEN {t}::timestamptz END,
-           lower(s.room_status) = 'online',
-           CASE WHEN lower(s.room_status) = 'online' THEN s.current_show ELSE 'offline' END,
-           CASE WHEN lower(s.room_status) = 'online' THEN s.viewers ELSE 0 END,
-           s.room_subject, {t},
-           s.followers, CASE WHEN s.followers IS NOT NULL THEN {t}::timestamptz END,
-           s.tags, CASE WHEN s.tags IS NOT NULL THEN {t}::timestamptz END,
-           s.rank, s.grank, CASE WHEN s.rank IS NOT NULL THEN {t}::timestamptz END,
-           NULL, NULL::timestamptz
-    FROM cbhours_stage s JOIN persons p ON p.username = s.username
-    """
+# CBHours reports rank; an offline row only its status (the live group), the others what it has.
+_CBHOURS_LATEST = upsert_latest(
+    {
+        "person_id": "p.person_id",
+        "source": "'cbhours'",
+        "gender": "s.gender",
+        "profile_at": shown("s.gender"),
+        "online": _ONLINE,
+        "current_show": f"CASE WHEN {_ONLINE} THEN s.current_show ELSE 'offline' END",
+        "viewers": f"CASE WHEN {_ONLINE} THEN s.viewers ELSE 0 END",
+        "subject": "s.room_subject",
+        "live_at": _T,
+        "followers": "s.followers",
+        "followers_at": shown("s.followers"),
+        "tags": "s.tags",
+        "tags_at": shown("s.tags"),
+        "rank": "s.rank",
+        "grank": "s.grank",
+        "rank_at": shown("s.rank"),
+    },
+    sql.SQL("FROM {} s JOIN persons p ON p.username = s.username").format(
+        sql.Identifier(CBHOURS_LIVE.stage.name)
+    ),
 )
 
 
@@ -355,67 +281,44 @@ def write_cbhours_live(
 
     A row the database refuses is set aside (``storage/guards.py``); the others are stored.
     """
-    unique = list({row.username.lower(): row for row in rows}.values())
+    unique = list({row.username: row for row in rows}.values())
     with conn.transaction():
-        observed_at = database_time(conn, observed_at)
-        ensure_partitions(conn, "cbhours_live_stats", "day", observed_at, observed_at)
         return store_or_set_aside(
-            conn,
-            unique,
-            lambda part: _write_cbhours_rows(conn, part, observed_at, job_id),
-            what="cbhours_live row",
-            job_id=job_id,
+            conn, unique, _write_cbhours_rows, observed_at, job_id, what="cbhours_live row"
         )
 
 
 def _write_cbhours_rows(
     conn: Connection, rows: Sequence[CbhoursLive], observed_at: dt.datetime, job_id: int | None
 ) -> WriteResult:
-    unique = {row.username.lower(): row for row in rows}
-    conn.execute(_CBHOURS_STAGE)
-    with conn.cursor().copy("COPY cbhours_stage FROM STDIN") as copy:
-        for name, r in unique.items():
-            copy.write_row(
-                (
-                    name,
-                    r.room_status,
-                    r.gender,
-                    r.rank,
-                    r.grank,
-                    r.viewers,
-                    r.followers,
-                    r.current_show,
-                    r.room_subject,
-                    r.tags,
-                    r.is_new,
-                    r.raw.decode(),
-                )
-            )
-    online = {name for name, r in unique.items() if r.online}
+    ensure_partitions(conn, "cbhours_live_stats", "day", observed_at, observed_at)
+    _stage(conn, CBHOURS_LIVE.stage, rows)
+    online = {row.username for row in rows if row.online}
     _stage_persons(conn, online, observed_at)
-    _stage_persons(conn, unique.keys() - online, None)
-    inserted = conn.execute(
-        """
-        INSERT INTO cbhours_live_stats (person_id, observed_at, job_id, room_status, gender,
-            rank, grank, viewers, followers, current_show, room_subject, tags, is_new, raw)
-        SELECT p.person_id, %(t)s, %(job)s, s.room_status, s.gender, s.rank, s.grank,
-               s.viewers, s.followers, s.current_show, s.room_subject, s.tags, s.is_new, s.raw
-        FROM cbhours_stage s JOIN persons p ON p.username = s.username
-        ON CONFLICT (person_id, observed_at) DO NOTHING
-        """,
-        {"t": observed_at, "job": job_id},
-    ).rowcount
+    _stage_persons(conn, {row.username for row in rows} - online, None)
+    params = {"t": observed_at, "job": job_id}
+    inserted = conn.execute(CBHOURS_LIVE.insert, params).rowcount
     conn.execute(
-        """
-        UPDATE persons p SET has_cbhours_trophy = true, cbhours_trophy_checked_at = %(t)s
-        FROM cbhours_stage s WHERE p.username = s.username
-          AND (p.cbhours_trophy_checked_at IS NULL OR p.cbhours_trophy_checked_at < %(t)s)
-        """,
-        {"t": observed_at},
+        sql.SQL(
+            """
+            UPDATE persons p SET has_cbhours_trophy = true, cbhours_trophy_checked_at = %(t)s
+            FROM {stage} s WHERE p.username = s.username
+              AND (p.cbhours_trophy_checked_at IS NULL OR p.cbhours_trophy_checked_at < %(t)s)
+            """
+        ).format(stage=sql.Identifier(CBHOURS_LIVE.stage.name)),
+        params,
     )
-    conn.execute(upsert_latest_sql(_CBHOURS_LATEST.format(t=sql.Literal(observed_at))))
-    conn.execute("DROP TABLE cbhours_stage")  # see _write_affiliate_rooms
-    return WriteResult(inserted=inserted, duplicates=len(unique) - inserted)
+    conn.execute(_CBHOURS_LATEST, params)
+    conn.execute(CBHOURS_LIVE.stage.drop())  # see _write_affiliate_rooms
+    return WriteResult(inserted=inserted, duplicates=len(rows) - inserted)
+
+
+def _stage(conn: Connection, stage: Table, rows: Iterable[Any]) -> None:
+    """Creates ``stage`` and copies the records ``rows`` into it, by username."""
+    conn.execute(stage.create())
+    with conn.cursor().copy(stage.copy()) as copy:
+        for row in rows:
+            copy.write_row(stage.row((row.username,), row))
 
 
 def mark_without_trophy(conn: Connection, usernames: Iterable[str], checked_at: dt.datetime) -> int:
@@ -445,20 +348,10 @@ def write_cbhours_activity(
 
     A segment or day the database refuses is set aside (``storage/guards.py``).
     """
-    if not segments and not daily:
-        return WriteResult(0, 0)
     rows: list[ActivitySegment | DailyActivity] = [*segments, *daily]
     with conn.transaction():
-        observed_at = database_time(conn, observed_at)
-        if segments:
-            times = [s.segment_at for s in segments]
-            ensure_partitions(conn, "cbhours_activity", "month", min(times), max(times))
         return store_or_set_aside(
-            conn,
-            rows,
-            lambda part: _write_activity_rows(conn, part, observed_at, job_id),
-            what="cbhours_activity row",
-            job_id=job_id,
+            conn, rows, _write_activity_rows, observed_at, job_id, what="cbhours_activity row"
         )
 
 
@@ -470,64 +363,17 @@ def _write_activity_rows(
 ) -> WriteResult:
     segments = [row for row in rows if isinstance(row, ActivitySegment)]
     daily = [row for row in rows if isinstance(row, DailyActivity)]
-    _stage_persons(conn, {row.username.lower() for row in rows}, None)
-    conn.execute(
-        "CREATE TEMP TABLE activity_stage (username text, segment_at timestamptz, type text, "
-        "rank int, grank int, followers int, viewers int, gender text) ON COMMIT DROP"
-    )
-    with conn.cursor().copy("COPY activity_stage FROM STDIN") as copy:
-        for s in segments:
-            copy.write_row(
-                (
-                    s.username.lower(),
-                    s.segment_at,
-                    s.type,
-                    s.rank,
-                    s.grank,
-                    s.followers,
-                    s.viewers,
-                    s.gender,
-                )
-            )
-    inserted = conn.execute(
-        """
-        INSERT INTO cbhours_activity AS a (person_id, segment_at, type, rank, grank, followers,
-                                           viewers, gender, observed_at, job_id)
-        SELECT DISTINCT ON (p.person_id, s.segment_at) p.person_id, s.segment_at, s.type,
-               s.rank, s.grank, s.followers, s.viewers, s.gender, %(t)s, %(job)s
-        FROM activity_stage s JOIN persons p ON p.username = s.username
-        ON CONFLICT (person_id, segment_at) DO UPDATE SET
-            type = excluded.type, rank = excluded.rank, grank = excluded.grank,
-            followers = excluded.followers, viewers = excluded.viewers,
-            gender = excluded.gender, observed_at = excluded.observed_at,
-            job_id = excluded.job_id
-        WHERE (a.type, a.rank, a.grank, a.followers, a.viewers, a.gender)
-              IS DISTINCT FROM (excluded.type, excluded.rank, excluded.grank,
-                                excluded.followers, excluded.viewers, excluded.gender)
-        """,
-        {"t": observed_at, "job": job_id},
-    ).rowcount
-    conn.execute("DROP TABLE activity_stage")  # see _write_affiliate_rooms
-    for d in daily:
-        conn.execute(
-            """
-            INSERT INTO cbhours_daily_activity AS d
-                (person_id, day, online_minutes, tzo, observed_at, job_id)
-            SELECT person_id, %(day)s, %(minutes)s, %(tzo)s, %(t)s, %(job)s
-            FROM persons WHERE username = %(name)s
-            ON CONFLICT (person_id, day) DO UPDATE SET
-                online_minutes = excluded.online_minutes, tzo = excluded.tzo,
-                observed_at = excluded.observed_at, job_id = excluded.job_id
-            WHERE (d.online_minutes, d.tzo)
-                  IS DISTINCT FROM (excluded.online_minutes, excluded.tzo)
-            """,
-            {
-                "day": d.day,
-                "minutes": d.online_minutes,
-                "tzo": d.tzo,
-                "t": observed_at,
-                "job": job_id,
-                "name": d.username.lower(),
-            },
-        )
+    _stage_persons(conn, {row.username for row in rows}, None)
+    params = {"t": observed_at, "job": job_id}
+    inserted = 0
+    if segments:
+        times = [s.segment_at for s in segments]
+        ensure_partitions(conn, "cbhours_activity", "month", min(times), max(times))
+        _stage(conn, CBHOURS_ACTIVITY.stage, segments)
+        inserted = conn.execute(CBHOURS_ACTIVITY.insert, params).rowcount
+        conn.execute(CBHOURS_ACTIVITY.stage.drop())  # see _write_affiliate_rooms
+    if daily:
+        _stage(conn, CBHOURS_DAILY.stage, daily)
+        conn.execute(CBHOURS_DAILY.insert, params)
+        conn.execute(CBHOURS_DAILY.stage.drop())
     return WriteResult(inserted=inserted, duplicates=len(segments) - inserted)

@@ -1,14 +1,20 @@
 """Test data shaped like production's: upstream records for the storage writers, and the API
-token the app under test is built with. One factory per record type for the whole suite."""
+token the app under test is built with. One factory per record type for the whole suite.
+
+The records are clean, as the decoders make them (``storage/records.py``): give lower-case
+names and None rather than ``""``; a gender may be given as upstream sends it (``s``,
+``Female``): ``raw`` keeps it, the record holds its letter, as after decoding."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from storage.records import ActivitySegment, AffiliateRoom, CbhoursLive
+from formats.affiliate import decode_page
+from storage.records import ActivitySegment, AffiliateRoom, CbhoursLive, gender_code
 
 TOKEN = "test-token-0123456789abcdefghijklmnopqrstuvwxyz"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -44,7 +50,8 @@ def room(username: str, **fields: Any) -> AffiliateRoom:
     raw: bytes | None = fields.pop("raw", None)  # given: the stored JSON as it is (a test's NUL)
     values.update(fields)
     mirrored = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in values.items()}
-    return AffiliateRoom(**values, raw=raw if raw is not None else msgspec.json.encode(mirrored))
+    raw = raw if raw is not None else msgspec.json.encode(mirrored)
+    return AffiliateRoom(**{**values, "gender": gender_code(values["gender"])}, raw=raw)
 
 
 def segment(
@@ -80,4 +87,14 @@ def live(username: str, online: bool = True, **fields: Any) -> CbhoursLive:
     }
     values.update(fields)
     raw = msgspec.json.encode({"room_status": "Online", "username": username, **values})
+    values["gender"] = gender_code(values["gender"])
     return CbhoursLive(username=username, room_status="Online", raw=raw, **values)
+
+
+SAMPLE = Path(__file__).parent / "fixtures/affiliate_onlinerooms_2025-09-06_region-asia_FULL.json"
+
+
+def sample_rooms(limit: int = 50) -> list[AffiliateRoom]:
+    """The first rooms of a real Affiliate page, decoded by the spider's decoder."""
+    rooms, _ = decode_page(SAMPLE.read_bytes())
+    return rooms[:limit]

@@ -71,7 +71,7 @@ def test_error_code_300_means_no_trophy() -> None:
 
 def test_tolerates_unknown_fields_and_an_empty_php_array() -> None:
     [row] = decode_live(_live(Model3={**ONLINE, "new_field": 1})).rows
-    assert (row.username, row.tags) == ("model3", ["a"])
+    assert (row.username, row.tags, row.gender) == ("model3", ["a"], "f")  # from "Female"
     assert json.loads(row.raw)["new_field"] == 1
     assert decode_live(b'{"server_status": "up", "data": []}').rows == []
 

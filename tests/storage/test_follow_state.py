@@ -11,7 +11,8 @@ import pytest
 from roomwatch.config import FollowConfig
 from roomwatch.errors import FollowLossHeld
 from storage.follow_guard import last_check
-from storage.follow_state import RoomObservation, reconcile, record_observations
+from storage.follow_state import reconcile, record_observations
+from storage.records import RoomObservation
 
 T0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
 

@@ -38,7 +38,7 @@ def test_new_content_is_a_new_row_and_known_content_only_refreshes(
 ) -> None:
     db.execute("INSERT INTO persons (username) VALUES ('ann'), ('bob')")
     earlier = NOW - dt.timedelta(days=2)
-    assert record_thumbnails(db, [_shot("ann", "a" * 64, earlier), _shot("Bob", "a" * 64, earlier)])
+    assert record_thumbnails(db, [_shot("ann", "a" * 64, earlier), _shot("bob", "a" * 64, earlier)])
     # The same picture of two persons is one file, but each person has a row.
     assert _rows(db) == [("ann", "a" * 64, earlier, True), ("bob", "a" * 64, earlier, True)]
 

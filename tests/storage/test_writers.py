@@ -3,33 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from storage.records import ActivitySegment, AffiliateRoom, CbhoursLive, DailyActivity
+from formats.cbhours import decode_live
+from storage.records import ActivitySegment, AffiliateRoom, DailyActivity
 from storage.writers import (
     mark_without_trophy,
     write_affiliate_poll,
     write_cbhours_activity,
     write_cbhours_live,
 )
+from tests.factories import sample_rooms
 
-SAMPLE = (
-    Path(__file__).parents[1] / "fixtures/affiliate_onlinerooms_2025-09-06_region-asia_FULL.json"
-)
-
-
-def _rooms(limit: int = 50) -> list[AffiliateRoom]:
-    objects = json.loads(SAMPLE.read_text())["results"][:limit]
-    rooms = []
-    for obj in objects:
-        fields = dict(obj)
-        fields["birthday"] = dt.date.fromisoformat(obj["birthday"]) if obj["birthday"] else None
-        rooms.append(AffiliateRoom(raw=json.dumps(obj).encode(), **fields))
-    return rooms
+# Records as the spiders hand them over: decoded (and so cleaned) from real answers.
+LIVE = Path(__file__).parents[1] / "fixtures/doc_examples/cbhours_DOCEXAMPLE_get_live.json"
 
 
 def _count(conn: psycopg.Connection[Any], query: str, *params: object) -> int:
@@ -40,7 +30,7 @@ def _count(conn: psycopg.Connection[Any], query: str, *params: object) -> int:
 
 def test_rewriting_a_poll_adds_nothing(db: psycopg.Connection[Any]) -> None:
     now = dt.datetime.now(dt.UTC)
-    rooms = _rooms()
+    rooms = sample_rooms()
     first = write_affiliate_poll(db, rooms, observed_at=now)
     second = write_affiliate_poll(db, rooms, observed_at=now)
     assert (first.inserted, second.inserted, second.duplicates) == (50, 0, 50)
@@ -55,7 +45,7 @@ def test_rewriting_a_poll_adds_nothing(db: psycopg.Connection[Any]) -> None:
 
 
 def test_a_username_seen_twice_in_one_poll_is_stored_once(db: psycopg.Connection[Any]) -> None:
-    rooms = _rooms(3)
+    rooms = sample_rooms(3)
     later = AffiliateRoom(
         **{**{f: getattr(rooms[0], f) for f in rooms[0].__struct_fields__}, "num_users": 4242}
     )
@@ -76,7 +66,7 @@ def test_only_a_complete_poll_concludes_absent_persons_are_offline(
     db: psycopg.Connection[Any],
 ) -> None:
     t0 = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=4)
-    rooms = _rooms(10)
+    rooms = sample_rooms(10)
     write_affiliate_poll(db, rooms, observed_at=t0, complete=True)
     gone = rooms[0].username
     online = "SELECT online, live_source FROM v_person_current_state WHERE username = %s"
@@ -88,7 +78,7 @@ def test_only_a_complete_poll_concludes_absent_persons_are_offline(
 
 
 def test_empty_strings_mean_not_set(db: psycopg.Connection[Any]) -> None:
-    rooms = [r for r in _rooms(500) if r.country == "" and r.display_name == ""][:1]
+    rooms = [r for r in sample_rooms(500) if r.country is None and r.display_name is None][:1]
     assert rooms, "the sample has rooms without country and display name"
     write_affiliate_poll(db, rooms, observed_at=dt.datetime.now(dt.UTC))
     row = db.execute(
@@ -99,23 +89,7 @@ def test_empty_strings_mean_not_set(db: psycopg.Connection[Any]) -> None:
 
 def test_cbhours_live_marks_trophies_and_feeds_rank(db: psycopg.Connection[Any]) -> None:
     now = dt.datetime.now(dt.UTC)
-    rows = [
-        CbhoursLive(
-            username="Model1",
-            room_status="Online",
-            gender="Female",
-            rank=123,
-            grank=45,
-            viewers=1024,
-            followers=54321,
-            current_show="public",
-            room_subject="hi",
-            tags=["new"],
-            is_new=False,
-            raw=b'{"room_status": "Online"}',
-        ),
-        CbhoursLive(username="model2", room_status="Offline", raw=b'{"room_status": "Offline"}'),
-    ]
+    rows = decode_live(LIVE.read_bytes()).rows  # model1 (gender "Female"), model2 offline
     assert write_cbhours_live(db, rows, observed_at=now).inserted == 2
     assert write_cbhours_live(db, rows, observed_at=now).inserted == 0
     mark_without_trophy(db, ["nobody"], now)
@@ -162,7 +136,7 @@ def test_a_refused_row_is_set_aside_and_the_rest_of_its_batch_stored(
 ) -> None:
     # One row the database refuses (a CHECK on the username) used to fail the whole batch;
     # storage/guards.py and tests/storage/test_guards.py cover the other kinds of refusal.
-    rooms = _rooms(5)
+    rooms = sample_rooms(5)
     bad = AffiliateRoom(
         **{
             **{f: getattr(rooms[0], f) for f in rooms[0].__struct_fields__},
