@@ -167,7 +167,10 @@ def test_two_concurrent_cbhours_crawls_keep_one_request_per_second(
     assert sim.state.cbhours.rate_limit.view().refused == 0
     arrivals = sorted(r.t for r in records)
     gaps = [later - earlier for earlier, later in pairwise(arrivals)]
-    assert min(gaps) >= 1.0, gaps
+    # Paced at 1 s when sent; arrivals may differ by the scheduling jitter the simulated API
+    # allows for (its tolerance, 20 ms), on a machine busy with other test workers.
+    limit = sim.state.cbhours.rate_limit.view()
+    assert min(gaps) >= limit.interval - limit.tolerance, gaps
     # The crawls really ran at the same time, so each paced against the other's requests. (Their
     # requests need not interleave: a crawl with several requests in flight reserves the next
     # slots for all of them, and the other crawl's requests then queue behind those.)
