@@ -90,36 +90,25 @@ def _where(exc: Exception) -> str:
     return f"{path.rstrip('`')}: {message[0].lower()}{message[1:]}"
 
 
+# Fields the feed leaves empty ("") to mean "not set": None in the record.
+_EMPTY_MEANS_UNSET = ("location", "country", "spoken_languages", "display_name")
+
+
 def _to_record(wire: _WireRoom, raw: bytes) -> AffiliateRoom:
+    """The record of one room: every wire field by its name, the ones needing it cleaned."""
     if not wire.username:
         raise ValueError("username: expected a non-empty string")
     try:
         birthday = dt.date.fromisoformat(wire.birthday) if wire.birthday else None
     except ValueError:
         raise ValueError(f"birthday: expected YYYY-MM-DD or empty, got {wire.birthday!r}") from None
-    return AffiliateRoom(
+    fields = msgspec.structs.asdict(wire)
+    for name in _EMPTY_MEANS_UNSET:
+        fields[name] = fields[name] or None
+    fields.update(
         username=wire.username.lower(),
         gender=gender_code(wire.gender),
-        location=wire.location or None,
-        current_show=wire.current_show,
-        room_subject=wire.room_subject,
         tags=[tag.lower() for tag in wire.tags],
-        is_new=wire.is_new,
-        num_users=wire.num_users,
-        num_followers=wire.num_followers,
-        country=wire.country or None,
-        spoken_languages=wire.spoken_languages or None,
-        display_name=wire.display_name or None,
         birthday=birthday,
-        is_hd=wire.is_hd,
-        age=wire.age,
-        seconds_online=wire.seconds_online,
-        image_url=wire.image_url,
-        image_url_360x270=wire.image_url_360x270,
-        chat_room_url_revshare=wire.chat_room_url_revshare,
-        iframe_embed_revshare=wire.iframe_embed_revshare,
-        chat_room_url=wire.chat_room_url,
-        iframe_embed=wire.iframe_embed,
-        slug=wire.slug,
-        raw=raw,
     )
+    return AffiliateRoom(**fields, raw=raw)
