@@ -20,6 +20,7 @@ from storage.latest import COLUMNS
 from storage.merge_rules import Group, Rule
 from storage.migrator import Migration, apply_migrations, bundled_migrations
 from storage.person_list import PersonSummary
+from storage.person_queries import PersonDetail, PersonSources
 from tests.storage.merge_cases import observe
 
 
@@ -74,6 +75,14 @@ def test_provenance_names_the_view_columns() -> None:
     assert merge_rules.provenance("grank") == ("rank", False)
     with pytest.raises(KeyError):
         merge_rules.provenance("nope")
+
+
+def test_the_detail_shows_every_merged_field_with_its_source() -> None:
+    # A field added to a group of the rules is one the API must show, with its provenance:
+    # this names the field missing from PersonDetail or PersonSources.
+    merged = {field for group in merge_rules.GROUPS for field in group.fields}
+    assert set(PersonSources.__struct_fields__) == merged
+    assert merged <= set(PersonDetail.__struct_fields__)
 
 
 def test_new_migration_is_numbered_after_the_last(tmp_path: Path) -> None:
