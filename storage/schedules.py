@@ -10,7 +10,7 @@ the ``*_async`` twins serve the control API; both run the same SQL constants and
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import msgspec
 import psycopg
@@ -146,23 +146,35 @@ def schedules_version(conn: Connection) -> str:
     return str(row[0]) if row else ""
 
 
+class ScheduleChange(TypedDict, total=False):
+    """What :func:`update_schedule` may change (a missing or None key keeps the current value),
+    and ``min_interval``, the shortest interval it accepts (default
+    :data:`DEFAULT_MIN_INTERVAL`)."""
+
+    interval_seconds: int | None
+    cron: str | None
+    paused: bool | None
+    min_interval: int
+
+
+def _checked(name: str, change: ScheduleChange) -> dict[str, Any]:
+    """``UPDATE_SCHEDULE``'s parameters, once :func:`check_change` accepts the change."""
+    interval, cron = change.get("interval_seconds"), change.get("cron")
+    paused = change.get("paused")
+    check_change(interval, cron, paused, change.get("min_interval", DEFAULT_MIN_INTERVAL))
+    return {"name": name, "interval": interval, "cron": cron, "paused": paused}
+
+
 def update_schedule(
-    conn: Connection,
-    name: str,
-    *,
-    interval_seconds: int | None = None,
-    cron: str | None = None,
-    paused: bool | None = None,
-    min_interval: int = DEFAULT_MIN_INTERVAL,
+    conn: Connection, name: str, **change: Unpack[ScheduleChange]
 ) -> Schedule | None:
     """Changes one schedule; None if there is no schedule of that name.
 
     Raises:
         ScheduleError: the change is invalid (see :func:`check_change`).
     """
-    check_change(interval_seconds, cron, paused, min_interval)
+    params = _checked(name, change)
     with conn.transaction(), conn.cursor(row_factory=class_row(Schedule)) as cur:
-        params = {"name": name, "interval": interval_seconds, "cron": cron, "paused": paused}
         return cur.execute(UPDATE_SCHEDULE, params).fetchone()
 
 
@@ -195,17 +207,10 @@ async def list_schedules_async(conn: AsyncConnection) -> list[Schedule]:
 
 
 async def update_schedule_async(
-    conn: AsyncConnection,
-    name: str,
-    *,
-    interval_seconds: int | None = None,
-    cron: str | None = None,
-    paused: bool | None = None,
-    min_interval: int = DEFAULT_MIN_INTERVAL,
+    conn: AsyncConnection, name: str, **change: Unpack[ScheduleChange]
 ) -> Schedule | None:
     """:func:`update_schedule` for the control API."""
-    check_change(interval_seconds, cron, paused, min_interval)
+    params = _checked(name, change)
     async with conn.transaction(), conn.cursor(row_factory=class_row(Schedule)) as cur:
-        params = {"name": name, "interval": interval_seconds, "cron": cron, "paused": paused}
         await cur.execute(UPDATE_SCHEDULE, params)
         return await cur.fetchone()
