@@ -14,7 +14,7 @@ the server in ``ul.list > li.room_list_room`` cards with ``ul.paging`` (§3.4), 
 Followers (§3.9, markup UNVERIFIED, a guess): server-rendered, a heading with the total in
 ``span.followers_count``, ``ul.followers_list > li.follower > a.username[href="/<name>/"]`` with
 ``data-testid`` hooks, and the site's ``ul.paging``. The parsers must not depend on this guess
-alone (see ``sessions/followers_parsing.py``): the ``followers_markup=table`` switch serves
+alone (see ``formats/followers.py``): the ``followers_markup=table`` switch serves
 the markup of an independent fake of the site instead, a ``<table>`` of profile links under
 ``<h2>Followers (145)</h2>``, paged by ``div.pagination`` links ``?page=N`` with
 ``<a class='next'>`` and the current page a bare ``<span class='current'>``, and a 404 past the
