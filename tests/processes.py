@@ -23,3 +23,14 @@ def marked_processes(variable: str, marker: str) -> list[psutil.Process]:
         except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
             continue
     return found
+
+
+def kill_all(processes: list[psutil.Process]) -> None:
+    """SIGKILL for each process still running; one that ended meanwhile is fine (a clean-up
+    races the processes it cleans up: Playwright's driver exits on its own after SIGINT).
+    """
+    for process in processes:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            continue

@@ -32,6 +32,7 @@ from storage.jobs import (
     start_job,
 )
 from storage.migrator import apply_migrations
+from tests.processes import kill_all
 from tests.spiders.follow_support import (
     MARKER_VARIABLE,
     log_in,
@@ -89,8 +90,7 @@ def test_sigkill_of_roomwatch_crawl_ends_its_crawl_and_chromium(
         cli.wait()
         wait_for(lambda: not marked_processes(marker), 30, "the crawl and its Chromium to end")
     finally:
-        for process in marked_processes(marker):
-            process.kill()
+        kill_all(marked_processes(marker))
     wait_for(
         lambda: (
             db.execute("SELECT status FROM crawl_jobs WHERE job_id = %s", [job_id]).fetchone()
@@ -125,8 +125,7 @@ def test_a_crawl_process_environment_holds_no_roomwatch_secret(
     finally:
         cli.send_signal(signal.SIGINT)
         cli.wait(60)
-        for process in marked_processes(marker):
-            process.kill()
+        kill_all(marked_processes(marker))
 
 
 _TREE = textwrap.dedent(
@@ -267,5 +266,4 @@ def test_a_crawl_given_up_by_a_sweep_ends_itself_and_its_chromium(
     finally:
         cli.kill()
         cli.wait()
-        for process in marked_processes(marker):
-            process.kill()
+        kill_all(marked_processes(marker))
