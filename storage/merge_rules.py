@@ -36,6 +36,8 @@ SOURCES: tuple[str, ...] = (
     "followed_cams",
     "followers",
     "html_import",
+    "events_api",
+    "stats_api",
 )
 
 
