@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import msgspec
 import psycopg
@@ -300,6 +300,125 @@ class AlertsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 )
 
 
+def _check_hosts(hosts: list[str]) -> None:
+    for host in hosts:
+        if not re.fullmatch(r"[a-z0-9.-]+", host):
+            raise ValueError(f"allowed_hosts: expected lower-case host names, got {host!r}")
+
+
+def _events_owner(url: str) -> tuple[str, str] | None:
+    """(account, token) of an Events API URL, ``.../events/<username>/<token>/``; else None."""
+    found = re.fullmatch(r"(?:/[^/]+)*/events/([^/]+)/([^/]+)/?", urlsplit(url).path)
+    return (found[1].lower(), found[2]) if found else None
+
+
+def _stats_owner(url: str) -> tuple[str, str] | None:
+    """(account, token) of a Stats API URL, ``...?username=<username>&token=<token>``; else None."""
+    query = parse_qs(urlsplit(url).query)
+    account, token = query.get("username", [""])[0], query.get("token", [""])[0]
+    return (account.lower(), token) if account and token else None
+
+
+def _check_owner_url(
+    value: str, hosts: list[str], owner: Callable[[str], tuple[str, str] | None], example: str
+) -> None:
+    """An Events or Stats API URL: http(s), on one of ``hosts``, naming an account and a token.
+
+    The URL holds the owner's token: it and the token are registered as secrets first, and no
+    message quotes the URL (the host is named: it is no secret).
+    """
+    register_secret(value, always=True)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("url: expected an http(s) URL with a host (not shown: it holds a token)")
+    found = owner(value)
+    if found is None:
+        raise ValueError(f"url: expected the shape {example} (not shown: it holds a token)")
+    register_secret(found[1], always=True)
+    if parts.hostname not in hosts:
+        raise ValueError(
+            f"url: host {parts.hostname!r} is not one of allowed_hosts ({', '.join(hosts)})"
+        )
+
+
+class EventsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The owner's Events API stream (the ``room_events`` spider, source ``events_api``).
+
+    Attributes:
+        url: the Events API URL with its token, as the site shows it
+            (``https://eventsapi.chaturbate.com/events/<username>/<token>/``); a secret. Empty:
+            the ``room_events`` spider refuses to start.
+        allowed_hosts: the Events hosts ``url`` may name (the site's and its public testbed).
+        timeout_seconds: how long the server holds a request open when nothing happens.
+        max_requests_per_minute: the stream stays under this (the API allows about 2,000).
+        store_message_text: off: chat and private messages and tip notes are stored without
+            their text (the event, its time and its author are kept).
+        retention_days: events older than this are dropped, a whole month at a time.
+    """
+
+    url: str = ""
+    allowed_hosts: list[str] = msgspec.field(
+        default_factory=lambda: ["eventsapi.chaturbate.com", "events.testbed.cb.dev"]
+    )
+    timeout_seconds: Annotated[int, msgspec.Meta(ge=0, le=90)] = 10
+    max_requests_per_minute: PositiveInt = 1000
+    store_message_text: bool = True
+    retention_days: PositiveInt = 365
+
+    def __post_init__(self) -> None:
+        _check_hosts(self.allowed_hosts)
+        if self.url:
+            _check_owner_url(
+                self.url, self.allowed_hosts, _events_owner, "https://HOST/events/USERNAME/TOKEN/"
+            )
+
+    @property
+    def account(self) -> str:
+        """The owner's username, from the URL (lower case); empty without a URL."""
+        return (_events_owner(self.url) or ("", ""))[0]
+
+    @property
+    def token(self) -> str:
+        """The token part of the URL; empty without a URL."""
+        return (_events_owner(self.url) or ("", ""))[1]
+
+
+class StatsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The owner's Stats API (the ``room_stats`` spider, source ``stats_api``).
+
+    Attributes:
+        url: ``https://chaturbate.com/statsapi/?username=<username>&token=<token>``; a secret.
+            Empty: the ``room_stats`` spider refuses to start.
+        allowed_hosts: the hosts ``url`` may name.
+        count_max_age_minutes: a followers crawl whose pages show no count concludes only
+            against a Stats API follower count observed this recently.
+    """
+
+    url: str = ""
+    allowed_hosts: list[str] = msgspec.field(default_factory=lambda: ["chaturbate.com"])
+    count_max_age_minutes: PositiveInt = 10
+
+    def __post_init__(self) -> None:
+        _check_hosts(self.allowed_hosts)
+        if self.url:
+            _check_owner_url(
+                self.url,
+                self.allowed_hosts,
+                _stats_owner,
+                "https://HOST/statsapi/?username=USERNAME&token=TOKEN",
+            )
+
+    @property
+    def account(self) -> str:
+        """The owner's username, from the URL (lower case); empty without a URL."""
+        return (_stats_owner(self.url) or ("", ""))[0]
+
+    @property
+    def token(self) -> str:
+        """The token part of the URL; empty without a URL."""
+        return (_stats_owner(self.url) or ("", ""))[1]
+
+
 class ImagesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Thumbnails of persons of interest, downloaded into ``data_dir/images`` by API crawls.
 
@@ -331,9 +450,7 @@ class ImagesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_pixels: PositiveInt = 4_000_000
 
     def __post_init__(self) -> None:
-        for host in self.allowed_hosts:
-            if not re.fullmatch(r"[a-z0-9.-]+", host):
-                raise ValueError(f"allowed_hosts: expected lower-case host names, got {host!r}")
+        _check_hosts(self.allowed_hosts)
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -356,6 +473,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     agent: AgentConfig = msgspec.field(default_factory=AgentConfig)
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     images: ImagesConfig = msgspec.field(default_factory=ImagesConfig)
+    events: EventsConfig = msgspec.field(default_factory=EventsConfig)
+    stats: StatsConfig = msgspec.field(default_factory=StatsConfig)
 
     @property
     def data_path(self) -> Path:
@@ -381,6 +500,8 @@ _LIST_KEYS = {
     ("cbhours", "targets"),
     ("images", "persons"),
     ("images", "allowed_hosts"),
+    ("events", "allowed_hosts"),
+    ("stats", "allowed_hosts"),
 }
 
 

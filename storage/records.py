@@ -154,3 +154,57 @@ class WriteResult(msgspec.Struct, frozen=True):
     inserted: int
     duplicates: int
     set_aside: tuple[str, ...] = ()
+
+
+class RoomEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One event of the owner's Events API stream (FORMATS.md §6.1), decoded.
+
+    ``occurred_at`` is read from the id (``<milliseconds>-<sequence>``). ``username`` is the
+    user the event is about, lower case (``fromUser`` for a private message), None when the
+    event names no one. A field the event does not carry is None. ``message`` is None when
+    ``events.store_message_text`` is off, and ``raw`` (the event as received) then has its
+    message texts removed too.
+    """
+
+    event_id: str
+    occurred_at: dt.datetime
+    method: str
+    username: str | None
+    broadcaster: str | None
+    tokens: int | None
+    is_anon: bool | None
+    in_fanclub: bool | None
+    has_tokens: bool | None
+    is_mod: bool | None
+    recent_tips: str | None
+    gender: str | None
+    subgender: str | None
+    message: str | None
+    subject: str | None
+    media_id: int | None
+    media_type: str | None
+    media_name: str | None
+    from_user: str | None
+    to_user: str | None
+    raw: bytes
+
+
+class RoomStatsRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One Stats API answer (FORMATS.md §6.2); every ``-1`` ("unknown") is None.
+
+    ``username`` is the account (lower case); ``time_online`` is in minutes.
+    """
+
+    username: str
+    num_followers: int | None
+    num_viewers: int | None
+    num_registered_viewers: int | None
+    num_tokened_viewers: int | None
+    token_balance: int | None
+    tips_in_last_hour: int | None
+    votes_up: int | None
+    votes_down: int | None
+    satisfaction_score: int | None
+    last_broadcast: dt.datetime | None
+    time_online: int | None
+    raw: bytes
