@@ -28,7 +28,9 @@ from storage.records import (
     AffiliateRoom,
     CbhoursLive,
     DailyActivity,
+    RoomEvent,
     RoomObservation,
+    RoomStatsRow,
 )
 
 
@@ -192,6 +194,26 @@ class CompleteList(msgspec.Struct, frozen=True):
     observed_at: dt.datetime
     limits: FollowConfig = msgspec.field(default_factory=FollowConfig)
     confirm_loss: bool = False
+
+
+# The owner's room (FORMATS.md §6; spiders/room_events.py, spiders/room_stats.py).
+
+
+class RoomEventsPage(msgspec.Struct, frozen=True):
+    """The events of one Events API answer and the stream's position after them, stored in
+    one transaction: a restart resumes after ``last_event_id``, never losing or repeating one.
+    An answer with no events is not yielded (the position did not move)."""
+
+    account: str
+    events: list[RoomEvent]
+    last_event_id: str
+
+
+class RoomStatsAnswer(msgspec.Struct, frozen=True):
+    """One Stats API answer, observed at ``observed_at``."""
+
+    row: RoomStatsRow
+    observed_at: dt.datetime
 
 
 class StructAdapter(AdapterInterface):
