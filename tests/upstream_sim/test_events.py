@@ -30,15 +30,22 @@ def test_a_long_poll_holds_then_answers_empty(
     sim: SimulatorServer, owner: str, client: httpx.Client
 ) -> None:
     with ThreadPoolExecutor(1) as pool:
-        answer = pool.submit(client.get, sim.events_url(owner) + "?timeout=0.3")
-        wait_for(lambda: sim.state.events.waiting_count(owner) == 1 or answer.done())
+        answer = pool.submit(client.get, sim.events_url(owner) + "?timeout=1")
+        wait_for(lambda: sim.state.events.waiting_count(owner) == 1)  # held, not answered
         reply = answer.result()
     assert reply.status_code == 200
     body = reply.json()
     assert list(body) == ["events", "nextUrl"]
     assert body["events"] == []
-    assert body["nextUrl"] == sim.events_url(owner) + "?i=0-0&timeout=0.3"
+    assert body["nextUrl"] == sim.events_url(owner) + "?i=0-0&timeout=1"
     assert sim.state.events.waiting_count(owner) == 0
+
+    # Past the last event the same holds, and nextUrl keeps the position.
+    (event,) = sim.state.events.append(owner, [{"method": "userEnter"}])
+    again = client.get(f"{sim.events_url(owner)}?i={event.id}&timeout=0.2").json()
+    assert again == {"events": [], "nextUrl": f"{sim.events_url(owner)}?i={event.id}&timeout=0.2"}
+    clamped = client.get(f"{sim.events_url(owner)}?i={event.id}&timeout=-5").json()
+    assert clamped["nextUrl"].endswith("&timeout=0")
 
 
 def test_an_appended_event_wakes_a_waiting_poll(
