@@ -95,7 +95,10 @@ def test_a_burst_of_ten_thousand_is_many_answers(
     assert {e["method"] for e in events} == {"tip", "userEnter", "chatMessage"}
     stored = client.get(f"{sim.base_url}/_sim/events/{owner}").json()
     assert stored["count"] == 10_000
-    assert [e["id"] for e in stored["events"]] == [e["id"] for e in events]
+    assert stored["events"] == events  # the wire and the record agree, key for key
+    overview = client.get(f"{sim.base_url}/_sim/events").json()
+    assert overview["accounts"] == {owner: 10_000}
+    assert overview["settings"]["max_events_per_response"] == 400
     assert stored["events"][0]["id"] == appended["first_id"]
 
 

@@ -299,6 +299,13 @@ class EventsState:
     ) -> list[Event]:
         if not made:
             return []
+        # Encoded around the id beforehand: under the lock (which long polls take too) only
+        # the ids are joined in, so a big burst does not stall the server's loop.
+        encode = msgspec.json.encode
+        parts = [
+            (method, obj, b'{"method":' + encode(method) + b',"id":"', b'","object":' + encode(obj))
+            for method, obj in made
+        ]
         millis = time.time_ns() // 1_000_000
         with self._lock:
             stream = self._stream(name)
@@ -308,11 +315,12 @@ class EventsState:
             else:
                 sequence = 0
             added = []
-            for method, obj in made:
-                event = Event(method=method, id=f"{millis}-{sequence}", object=obj)
+            for method, obj, head, tail in parts:
+                event_id = f"{millis}-{sequence}"
+                event = Event(method=method, id=event_id, object=obj)
                 stream.events.append(event)
                 stream.keys.append((millis, sequence))
-                stream.encoded.append(msgspec.Raw(msgspec.json.encode(event)))
+                stream.encoded.append(msgspec.Raw(head + event_id.encode() + tail + b"}"))
                 added.append(event)
                 sequence += 1
             waiters = list(stream.waiters)
