@@ -13,6 +13,7 @@ import pytest
 
 from agent.alerts import AlertNotifier
 from roomwatch.config import AlertsConfig
+from storage.alerts import read_alerts
 from storage.watch_list import set_mute, set_watch
 from storage.writers import write_affiliate_poll
 from tests.factories import room
@@ -54,6 +55,7 @@ def test_going_live_is_told_once_per_broadcast(
         polls.append(_poll(conn, minutes_ago, *everyone))
         notifier.check()
     assert sorted(_told(webhook, "went_live")) == ["alice", "dave"]  # bob: neither; erin: muted
+    assert read_alerts(conn, 3) == []  # news, not a condition: /status does not list it
     alice = next(b for b in webhook.bodies if b["subject"] == "alice")
     assert alice["message"] == "alice went live (watched)"
     assert dt.datetime.fromisoformat(alice["since"]) == polls[0]  # the first sighting
@@ -107,6 +109,21 @@ def test_quiet_hours_hold_going_live_back_for_good(
     _poll(conn, 39)
     _poll(conn, 1, "alice")
     assert [n.kind for n in elsewhere.check()] == ["went_live"]
+
+
+def test_a_notice_reaches_an_apprise_url_as_plain_information(
+    conn: Conn, db_url: str, endpoint: HttpRecorder
+) -> None:
+    _follower_events(conn, ("new_follower", "fan_one"))
+    notifier = AlertNotifier(db_url, AlertsConfig(apprise_urls=[f"json://{endpoint.address}/n"]))
+    assert [n.kind for n in notifier.check()] == ["new_follower"]
+    assert notifier.check() == []
+    [body] = endpoint.bodies
+    assert (body["title"], body["message"]) == (
+        "roomwatch: new_follower fan_one",
+        "fan_one now follows you",
+    )
+    assert body["type"] == "info"
 
 
 def _follower_events(conn: Conn, *events: tuple[str, str], minutes_ago: float = 1,

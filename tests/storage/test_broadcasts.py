@@ -68,6 +68,25 @@ def test_polls_while_online_are_one_broadcast_a_gap_starts_another(conn: Conn) -
     ]
 
 
+def test_sparse_sightings_without_an_offline_between_are_one_broadcast(conn: Conn) -> None:
+    _watch(conn, "gina")
+
+    def sighting(minutes: int) -> None:  # a source seen seldom that never says offline
+        write_affiliate_poll(conn, [room("gina")], observed_at=_at(minutes))
+
+    sighting(0)
+    sighting(30)  # twice the gap, but nothing said she went offline: the same broadcast
+    sighting(100)  # four gaps (an hour) exceeded: a new one
+    assert _broadcasts(conn) == [
+        ("gina", _at(0), _at(30), True),
+        ("gina", _at(100), _at(100), True),
+    ]
+    ended = "SELECT ended_at FROM person_broadcasts ORDER BY started_at"
+    assert conn.execute(ended).fetchall() == [(_at(30),), (None,)]  # over after its last sighting
+    _poll(conn, 105)  # she is gone: the broadcast under way ends then
+    assert conn.execute(ended).fetchall() == [(_at(30),), (_at(105),)]
+
+
 def test_a_followed_person_counts_and_the_gap_is_a_setting(conn: Conn) -> None:
     _poll(conn, 0, "carol")
     conn.execute("UPDATE persons SET following = true WHERE username = 'carol'")
