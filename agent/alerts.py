@@ -39,6 +39,7 @@ import logging
 import re
 import socket
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -57,7 +58,13 @@ from storage.alerts import (
 )
 from storage.database import connect
 from storage.jobs import Job
-from storage.notices import Notice, followers_digest, in_quiet_hours, read_notices
+from storage.notices import (
+    Notice,
+    followers_digest,
+    forget_old_notices,
+    in_quiet_hours,
+    read_notices,
+)
 
 if TYPE_CHECKING:
     import apprise
@@ -66,6 +73,7 @@ log = logging.getLogger(__name__)
 CHECK_SECONDS = 30.0
 TIMEOUT_SECONDS = 10.0
 MAX_BACKOFF_SECONDS = 600.0
+FORGET_SECONDS = 3600.0
 
 
 class WebhookBody(msgspec.Struct, frozen=True, kw_only=True):
@@ -95,6 +103,7 @@ class AlertNotifier:
         self._thread: threading.Thread | None = None
         self._apprise: list[tuple[str, apprise.Apprise]] | None = None  # built on first use
         self._delivered: dict[str, set[str]] = {}  # alert key -> targets that already have it
+        self._forget_at = 0.0  # when (monotonic) to next forget the claims of old notices
         # Hook and Apprise URLs often embed a token or a password.
         for url in (settings.webhook_url, *settings.apprise_urls):
             if url:
@@ -157,6 +166,9 @@ class AlertNotifier:
             self._tell_followers(conn, notices.followers, sent, told)
             for notice in notices.big_tips:
                 self._tell(conn, notice, sent, told)
+            if time.monotonic() >= self._forget_at:
+                forget_old_notices(conn)
+                self._forget_at = time.monotonic() + FORGET_SECONDS
         # Partial deliveries of what is no longer due will never be completed.
         self._delivered = {k: v for k, v in self._delivered.items() if k in told}
         return sent

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 import psycopg
@@ -159,6 +159,22 @@ def read_notices(conn: psycopg.Connection[Any], settings: AlertsConfig) -> Notic
             )
         ]
     return Notices(went_live=went_live, followers=followers, big_tips=big_tips)
+
+
+# Claims of notices sent (or held back) long enough ago that no read can find them again: a
+# notice's time is before its claim was marked, and reads go back WINDOW only. Alert claims stay
+# (their alerts may still be in force).
+FORGET = """
+DELETE FROM alert_notifications
+WHERE sent_at < now() - 2 * %(window)s::interval AND split_part(alert_key, ':', 1) = ANY(%(kinds)s)
+"""
+
+
+def forget_old_notices(conn: psycopg.Connection[Any]) -> int:
+    """Deletes the claims of notices past :data:`WINDOW` (twice over); returns how many."""
+    with conn.transaction():
+        cursor = conn.execute(FORGET, {"window": WINDOW, "kinds": list(get_args(NoticeKind))})
+    return cursor.rowcount
 
 
 def followers_digest(notices: list[Notice]) -> Notice:

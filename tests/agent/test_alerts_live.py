@@ -14,6 +14,7 @@ import pytest
 from agent.alerts import AlertNotifier
 from roomwatch.config import AlertsConfig
 from storage.alerts import read_alerts
+from storage.notices import forget_old_notices
 from storage.watch_list import set_mute, set_watch
 from storage.writers import write_affiliate_poll
 from tests.factories import room
@@ -124,6 +125,29 @@ def test_a_notice_reaches_an_apprise_url_as_plain_information(
         "fan_one now follows you",
     )
     assert body["type"] == "info"
+
+
+def test_claims_of_old_notices_are_forgotten_alert_claims_kept(
+    conn: Conn, db_url: str, webhook: HttpRecorder
+) -> None:
+    _follower_events(conn, ("new_follower", "fan_one"), ("new_follower", "fan_two"))
+    assert len(AlertNotifier(db_url, _settings(webhook)).check()) == 2
+    conn.execute(
+        "INSERT INTO alert_notifications (alert_key, sent_at) VALUES ('spider_failing:x:1', now())"
+    )
+    # fan_one's follow and its claim three hours old; fan_two's recent.
+    conn.execute(
+        "UPDATE follow_events SET occurred_at = now() - interval '3 hours' "
+        "WHERE person_id = (SELECT person_id FROM persons WHERE username = 'fan_one')"
+    )
+    conn.execute("UPDATE alert_notifications SET sent_at = now() - interval '3 hours' "
+                 "WHERE alert_key NOT LIKE 'new_follower:%' OR alert_key = ("
+                 "SELECT 'new_follower:' || min(event_id) FROM follow_events)")  # fmt: skip
+    assert forget_old_notices(conn) == 1
+    keys = [row[0] for row in conn.execute("SELECT alert_key FROM alert_notifications")]
+    assert len(keys) == 2 and "spider_failing:x:1" in keys
+    assert AlertNotifier(db_url, _settings(webhook)).check() == []  # neither is told again
+    assert len(webhook.bodies) == 2
 
 
 def _follower_events(conn: Conn, *events: tuple[str, str], minutes_ago: float = 1,
