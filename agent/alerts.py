@@ -180,15 +180,9 @@ class AlertNotifier:
         sent: list[Alert | Notice],
         told: set[str],
     ) -> None:
-        """Claims ``item``, sends it, and records the outcome."""
-        if not claim_notification(conn, item.key):
-            return
-        told.add(item.key)
-        if self._deliver(item):
-            mark_notification_sent(conn, item.key)
-            sent.append(item)
-        else:
-            release_notification(conn, item.key)
+        """Claims ``item`` and sends it."""
+        if claim_notification(conn, item.key):
+            self._settle(conn, item, [item.key], sent, told)
 
     def _tell_followers(
         self,
@@ -201,25 +195,30 @@ class AlertNotifier:
         more claimed than the threshold go out as one digest, marked sent (or released)
         together."""
         claimed = [n for n in notices if claim_notification(conn, n.key)]
-        if len(claimed) <= self._settings.follower_digest_threshold:
-            for notice in claimed:
-                told.add(notice.key)
-                if self._deliver(notice):
-                    mark_notification_sent(conn, notice.key)
-                    sent.append(notice)
-                else:
-                    release_notification(conn, notice.key)
+        if len(claimed) > self._settings.follower_digest_threshold:
+            self._settle(conn, followers_digest(claimed), [n.key for n in claimed], sent, told)
             return
-        digest = followers_digest(claimed)
-        told.add(digest.key)
-        delivered = self._deliver(digest)
         for notice in claimed:
+            self._settle(conn, notice, [notice.key], sent, told)
+
+    def _settle(
+        self,
+        conn: psycopg.Connection[Any],
+        item: Alert | Notice,
+        claims: list[str],
+        sent: list[Alert | Notice],
+        told: set[str],
+    ) -> None:
+        """Sends ``item``, then marks its ``claims`` sent, or releases them to be tried again."""
+        told.add(item.key)
+        delivered = self._deliver(item)
+        for key in claims:
             if delivered:
-                mark_notification_sent(conn, notice.key)
+                mark_notification_sent(conn, key)
             else:
-                release_notification(conn, notice.key)
+                release_notification(conn, key)
         if delivered:
-            sent.append(digest)
+            sent.append(item)
 
     def _hush(self, conn: psycopg.Connection[Any], notice: Notice, why: str) -> None:
         """Records ``notice`` as done without sending it, so it is never sent late."""
