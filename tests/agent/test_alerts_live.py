@@ -12,13 +12,14 @@ import psycopg
 import pytest
 
 from agent.alerts import AlertNotifier
-from roomwatch.config import AlertsConfig
+from roomwatch.config import AlertsConfig, Config
 from storage.alerts import read_alerts
 from storage.notices import forget_old_notices
 from storage.watch_list import set_mute, set_watch
 from storage.writers import write_affiliate_poll
 from tests.factories import room
-from tests.support import HttpRecorder
+from tests.support import HttpRecorder, crawl
+from upstream_sim.server import SimulatorServer
 
 Conn = psycopg.Connection[Any]
 
@@ -81,6 +82,29 @@ def test_going_live_is_told_once_per_broadcast(
     # one, over since, is not.
     set_mute(conn, ["erin"], False)
     assert [n.subject for n in notifier.check()] == ["erin"]
+
+
+def test_the_affiliate_spider_against_the_simulator_tells_going_live_once(
+    crawl_env: Config, db_url: str, conn: Conn, sim: SimulatorServer, webhook: HttpRecorder
+) -> None:
+    rooms = sim.state.affiliate.rooms[:50]
+    star, other = rooms[0].username.lower(), rooms[1].username.lower()
+    set_watch(conn, [star], True)
+    sim.state.affiliate.set_rooms(rooms)
+    notifier = AlertNotifier(db_url, _settings(webhook))
+    for _ in range(2):  # two polls while she is online
+        assert crawl(crawl_env, db_url, "affiliate").status == "succeeded"
+        notifier.check()
+    sim.state.affiliate.set_rooms(rooms[1:])  # a poll that misses her: offline, briefly
+    assert crawl(crawl_env, db_url, "affiliate").status == "succeeded"
+    online = "SELECT online FROM person_summary WHERE username = %s"
+    assert conn.execute(online, [star]).fetchone() == (False,)
+    assert notifier.check() == []
+    sim.state.affiliate.set_rooms(rooms)  # back within the gap: the same broadcast
+    assert crawl(crawl_env, db_url, "affiliate").status == "succeeded"
+    assert notifier.check() == []
+    assert [(b["kind"], b["subject"]) for b in webhook.bodies] == [("went_live", star)]
+    assert other not in str(webhook.bodies)  # online throughout, but nobody watches them
 
 
 def _quiet_now(zone: str) -> str:
