@@ -277,7 +277,8 @@ class AgentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class AlertsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """When ``/status`` raises an alert, and who else hears about it.
+    """When ``/status`` raises an alert, which notices (went live, followers, big tips) there
+    are, and who hears about both.
 
     Attributes:
         webhook_url: optional; each new alert is POSTed there as a small JSON object.
