@@ -338,12 +338,15 @@ def quiet_span(text: str) -> tuple[dt.time, dt.time] | None:
     return start, end
 
 
-def time_zone(name: str) -> zoneinfo.ZoneInfo:
-    """The zone ``alerts.timezone`` names.
+def time_zone(name: str) -> dt.tzinfo:
+    """The zone ``alerts.timezone`` names (UTC without a lookup: the default must work on a
+    system without a time zone database).
 
     Raises:
         ValueError: no such zone.
     """
+    if name == "UTC":
+        return dt.UTC
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
