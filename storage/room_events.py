@@ -21,7 +21,9 @@ Speed: a burst arrives as pages of ~100 events, so what a page costs beyond its 
 rows go in with one COPY into a staging table that lives as long as the connection (created
 once, emptied at every commit) and one ``INSERT ... SELECT``; the effects and the position ride
 on that statement; persons are created by one more statement, only when the page names someone
-who matters.
+new who matters. The commit does not wait for the disk (``synchronous_commit`` off for these
+transactions only, see ``_PREPARE``). The storage pipeline joins the pages that queued while
+a write ran into one write (``crawler/pipelines.py``).
 """
 
 from __future__ import annotations
@@ -47,11 +49,21 @@ _STAGE = sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS"
     sql.Identifier(ROOM_EVENTS_STAGE.name), ROOM_EVENTS_STAGE.definitions()
 )
 
-_PERSONS = sql.SQL(
-    "INSERT INTO persons (username) SELECT DISTINCT username FROM {stage} "
-    "WHERE username IS NOT NULL AND method = ANY(%(methods)s::text[]) "
-    "ON CONFLICT (username) DO NOTHING"
-).format(stage=sql.Identifier(ROOM_EVENTS_STAGE.name))
+# The commit does not wait for the disk (the WAL flush); the months the page needs exist; the
+# names of the page's persons that are new to the database (persons' triggers run per
+# statement, even one that changes no row: a summary refresh and a notification, so persons
+# are inserted only if some are new).
+# Waiting cost more than the rows themselves (a flush per page of 100). A database crash may
+# then lose the last commits of the past fraction of a second, but events and position
+# together (the log is replayed in order), and the stream reads them again from the position
+# that survived: the Events API serves every event after a given id.
+_PREPARE = """
+SELECT set_config('synchronous_commit', 'off', true),
+       roomwatch_ensure_partitions('room_events'::regclass, 'month', %(first)s, %(last)s),
+       (SELECT array_agg(u) FROM unnest(%(names)s::text[]) AS u
+        WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.username = u))
+"""
+_PERSONS = "INSERT INTO persons (username) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING"
 
 _FIELDS = [c.name for c in ROOM_EVENTS.fields]
 
@@ -153,18 +165,18 @@ def write_room_events(
             conn.execute(_POSITION, params)
             return WriteResult(inserted=0, duplicates=0)
         times = [event.occurred_at for event in unique]
-        conn.execute(
-            "SELECT roomwatch_ensure_partitions('room_events'::regclass, 'month', %s, %s)",
-            [min(times), max(times)],
-        )
+        named = {e.username for e in unique if e.method in _PERSON_METHODS and e.username}
+        prepared = conn.execute(
+            _PREPARE, {"first": min(times), "last": max(times), "names": sorted(named)}
+        ).fetchone()
         conn.execute(_STAGE)
         with conn.cursor().copy(ROOM_EVENTS_STAGE.copy()) as copy:
             for order, event in enumerate(unique):
                 copy.write_row(ROOM_EVENTS_STAGE.row((order,), event))
-        methods = {event.method for event in unique}
-        if methods & _PERSON_METHODS:
-            conn.execute(_PERSONS, {"methods": sorted(_PERSON_METHODS)})
-        insert = _INSERT_WITH_EFFECTS if methods & set(FOLLOW_METHODS) else _INSERT_PLAIN
+        if prepared is not None and prepared[2]:
+            conn.execute(_PERSONS, [prepared[2]])
+        follows = any(event.method in FOLLOW_METHODS for event in unique)
+        insert = _INSERT_WITH_EFFECTS if follows else _INSERT_PLAIN
         row = conn.execute(insert, params).fetchone()
     assert row is not None  # the final SELECT always returns one row
     inserted = int(row[0])
