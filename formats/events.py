@@ -163,8 +163,10 @@ def decode_events(body: bytes, *, store_message_text: bool) -> EventsAnswer:
     for index, raw in enumerate(answer.events):
         try:
             events.append(_record(bytes(raw), store_message_text))
-        except (msgspec.ValidationError, ValueError) as exc:
+        except msgspec.ValidationError as exc:
             raise DecodeError(where(exc, f"events[{index}]")) from None
+        except ValueError as exc:  # ours: "field: what is wrong"
+            raise DecodeError(f"events[{index}].{exc}") from None
     return EventsAnswer(events, answer.nextUrl)
 
 
