@@ -100,6 +100,16 @@ def test_message_text_off_leaves_no_text_in_the_record_or_raw() -> None:
     assert b"for the song" not in events["tip", False].raw
 
 
+def test_message_text_off_also_strips_an_unknown_method_s_text() -> None:
+    odd = {"method": "roomNotice", "id": "1-0", "object": {"message": "secret words", "x": 1}}
+    (event,) = decode_events(_body(odd), store_message_text=False).events
+    assert (event.method, event.message, json.loads(event.raw)["object"]) == (
+        "roomNotice",
+        None,
+        {"x": 1},
+    )
+
+
 def test_unknown_methods_and_fields_are_kept_raw() -> None:
     odd = {
         "method": "roomVoteCast",
