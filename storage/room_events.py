@@ -59,10 +59,11 @@ _STAGE = sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS"
 # that survived: the Events API serves every event after a given id.
 _PREPARE = """
 SELECT set_config('synchronous_commit', 'off', true),
-       roomwatch_ensure_partitions('room_events'::regclass, 'month', %(first)s, %(last)s),
+       roomwatch_ensure_partitions('room_events'::regclass, 'month', %(at)s, %(at)s),
        (SELECT array_agg(u) FROM unnest(%(names)s::text[]) AS u
         WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.username = u))
 """
+_ENSURE = "SELECT roomwatch_ensure_partitions('room_events'::regclass, 'month', %s, %s)"
 _PERSONS = "INSERT INTO persons (username) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING"
 
 _FIELDS = [c.name for c in ROOM_EVENTS.fields]
@@ -164,11 +165,13 @@ def write_room_events(
         if not unique:
             conn.execute(_POSITION, params)
             return WriteResult(inserted=0, duplicates=0)
-        times = [event.occurred_at for event in unique]
+        # A partition per month that has events, not every month between the first and the
+        # last: one odd id far in the future must not create a partition for each month to it.
+        first, *others = {e.occurred_at.strftime("%Y-%m"): e.occurred_at for e in unique}.values()
         named = {e.username for e in unique if e.method in _PERSON_METHODS and e.username}
-        prepared = conn.execute(
-            _PREPARE, {"first": min(times), "last": max(times), "names": sorted(named)}
-        ).fetchone()
+        prepared = conn.execute(_PREPARE, {"at": first, "names": sorted(named)}).fetchone()
+        for at in others:
+            conn.execute(_ENSURE, [at, at])
         conn.execute(_STAGE)
         with conn.cursor().copy(ROOM_EVENTS_STAGE.copy()) as copy:
             for order, event in enumerate(unique):

@@ -209,3 +209,21 @@ def test_retention_drops_whole_months_of_events(conn: Conn) -> None:
     # September's rows are all past 50 days (Oct 5); October's are not all.
     assert [name for name in dropped if name.startswith("room_events")] == ["room_events_p202609"]
     assert _one(conn, "SELECT count(*) FROM room_events") == 2
+
+
+def test_an_odd_far_future_id_makes_one_partition_not_a_century(conn: Conn) -> None:
+    events = [
+        room_event("userEnter", T0, "a"),
+        room_event("userEnter", dt.datetime(2126, 1, 1, tzinfo=dt.UTC), "b"),
+        room_event("userEnter", T0 + dt.timedelta(days=40), "c"),
+    ]
+    write_room_events(conn, "owner", events, events[-1].event_id)
+    partitions = conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'room_events'::regclass ORDER BY 1"
+    ).fetchall()
+    assert [row[0] for row in partitions] == [
+        "room_events_p202603",
+        "room_events_p202604",
+        "room_events_p212601",
+    ]
