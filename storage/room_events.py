@@ -11,8 +11,9 @@
   once and each change of it is a ``follow_events`` row (``new_follower``/``lost_follower``,
   source ``events_api``, at the event's time). An event older than the person's
   ``follower_checked_at`` (the last complete followers list) changes nothing of the flag: the
-  newer observation stands. Conversely, :func:`storage.follow_state.reconcile` leaves alone a
-  person whose newest ``events_api`` follow event is newer than its list;
+  newer observation stands (an event at the list's very time wins: a crawl's time is its
+  start). Conversely, :func:`storage.follow_state.reconcile` leaves alone a person whose
+  newest ``events_api`` follow event is as new as its list or newer;
 * persons for the users who matter: followers and unfollowers (their flag), tippers, fan-club
   joiners and media buyers (persons of interest ``room``, ``storage/targets.py``). Visitors,
   chatters and private messages stay in the events only.
@@ -105,7 +106,7 @@ follows AS (
     JOIN {stage} s ON s.event_id = n.event_id
     JOIN persons p ON p.username = s.username
     WHERE s.method IN ('follow', 'unfollow')
-      AND (p.follower_checked_at IS NULL OR p.follower_checked_at < s.occurred_at)
+      AND (p.follower_checked_at IS NULL OR p.follower_checked_at <= s.occurred_at)
 ),
 flag AS (
     UPDATE persons p SET follower = last.state

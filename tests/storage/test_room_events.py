@@ -227,3 +227,14 @@ def test_an_odd_far_future_id_makes_one_partition_not_a_century(conn: Conn) -> N
         "room_events_p202604",
         "room_events_p212601",
     ]
+
+
+def test_followers_an_event_added_during_a_crawl_do_not_count_as_a_mass_loss(conn: Conn) -> None:
+    reconcile(conn, "follower", ["a"], checked_at=T0, source="followers")
+    t1 = T0 + dt.timedelta(hours=1)
+    fans = [room_event("follow", t1 + dt.timedelta(seconds=i), f"fan{i}") for i in range(20)]
+    write_room_events(conn, "owner", fans, fans[-1].event_id)
+    # 20 of 21 absent from a list read before they followed: no loss at all, nothing held.
+    changes = reconcile(conn, "follower", ["a"], checked_at=t1, source="followers")
+    assert (changes.added, changes.removed) == (0, 0)
+    assert _one(conn, "SELECT count(*) FROM persons WHERE follower") == 21
