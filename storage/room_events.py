@@ -50,14 +50,14 @@ _STAGE = sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS"
     sql.Identifier(ROOM_EVENTS_STAGE.name), ROOM_EVENTS_STAGE.definitions()
 )
 
-# The commit does not wait for the disk (the WAL flush); the months the page needs exist; the
-# names of the page's persons that are new to the database (persons' triggers run per
-# statement, even one that changes no row: a summary refresh and a notification, so persons
-# are inserted only if some are new).
-# Waiting cost more than the rows themselves (a flush per page of 100). A database crash may
-# then lose the last commits of the past fraction of a second, but events and position
-# together (the log is replayed in order), and the stream reads them again from the position
-# that survived: the Events API serves every event after a given id.
+# One round trip before the rows: this transaction's commit will not wait for the disk (the
+# WAL flush), the page's month has its partition, and which of the page's persons are new.
+# * Waiting for the flush cost more than the rows themselves (one flush per page of 100). A
+#   database crash may then lose the commits of its last fraction of a second, but events and
+#   position together (the log is replayed in order), and the stream reads those events again
+#   from the position that survived: the Events API serves every event after a given id.
+# * Persons' triggers run per statement, even one that changes no row (a summary refresh, a
+#   notification), so persons are inserted only when some are new.
 _PREPARE = """
 SELECT set_config('synchronous_commit', 'off', true),
        roomwatch_ensure_partitions('room_events'::regclass, 'month', %(at)s, %(at)s),
