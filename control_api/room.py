@@ -78,14 +78,6 @@ def room_account(config: Config, account: str | None = None, *, stats: bool = Fa
     return owner
 
 
-def configured_account(config: Config, *, stats: bool = False) -> str | None:
-    """The configured owner (as :func:`room_account`), None when neither URL is set."""
-    try:
-        return room_account(config, stats=stats)
-    except NotFound:
-        return None
-
-
 ROOM_RESPONSES = {
     **BAD_REQUEST_RESPONSES,
     404: problem_spec("No room: neither events.url nor stats.url is set, and no account="),

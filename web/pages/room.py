@@ -28,7 +28,7 @@ from litestar.response import Template
 from markupsafe import Markup
 
 from control_api.params import Db
-from control_api.room import configured_account, room_event_page
+from control_api.room import room_event_page
 from roomwatch.config import Config
 from storage.room import (
     StatsPoint,
@@ -103,8 +103,10 @@ class RoomController(Controller):
         chosen = query.choice(request.query_params, "range", tuple(RANGES), DEFAULT_RANGE)
         end = dt.datetime.now(dt.UTC).replace(microsecond=0)
         start = end - RANGES[chosen][1]
-        account = configured_account(config)
-        stats_account = configured_account(config, stats=True) if config.stats.url else None
+        # The events' parts need the Events URL, the charts the Stats URL (the API's routes
+        # fall back from one account to the other; the page says which setting is missing).
+        account = config.events.account or None
+        stats_account = config.stats.account or None
         context: dict[str, Any] = {
             "ranges": {key: label for key, (label, _) in RANGES.items()},
             "range": chosen,
@@ -138,4 +140,4 @@ class RoomController(Controller):
         self, request: Request[Any, Any, Any], db: Db, config: NamedDependency[Config]
     ) -> Template:
         """Just the feed's block, for ``app.js`` to swap in."""
-        return page(request, "_room_feed.html", **await _feed(db, configured_account(config)))
+        return page(request, "_room_feed.html", **await _feed(db, config.events.account or None))
