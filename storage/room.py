@@ -165,6 +165,14 @@ class FollowerChange(msgspec.Struct, frozen=True, kw_only=True):
     source: str
 
 
+class FollowerChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """How many followers came and went since a time, and the newest of those changes."""
+
+    gained: int
+    lost: int
+    latest: list[FollowerChange]
+
+
 async def list_room_events(
     conn: AsyncConnection[Any],
     account: str,
@@ -232,11 +240,11 @@ _TIPS = (
     "AND occurred_at >= %(since)s AND occurred_at < %(until)s"
 )
 TIPPERS = (
-    "SELECT username, sum(tokens)::bigint AS tokens, count(*)::int AS tips, "
+    "SELECT username, coalesce(sum(tokens), 0)::bigint AS tokens, count(*)::int AS tips, "
     "max(occurred_at) AS last_tip_at " + _TIPS + " AND username IS NOT NULL "
     "AND is_anon IS NOT TRUE GROUP BY username "
     "HAVING %(after_tokens)s::bigint IS NULL "
-    "OR (sum(tokens), username) < (%(after_tokens)s, %(after_name)s::text) "
+    "OR (coalesce(sum(tokens), 0), username) < (%(after_tokens)s, %(after_name)s::text) "
     "ORDER BY tokens DESC, username DESC LIMIT %(limit)s"
 )
 TIP_TOTALS = (
@@ -427,16 +435,28 @@ FOLLOWER_CHANGES = """
 SELECT p.username, e.kind, e.occurred_at, e.source
 FROM follow_events e JOIN persons p ON p.person_id = e.person_id
 WHERE e.kind IN ('new_follower', 'lost_follower') AND e.occurred_at >= %(since)s
-ORDER BY e.occurred_at DESC, e.event_id DESC
+ORDER BY e.occurred_at DESC, e.event_id DESC LIMIT %(limit)s
+"""
+FOLLOWER_COUNTS = """
+SELECT (count(*) FILTER (WHERE kind = 'new_follower'))::int,
+       (count(*) FILTER (WHERE kind = 'lost_follower'))::int
+FROM follow_events WHERE kind IN ('new_follower', 'lost_follower') AND occurred_at >= %(since)s
 """
 
 
-async def follower_changes(conn: AsyncConnection[Any], since: dt.datetime) -> list[FollowerChange]:
+async def follower_changes(
+    conn: AsyncConnection[Any], since: dt.datetime, *, limit: int = 50
+) -> FollowerChanges:
     """New and lost followers since ``since`` (every source: the Events API in real time, and
-    what complete followers crawls and imports concluded), newest first.
+    what complete followers crawls and imports concluded): their numbers, and the newest
+    ``limit`` changes.
 
     A follower the stream reported is already a follower when the next crawl reconciles, so
     the crawl writes no second event: nothing is counted twice.
     """
+    params = {"since": since, "limit": limit}
+    row = await (await conn.execute(FOLLOWER_COUNTS, params)).fetchone()
+    assert row is not None  # an aggregate always answers one row
     cur = conn.cursor(row_factory=class_row(FollowerChange))
-    return await (await cur.execute(FOLLOWER_CHANGES, {"since": since})).fetchall()
+    latest = await (await cur.execute(FOLLOWER_CHANGES, params)).fetchall()
+    return FollowerChanges(gained=row[0], lost=row[1], latest=latest)

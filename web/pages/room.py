@@ -47,6 +47,7 @@ from web.templating import page
 FEED_SIZE = 50
 FEED_REFRESH_MS = 3000
 TOP = 10
+FOLLOWER_NAMES = 50  # the newest changes of today named on the page (all are counted)
 DEFAULT_RANGE = "24h"
 # Stats field, chart title.
 STATS_CHARTS: tuple[tuple[str, str], ...] = (
@@ -122,9 +123,7 @@ class RoomController(Controller):
         }
         context.update(await _feed(db, account))
         today = dt.datetime.combine(end.date(), dt.time(), dt.UTC)
-        changes = await follower_changes(db, today)
-        context["gained"] = [c for c in changes if c.kind == "new_follower"]
-        context["lost"] = [c for c in changes if c.kind == "lost_follower"]
+        context["followers"] = await follower_changes(db, today, limit=FOLLOWER_NAMES)
         if account:
             context["tippers"] = await list_tippers(db, account, start, end, limit=TOP)
             context["totals"] = await tip_totals(db, account, start, end)
