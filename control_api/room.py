@@ -1,5 +1,6 @@
 """The ``/room/*`` routes: the owner's room from the Events API (events, tippers, visitors,
-broadcasts) and the Stats API (the series), read through :mod:`storage.room`.
+broadcasts) and the Stats API (the series), read through :mod:`storage.room` and
+:mod:`storage.room_figures`.
 
 The account is the owner's username: ``account=`` when given, else the one the configured
 Events URL names (``events.url``), else the Stats URL's (``stats.url``; the stats route
@@ -24,21 +25,17 @@ from control_api.params import Cursor, Db, Limit, Since, Until, as_utc, time_ran
 from control_api.problems import BAD_REQUEST_RESPONSES, problem_spec
 from roomwatch.config import Config
 from roomwatch.errors import InvalidInput, NotFound
-from storage.room import (
+from storage.room import RoomEventRow, RoomMethod, StatsPoint, list_room_events, stats_series
+from storage.room_figures import (
     VISITOR_SORTS,
     Broadcast,
-    RoomEventRow,
-    RoomMethod,
-    StatsPoint,
     Tipper,
     TipTotals,
     Visitor,
     VisitorSort,
     list_broadcasts,
-    list_room_events,
     list_tippers,
     list_visitors,
-    stats_series,
     tip_totals,
 )
 

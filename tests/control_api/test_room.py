@@ -1,7 +1,7 @@
 """The ``/room/*`` routes over rows stored in the contract's tables (``room_events``,
 ``room_stats``): the feed's order, filters and cursor, the Stats series, and the derived reads
-(tippers, visitors, broadcasts) with the rules storage/room.py documents; the account comes from
-the configured URLs, and without them every route says which settings to set.
+(tippers, visitors, broadcasts) with the rules storage/room_figures.py documents; the account
+comes from the configured URLs, and without them every route says which settings to set.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from litestar.testing import TestClient
 
 from control_api.app import create_app
 from roomwatch.config import load_config
-from storage.room import MAX_VISIT
+from storage.room_figures import MAX_VISIT
 from tests.factories import AUTH, TOKEN
 from tests.support import insert_room_events, insert_room_stats, room_event
 

@@ -5,7 +5,7 @@
   ``static/app.js`` swaps in the fragment every :data:`FEED_REFRESH_MS` ms under the page's
   session cookie (the JSON API never takes the cookie), so new events appear without a reload.
 * Followers gained and lost today (since 00:00 UTC), from every source of follow events
-  (:func:`storage.room.follower_changes`).
+  (:func:`storage.room.follower_changes`), the newest 50 named.
 * Top tippers, recent visitors and the broadcasts with their figures: the reads of the
   ``/room/tippers``, ``/room/visitors`` and ``/room/broadcasts`` routes, over the chosen range.
 * The Stats API charts (followers, viewers, token balance) over the range, drawn by
@@ -30,15 +30,8 @@ from markupsafe import Markup
 from control_api.params import Db
 from control_api.room import room_event_page
 from roomwatch.config import Config
-from storage.room import (
-    StatsPoint,
-    follower_changes,
-    list_broadcasts,
-    list_tippers,
-    list_visitors,
-    stats_series,
-    tip_totals,
-)
+from storage.room import StatsPoint, follower_changes, stats_series
+from storage.room_figures import list_broadcasts, list_tippers, list_visitors, tip_totals
 from web.charts import time_chart
 from web.pages import query
 from web.pages.profile import RANGES
