@@ -31,6 +31,15 @@ T = NOW - dt.timedelta(days=2)  # the broadcasts and visits below happen after t
 MIN = dt.timedelta(minutes=1)
 
 
+@pytest.fixture(autouse=True)
+def _now() -> None:
+    """NOW is when each test starts, not when the module was collected: a parallel run may
+    reach a test minutes later, and "in the room now" is read against the database's clock."""
+    global NOW, T
+    NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    T = NOW - dt.timedelta(days=2)
+
+
 def _config(tmp_path: Path, **env: str) -> Any:
     return load_config({"ROOMWATCH_DATA_DIR": str(tmp_path / "data"), **env})
 
