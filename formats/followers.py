@@ -10,7 +10,7 @@ one-segment profile link. So the parser tries, in order:
    navigation, footer, paging and the site's own one-segment paths.
 
 It reports which way it read the page: a fallback read is a guess, and a crawl trusts it for
-follow state only when the page also shows a follower count that it matches. The count and the
+follow state only when a follower count confirms it. The count and the
 paging are read by ``formats.page_links`` (the configured count selector first, then the
 common ways a page shows them); :class:`FollowersWalk` decides from the pages read which page
 comes next and whether the pages read are the whole list.
@@ -142,9 +142,10 @@ class FollowersWalk:
     again, and the two cannot be told apart, so such a list is not proved whole.
 
     The pages read are the whole list when the page shows a count and the names read match it
-    (within the tolerance); when no page shows a count, only when every page up to the last was
-    read and the last one was short (fewer names than page 1) or followed by an empty one.
-    Names read from bare profile links (unknown markup) need a count to be trusted.
+    (within the tolerance). When no page shows a count (:attr:`counted` is False), the pages
+    cannot prove it by themselves, whatever their paging says: only the Stats API's follower
+    count can, compared when the conclusion is stored (``storage/follow_guard.py``). Names read
+    from bare profile links (unknown markup) are a guess that likewise needs a count.
 
     Attributes:
         names: everyone read so far, in order.
@@ -202,22 +203,22 @@ class FollowersWalk:
             return None
         return page_no + 1 if page_no < MAX_PAGE else None
 
+    @property
+    def counted(self) -> bool:
+        """Some page showed the follower count: the pages alone can prove the list whole."""
+        return self.count is not None
+
     def verdict(self) -> str | None:
-        """None when the pages read are the whole list; else why not (one line)."""
+        """Why the pages read are not the whole list (one line); None when the page's count
+        confirms them, or when no page shows a count (then the Stats API's count decides)."""
         read = len(self.names)
         if self.count is not None and abs(read - self.count) > self.tolerance:
             return (
                 f"incomplete: read {read} followers but the page counts {self.count} "
                 f"(tolerance {self.tolerance})"
             )
-        if self.guessed and self.count is None:
-            return (
-                f"the followers page's markup was not recognised: {read} names came from "
-                "profile links, a guess no count confirms (set followers.username_selector)"
-            )
-        if self.count is None and self.ended is None:
-            return self.doubt or (
-                f"no follower count shown and the last page read was full after {read} names: "
-                "cannot tell the list ended"
-            )
         return None
+
+    def summary(self) -> str:
+        """How the walk ended, for the log: the last page's sign, or why it stopped."""
+        return self.ended or self.doubt or "the last page read was full"
