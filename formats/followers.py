@@ -142,7 +142,8 @@ class FollowersWalk:
     again, and the two cannot be told apart, so such a list is not proved whole.
 
     The pages read are the whole list when the page shows a count and the names read match it
-    (within the tolerance). When no page shows a count (:attr:`counted` is False), the pages
+    (within the tolerance); the site's empty-list message counts as a count of 0. When no page
+    shows a count (:attr:`counted` is False), the pages
     cannot prove it by themselves, whatever their paging says: only the Stats API's follower
     count can, compared when the conclusion is stored (``storage/follow_guard.py``). Names read
     from bare profile links (unknown markup) are a guess that likewise needs a count.
@@ -164,6 +165,7 @@ class FollowersWalk:
         self.doubt: str | None = None
         self._numbered_last = 1
         self._page_size = 0
+        self._said_empty = False
 
     def may_be_empty(self, page_no: int) -> bool:
         """Whether page ``page_no`` listing nobody would end the list rather than be wrong."""
@@ -183,6 +185,7 @@ class FollowersWalk:
             return None
         self.names.update(dict.fromkeys(new))
         self.count = page.count if page.count is not None else self.count
+        self._said_empty = self._said_empty or page.empty
         self.guessed = self.guessed or (bool(page.usernames) and not page.by_selector)
         if page_no == 1:
             self._page_size = len(page.usernames)
@@ -204,17 +207,25 @@ class FollowersWalk:
         return page_no + 1 if page_no < MAX_PAGE else None
 
     @property
+    def total(self) -> int | None:
+        """The follower count the pages show: the latest count, or 0 when the list is empty
+        and says so (the site's empty-list message); None when they show none."""
+        if self.count is not None:
+            return self.count
+        return 0 if self._said_empty and not self.names else None
+
+    @property
     def counted(self) -> bool:
-        """Some page showed the follower count: the pages alone can prove the list whole."""
-        return self.count is not None
+        """The pages show the follower count: they alone can prove the list whole."""
+        return self.total is not None
 
     def verdict(self) -> str | None:
         """Why the pages read are not the whole list (one line); None when the page's count
         confirms them, or when no page shows a count (then the Stats API's count decides)."""
-        read = len(self.names)
-        if self.count is not None and abs(read - self.count) > self.tolerance:
+        read, total = len(self.names), self.total
+        if total is not None and abs(read - total) > self.tolerance:
             return (
-                f"incomplete: read {read} followers but the page counts {self.count} "
+                f"incomplete: read {read} followers but the page counts {total} "
                 f"(tolerance {self.tolerance})"
             )
         return None

@@ -16,7 +16,8 @@ provably the whole list:
   when it is stored (:meth:`ImportPlan.count_check`, ``storage/follow_guard.py``), and without
   a matching one the import is partial (:meth:`ImportPlan.unconfirmed`), as a crawl of the same
   pages would fail. Names read from bare profile links (unknown markup) likewise need a count;
-  a page listing nobody needs a count of 0 or the site's empty-list message.
+  a page listing nobody needs a count of 0 or the site's empty-list message (which counts as
+  a count of 0).
 
 A saved page is as old as it was when saved: the import uses that time (:func:`observation_time`)
 and refuses a page saved before the list's last complete check, which would roll follow state
@@ -191,6 +192,7 @@ def _followers(texts: list[tuple[str, str]], config: Config) -> ImportPlan:
     last = 1
     count: int | None = None
     account = ""
+    said_empty = False
     for name, text in texts:
         own = Selector(text=text).css(USERNAME_SELECTOR).xpath("string()").get(default="")
         account = account or own.strip().lower()
@@ -200,7 +202,10 @@ def _followers(texts: list[tuple[str, str]], config: Config) -> ImportPlan:
         sizes[page.page] = len(page.usernames)
         last = max(last, page.last_page)
         count = page.count if page.count is not None else count
+        said_empty = said_empty or page.empty
         names.update(dict.fromkeys(page.usernames))
+    if count is None and said_empty and not names:
+        count = 0  # the site's empty-list message: its own word that nobody follows
     tolerance = config.followers.count_tolerance
     missing = sorted(set(range(1, last + 1)) - set(sizes))
     if missing:

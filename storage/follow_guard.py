@@ -102,9 +102,10 @@ def check_count(listed: int, check: CountCheck, row: tuple[Any, ...] | None) -> 
             if check.at is None
             else f"within {minutes} minutes of {_iso(check.at)}, when the pages were saved"
         )
+        whose = f" of {check.account}" if check.account else ""
         raise CountUnconfirmed(
-            f"the followers page shows no count, and no Stats API follower count of "
-            f"{check.account} was observed {window}: set stats.url, or run room_stats"
+            f"the followers page shows no count, and no Stats API follower count{whose} was "
+            f"observed {window}: set stats.url, or run room_stats"
         )
     count, observed_at = int(row[0]), row[1]
     if abs(listed - count) > check.tolerance:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 from parsel import Selector
 
@@ -112,6 +113,18 @@ def test_a_page_past_the_end_repeating_names_stops_the_walk_but_proves_nothing()
     assert walk.add(2, _page(["a", "b"])) is None  # page 1 again: stop reading
     assert "repeats names already read" in walk.summary()
     assert walk.ended is None and not walk.counted
+
+
+def test_the_sites_empty_list_message_is_a_count_of_0_on_page_1_only() -> None:
+    empty = FollowersWalk(0)
+    assert empty.add(1, msgspec.structs.replace(_page([]), empty=True)) is None
+    assert (empty.total, empty.counted, empty.verdict()) == (0, True, None)
+    # Past the end of a list, the same message says nothing of the list's size.
+    walk = FollowersWalk(0)
+    assert walk.add(1, _page(["a", "b"], last=2)) == 2
+    assert walk.add(2, _page(["c", "d"], last=2)) == 3
+    assert walk.add(3, msgspec.structs.replace(_page([]), empty=True)) is None
+    assert (walk.total, walk.counted, walk.verdict()) == (None, False, None)
 
 
 def test_new_names_past_the_links_keep_the_walk_going() -> None:
