@@ -21,7 +21,8 @@ listing someone, and the names matching a follower count within ``followers.coun
   follower count of <account> was observed in the last 10 minutes: set stats.url, or run
   room_stats") and follow state is unchanged.
 
-An empty list needs a positive sign (a count of 0 or the site's empty-list message): a page 1
+An empty list needs a positive sign (a count of 0, or the site's empty-list message on page 1,
+which counts as a count of 0): a page 1
 that lists nobody and says neither is a failed page, since taking it for "no followers" would
 mark every follower lost. A crawl that had to fall back to bare profile links is a guess,
 trusted only when a count (the page's or the Stats API's) confirms it. A complete list still
