@@ -99,7 +99,9 @@ class FollowersSpider(LoggedInSpider):
         return found
 
     def _conclude(self) -> None:
-        """Every page was read: complete if :meth:`FollowersWalk.verdict` says so."""
+        """Every page was read: complete if the page's count confirms it
+        (:meth:`FollowersWalk.verdict`); with no count shown, the conclusion asks the Stats
+        API's count to, as it is stored (``count_check``)."""
         if self.failure is not None:
             return
         self.crawler.stats.set_value("roomwatch/followers_read", len(self.walked.names))
