@@ -7,6 +7,8 @@ follow state changes only when they are the whole list. Exit status 0 when the p
 imported, complete or not (the output says which), 1 when they could not be read, were saved
 before the list's last check (their time: the files' modification time, or ``--saved-at``), or
 would remove more people than the mass-change guard allows without ``--confirm-loss``.
+Followers pages that show no count are complete only if the Stats API's follower count, observed
+within ``stats.count_max_age_minutes`` of when they were saved, matches them (else partial).
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from typing import Any
 
 from formats.html_import import MAX_DOCUMENT_BYTES, ImportPlan, observation_time, plan_import
 from roomwatch.config import Config
-from roomwatch.errors import DatabaseError, FollowLossHeld, HtmlImportError, SavedAtError
+from roomwatch.errors import (
+    CountUnconfirmed,
+    DatabaseError,
+    FollowLossHeld,
+    HtmlImportError,
+    SavedAtError,
+)
 from storage.database import connect, open_database
 from storage.follow_guard import last_check
 from storage.follow_state import FollowChanges, reconcile, record_observations
@@ -68,7 +76,7 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     saved_at = _saved_at(args.saved_at) if args.saved_at else _oldest_mtime(args.files)
     plan = plan_import(args.kind, documents, config)
     try:
-        changes = store_plan(config, plan, saved_at=saved_at, confirm_loss=args.confirm_loss)
+        plan, changes = store_plan(config, plan, saved_at=saved_at, confirm_loss=args.confirm_loss)
     except FollowLossHeld as exc:
         raise FollowLossHeld(f"{exc}; import again with --confirm-loss to confirm") from None
     print(describe(plan, changes))
@@ -101,9 +109,13 @@ def _read(path: Path) -> bytes:
 
 def store_plan(
     config: Config, plan: ImportPlan, *, saved_at: dt.datetime, confirm_loss: bool = False
-) -> FollowChanges | None:
+) -> tuple[ImportPlan, FollowChanges | None]:
     """Keeps the observations (as of ``saved_at``); sets follow state too if the plan is
-    complete.
+    complete (for followers pages without a count: if the Stats API's count confirms them).
+
+    Returns:
+        The plan as it ended (a ``by_stats`` plan complete or partial) and what changed (None:
+        nothing, the plan was partial).
 
     Raises:
         SavedAtError: the pages were saved before the list's last check, or in the future.
@@ -114,17 +126,22 @@ def store_plan(
             raise DatabaseError("the database is not up to date: run roomwatch migrate")
         observed_at = observation_time(plan.kind, saved_at, *last_check(conn, plan.relation))
         record_observations(conn, plan.observations, source="html_import", observed_at=observed_at)
-        if not plan.complete:
-            return None
-        return reconcile(
-            conn,
-            plan.relation,
-            plan.usernames,
-            checked_at=observed_at,
-            source="html_import",
-            limits=config.follow,
-            confirm_loss=confirm_loss,
-        )
+        if not plan.concludes:
+            return plan, None
+        try:
+            changes = reconcile(
+                conn,
+                plan.relation,
+                plan.usernames,
+                checked_at=observed_at,
+                source="html_import",
+                limits=config.follow,
+                confirm_loss=confirm_loss,
+                count_check=plan.count_check(config, observed_at),
+            )
+        except CountUnconfirmed as exc:
+            return plan.unconfirmed(str(exc)), None
+        return plan.confirmed(), changes
 
 
 def describe(plan: ImportPlan, changes: FollowChanges | None) -> str:

@@ -27,7 +27,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import psycopg
@@ -103,6 +103,8 @@ class Scheduler:
         lock_retry_seconds: how often a standby agent tries to take the lock.
         upkeep: database upkeep (retention, due person summaries) run by the leading agent
             only, each at once when it takes the lock and then at its own interval.
+        unconfigured: spider -> the setting it needs and lacks
+            (``roomwatch.catalog.unconfigured_spiders``): its schedules do not fire.
     """
 
     def __init__(
@@ -111,8 +113,10 @@ class Scheduler:
         submit: Submit,
         lock_retry_seconds: float = 30,
         upkeep: Sequence[Upkeep] = (),
+        unconfigured: Mapping[str, str] | None = None,
     ) -> None:
         self._conninfo = conninfo
+        self._unconfigured = dict(unconfigured or {})
         self._upkeep = tuple(upkeep)
         self._submit = submit
         self._lock_retry = lock_retry_seconds
@@ -229,10 +233,14 @@ class Scheduler:
             before = self._loaded.get(name)
             if before is not None and before.updated_at == schedule.updated_at:
                 continue
-            if before is not None and not before.paused:
+            if before is not None and not before.paused and before.spider not in self._unconfigured:
                 aps.remove_job(name)
             if schedule.paused:
                 log.info("schedule %s: paused", name)
+                continue
+            if schedule.spider in self._unconfigured:
+                needs = self._unconfigured[schedule.spider]
+                log.info("schedule %s: not firing until %s is set", name, needs)
                 continue
             trigger, period = make_trigger(schedule)
             start = first_run(schedule, trigger, now)

@@ -3,7 +3,8 @@
 The API twin of ``roomwatch import-html``: same parser, same rules (``formats/html_import.py``).
 The body is one saved page (``Content-Type: text/html``) or a multipart form whose file parts
 are the pages (several pages of one list). What the pages show is always recorded; follow
-state changes only when they are the whole list, and the answer says which it was and why.
+state changes only when they are the whole list, and the answer says which it was and why
+(followers pages without a count: only when the Stats API's follower count confirms them).
 Bad input is 400 problem details naming ``body`` (or ``kind``, ``saved_at``), a wrong content
 type 415, and a body or page over the size or element limit 413. A conflict with what is stored
 is 409: pages saved (``saved_at``) before the list's last check, or a change the mass-change
@@ -34,10 +35,10 @@ from psycopg import AsyncConnection
 from control_api.params import Db, Persons
 from control_api.person_cache import PersonCache
 from control_api.problems import BAD_REQUEST_RESPONSES, problem_spec
-from formats.html_import import MAX_DOCUMENT_BYTES, observation_time, plan_import
+from formats.html_import import MAX_DOCUMENT_BYTES, ImportPlan, observation_time, plan_import
 from formats.html_import import Kind as Kind  # re-exported: web/ does not import sessions/
 from roomwatch.config import Config
-from roomwatch.errors import InvalidInput, UnsupportedMediaType
+from roomwatch.errors import CountUnconfirmed, InvalidInput, UnsupportedMediaType
 from storage.follow_guard import last_check_async
 from storage.follow_state import reconcile_async, record_observations_async
 
@@ -115,15 +116,8 @@ async def import_pages(
         )
     finally:
         persons.forget()  # the caller reads its import at once, not after the NOTIFY
-    result = ImportResult(
-        kind=kind,
-        documents=len(documents),
-        recorded=len(plan.observations),
-        complete=plan.complete,
-        reason=plan.reason,
-    )
-    if not plan.complete:
-        return result
+    if not plan.concludes:
+        return _result(plan, documents)
     try:
         changes = await reconcile_async(
             db,
@@ -133,11 +127,27 @@ async def import_pages(
             source="html_import",
             limits=config.follow,
             confirm_loss=confirm_loss,
+            count_check=plan.count_check(config, observed_at),
         )
+    except CountUnconfirmed as exc:
+        return _result(plan.unconfirmed(str(exc)), documents)
     finally:
         persons.forget()
     return msgspec.structs.replace(
-        result, added=changes.added, removed=changes.removed, baseline=changes.baseline
+        _result(plan.confirmed(), documents),
+        added=changes.added,
+        removed=changes.removed,
+        baseline=changes.baseline,
+    )
+
+
+def _result(plan: ImportPlan, documents: Sequence[tuple[str, bytes]]) -> ImportResult:
+    return ImportResult(
+        kind=plan.kind,
+        documents=len(documents),
+        recorded=len(plan.observations),
+        complete=plan.complete,
+        reason=plan.reason,
     )
 
 

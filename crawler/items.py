@@ -20,7 +20,7 @@ import msgspec
 from itemadapter.adapter import AdapterInterface, ItemAdapter
 
 from roomwatch.config import FollowConfig
-from storage.follow_state import FollowSource, Relation
+from storage.follow_state import CountCheck, FollowSource, Relation
 from storage.images import Thumbnail
 from storage.login_sessions import Status
 from storage.records import (
@@ -197,7 +197,9 @@ class CompleteList(msgspec.Struct, frozen=True):
 
     ``limits`` and ``confirm_loss`` are the mass-change guard's (``follow`` settings, the
     crawl's ``-a confirm_loss=true``); a conclusion the guard holds fails the job saying how
-    to confirm (``storage/alerts.py`` then raises an alert).
+    to confirm (``storage/alerts.py`` then raises an alert). ``count_check``: the pages showed
+    no count, so the list is complete only if the Stats API's follower count matches it,
+    compared as the conclusion is stored; otherwise the job fails saying why.
     """
 
     relation: Relation
@@ -206,6 +208,7 @@ class CompleteList(msgspec.Struct, frozen=True):
     observed_at: dt.datetime
     limits: FollowConfig = msgspec.field(default_factory=FollowConfig)
     confirm_loss: bool = False
+    count_check: CountCheck | None = None
 
 
 # The owner's room (FORMATS.md §6; spiders/room_events.py, spiders/room_stats.py).

@@ -34,11 +34,12 @@ from crawler.items import (
     ListObservations,
     NoTrophy,
     RoomEventsPage,
+    RoomStatsAnswer,
     SessionChecked,
     StoredThumbnails,
     Streamed,
 )
-from roomwatch.errors import FollowLossHeld
+from roomwatch.errors import CountUnconfirmed, FollowLossHeld
 from sessions.store import record_status
 from spiders.base import RoomwatchSpider
 from storage.database import TRANSIENT_ERRORS
@@ -52,6 +53,7 @@ from storage.writers import (
     write_affiliate_poll,
     write_cbhours_activity,
     write_cbhours_live,
+    write_room_stats,
 )
 
 if TYPE_CHECKING:
@@ -135,6 +137,7 @@ def _complete_list(conn: Connection, item: CompleteList, job_id: int | None) -> 
             job_id=job_id,
             limits=item.limits,
             confirm_loss=item.confirm_loss,
+            count_check=item.count_check,
         )
     except FollowLossHeld as exc:
         # The source of a crawl's list is its spider's name.
@@ -142,6 +145,10 @@ def _complete_list(conn: Connection, item: CompleteList, job_id: int | None) -> 
             f"{exc}; run `roomwatch crawl {item.source} -a confirm_loss=true` to confirm"
         ) from None
     return 1
+
+
+def _room_stats(conn: Connection, item: RoomStatsAnswer, job_id: int | None) -> int:
+    return write_room_stats(conn, item.row, observed_at=item.observed_at, job_id=job_id)
 
 
 WRITERS: Mapping[type[Any], Writer] = {
@@ -156,6 +163,7 @@ WRITERS: Mapping[type[Any], Writer] = {
     Followers: Writer("followers", _observations),
     CompleteList: Writer("complete_lists", _complete_list),
     RoomEventsPage: Writer("room_events", _room_events),
+    RoomStatsAnswer: Writer("room_stats", _room_stats),
 }
 """Every item type the pipeline stores, and its writer; other items pass through untouched
 (``ThumbnailItem`` is the images pipeline's)."""
@@ -265,6 +273,9 @@ class StoragePipeline:
             rows = await maybe_deferred_to_future(deferToThread(self._write, item, spider.job_id))
         except FollowLossHeld as exc:  # the guard's own words: why, and how to confirm
             spider.fail(str(exc))
+            return False
+        except CountUnconfirmed as exc:  # no Stats API count confirms a count-less list
+            spider.fail(f"{exc}; follow state unchanged")
             return False
         except Exception as exc:  # noqa: BLE001 (any database error fails the crawl, with its reason)
             spider.fail(f"storing {kind} failed: {str(exc).strip().splitlines()[0]}")

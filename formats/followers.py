@@ -10,7 +10,7 @@ one-segment profile link. So the parser tries, in order:
    navigation, footer, paging and the site's own one-segment paths.
 
 It reports which way it read the page: a fallback read is a guess, and a crawl trusts it for
-follow state only when the page also shows a follower count that it matches. The count and the
+follow state only when a follower count confirms it. The count and the
 paging are read by ``formats.page_links`` (the configured count selector first, then the
 common ways a page shows them); :class:`FollowersWalk` decides from the pages read which page
 comes next and whether the pages read are the whole list.
@@ -142,9 +142,11 @@ class FollowersWalk:
     again, and the two cannot be told apart, so such a list is not proved whole.
 
     The pages read are the whole list when the page shows a count and the names read match it
-    (within the tolerance); when no page shows a count, only when every page up to the last was
-    read and the last one was short (fewer names than page 1) or followed by an empty one.
-    Names read from bare profile links (unknown markup) need a count to be trusted.
+    (within the tolerance); the site's empty-list message counts as a count of 0. When no page
+    shows a count (:attr:`counted` is False), the pages
+    cannot prove it by themselves, whatever their paging says: only the Stats API's follower
+    count can, compared when the conclusion is stored (``storage/follow_guard.py``). Names read
+    from bare profile links (unknown markup) are a guess that likewise needs a count.
 
     Attributes:
         names: everyone read so far, in order.
@@ -163,6 +165,7 @@ class FollowersWalk:
         self.doubt: str | None = None
         self._numbered_last = 1
         self._page_size = 0
+        self._said_empty = False
 
     def may_be_empty(self, page_no: int) -> bool:
         """Whether page ``page_no`` listing nobody would end the list rather than be wrong."""
@@ -182,6 +185,7 @@ class FollowersWalk:
             return None
         self.names.update(dict.fromkeys(new))
         self.count = page.count if page.count is not None else self.count
+        self._said_empty = self._said_empty or page.empty
         self.guessed = self.guessed or (bool(page.usernames) and not page.by_selector)
         if page_no == 1:
             self._page_size = len(page.usernames)
@@ -202,22 +206,30 @@ class FollowersWalk:
             return None
         return page_no + 1 if page_no < MAX_PAGE else None
 
+    @property
+    def total(self) -> int | None:
+        """The follower count the pages show: the latest count, or 0 when the list is empty
+        and says so (the site's empty-list message); None when they show none."""
+        if self.count is not None:
+            return self.count
+        return 0 if self._said_empty and not self.names else None
+
+    @property
+    def counted(self) -> bool:
+        """The pages show the follower count: they alone can prove the list whole."""
+        return self.total is not None
+
     def verdict(self) -> str | None:
-        """None when the pages read are the whole list; else why not (one line)."""
-        read = len(self.names)
-        if self.count is not None and abs(read - self.count) > self.tolerance:
+        """Why the pages read are not the whole list (one line); None when the page's count
+        confirms them, or when no page shows a count (then the Stats API's count decides)."""
+        read, total = len(self.names), self.total
+        if total is not None and abs(read - total) > self.tolerance:
             return (
-                f"incomplete: read {read} followers but the page counts {self.count} "
+                f"incomplete: read {read} followers but the page counts {total} "
                 f"(tolerance {self.tolerance})"
             )
-        if self.guessed and self.count is None:
-            return (
-                f"the followers page's markup was not recognised: {read} names came from "
-                "profile links, a guess no count confirms (set followers.username_selector)"
-            )
-        if self.count is None and self.ended is None:
-            return self.doubt or (
-                f"no follower count shown and the last page read was full after {read} names: "
-                "cannot tell the list ended"
-            )
         return None
+
+    def summary(self) -> str:
+        """How the walk ended, for the log: the last page's sign, or why it stopped."""
+        return self.ended or self.doubt or "the last page read was full"

@@ -9,10 +9,15 @@ provably the whole list:
 * following: the header's "(online/total)" is shown and the rooms of all pages given together
   match its total within ``followed_cams.count_tolerance`` (one page of a longer list, or the
   online list alone, falls short of it);
-* followers: every page from 1 to the last one linked is among the pages given, the names
-  match the follower count when the page shows one (within ``followers.count_tolerance``), and
-  names read from bare profile links (unknown markup) are confirmed by such a count;
-  a page listing nobody needs a count of 0 or the site's empty-list message.
+* followers: every page from 1 to the last one linked is among the pages given, and the names
+  match a follower count (within ``followers.count_tolerance``): the page's, when it shows one;
+  otherwise the Stats API's (``room_stats``), observed within ``stats.count_max_age_minutes``
+  of when the pages were saved. Such a plan is ``by_stats``: the count is read and compared
+  when it is stored (:meth:`ImportPlan.count_check`, ``storage/follow_guard.py``), and without
+  a matching one the import is partial (:meth:`ImportPlan.unconfirmed`), as a crawl of the same
+  pages would fail. Names read from bare profile links (unknown markup) likewise need a count;
+  a page listing nobody needs a count of 0 or the site's empty-list message (which counts as
+  a count of 0).
 
 A saved page is as old as it was when saved: the import uses that time (:func:`observation_time`)
 and refuses a page saved before the list's last complete check, which would roll follow state
@@ -34,7 +39,7 @@ from formats.markup import root_of
 from formats.site import LOGIN_FORM_SELECTOR, USERNAME_SELECTOR
 from roomwatch.config import Config
 from roomwatch.errors import HtmlImportError, HtmlTooLargeError, SavedAtError
-from storage.follow_state import Relation
+from storage.follow_state import CountCheck, Relation
 from storage.records import RoomObservation
 
 Kind = Literal["followers", "following"]
@@ -59,6 +64,9 @@ class ImportPlan(msgspec.Struct, frozen=True, kw_only=True):
         observations: what the pages showed, one row per person.
         complete: the pages are the whole list (rules in the module docstring).
         reason: one line saying why it is complete or partial.
+        by_stats: followers pages that show no count: complete only if the Stats API's
+            follower count matches them, compared when stored (:meth:`count_check`).
+        account: the account whose pages they are (their header's name; "" if not shown).
     """
 
     kind: Kind
@@ -66,11 +74,42 @@ class ImportPlan(msgspec.Struct, frozen=True, kw_only=True):
     observations: list[RoomObservation]
     complete: bool
     reason: str
+    by_stats: bool = False
+    account: str = ""
 
     @property
     def usernames(self) -> list[str]:
         """Everyone the pages list."""
         return [row.username for row in self.observations]
+
+    @property
+    def concludes(self) -> bool:
+        """Storing it may change follow state: complete, or complete if the Stats API agrees."""
+        return self.complete or self.by_stats
+
+    def count_check(self, config: Config, saved_at: dt.datetime) -> CountCheck | None:
+        """What must confirm the plan as it is stored: for ``by_stats`` pages, the Stats API's
+        count of their account (the header's, else ``stats.account``) near ``saved_at``."""
+        if not self.by_stats:
+            return None
+        return CountCheck(
+            account=self.account or config.stats.account,
+            tolerance=config.followers.count_tolerance,
+            max_age_minutes=config.stats.count_max_age_minutes,
+            at=saved_at,
+        )
+
+    def confirmed(self) -> ImportPlan:
+        """The plan once the Stats API's count confirmed it."""
+        if not self.by_stats:
+            return self
+        reason = f"complete: {len(self.observations)} followers, as the Stats API counts"
+        return msgspec.structs.replace(self, complete=True, by_stats=False, reason=reason)
+
+    def unconfirmed(self, why: str) -> ImportPlan:
+        """The plan once the Stats API's count did not confirm it (``why``): partial."""
+        reason = f"partial: {why}; {UNCHANGED}"
+        return msgspec.structs.replace(self, complete=False, by_stats=False, reason=reason)
 
 
 def plan_import(kind: Kind, documents: Sequence[tuple[str, bytes]], config: Config) -> ImportPlan:
@@ -152,17 +191,21 @@ def _followers(texts: list[tuple[str, str]], config: Config) -> ImportPlan:
     sizes: dict[int, int] = {}
     last = 1
     count: int | None = None
-    guessed = False
+    account = ""
+    said_empty = False
     for name, text in texts:
         own = Selector(text=text).css(USERNAME_SELECTOR).xpath("string()").get(default="")
+        account = account or own.strip().lower()
         page = parse_followers(text, config.followers, own=own.strip())
         if not page.usernames and not (page.logged_in and (page.count == 0 or page.empty)):
             raise HtmlImportError(f"{name}: no followers found: not a followers page")
-        guessed = guessed or (bool(page.usernames) and not page.by_selector)
         sizes[page.page] = len(page.usernames)
         last = max(last, page.last_page)
         count = page.count if page.count is not None else count
+        said_empty = said_empty or page.empty
         names.update(dict.fromkeys(page.usernames))
+    if count is None and said_empty and not names:
+        count = 0  # the site's empty-list message: its own word that nobody follows
     tolerance = config.followers.count_tolerance
     missing = sorted(set(range(1, last + 1)) - set(sizes))
     if missing:
@@ -173,17 +216,12 @@ def _followers(texts: list[tuple[str, str]], config: Config) -> ImportPlan:
             f"partial: {len(names)} followers read, the page counts {count} "
             f"(tolerance {tolerance}); {UNCHANGED}"
         )
-    elif count is None and names and not (last > 1 and sizes[last] < sizes[1]):
-        # The crawl's rule (FollowersWalk): with no count, only a last page shorter than the
-        # first shows the list ended; a full one may be followed by more.
+    elif count is None:
+        # The crawl's rule: without a count on the page, paging proves nothing (a page cut
+        # short looks like a last page); only the Stats API's follower count can.
         reason = (
-            f"partial: no follower count shown, and the last page given ({last}) is as full as "
-            f"page 1: cannot tell the list ended; {UNCHANGED}"
-        )
-    elif guessed and count is None:
-        reason = (
-            "partial: the page's markup was not recognised and no follower count confirms the "
-            f"names read from profile links (set followers.username_selector); {UNCHANGED}"
+            f"no follower count shown: {len(names)} followers, complete if the Stats API's "
+            "follower count matches"
         )
     else:
         reason = f"complete: {len(names)} followers"
@@ -193,6 +231,8 @@ def _followers(texts: list[tuple[str, str]], config: Config) -> ImportPlan:
         observations=[RoomObservation(username=name) for name in names],
         complete=reason.startswith("complete"),
         reason=reason,
+        by_stats=not missing and count is None,
+        account=account,
     )
 
 

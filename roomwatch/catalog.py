@@ -3,6 +3,11 @@
 The control API validates spider names against this without importing Scrapy, and the crawl
 runner takes its rules from here (browser crawls run one at a time; each has a timeout).
 
+A spider that reads an upstream only the owner's own setting opens (``stats.url``) names it in
+``needs``: without it the spider refuses to start, and its schedule does not fire
+(:func:`unconfigured_spiders`, read by the scheduler), so an install that never set it does
+not collect a failed job every few minutes.
+
 Spider arguments (``-a key=value``, ``"args"`` of ``POST /crawls``) become attributes of the
 Scrapy spider, so anything not listed here could overwrite its machinery (``first_path`` would
 send the logged-in probe elsewhere). Each spider therefore lists the arguments it takes, and
@@ -14,11 +19,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from roomwatch.errors import JobError
+
+if TYPE_CHECKING:
+    from roomwatch.config import Config
 
 _USERNAMES = re.compile(r"\s*[\w.-]+\s*(?:,\s*[\w.-]+\s*)*,?\s*")
 MAX_ARG_LENGTH = 5000
@@ -47,6 +55,8 @@ class SpiderInfo(msgspec.Struct, frozen=True):
         timeout_seconds: the crawl process is terminated, then killed, after this long.
         description: one line for people.
         args: the arguments it takes; any other is refused.
+        needs: a setting (``section.key``) the spider cannot run without; while it is empty
+            the spider's schedules do not fire (the spider itself refuses to start).
     """
 
     name: str
@@ -54,6 +64,7 @@ class SpiderInfo(msgspec.Struct, frozen=True):
     timeout_seconds: int
     description: str
     args: tuple[SpiderArg, ...] = ()
+    needs: str = ""
 
 
 _ONLY = SpiderArg("usernames", "usernames", "ask about exactly these persons (a,b,c)")
@@ -84,8 +95,29 @@ SPIDERS: dict[str, SpiderInfo] = {
             args=(_CONFIRM,),
         ),
         SpiderInfo("followers", True, 900, "logged-in followers list", args=(_CONFIRM,)),
+        SpiderInfo(
+            "room_stats",
+            False,
+            120,
+            "the owner's Stats API: follower count, viewers, token balance",
+            needs="stats.url",
+        ),
     )
 }
+
+
+def unconfigured_spiders(config: Config) -> dict[str, str]:
+    """Spider -> the setting it needs (``SpiderInfo.needs``) that ``config`` leaves empty."""
+    missing: dict[str, str] = {}
+    for info in SPIDERS.values():
+        if not info.needs:
+            continue
+        value: Any = config
+        for part in info.needs.split("."):
+            value = getattr(value, part)
+        if not value:
+            missing[info.name] = info.needs
+    return missing
 
 
 def arg_error(spider: str, key: str, value: object) -> str | None:

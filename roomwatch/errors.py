@@ -28,8 +28,10 @@ Hierarchy::
     │   ├── HtmlTooLargeError      it is over the byte or element limit (the API answers 413)
     │   └── SavedAtError           its saved time is unusable (future); ``stale``: older than
     │                              the list's last check (it would roll follow state back)
-    └── FollowLossHeld             a complete follow list would remove more people than
-                                   ``follow.max_loss_share`` allows: held until confirmed
+    ├── FollowLossHeld             a complete follow list would remove more people than
+    │                              ``follow.max_loss_share`` allows: held until confirmed
+    └── CountUnconfirmed           a followers list whose pages show no count is not confirmed
+                                   by a recent Stats API follower count: not concluded
 
 Errors surface once, at the edge that owns the user: the CLI prints ``str(error)`` and exits
 non-zero, the API answers RFC 9457 problem details, a crawl job records ``failed`` with it.
@@ -171,4 +173,12 @@ class FollowLossHeld(RoomwatchError):
     """A complete list would remove too many people at once; nothing was concluded.
 
     The message says how many and how to confirm; the caller adds its own way to confirm.
+    """
+
+
+class CountUnconfirmed(RoomwatchError):
+    """A followers list whose pages show no count, which no recent Stats API follower count
+    confirms (none observed lately, or one that does not match); nothing was concluded.
+
+    The message says which, with the count, its time and the names read.
     """

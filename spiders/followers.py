@@ -8,15 +8,26 @@ highest page linked or a "next" link, and past a full last page until one lists 
 Every page read is stored as observations (source ``followers``: the persons exist, nothing
 more is shown).
 
-Follow state changes only after a provably complete crawl (:meth:`FollowersWalk.verdict`):
-every page read, each linked page listing someone, and either the names matching the page's
-follower count within ``followers.count_tolerance`` or, with no count shown, a short last page
-or an empty one after it. An empty list needs a positive sign (a count of 0 or the site's
-empty-list message): a page 1 that lists nobody and says neither is a failed page, since taking
-it for "no followers" would mark every follower lost. A crawl that had to fall back to bare
-profile links is a guess and is trusted only when such a count confirms it; otherwise the job
-fails saying why. A complete list still passes the mass-change guard (``follow.max_loss_share``)
-unless the crawl was started with ``-a confirm_loss=true``.
+Follow state changes only after a provably complete crawl: every page read, each linked page
+listing someone, and the names matching a follower count within ``followers.count_tolerance``:
+
+* the page's own count, when it shows one (:meth:`FollowersWalk.verdict`);
+* otherwise the Stats API's (``room_stats.num_followers`` of the crawl's account, stored by the
+  ``room_stats`` spider every 5 minutes), observed within ``stats.count_max_age_minutes`` of
+  the conclusion. Paging alone (a short last page, an empty one after it) proves nothing: a
+  page cut short looks the same. The count is read and compared in the transaction that
+  writes the conclusion (``storage/follow_guard.py``), so it is the newest one stored then.
+  With none that recent, or one that does not match, the job fails saying which ("no Stats API
+  follower count of <account> was observed in the last 10 minutes: set stats.url, or run
+  room_stats") and follow state is unchanged.
+
+An empty list needs a positive sign (a count of 0, or the site's empty-list message on page 1,
+which counts as a count of 0): a page 1
+that lists nobody and says neither is a failed page, since taking it for "no followers" would
+mark every follower lost. A crawl that had to fall back to bare profile links is a guess,
+trusted only when a count (the page's or the Stats API's) confirms it. A complete list still
+passes the mass-change guard (``follow.max_loss_share``) unless the crawl was started with
+``-a confirm_loss=true``.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from typing import Any
 from crawler.items import CompleteList, Followers
 from formats.followers import FollowersPage, FollowersWalk, parse_followers
 from spiders.logged_in import LoggedInSpider, PageProblem, PageVisit
+from storage.follow_state import CountCheck
 from storage.records import RoomObservation
 
 PATH = "/accounts/followers/"
@@ -87,20 +99,40 @@ class FollowersSpider(LoggedInSpider):
         return found
 
     def _conclude(self) -> None:
-        """Every page was read: complete if :meth:`FollowersWalk.verdict` says so."""
+        """Every page was read: complete if the page's count confirms it
+        (:meth:`FollowersWalk.verdict`); with no count shown, the conclusion asks the Stats
+        API's count to, as it is stored (``count_check``)."""
         if self.failure is not None:
             return
         self.crawler.stats.set_value("roomwatch/followers_read", len(self.walked.names))
         problem = self.walked.verdict()
+        if problem is None and not self.walked.counted:
+            problem = self._stats_account_problem()
         if problem is not None:
             self.fail(f"{problem}; follow state unchanged")
             return
-        self.logger.info(
-            "job %s: followers complete, %d names (%s)",
-            self.job_id,
-            len(self.walked.names),
-            self.walked.ended or "no paging",
-        )
+        read = len(self.walked.names)
+        count_check = None
+        if self.walked.counted:
+            self.logger.info(
+                "job %s: followers complete, %d names as the page counts (%s)",
+                self.job_id,
+                read,
+                self.walked.summary(),
+            )
+        else:
+            count_check = CountCheck(
+                account=self.account.lower(),
+                tolerance=self.config.followers.count_tolerance,
+                max_age_minutes=self.config.stats.count_max_age_minutes,
+            )
+            self.logger.info(
+                "job %s: %d followers read, no count on the page (%s): complete if the Stats "
+                "API's count matches",
+                self.job_id,
+                read,
+                self.walked.summary(),
+            )
         self.conclusion = CompleteList(
             "follower",
             sorted(self.walked.names),
@@ -108,4 +140,17 @@ class FollowersSpider(LoggedInSpider):
             self.observed_at,
             self.config.follow,
             self.confirm_loss,
+            count_check,
         )
+
+    def _stats_account_problem(self) -> str | None:
+        """The Stats API counts only its own account's followers: a URL naming another account
+        than the session's can never confirm this list."""
+        counted = self.config.stats.account
+        if counted and counted != self.account.lower():
+            return (
+                f"the followers page shows no count, and stats.url names another account "
+                f"({counted}) than the session's ({self.account.lower()}): its follower count "
+                "cannot confirm this list"
+            )
+        return None

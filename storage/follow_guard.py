@@ -7,6 +7,14 @@ is refused with :class:`~roomwatch.errors.FollowLossHeld` (its transaction rolle
 nothing is concluded) until the user confirms it. The crawl job then fails with the message,
 which carries :data:`HELD`, and ``storage/alerts.py`` raises an alert from that job.
 
+A followers list whose pages show no count has only one proof of being whole: the Stats
+API's follower count (``room_stats.num_followers``, FORMATS.md §6.2). :func:`check_count`
+compares the names read with the count observed nearest to the list's time, within
+``stats.count_max_age_minutes`` of it (a crawl: now, as the conclusion is stored; an import:
+when the pages were saved), and refuses with :class:`~roomwatch.errors.CountUnconfirmed` when
+there is none or it differs by more than ``followers.count_tolerance``. The query runs in the
+reconciliation's transaction, so the count compared is the one stored at that moment.
+
 Saved pages (HTML imports) carry their own time; one saved before the list's last complete
 check would roll follow state back, so :func:`last_check` tells the importer when that was,
 by the database's clock.
@@ -15,17 +23,20 @@ by the database's clock.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
 from roomwatch.config import FollowConfig
-from roomwatch.errors import FollowLossHeld
+from roomwatch.errors import CountUnconfirmed, FollowLossHeld
 
 if TYPE_CHECKING:
     import psycopg
 
-    from storage.follow_state import Relation
+    from storage.follow_state import CountCheck, Relation
+
+log = logging.getLogger(__name__)
 
 HELD = "held, not concluded"
 """In every guard message; the alert query finds held crawls by it."""
@@ -61,6 +72,69 @@ FROM persons p WHERE {state}
 LAST_CHECK = (
     "SELECT now(), max(completed_at) FROM source_polls WHERE source = ANY(%(sources)s::text[])"
 )
+
+
+# The count nearest to the list's time (now, for a crawl), within the window either side.
+STATS_COUNT_SQL = """
+WITH k AS (SELECT coalesce(%(at)s::timestamptz, now()) AS at,
+                  make_interval(mins => %(minutes)s::int) AS window)
+SELECT s.num_followers, s.observed_at
+FROM room_stats s, k
+WHERE s.account = %(account)s AND s.num_followers IS NOT NULL
+  AND s.observed_at BETWEEN k.at - k.window AND k.at + k.window
+ORDER BY abs(extract(epoch FROM s.observed_at - k.at)), s.observed_at DESC
+LIMIT 1
+"""
+
+
+def count_statement() -> sql.SQL:
+    """Reads the Stats API count that may confirm a list (parameters ``account``, ``at``,
+    ``minutes``): ``num_followers, observed_at``, or no row when none is recent enough."""
+    return sql.SQL(STATS_COUNT_SQL)
+
+
+def check_count(listed: int, check: CountCheck, row: tuple[Any, ...] | None) -> None:
+    """Refuses a list whose pages show no count unless the Stats API's count confirms it.
+
+    Args:
+        listed: the names the list holds.
+        check: whose count, the tolerance and the window.
+        row: what :func:`count_statement` read (``num_followers, observed_at``), or None.
+
+    Raises:
+        CountUnconfirmed: no count within the window, or one further from ``listed`` than
+            ``check.tolerance``; the message says which (with the count and its time).
+    """
+    minutes = check.max_age_minutes
+    if row is None:
+        window = (
+            f"in the last {minutes} minutes"
+            if check.at is None
+            else f"within {minutes} minutes of {_iso(check.at)}, when the pages were saved"
+        )
+        whose = f" of {check.account}" if check.account else ""
+        raise CountUnconfirmed(
+            f"the followers page shows no count, and no Stats API follower count{whose} was "
+            f"observed {window}: set stats.url, or run room_stats"
+        )
+    count, observed_at = int(row[0]), row[1]
+    if abs(listed - count) > check.tolerance:
+        raise CountUnconfirmed(
+            f"the followers page shows no count and the Stats API's count ({count}, observed "
+            f"at {_iso(observed_at)}) does not match the {listed} names read "
+            f"(tolerance {check.tolerance})"
+        )
+    log.info(
+        "followers of %s: the %d names read match the Stats API's count (%d, observed at %s)",
+        check.account,
+        listed,
+        count,
+        _iso(observed_at),
+    )
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def loss_statement(relation: Relation) -> sql.Composed:

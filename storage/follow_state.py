@@ -18,7 +18,10 @@ crawl is not marked lost.
 
 A complete list that would remove many people at once is refused unless confirmed (the
 mass-change guard, ``storage/follow_guard.py``): :func:`reconcile` then raises and changes
-nothing.
+nothing. A followers list whose pages show no count is complete only if the Stats API's
+follower count confirms it (:class:`CountCheck`); :func:`reconcile` compares the two in its own
+transaction, so the count it trusts is the one stored at that moment, and raises (changing
+nothing) when none is recent or it does not match.
 
 The very first complete check of a relation is a baseline: it sets the state but writes no
 events, since "followed" at that moment would date follows that are years old. From then on a
@@ -40,7 +43,13 @@ import psycopg
 from psycopg import sql
 
 from roomwatch.config import FollowConfig
-from storage.follow_guard import EVENT_WINS, check_loss, loss_statement
+from storage.follow_guard import (
+    EVENT_WINS,
+    check_count,
+    check_loss,
+    count_statement,
+    loss_statement,
+)
 from storage.guards import database_time, database_time_async
 from storage.records import RoomObservation
 from storage.tables import LIST_ROWS, shown, upsert_latest
@@ -57,6 +66,25 @@ _EVENTS: dict[Relation, tuple[str, str]] = {
 }
 
 
+class CountCheck(msgspec.Struct, frozen=True, kw_only=True):
+    """A followers list whose pages show no count: complete only if the Stats API's follower
+    count of ``account`` (``room_stats``) matches the names read.
+
+    Attributes:
+        account: the account whose followers were read (lower case).
+        tolerance: how far the names may be from the count (``followers.count_tolerance``).
+        max_age_minutes: the count must be observed within this of ``at``
+            (``stats.count_max_age_minutes``).
+        at: when the list was read, for a saved page (an import); None: now, when the
+            conclusion is stored (a crawl).
+    """
+
+    account: str
+    tolerance: int
+    max_age_minutes: int
+    at: dt.datetime | None = None
+
+
 class FollowCheck(TypedDict, total=False):
     """How a complete list was checked: the keyword arguments of :func:`reconcile`.
 
@@ -66,6 +94,8 @@ class FollowCheck(TypedDict, total=False):
         job_id: the crawl job, or None (imports; the default).
         limits: the mass-change guard's (``follow``); None: the defaults.
         confirm_loss: the user confirmed a loss past those limits (default False).
+        count_check: the pages showed no count: the Stats API's count must confirm them
+            (None, the default: the list was proved complete without it).
     """
 
     checked_at: Required[dt.datetime]
@@ -73,6 +103,7 @@ class FollowCheck(TypedDict, total=False):
     job_id: int | None
     limits: FollowConfig | None
     confirm_loss: bool
+    count_check: CountCheck | None
 
 
 class FollowChanges(msgspec.Struct, frozen=True, kw_only=True):
@@ -208,6 +239,28 @@ def _reconcile_statements(
     return setup, (loss_statement(relation), params), (reconcile, params)
 
 
+def _count_statement(check: FollowCheck) -> _Statement | None:
+    """The query of the Stats API count that must confirm the list, if one must."""
+    count = check.get("count_check")
+    if count is None:
+        return None
+    return count_statement(), {
+        "account": count.account.lower(),
+        "at": count.at,
+        "minutes": count.max_age_minutes,
+    }
+
+
+def _listed(usernames: Collection[str]) -> int:
+    return len({name.lower() for name in usernames})
+
+
+def _check_count(listed: int, check: FollowCheck, row: tuple[Any, ...] | None) -> None:
+    count = check.get("count_check")
+    assert count is not None
+    check_count(listed, count, row)
+
+
 def _check_loss(relation: Relation, current: int, removed: int, check: FollowCheck) -> None:
     limits = check.get("limits") or FollowConfig()
     check_loss(relation, current, removed, limits, confirmed=check.get("confirm_loss", False))
@@ -279,8 +332,13 @@ def reconcile(
 
     Raises:
         FollowLossHeld: the list would remove too many (nothing was changed).
+        CountUnconfirmed: ``count_check`` was given and no Stats API count observed within its
+            window matches the list (nothing was changed).
     """
     with conn.transaction():
+        counted = _count_statement(check)
+        if counted is not None:
+            _check_count(_listed(usernames), check, conn.execute(*counted).fetchone())
         checked_at = database_time(conn, check["checked_at"])
         setup, loss, final = _reconcile_statements(relation, usernames, checked_at, check)
         for statement, params in setup:
@@ -298,6 +356,10 @@ async def reconcile_async(
 ) -> FollowChanges:
     """:func:`reconcile` on an asynchronous connection."""
     async with conn.transaction():
+        counted = _count_statement(check)
+        if counted is not None:
+            cursor = await conn.execute(*counted)
+            _check_count(_listed(usernames), check, await cursor.fetchone())
         checked_at = await database_time_async(conn, check["checked_at"])
         setup, loss, final = _reconcile_statements(relation, usernames, checked_at, check)
         for statement, params in setup:

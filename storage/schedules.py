@@ -34,6 +34,8 @@ DEFAULT_SCHEDULES: dict[str, tuple[str, int]] = {
     "cbhours_activity": ("cbhours_activity", 24 * 3600),
     "followed_cams": ("followed_cams", 30 * 60),
     "followers": ("followers", 6 * 3600),
+    # The site refreshes the Stats API every 5 minutes; fires only once stats.url is set.
+    "room_stats": ("room_stats", 5 * 60),
 }
 
 

@@ -32,6 +32,7 @@ from storage.records import (
     DailyActivity,
     RoomEvent,
     RoomObservation,
+    RoomStatsRow,
 )
 
 PG_TYPES: dict[object, str] = {
@@ -124,6 +125,16 @@ class Table:
     def drop(self) -> sql.Composed:
         return sql.SQL("DROP TABLE {}").format(sql.Identifier(self.name))
 
+    def insert_row(self, unique: Sequence[str]) -> sql.Composed:
+        """``INSERT`` of one row made by :meth:`row` (positional parameters, each cast to its
+        column's type), kept as it is when a row with the same ``unique`` columns exists."""
+        return sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING").format(
+            sql.Identifier(self.name),
+            names(c.name for c in self.columns),
+            sql.SQL(", ").join(sql.SQL("%s::{}").format(sql.SQL(c.type)) for c in self.columns),
+            names(unique),
+        )
+
 
 def names(columns: Iterable[str], prefix: str | None = None) -> sql.Composed:
     """``a, b, c`` (``prefix.a, ...`` with a prefix) as identifiers."""
@@ -161,6 +172,13 @@ AFFILIATE_STAGE = Table(
     ),
 )
 
+
+ROOM_STATS = Table(
+    "room_stats",
+    (Column("account", "text"), Column("observed_at", "timestamptz"), Column("job_id", "bigint")),
+    record_columns(RoomStatsRow),
+)
+"""Every Stats API answer (the record's ``username`` is the ``account``), one row per time."""
 
 ROOM_EVENTS = Table(
     "room_events",

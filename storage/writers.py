@@ -25,6 +25,7 @@ from storage.records import (
     AffiliateRoom,
     CbhoursLive,
     DailyActivity,
+    RoomStatsRow,
     WriteResult,
 )
 from storage.tables import (
@@ -33,6 +34,7 @@ from storage.tables import (
     CBHOURS_ACTIVITY,
     CBHOURS_DAILY,
     CBHOURS_LIVE,
+    ROOM_STATS,
     Table,
     shown,
     upsert_latest,
@@ -377,3 +379,43 @@ def _write_activity_rows(
         conn.execute(CBHOURS_DAILY.insert, params)
         conn.execute(CBHOURS_DAILY.stage.drop())
     return WriteResult(inserted=inserted, duplicates=len(segments) - inserted)
+
+
+# The owner's follower count, as the Stats API counts it: the followers group of the owner's
+# person under the source stats_api (the merge view ranks it after cbhours and affiliate).
+_STATS_LATEST = upsert_latest(
+    {
+        "person_id": "p.person_id",
+        "source": "'stats_api'",
+        "followers": "%(followers)s::integer",
+        "followers_at": _T,
+    },
+    sql.SQL("FROM persons p WHERE p.username = %(account)s AND %(followers)s::integer IS NOT NULL"),
+)
+
+
+def write_room_stats(
+    conn: Connection, row: RoomStatsRow, *, observed_at: dt.datetime, job_id: int | None = None
+) -> int:
+    """Stores one Stats API answer: a ``room_stats`` row, and the owner's follower count as
+    an observation of source ``stats_api`` (the owner's person created if missing).
+
+    Idempotent: the same answer again (same account and observed time) adds nothing; returns
+    the rows new to ``room_stats`` (1 or 0).
+
+    Args:
+        row: the answer; its ``username`` is the account (the table's ``account``).
+        observed_at: when it was read; clamped to the database clock.
+    """
+    with conn.transaction():
+        observed_at = database_time(conn, observed_at)
+        inserted = conn.execute(
+            ROOM_STATS.insert_row(("account", "observed_at")),
+            ROOM_STATS.row((row.username, observed_at, job_id), row),
+        ).rowcount
+        _stage_persons(conn, [row.username], None)
+        conn.execute(
+            _STATS_LATEST,
+            {"account": row.username, "followers": row.num_followers, "t": observed_at},
+        )
+    return inserted

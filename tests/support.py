@@ -29,7 +29,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from agent.runner import CrawlRunner
 from roomwatch.config import Config
 from storage.jobs import Job
-from storage.records import RoomEvent
+from storage.records import RoomEvent, RoomStatsRow
+from storage.writers import write_room_stats
 from upstream_sim.server import SimulatorServer
 from upstream_sim.site.state import SiteSwitches
 
@@ -88,6 +89,36 @@ def crawl(config: Config, db_url: str, spider: str, **args: Any) -> Job:
     on its stdin, not from the environment), to its end."""
     runner = CrawlRunner(config, db_url)
     return runner.run(runner.submit(spider, args, "cli").job_id)
+
+
+def store_stats_count(
+    db_url: str, account: str, followers: int, *, age: dt.timedelta = dt.timedelta(0)
+) -> None:
+    """Stores a Stats API answer counting ``followers`` of ``account``, observed ``age`` ago
+    (by the database's clock), as the ``room_stats`` spider would."""
+    row = RoomStatsRow(
+        username=account,
+        **dict.fromkeys(
+            (
+                "num_viewers",
+                "num_registered_viewers",
+                "num_tokened_viewers",
+                "token_balance",
+                "tips_in_last_hour",
+                "votes_up",
+                "votes_down",
+                "satisfaction_score",
+                "last_broadcast",
+                "time_online",
+            )
+        ),
+        num_followers=followers,
+        raw=msgspec.json.encode({"username": account, "num_followers": followers}),
+    )
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        now = conn.execute("SELECT now()").fetchone()
+        assert now is not None
+        write_room_stats(conn, row, observed_at=now[0] - age)
 
 
 def roomwatch(*args: str, env: Mapping[str, str], **popen: Any) -> subprocess.Popen[Any]:

@@ -51,7 +51,7 @@ ALLOWED = {("crawler/database.py", "psycopg_pool"), ("control_api/app.py", "web"
 # What of storage/ is plain data (records and the literal types they use): anyone may hold it.
 STORAGE_TYPES: dict[str, set[str] | None] = {
     "storage.records": None,  # every name
-    "storage.follow_state": {"RoomObservation", "Relation", "FollowSource"},
+    "storage.follow_state": {"RoomObservation", "Relation", "FollowSource", "CountCheck"},
     "storage.login_sessions": {"Status"},
     "storage.images": {"Thumbnail"},
 }

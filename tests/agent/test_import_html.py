@@ -20,7 +20,7 @@ from agent.cli import main
 from roomwatch.config import load_config
 from sessions.browser import launch_options
 from tests.spiders.follow_support import ACCOUNT, PASSWORD, events, relation
-from tests.support import as_url, cookie_state
+from tests.support import as_url, cookie_state, store_stats_count
 from upstream_sim.server import SimulatorServer
 from upstream_sim.site.list_pages import followers_page
 from upstream_sim.state import SimulatorState
@@ -227,3 +227,38 @@ def test_an_empty_list_needs_a_count_of_0_or_the_empty_message(
     status, out = _import(capsys, "followers", empty)
     assert status == 0, out
     assert "complete: 0 followers" in out
+
+
+def test_a_followers_page_without_a_count_needs_the_stats_apis_count(
+    cli_env: Path, db_url: str, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    account = SimulatorState().site.add_account(ACCOUNT, PASSWORD, followers=4)
+    path = cli_env / "followers.html"
+    path.write_text(
+        followers_page(
+            account, page=1, page_size=50, age_gate=False, broken=False, count_shown=False
+        )
+    )
+    status, out = _import(capsys, "followers", path)  # saved now (the file's time)
+    assert status == 0
+    assert out.strip() == (
+        f"followers: 4 persons recorded; partial: the followers page shows no count, and no "
+        f"Stats API follower count of {ACCOUNT} was observed within 10 minutes of "
+        f"{_iso(path)}, when the pages were saved: set stats.url, or run room_stats; follow "
+        "state unchanged"
+    )
+    assert relation(db, "follower") == {}
+
+    store_stats_count(db_url, ACCOUNT, 4)
+    status, out = _import(capsys, "followers", path)
+    assert status == 0
+    assert (
+        "followers: 4 persons recorded; complete: 4 followers, as the Stats API counts; first "
+        "check of this list: state set, no events\n"
+    ) in out
+    assert relation(db, "follower") == dict.fromkeys(account.follows.followers, True)
+
+
+def _iso(path: Path) -> str:
+    moment = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

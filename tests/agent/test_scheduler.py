@@ -178,3 +178,35 @@ def test_the_leading_agent_runs_retention_at_once(
     standby.start()
     assert ran.wait(10), "the leader did not run maintenance on taking the lock"
     assert not standby_ran.is_set()
+
+
+def test_a_schedule_whose_spider_is_not_configured_does_not_fire(
+    db_url: str, fast_affiliate: Conn, schedulers: list[Scheduler]
+) -> None:
+    # room_stats without stats.url: its schedule exists (ready for when it is set) but fires
+    # nothing, rather than a failed job every five minutes.
+    with fast_affiliate.transaction():
+        fast_affiliate.execute(
+            "UPDATE schedules SET paused = false, interval_seconds = 1, "
+            "updated_at = clock_timestamp() WHERE name = 'room_stats'"
+        )
+    recorder = Recorder(db_url)
+    scheduler = Scheduler(
+        db_url, recorder.submit_as("it"), unconfigured={"room_stats": "stats.url"}
+    )
+    schedulers.append(scheduler)
+    scheduler.start()
+    _wait(lambda: recorder.count("it") >= 3)  # affiliate fires every second meanwhile
+    # A change to it (over the API) is taken in, still without firing.
+    with fast_affiliate.transaction():
+        fast_affiliate.execute(
+            "UPDATE schedules SET interval_seconds = 2, updated_at = clock_timestamp() "
+            "WHERE name = 'room_stats'"
+        )
+    fired = recorder.count("it")
+    _wait(lambda: recorder.count("it") >= fired + 2)
+    assert {spider for _, spider in recorder.fired} == {"affiliate"}
+    plan = fast_affiliate.execute(
+        "SELECT name FROM schedules WHERE next_run_at IS NOT NULL ORDER BY name"
+    ).fetchall()
+    assert plan == [("affiliate",)]

@@ -9,13 +9,17 @@ import psycopg
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from tests.support import store_stats_count
+
 URL = "/api/v1/imports/html"
 
 
-def _pages(followers: int, page_size: int) -> tuple[list[str], list[str]]:
-    """Followers pages in the simulator's (guessed) markup, built here: importing the simulator
-    into this process would change how Litestar renders some enums of other routes (their
-    ``Literal`` types compare equal and share typing's cache)."""
+def _pages(
+    followers: int, page_size: int, *, count_shown: bool = True
+) -> tuple[list[str], list[str]]:
+    """Followers pages of the account ``owner`` in the simulator's (guessed) markup, built here:
+    importing the simulator into this process would change how Litestar renders some enums of
+    other routes (their ``Literal`` types compare equal and share typing's cache)."""
     names = [f"fan_{n:03d}" for n in range(followers)]
     last = -(-followers // page_size)
     pages = []
@@ -29,9 +33,11 @@ def _pages(followers: int, page_size: int) -> tuple[list[str], list[str]]:
             f"<li{' class=active' if n == number else ''}><a href='?page={n}'>{n}</a></li>"
             for n in range(1, last + 1)
         )
+        count = f"<span class='followers_count'>({followers})</span>" if count_shown else ""
         pages.append(
-            "<html><body><div id='header'><span class='followed_counts'>(1/2)</span></div>"
-            f"<div id='main'><h1>Followers <span class='followers_count'>({followers})</span>"
+            "<html><body><div id='header'><span class='followed_counts'>(1/2)</span>"
+            "<div id='user_information'><a class='username'>owner</a></div></div>"
+            f"<div id='main'><h1>Followers {count}"
             f"</h1><ul class='followers_list'>{rows}</ul><ul class='paging'>{links}</ul>"
             "</div></body></html>"
         )
@@ -64,6 +70,36 @@ def test_one_page_as_html_is_partial_all_pages_as_multipart_complete(
     assert complete.status_code == 200, complete.text
     body = complete.json()
     assert (body["complete"], body["documents"], body["recorded"]) == (True, 2, 5)
+    assert (body["added"], body["removed"], body["baseline"]) == (0, 0, True)
+    assert _state(conn) == dict.fromkeys(names, True)
+
+
+def test_pages_without_a_count_are_complete_only_as_the_stats_api_counts(
+    client: TestClient[Litestar], conn: psycopg.Connection[Any], db_url: str
+) -> None:
+    pages, names = _pages(followers=5, page_size=3, count_shown=False)
+    files = [("page", (f"followers-{n}.html", page, "text/html")) for n, page in enumerate(pages)]
+    store_stats_count(db_url, "owner", 8)  # three more than the pages list
+    partial = client.post(URL, params={"kind": "followers"}, files=files)
+    assert partial.status_code == 200, partial.text
+    body = partial.json()
+    assert (body["complete"], body["recorded"], body["added"]) == (False, 5, None)
+    assert body["reason"].startswith(
+        "partial: the followers page shows no count and the Stats API's count (8, observed at "
+    )
+    assert body["reason"].endswith(
+        ") does not match the 5 names read (tolerance 0); follow state unchanged"
+    )
+    assert _state(conn) == {}
+
+    store_stats_count(db_url, "owner", 5)
+    complete = client.post(URL, params={"kind": "followers"}, files=files)
+    assert complete.status_code == 200, complete.text
+    body = complete.json()
+    assert (body["complete"], body["reason"]) == (
+        True,
+        "complete: 5 followers, as the Stats API counts",
+    )
     assert (body["added"], body["removed"], body["baseline"]) == (0, 0, True)
     assert _state(conn) == dict.fromkeys(names, True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 from parsel import Selector
 
@@ -96,10 +97,12 @@ def test_without_a_count_a_full_last_page_needs_an_empty_one_after_it() -> None:
     walk = FollowersWalk(0)
     assert walk.add(1, _page(["a", "b"], last=2)) == 2
     assert walk.add(2, _page(["c", "d"], last=2)) == 3  # full: is that the end?
-    assert walk.verdict() is not None  # not until page 3 says so
+    assert walk.ended is None  # not until page 3 says so
     assert walk.may_be_empty(3) and not walk.may_be_empty(2)
     assert walk.add(3, _page([], last=2)) is None
-    assert walk.verdict() is None
+    assert walk.ended == "page 3 past the last one linked lists no one"
+    # The end of the paging is no proof: with no count on the page, the Stats API's decides.
+    assert not walk.counted and walk.verdict() is None
 
 
 def test_a_page_past_the_end_repeating_names_stops_the_walk_but_proves_nothing() -> None:
@@ -108,9 +111,20 @@ def test_a_page_past_the_end_repeating_names_stops_the_walk_but_proves_nothing()
     walk = FollowersWalk(0)
     assert walk.add(1, _page(["a", "b"])) == 2  # no paging at all
     assert walk.add(2, _page(["a", "b"])) is None  # page 1 again: stop reading
-    verdict = walk.verdict()
-    assert verdict is not None and "repeats names already read" in verdict
-    assert walk.ended is None
+    assert "repeats names already read" in walk.summary()
+    assert walk.ended is None and not walk.counted
+
+
+def test_the_sites_empty_list_message_is_a_count_of_0_on_page_1_only() -> None:
+    empty = FollowersWalk(0)
+    assert empty.add(1, msgspec.structs.replace(_page([]), empty=True)) is None
+    assert (empty.total, empty.counted, empty.verdict()) == (0, True, None)
+    # Past the end of a list, the same message says nothing of the list's size.
+    walk = FollowersWalk(0)
+    assert walk.add(1, _page(["a", "b"], last=2)) == 2
+    assert walk.add(2, _page(["c", "d"], last=2)) == 3
+    assert walk.add(3, msgspec.structs.replace(_page([]), empty=True)) is None
+    assert (walk.total, walk.counted, walk.verdict()) == (None, False, None)
 
 
 def test_new_names_past_the_links_keep_the_walk_going() -> None:
@@ -139,8 +153,8 @@ def test_counts_and_guesses_decide_the_verdict() -> None:
     guessed = FollowersWalk(0)
     guessed.add(1, _page(["a", "b"], last=2, by_selector=False))
     guessed.add(2, _page(["c"], last=2, by_selector=False))
-    verdict = guessed.verdict()
-    assert verdict is not None and "markup was not recognised" in verdict
+    # A guess no page count confirms: only the Stats API's count can (the crawl asks for it).
+    assert guessed.guessed and not guessed.counted and guessed.verdict() is None
     confirmed = FollowersWalk(1)
     confirmed.add(1, _page(["a", "b"], count=3, by_selector=False))
     assert confirmed.verdict() is None  # within the tolerance of 1

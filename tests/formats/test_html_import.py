@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from formats.html_import import plan_import
@@ -21,20 +22,36 @@ def _page(names: list[str], *, page: int, last: int) -> tuple[str, bytes]:
     return (f"page{page}.html", html.encode())
 
 
-def test_without_a_count_a_full_last_page_proves_nothing(tmp_path: Path) -> None:
-    # No count shown: one page of 50 may be the first of several. Concluding it complete would
-    # mark everyone past it lost (ten of sixty passes the mass-change guard).
+def test_without_a_count_only_the_stats_api_count_can_complete_the_pages(tmp_path: Path) -> None:
+    # No count shown: one page of 50 may be the first of several, and a short last page may be
+    # one cut short. Whatever the paging, the pages wait for the Stats API's count.
     config = load_config({"ROOMWATCH_DATA_DIR": str(tmp_path)})
     full = [f"fan_{n:02d}" for n in range(50)]
     single = plan_import("followers", [_page(full, page=1, last=1)], config)
-    assert not single.complete
-    assert "cannot tell the list ended" in single.reason
-    two_full = [
-        _page(full, page=1, last=2),
-        _page([f"x{n:02d}" for n in range(50)], page=2, last=2),
-    ]
-    assert not plan_import("followers", two_full, config).complete
     short_last = [_page(full, page=1, last=2), _page(["late_fan"], page=2, last=2)]
-    plan = plan_import("followers", short_last, config)
-    assert plan.complete, plan.reason
-    assert len(plan.observations) == 51
+    for plan in (single, plan_import("followers", short_last, config)):
+        assert not plan.complete
+        assert plan.by_stats and plan.concludes
+        assert plan.account == "owner"  # the header's name: whose Stats API count it needs
+        assert "complete if the Stats API's follower count matches" in plan.reason
+    saved = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    check = single.count_check(config, saved)
+    assert check is not None
+    assert (check.account, check.tolerance, check.max_age_minutes, check.at) == (
+        "owner",
+        0,
+        10,
+        saved,
+    )
+    confirmed = single.confirmed()
+    assert (confirmed.complete, confirmed.reason) == (
+        True,
+        "complete: 50 followers, as the Stats API counts",
+    )
+    unconfirmed = single.unconfirmed("no count")
+    assert not unconfirmed.concludes
+    assert unconfirmed.reason == "partial: no count; follow state unchanged"
+
+    missing_page = plan_import("followers", [_page(full, page=1, last=2)], config)
+    assert not missing_page.concludes  # a page not given: no count can make up for it
+    assert missing_page.count_check(config, saved) is None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from roomwatch.catalog import SPIDERS, check_spider_args
+from roomwatch.catalog import SPIDERS, check_spider_args, unconfigured_spiders
+from roomwatch.config import Config, StatsConfig
 from roomwatch.errors import JobError
 
 
@@ -16,7 +17,15 @@ def test_each_spider_takes_exactly_its_own_arguments() -> None:
         "cbhours_activity": ["usernames", "backfill"],
         "followed_cams": ["confirm_loss"],
         "followers": ["confirm_loss"],
+        "room_stats": [],
     }
+
+
+def test_a_spider_needing_an_unset_setting_is_unconfigured() -> None:
+    assert unconfigured_spiders(Config()) == {"room_stats": "stats.url"}
+    url = "https://chaturbate.com/statsapi/?username=owner&token=" + "t" * 24
+    configured = Config(stats=StatsConfig(url=url))
+    assert "room_stats" not in unconfigured_spiders(configured)
 
 
 def test_allowed_arguments_come_back_as_the_strings_spiders_read() -> None:

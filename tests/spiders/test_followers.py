@@ -15,7 +15,7 @@ from storage.follow_state import reconcile
 from storage.jobs import Job
 from storage.status import read_status
 from tests.spiders.follow_support import ACCOUNT, events, log_in, relation
-from tests.support import crawl, set_switches
+from tests.support import crawl, set_switches, store_stats_count
 from upstream_sim.server import SimulatorServer
 
 
@@ -63,9 +63,11 @@ def test_a_failed_page_concludes_nothing(
     assert events(db) == set()
 
 
-@pytest.mark.parametrize("count_shown", [True, False], ids=["count-confirms", "no-count"])
+@pytest.mark.parametrize(
+    "count", ["page", "stats", None], ids=["page-count", "stats-count", "none"]
+)
 def test_unknown_markup_falls_back_to_profile_links(
-    count_shown: bool,
+    count: str | None,
     crawl_env: Config,
     db_url: str,
     db: psycopg.Connection[Any],
@@ -75,20 +77,27 @@ def test_unknown_markup_falls_back_to_profile_links(
     # The configured selectors find nothing: the page's markup "changed".
     monkeypatch.setenv("ROOMWATCH_FOLLOWERS_USERNAME_SELECTOR", ".no-such-list a")
     monkeypatch.setenv("ROOMWATCH_FOLLOWERS_COUNT_SELECTOR", ".no-such-count")
-    set_switches(sim, followers_count=count_shown)  # shown: found by its class, not the selector
+    # Shown: the page's count is found by its class, not the selector.
+    set_switches(sim, followers_count=count == "page")
     log_in(sim, crawl_env, db_url, online=0, offline=1, followers=5)
     names = set(sim.state.site.follows(ACCOUNT).followers)
+    if count == "stats":
+        store_stats_count(db_url, ACCOUNT, 5)
     job = crawl(load_config(), db_url, "followers")  # with the selectors set above
     assert job.stats["roomwatch/pages_read_from_profile_links"] == 1
-    observed = db.execute("SELECT username FROM persons").fetchall()
-    assert {name for (name,) in observed} == names  # not the account's own link, no site paths
-    if count_shown:
+    observed = db.execute("SELECT username FROM persons WHERE username <> %s", [ACCOUNT])
+    # Not the account's own link, no site paths.
+    assert {name for (name,) in observed.fetchall()} == names
+    if count is not None:  # a count confirms the guess
         assert job.status == "succeeded", job.error_message
         assert relation(db, "follower") == dict.fromkeys(names, True)
     else:
         assert job.status == "failed"
-        assert job.error_message is not None
-        assert "markup was not recognised" in job.error_message
+        assert job.error_message == (
+            f"the followers page shows no count, and no Stats API follower count of {ACCOUNT} "
+            "was observed in the last 10 minutes: set stats.url, or run room_stats; follow "
+            "state unchanged"
+        )
         assert relation(db, "follower") == {}
 
 
@@ -203,6 +212,7 @@ def test_without_a_count_the_list_ends_at_a_short_or_empty_page(
     set_switches(sim, followers_page_size=3, followers_count=False)
     log_in(sim, crawl_env, db_url, online=0, offline=1, followers=followers)
     names = sim.state.site.follows(ACCOUNT).followers
+    store_stats_count(db_url, ACCOUNT, followers)  # what confirms the list: paging cannot
     job = crawl(crawl_env, db_url, "followers")
     assert job.status == "succeeded", job.error_message
     assert job.stats["roomwatch/pages"] == pages  # 3, 3, 1; or 3, 3 and an empty page 3
@@ -222,8 +232,63 @@ def test_a_404_past_the_last_full_page_ends_a_count_less_list(
     set_switches(sim, followers_markup="table", followers_count=False)
     log_in(sim, crawl_env, db_url, online=0, offline=1, followers=100)
     names = sim.state.site.follows(ACCOUNT).followers
+    store_stats_count(db_url, ACCOUNT, 100)
     job = crawl(load_config(), db_url, "followers")  # with the selector set above
     assert job.status == "succeeded", job.error_message
     assert job.stats["roomwatch/pages"] == 3
     assert "roomwatch/pages_read_from_profile_links" not in job.stats
     assert relation(db, "follower") == dict.fromkeys(names, True)
+
+
+def test_without_a_count_only_a_recent_stats_count_within_the_tolerance_concludes(
+    crawl_env: Config,
+    db_url: str,
+    db: psycopg.Connection[Any],
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ROOMWATCH_FOLLOWERS_COUNT_TOLERANCE", "2")
+    config = load_config()
+    set_switches(sim, followers_page_size=3, followers_count=False)
+    log_in(sim, config, db_url, online=0, offline=1, followers=7)  # a short last page
+    names = sim.state.site.follows(ACCOUNT).followers
+    _preset(db, ["old_fan"])
+
+    store_stats_count(db_url, ACCOUNT, 7, age=dt.timedelta(minutes=11))  # too old
+    stale = crawl(config, db_url, "followers")
+    assert stale.status == "failed"
+    assert stale.error_message == (
+        f"the followers page shows no count, and no Stats API follower count of {ACCOUNT} was "
+        "observed in the last 10 minutes: set stats.url, or run room_stats; follow state "
+        "unchanged"
+    )
+    assert relation(db, "follower") == {"old_fan": True}
+    assert events(db) == set()
+
+    store_stats_count(db_url, ACCOUNT, 9, age=dt.timedelta(minutes=8))  # 7 read, within 2
+    job = crawl(config, db_url, "followers")
+    assert job.status == "succeeded", job.error_message
+    assert relation(db, "follower") == dict.fromkeys(names, True) | {"old_fan": False}
+    assert events(db) == {(name, "new_follower") for name in names} | {("old_fan", "lost_follower")}
+
+
+def test_a_stats_url_of_another_account_cannot_confirm_the_list(
+    crawl_env: Config,
+    db_url: str,
+    db: psycopg.Connection[Any],
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ROOMWATCH_STATS_URL", sim.stats_url("someone_else"))
+    monkeypatch.setenv("ROOMWATCH_STATS_ALLOWED_HOSTS", "127.0.0.1")
+    set_switches(sim, followers_count=False)
+    log_in(sim, crawl_env, db_url, online=0, offline=1, followers=2)
+    store_stats_count(db_url, "someone_else", 2)
+    job = crawl(load_config(), db_url, "followers")
+    assert job.status == "failed"
+    assert job.error_message == (
+        f"the followers page shows no count, and stats.url names another account "
+        f"(someone_else) than the session's ({ACCOUNT}): its follower count cannot confirm this "
+        "list; follow state unchanged"
+    )
+    assert relation(db, "follower") == {}

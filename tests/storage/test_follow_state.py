@@ -9,10 +9,11 @@ import psycopg
 import pytest
 
 from roomwatch.config import FollowConfig
-from roomwatch.errors import FollowLossHeld
+from roomwatch.errors import CountUnconfirmed, FollowLossHeld
 from storage.follow_guard import last_check
-from storage.follow_state import reconcile, record_observations
+from storage.follow_state import CountCheck, reconcile, record_observations
 from storage.records import RoomObservation
+from tests.support import store_stats_count
 
 T0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
 
@@ -174,3 +175,85 @@ def test_a_check_stamped_in_the_future_is_clamped_to_the_database_clock(
     assert all(row[0] is not None and row[0] <= now for row in stored)
     later = reconcile(db, "following", ["ann"], checked_at=now, source="followed_cams")
     assert later.removed == 1  # the correctly stamped check that follows is not "stale"
+
+
+def _known(db: psycopg.Connection[Any]) -> dict[str, bool | None]:
+    """The follower state of those it is known of (the owner's person is not one)."""
+    return {name: state for name, state in _state(db, "follower").items() if state is not None}
+
+
+def _counted(**changes: Any) -> CountCheck:
+    return CountCheck(**{"account": "owner", "tolerance": 1, "max_age_minutes": 10, **changes})
+
+
+def test_a_list_without_a_count_needs_a_matching_recent_stats_count(
+    db_url: str, conn: psycopg.Connection[Any]
+) -> None:
+    fans = ["a", "b", "c", "d"]
+    reconcile(conn, "follower", ["a", "old"], checked_at=T0, source="followers")
+    now = dt.datetime.now(dt.UTC)
+
+    with pytest.raises(CountUnconfirmed) as none:
+        reconcile(
+            conn, "follower", fans, checked_at=now, source="followers", count_check=_counted()
+        )
+    assert str(none.value) == (
+        "the followers page shows no count, and no Stats API follower count of owner was "
+        "observed in the last 10 minutes: set stats.url, or run room_stats"
+    )
+    store_stats_count(db_url, "owner", 4, age=dt.timedelta(minutes=11))  # too old
+    store_stats_count(db_url, "someone_else", 4)  # another account's
+    with pytest.raises(CountUnconfirmed, match="no Stats API follower count of owner"):
+        reconcile(
+            conn, "follower", fans, checked_at=now, source="followers", count_check=_counted()
+        )
+
+    store_stats_count(db_url, "owner", 7, age=dt.timedelta(minutes=9))
+    with pytest.raises(CountUnconfirmed) as wrong:
+        reconcile(
+            conn, "follower", fans, checked_at=now, source="followers", count_check=_counted()
+        )
+    assert str(wrong.value).startswith("the followers page shows no count and the Stats API's ")
+    assert str(wrong.value).endswith(") does not match the 4 names read (tolerance 1)")
+    assert "count (7, observed at 20" in str(wrong.value)
+    assert _known(conn) == {"a": True, "old": True}  # nothing changed
+    assert _events(conn) == []
+
+    store_stats_count(db_url, "owner", 5, age=dt.timedelta(minutes=1))  # the newest wins
+    check = _counted(account="Owner")  # as the session names the account
+    changes = reconcile(
+        conn, "follower", fans, checked_at=now, source="followers", count_check=check
+    )
+    assert (changes.added, changes.removed) == (3, 1)
+    assert _known(conn) == dict.fromkeys(fans, True) | {"old": False}
+
+
+def test_a_saved_page_is_checked_against_the_count_of_its_own_time(
+    db_url: str, conn: psycopg.Connection[Any]
+) -> None:
+    store_stats_count(db_url, "owner", 2, age=dt.timedelta(hours=2, minutes=3))
+    store_stats_count(db_url, "owner", 40)  # now: the list has grown since
+    saved = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    reconcile(
+        conn,
+        "follower",
+        ["a", "b"],
+        checked_at=saved,
+        source="html_import",
+        count_check=_counted(tolerance=0, at=saved),
+    )
+    assert _known(conn) == {"a": True, "b": True}
+    earlier = saved - dt.timedelta(hours=1)
+    with pytest.raises(CountUnconfirmed) as caught:
+        reconcile(
+            conn,
+            "follower",
+            ["a"],
+            checked_at=earlier,
+            source="html_import",
+            count_check=_counted(at=earlier),
+        )
+    assert "observed within 10 minutes of 20" in str(caught.value)
+    assert str(caught.value).endswith(
+        ", when the pages were saved: set stats.url, or run room_stats"
+    )

@@ -31,6 +31,7 @@ def test_defaults_are_added_once_and_changes_survive(db: Conn) -> None:
         "cbhours_activity": ("cbhours_activity", 86400),
         "followed_cams": ("followed_cams", 1800),
         "followers": ("followers", 21600),
+        "room_stats": ("room_stats", 300),
     }
     update_schedule(db, "followers", interval_seconds=3600)
     assert ensure_default_schedules(db) == []

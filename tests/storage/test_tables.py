@@ -15,6 +15,7 @@ from storage.tables import (
     CBHOURS_DAILY,
     CBHOURS_LIVE,
     LIST_ROWS,
+    ROOM_STATS,
     Table,
     upsert_latest,
 )
@@ -40,7 +41,13 @@ def _fits(db: psycopg.Connection[Any], declared: str, stored: str) -> bool:
 
 @pytest.mark.parametrize(
     "table",
-    [AFFILIATE_SNAPSHOTS, CBHOURS_LIVE.table, CBHOURS_ACTIVITY.table, CBHOURS_DAILY.table],
+    [
+        AFFILIATE_SNAPSHOTS,
+        CBHOURS_LIVE.table,
+        CBHOURS_ACTIVITY.table,
+        CBHOURS_DAILY.table,
+        ROOM_STATS,
+    ],
     ids=lambda table: table.name,
 )
 def test_a_history_table_is_declared_column_for_column(

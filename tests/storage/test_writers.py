@@ -6,15 +6,18 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psycopg
 
 from formats.cbhours import decode_live
+from formats.stats import decode_stats
 from storage.records import ActivitySegment, AffiliateRoom, DailyActivity
 from storage.writers import (
     mark_without_trophy,
     write_affiliate_poll,
     write_cbhours_activity,
     write_cbhours_live,
+    write_room_stats,
 )
 from tests.factories import sample_rooms
 
@@ -148,3 +151,47 @@ def test_a_refused_row_is_set_aside_and_the_rest_of_its_batch_stored(
     assert (result.inserted, result.set_aside) == (4, ("",))
     assert _count(db, "SELECT count(*) FROM persons") == 4
     assert _count(db, "SELECT count(*) FROM affiliate_api_snapshots") == 4
+
+
+STATS = Path(__file__).parents[1] / "fixtures/doc_examples"
+
+
+def test_a_stats_answer_is_stored_once_with_unknowns_as_null(db: psycopg.Connection[Any]) -> None:
+    row = decode_stats((STATS / "statsapi_DOCEXAMPLE_offline.json").read_bytes())
+    now = dt.datetime.now(dt.UTC)
+    assert write_room_stats(db, row, observed_at=now, job_id=7) == 1
+    assert write_room_stats(db, row, observed_at=now, job_id=7) == 0  # the same answer again
+    stored = db.execute(
+        "SELECT account, observed_at, job_id, num_followers, token_balance, votes_up, "
+        "num_viewers, tips_in_last_hour, last_broadcast, time_online, raw FROM room_stats"
+    ).fetchall()
+    assert len(stored) == 1
+    account, observed_at, job_id, followers, balance, votes_up, *unknown, raw = stored[0]
+    assert (account, observed_at, job_id) == ("owner_room", now, 7)
+    assert (followers, balance, votes_up) == (2531, 1520, 212)
+    assert unknown == [None, None, None, None]  # -1 in the answer
+    assert raw["new_field_of_the_site"] == {"any": "thing"}
+
+    later = decode_stats((STATS / "statsapi_DOCEXAMPLE_broadcasting.json").read_bytes())
+    assert write_room_stats(db, later, observed_at=now + dt.timedelta(minutes=5)) == 1
+    assert _count(db, "SELECT count(*) FROM room_stats") == 2
+    assert _count(
+        db, "SELECT last_broadcast IS NOT NULL FROM room_stats ORDER BY observed_at DESC LIMIT 1"
+    )
+
+
+def test_the_owners_follower_count_shows_with_its_source(db: psycopg.Connection[Any]) -> None:
+    row = decode_stats((STATS / "statsapi_DOCEXAMPLE_broadcasting.json").read_bytes())
+    now = dt.datetime.now(dt.UTC)
+    write_room_stats(db, row, observed_at=now)  # the owner's person did not exist
+    merged = db.execute(
+        "SELECT followers, followers_source, followers_observed_at FROM v_person_current_state "
+        "WHERE username = 'owner_room'"
+    ).fetchone()
+    assert merged == (2531, "stats_api", now)
+    unknown = msgspec.structs.replace(row, num_followers=None)
+    write_room_stats(db, unknown, observed_at=now + dt.timedelta(minutes=5))
+    latest = db.execute(
+        "SELECT followers, followers_at FROM person_source_latest WHERE source = 'stats_api'"
+    ).fetchall()
+    assert latest == [(2531, now)]  # an unknown count does not replace a known one
