@@ -27,7 +27,7 @@ import uvicorn
 
 from agent.alerts import AlertNotifier
 from agent.runner import CrawlRunner
-from agent.scheduler import Scheduler, Upkeep
+from agent.scheduler import Scheduler, Upkeep, held_spiders
 from agent.worker import Worker, sweep_abandoned
 from control_api.app import create_app
 from control_api.auth import load_or_create_token, token_path
@@ -130,6 +130,7 @@ def crawl_services(config: Config, conninfo: str) -> Iterator[None]:
             Upkeep("retention", lambda: apply_retention_now(conninfo, config.database), RETENTION),
             Upkeep("summaries", lambda: refresh_summaries_now(conninfo), SUMMARY_REFRESH),
         ],
+        held=held_spiders(config),
     )
     worker.start()
     try:

@@ -101,3 +101,16 @@ def thumbnail_targets(
         """
     ).format(interest=_of_interest(kinds))
     return [row[0] for row in conn.execute(query, {"hours": min_interval_hours})]
+
+
+def stream_position(conn: Connection, account: str) -> str | None:
+    """The id of the last event of ``account``'s Events API stream that is stored, if any.
+
+    The ``room_events`` spider starts after it: it is written in the same transaction as the
+    events (``room_event_streams``), so nothing before it is missing and nothing after it is
+    stored yet.
+    """
+    row = conn.execute(
+        "SELECT last_event_id FROM room_event_streams WHERE account = %s", [account]
+    ).fetchone()
+    return str(row[0]) if row else None
