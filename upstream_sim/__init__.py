@@ -7,6 +7,9 @@ router). The upstreams:
 
 * ``affiliate/``: the Affiliate online-rooms API, current and legacy (``legacy.py``).
 * ``cbhours/``: the CBHours API with its rate limit (``limit.py``).
+* ``events/``: the owner's Events API, a long poll per site account (``objects.py`` makes the
+  events); its follow and unfollow events follow the site's followers list.
+* ``stats/``: the owner's Stats API, its figures from the site and the Events API stream.
 * ``site/``: the site's login side (``routes.py``, ``pages.py``), its follow lists
   (``list_routes.py``, ``list_pages.py``, ``follow_lists.py``) and its thumbnail host
   (``thumbnails.py``).
@@ -14,8 +17,10 @@ router). The upstreams:
 What they share stays here: ``app.py`` composes the routers, ``state.py`` holds one attribute
 per upstream, ``server.py`` serves the app on loopback, ``control.py`` the shared ``/_sim/``
 routes, ``faults.py`` and ``requests_log.py`` the two middlewares (``middleware.py`` their base),
-``parameters.py`` the 400 for a bad query parameter, ``rooms.py`` and ``vocabulary.py`` the room
-generator every upstream draws from.
+``parameters.py`` the 400 for a bad query parameter, ``tokens.py`` the owner's API tokens
+(a deterministic default per account), ``rooms.py`` and ``vocabulary.py`` the room generator
+every upstream draws from. ``state.py`` also connects the upstreams of one world: the site's
+followers list, the Events API stream and the Stats API figures.
 """
 
 from upstream_sim.affiliate.feed import AffiliateFeed, FeedQuery, TickSummary

@@ -8,10 +8,12 @@ from litestar.middleware import DefineMiddleware
 from upstream_sim.affiliate.router import affiliate_router
 from upstream_sim.cbhours.router import cbhours_router
 from upstream_sim.control import CONTROL_PREFIX, ControlController
+from upstream_sim.events.router import events_router
 from upstream_sim.faults import FaultMiddleware
 from upstream_sim.requests_log import RequestLogMiddleware
 from upstream_sim.site.router import site_router
 from upstream_sim.state import SimulatorState
+from upstream_sim.stats.router import stats_router
 
 
 def create_app(state: SimulatorState) -> Litestar:
@@ -30,7 +32,14 @@ def create_app(state: SimulatorState) -> Litestar:
     return Litestar(
         # One router per upstream (its routes and its ``/_sim/<upstream>`` controls), plus
         # the controls every upstream shares: the request log and the faults.
-        route_handlers=[ControlController, affiliate_router(), cbhours_router(), site_router()],
+        route_handlers=[
+            ControlController,
+            affiliate_router(),
+            cbhours_router(),
+            events_router(),
+            site_router(),
+            stats_router(),
+        ],
         dependencies={"sim": Provide(provide_state, sync_to_thread=False)},
         middleware=[
             DefineMiddleware(

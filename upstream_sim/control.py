@@ -1,6 +1,7 @@
 """Control routes under ``/_sim/`` shared by every upstream: the request log and the faults.
 
-Each upstream's own control routes (``/_sim/affiliate``, ``/_sim/cbhours``, ``/_sim/site``) live
+Each upstream's own control routes (``/_sim/affiliate``, ``/_sim/cbhours``, ``/_sim/events``,
+``/_sim/site``, ``/_sim/stats``) live
 in its subpackage's ``control.py``, under :data:`CONTROL_PREFIX`.
 
 Tests running in the same process can call the state objects directly; these routes exist for

@@ -11,13 +11,17 @@ import threading
 import time
 from types import TracebackType
 from typing import Self
+from urllib.parse import quote, urlencode
 
 import uvicorn
 
 from upstream_sim.affiliate.routes import LEGACY_ONLINE_ROOMS_PATH, ONLINE_ROOMS_PATH
 from upstream_sim.app import create_app
 from upstream_sim.cbhours.routes import CBHOURS_PATH
+from upstream_sim.events.routes import EVENTS_PATH
 from upstream_sim.state import SimulatorState
+from upstream_sim.stats.routes import STATS_PATH
+from upstream_sim.tokens import TokenBook, default_token
 
 _STARTUP_TIMEOUT = 10.0
 _SHUTDOWN_TIMEOUT = 10.0
@@ -68,6 +72,32 @@ class SimulatorServer:
     def cbhours_url(self) -> str:
         """URL of the CBHours ``api.php`` endpoint (all three actions)."""
         return self.base_url + CBHOURS_PATH
+
+    def events_url(self, username: str, token: str | None = None) -> str:
+        """The owner's Events API URL as the site shows it: ``.../events/<user>/<token>/``.
+
+        Args:
+            username: The site account (the broadcaster).
+            token: The token to put in it; the account's first accepted token when None.
+        """
+        token = token if token is not None else self._token(self.state.events.tokens, username)
+        return f"{self.base_url}{EVENTS_PATH}{quote(username)}/{quote(token)}/"
+
+    def stats_url(self, username: str, token: str | None = None) -> str:
+        """The owner's Stats API URL: ``.../statsapi/?username=<user>&token=<token>``.
+
+        Args:
+            username: The site account.
+            token: The token to put in it; the account's first accepted token when None.
+        """
+        token = token if token is not None else self._token(self.state.stats.tokens, username)
+        query = urlencode({"username": username, "token": token})
+        return f"{self.base_url}{STATS_PATH}?{query}"
+
+    @staticmethod
+    def _token(book: TokenBook, username: str) -> str:
+        tokens = book.tokens(username)
+        return tokens[0] if tokens else default_token(username)
 
     def start(self) -> None:
         """Bind, start uvicorn in a daemon thread and wait until it accepts connections.

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.upstream_sim.support import ROOMS, SEED
+from tests.upstream_sim.support import OWNER, ROOMS, SEED
 from upstream_sim import AffiliateFeed, SimulatorServer, SimulatorState
 
 
@@ -29,3 +29,13 @@ def client() -> Iterator[httpx.Client]:
     """A plain HTTP client (no retries), like the crawler's transport."""
     with httpx.Client(timeout=10) as http:
         yield http
+
+
+@pytest.fixture
+def owner(sim: SimulatorServer) -> str:
+    """A site account with 5 followers and an empty Events stream; default tokens and limits."""
+    sim.state.site.reset()
+    sim.state.events.reset()
+    sim.state.stats.reset()
+    sim.state.site.add_account(OWNER, "pw", followers=5)
+    return OWNER

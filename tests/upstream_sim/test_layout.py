@@ -23,7 +23,7 @@ def _upstreams_imported(path: Path) -> set[str]:
 
 
 def test_the_upstreams_are_subpackages() -> None:
-    assert UPSTREAMS == ["affiliate", "cbhours", "site"]
+    assert UPSTREAMS == ["affiliate", "cbhours", "events", "site", "stats"]
     for upstream in UPSTREAMS:
         assert (PACKAGE / upstream / "router.py").is_file()
 

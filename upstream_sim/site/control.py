@@ -1,8 +1,9 @@
 """Control routes of the simulated site: ``/_sim/site``.
 
-They register accounts, set the switches, expire sessions and generate an account's follow
-lists (``/_sim/site/follows``), for a process that cannot reach the
-:class:`~upstream_sim.site.state.SiteState` itself.
+They register accounts, set the switches, expire sessions, generate an account's follow
+lists (``/_sim/site/follows``) and add or remove followers one by one
+(``/_sim/site/follows/{username}/followers``, which the Events API turns into events), for a
+process that cannot reach the :class:`~upstream_sim.site.state.SiteState` itself.
 """
 
 from typing import Annotated
@@ -140,6 +141,13 @@ class FollowsView(msgspec.Struct, frozen=True, kw_only=True):
     followers: int
 
 
+class FollowersChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Body of ``POST /_sim/site/follows/{username}/followers``: who follows, who unfollows."""
+
+    add: list[Annotated[str, msgspec.Meta(min_length=1)]] = []
+    remove: list[Annotated[str, msgspec.Meta(min_length=1)]] = []
+
+
 class FollowListsControlController(Controller):
     """``/_sim/site/follows``: set and read an account's generated lists."""
 
@@ -158,6 +166,21 @@ class FollowListsControlController(Controller):
         except KeyError:
             raise NotFoundException(f"no account {data.username!r}") from None
         return _view(data.username, lists)
+
+    @post("/{username:str}/followers", status_code=200)
+    async def change_followers(
+        self,
+        sim: NamedDependency[SimulatorState],
+        username: FromPath[str],
+        data: JSONBody[FollowersChange],
+    ) -> FollowsView:
+        """New followers (newest last), then lost ones; the Events API hears of both."""
+        try:
+            sim.site.add_followers(username, data.add)
+            sim.site.remove_followers(username, data.remove)
+            return _view(username, sim.site.follows(username))
+        except KeyError:
+            raise NotFoundException(f"no account {username!r}") from None
 
     @get("/{username:str}")
     async def view(

@@ -28,6 +28,13 @@ What the switches simulate (FORMATS.md §3.1-3.3):
   markup the parsers were not written for (``table``: a table, "Followers (145)", paging in
   ``div.pagination``), as an independent fake of the site served them; ``followers_count``
   false leaves the total out of them.
+
+Followers listeners (:meth:`SiteState.add_followers_listener`) hear of every change to an
+account's followers list made through :meth:`SiteState.set_follows` (and the helpers that use
+it): ``SimulatorState`` turns them into the account's Events API follow and unfollow events.
+A new or replaced account (:meth:`SiteState.add_account`) starts with followers from before
+any stream, so it is not a change. :meth:`SiteState.apply_follower_events` is the way back
+(events appended by a test change the list) and tells no listener.
 """
 
 import hmac
@@ -35,6 +42,7 @@ import secrets
 import string
 import threading
 import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -48,6 +56,8 @@ FailMode = Literal["http_500", "api_500", "broken"]
 FollowersMarkup = Literal["list", "table"]
 _SESSION_ALPHABET = string.ascii_lowercase + string.digits
 SESSIONID_LENGTH = 32
+FollowersListener = Callable[[str, Sequence[str], Sequence[str]], object]
+"""Called with the account (lowercase), the followers added (oldest first) and removed."""
 """Django session keys are 32 characters; Cumination rejects a pasted sessionid otherwise."""
 
 
@@ -117,6 +127,12 @@ class SiteState:
         self._clearances: set[str] = set()
         self._switches = SiteSwitches()
         self._list_calls = 0
+        self._followers_listeners: list[FollowersListener] = []
+
+    def add_followers_listener(self, listener: FollowersListener) -> None:
+        """Call ``listener`` after every change to a followers list (module docstring)."""
+        with self._lock:
+            self._followers_listeners.append(listener)
 
     @property
     def switches(self) -> SiteSwitches:
@@ -176,7 +192,71 @@ class SiteState:
             KeyError: No such account.
         """
         with self._lock:
-            self._accounts[username.lower()].follows = follows
+            account = self._accounts[username.lower()]
+            before = account.follows.followers
+            account.follows = follows
+        self._tell_followers_listeners(username, before, follows.followers)
+
+    def add_followers(self, username: str, names: Iterable[str]) -> None:
+        """New followers, newest last in ``names``; ones already following are skipped.
+
+        Raises:
+            KeyError: No such account.
+        """
+        self.apply_follower_events(username, [(name, True) for name in names], notify=True)
+
+    def remove_followers(self, username: str, names: Iterable[str]) -> None:
+        """Followers who unfollow; names not following are skipped.
+
+        Raises:
+            KeyError: No such account.
+        """
+        self.apply_follower_events(username, [(name, False) for name in names], notify=True)
+
+    def apply_follower_events(
+        self, username: str, changes: Sequence[tuple[str, bool]], *, notify: bool = False
+    ) -> None:
+        """Apply follows (True) and unfollows (False) in order to the followers list.
+
+        Without ``notify`` no listener hears of it: the changes came from the Events API.
+
+        Raises:
+            KeyError: No such account.
+        """
+        with self._lock:
+            account = self._accounts[username.lower()]
+            before = account.follows.followers
+            # Oldest first, so a follow appends; reversed again, the list reads newest first.
+            order = dict.fromkeys(reversed(before))
+            for name, follows in changes:
+                if follows:
+                    order.setdefault(name)
+                else:
+                    order.pop(name, None)
+            account.follows = account.follows.with_followers(reversed(list(order)))
+            after = account.follows.followers
+        if notify:
+            self._tell_followers_listeners(username, before, after)
+
+    def _tell_followers_listeners(
+        self, username: str, before: tuple[str, ...], after: tuple[str, ...]
+    ) -> None:
+        # Outside the lock: a listener may read the site (the Stats API counts followers).
+        with self._lock:
+            listeners = list(self._followers_listeners)
+        if before == after or not listeners:
+            return
+        kept, now = set(before), set(after)
+        added = [name for name in reversed(after) if name not in kept]
+        removed = [name for name in before if name not in now]
+        if added or removed:
+            for listener in listeners:
+                listener(username.lower(), added, removed)
+
+    def has_account(self, username: str) -> bool:
+        """Whether the site has this account (names match case-insensitively)."""
+        with self._lock:
+            return username.lower() in self._accounts
 
     def count_list_call(self) -> None:
         """Counts a room-list call; the ``expire_at_list_call``-th expires every session."""
