@@ -54,6 +54,18 @@ class Batchable(Protocol):
         ...
 
 
+@runtime_checkable
+class Streamed(Protocol):
+    """An item of a stream that carries its position (the Events API's pages): the storage
+    pipeline writes it as soon as it arrives, one write at a time, in arrival order, and
+    writes no later one once a write failed (the position must not pass events not stored).
+    Items that arrived while a write ran are joined into the next write."""
+
+    def then(self, later: Any) -> Streamed:
+        """This item followed by ``later`` (same type) as one: the position is ``later``'s."""
+        ...
+
+
 # The Affiliate API (FORMATS.md §1; spiders/affiliate.py).
 
 
@@ -207,6 +219,13 @@ class RoomEventsPage(msgspec.Struct, frozen=True):
     account: str
     events: list[RoomEvent]
     last_event_id: str
+
+    def then(self, later: RoomEventsPage) -> RoomEventsPage:
+        return RoomEventsPage(self.account, self.events + later.events, later.last_event_id)
+
+    def __repr__(self) -> str:
+        # Scrapy logs every item: one short line (event texts are the room's, not the log's).
+        return f"RoomEventsPage({self.account}: {len(self.events)} events to {self.last_event_id})"
 
 
 class RoomStatsAnswer(msgspec.Struct, frozen=True):

@@ -2,9 +2,10 @@
 
 Each item type has its writer (:data:`WRITERS`, item type -> :class:`Writer`); the pipeline runs
 it in a worker thread with a connection of the crawl's pool (``crawler/database.py``), merges
-small :class:`~crawler.items.Batchable` items into bigger writes, runs a write again when
-PostgreSQL aborted it to break a deadlock, and stores the spider's conclusion at the end, but
-only after a crawl that finished without a failure.
+small :class:`~crawler.items.Batchable` items into bigger writes, writes
+:class:`~crawler.items.Streamed` items (the Events API's pages) one at a time in arrival order,
+runs a write again when PostgreSQL aborted it to break a deadlock, and stores the spider's
+conclusion at the end, but only after a crawl that finished without a failure.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from functools import reduce
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from scrapy import signals
@@ -31,8 +33,10 @@ from crawler.items import (
     Followers,
     ListObservations,
     NoTrophy,
+    RoomEventsPage,
     SessionChecked,
     StoredThumbnails,
+    Streamed,
 )
 from roomwatch.errors import FollowLossHeld
 from sessions.store import record_status
@@ -41,6 +45,7 @@ from storage.database import TRANSIENT_ERRORS
 from storage.follow_state import reconcile, record_observations
 from storage.images import record_thumbnails
 from storage.records import WriteResult
+from storage.room_events import write_room_events
 from storage.writers import (
     conclude_affiliate_poll,
     mark_without_trophy,
@@ -109,6 +114,10 @@ def _session_checked(conn: Connection, item: SessionChecked, job_id: int | None)
     return 1
 
 
+def _room_events(conn: Connection, item: RoomEventsPage, job_id: int | None) -> WriteResult:
+    return write_room_events(conn, item.account, item.events, item.last_event_id, job_id=job_id)
+
+
 def _observations(conn: Connection, item: ListObservations, job_id: int | None) -> int:
     return record_observations(
         conn, item.observations, source=item.source, observed_at=item.observed_at
@@ -146,9 +155,19 @@ WRITERS: Mapping[type[Any], Writer] = {
     FollowedRooms: Writer("followed_rooms", _observations),
     Followers: Writer("followers", _observations),
     CompleteList: Writer("complete_lists", _complete_list),
+    RoomEventsPage: Writer("room_events", _room_events),
 }
 """Every item type the pipeline stores, and its writer; other items pass through untouched
 (``ThumbnailItem`` is the images pipeline's)."""
+
+
+class _Stream:
+    """The writes of one :class:`Streamed` item type: what waits, and whether one runs."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[Streamed, Deferred[None]]] = []
+        self.writing = False
+        self.broken = False
 
 
 class StoragePipeline:
@@ -165,6 +184,7 @@ class StoragePipeline:
         self.database = database
         self.writers = writers
         self._pending: dict[type[Any], Batchable] = {}
+        self._streams: dict[type[Any], _Stream] = {}
         self._closed: Deferred[None] = Deferred()
 
     @classmethod
@@ -186,8 +206,45 @@ class StoragePipeline:
                 self._pending[type(item)] = item
                 return item
             self._pending.pop(type(item), None)
+        elif isinstance(item, Streamed):
+            await self._stream(item, self.crawler.spider)
+            return item
         await self._store(item, self.crawler.spider)
         return item
+
+    async def _stream(self, item: Streamed, spider: RoomwatchSpider) -> None:
+        """Writes ``item`` after the items of its stream that came before it; returns once it
+        is stored (or skipped). Scrapy runs many ``process_item`` calls at once (the items of
+        one answer, and of the next answer while this one is written), so without this the
+        pages of a stream would be written concurrently, in any order. Whoever finds no write
+        running writes everything waiting, joined into one write, until nothing waits: the
+        first page of a quiet stream is written at once, and a burst costs one transaction per
+        round rather than one per page."""
+        stream = self._streams.setdefault(type(item), _Stream())
+        stored: Deferred[None] = Deferred()
+        stream.waiting.append((item, stored))
+        if not stream.writing:
+            stream.writing = True
+            try:
+                while stream.waiting:
+                    batch, stream.waiting = stream.waiting, []
+                    try:
+                        if not stream.broken:
+                            joined = reduce(lambda a, b: a.then(b), (i for i, _ in batch))
+                            stream.broken = not await self._store(joined, spider)
+                        elif batch:
+                            log.warning(
+                                "%d %s not stored: an earlier write of the stream failed (the "
+                                "next run resumes after the last one stored)",
+                                len(batch),
+                                type(item).__name__,
+                            )
+                    finally:
+                        for _, done in batch:
+                            done.callback(None)
+            finally:
+                stream.writing = False
+        await maybe_deferred_to_future(stored)
 
     async def spider_closed(self, spider: RoomwatchSpider, reason: str) -> None:
         """Stores what is still batched, then the conclusion, but only after a crawl that ran
@@ -201,16 +258,17 @@ class StoragePipeline:
         finally:
             self._closed.callback(None)
 
-    async def _store(self, item: Any, spider: RoomwatchSpider) -> None:
+    async def _store(self, item: Any, spider: RoomwatchSpider) -> bool:
+        """Writes ``item``; False if that failed (the crawl then fails with the reason)."""
         kind = self.writers[type(item)].kind
         try:
             rows = await maybe_deferred_to_future(deferToThread(self._write, item, spider.job_id))
         except FollowLossHeld as exc:  # the guard's own words: why, and how to confirm
             spider.fail(str(exc))
-            return
+            return False
         except Exception as exc:  # noqa: BLE001 (any database error fails the crawl, with its reason)
             spider.fail(f"storing {kind} failed: {str(exc).strip().splitlines()[0]}")
-            return
+            return False
         if isinstance(rows, WriteResult):
             # Rows the database refused were set aside (each logged with its username by the
             # writer) and the rest stored: counted, they do not fail the crawl, whose other
@@ -219,6 +277,7 @@ class StoragePipeline:
                 self.crawler.stats.inc_value("roomwatch/rows_set_aside", len(rows.set_aside))
             rows = rows.inserted
         self.crawler.stats.inc_value(f"items/{kind}", rows)
+        return True
 
     def _write(self, item: Any, job_id: int | None) -> int | WriteResult:
         writer = self.writers[type(item)]

@@ -41,11 +41,20 @@ POLL_SOURCES: dict[str, list[str]] = {
     "follower": ["followers", "html_import:follower"],
 }
 
+EVENT_WINS = """NOT EXISTS (
+    SELECT 1 FROM follow_events e
+    WHERE e.person_id = {person} AND e.kind IN (%(on)s, %(off)s) AND e.source = 'events_api'
+      AND e.occurred_at > %(t)s)"""
+"""A person the list leaves alone: the Events API changed the relation after the list was
+read (``storage/room_events.py``); the newer news stands. Parameters ``on``, ``off`` (the
+relation's event kinds) and ``t`` (the list's time); ``{person}`` is the person's id."""
+
 LOSS_SQL = """
 SELECT count(*),
        count(*) FILTER (WHERE NOT (username = ANY(%(names)s::text[]))
-                        AND ({checked} IS NULL OR {checked} <= %(t)s))
-FROM persons WHERE {state}
+                        AND ({checked} IS NULL OR {checked} <= %(t)s)
+                        AND {event_wins})
+FROM persons p WHERE {state}
 """
 
 LAST_CHECK = (
@@ -56,7 +65,9 @@ LAST_CHECK = (
 def loss_statement(relation: Relation) -> sql.Composed:
     """Counts the persons the relation holds now and those a reconciliation would remove."""
     return sql.SQL(LOSS_SQL).format(
-        state=sql.Identifier(relation), checked=sql.Identifier(f"{relation}_checked_at")
+        state=sql.Identifier(relation),
+        checked=sql.Identifier(f"{relation}_checked_at"),
+        event_wins=sql.SQL(EVENT_WINS.format(person="p.person_id")),
     )
 
 

@@ -11,6 +11,10 @@ Two writes, for the ``followed_cams`` and ``followers`` crawls and for HTML impo
   false; each change is a ``follow_events`` row. A person nobody ever listed stays NULL
   (unknown), so a check never has to touch every person in the database.
 
+A person whose relation the Events API changed after the list was read (a ``new_follower`` or
+``lost_follower`` event of source ``events_api`` newer than the list, ``storage/room_events.py``)
+is left as that event set it: a follower who followed during the crawl is not marked lost.
+
 A complete list that would remove many people at once is refused unless confirmed (the
 mass-change guard, ``storage/follow_guard.py``): :func:`reconcile` then raises and changes
 nothing.
@@ -35,7 +39,7 @@ import psycopg
 from psycopg import sql
 
 from roomwatch.config import FollowConfig
-from storage.follow_guard import check_loss, loss_statement
+from storage.follow_guard import EVENT_WINS, check_loss, loss_statement
 from storage.guards import database_time, database_time_async
 from storage.records import RoomObservation
 from storage.tables import LIST_ROWS, shown, upsert_latest
@@ -135,13 +139,13 @@ listed AS (
     UPDATE persons p SET {state} = true, {checked} = %(t)s
     FROM persons old
     WHERE old.person_id = p.person_id AND p.username = ANY(%(names)s::text[])
-      AND (p.{checked} IS NULL OR p.{checked} <= %(t)s)
+      AND (p.{checked} IS NULL OR p.{checked} <= %(t)s) AND {event_wins}
     RETURNING p.person_id, old.{state} AS was
 ),
 gone AS (
     UPDATE persons p SET {state} = false, {checked} = %(t)s
     WHERE p.{state} AND NOT (p.username = ANY(%(names)s::text[]))
-      AND (p.{checked} IS NULL OR p.{checked} <= %(t)s)
+      AND (p.{checked} IS NULL OR p.{checked} <= %(t)s) AND {event_wins}
     RETURNING p.person_id
 ),
 events AS (
@@ -195,7 +199,9 @@ def _reconcile_statements(
         "count": len(names),
     }
     reconcile = sql.SQL(_RECONCILE).format(
-        state=sql.Identifier(relation), checked=sql.Identifier(f"{relation}_checked_at")
+        state=sql.Identifier(relation),
+        checked=sql.Identifier(f"{relation}_checked_at"),
+        event_wins=sql.SQL(EVENT_WINS.format(person="p.person_id")),
     )
     setup: list[_Statement] = [(_ENSURE_LISTED, params), (_COMPLETE_POLL, params)]
     return setup, (loss_statement(relation), params), (reconcile, params)

@@ -30,6 +30,7 @@ from storage.records import (
     AffiliateRoom,
     CbhoursLive,
     DailyActivity,
+    RoomEvent,
     RoomObservation,
 )
 
@@ -160,6 +161,16 @@ AFFILIATE_STAGE = Table(
     ),
 )
 
+
+ROOM_EVENTS = Table(
+    "room_events",
+    (Column("account", "text"), Column("job_id", "bigint")),
+    [USERNAME, *record_columns(RoomEvent)],
+)
+"""The owner's room events (``storage/room_events.py``): the record's every field, by account."""
+
+ROOM_EVENTS_STAGE = ROOM_EVENTS.staged("room_events_stage", (Column("ord", "integer"),))
+"""A page's events in stream order (``ord``); account and job are the insert's parameters."""
 
 LIST_ROWS = Table("list_rows", (USERNAME,), record_columns(RoomObservation))
 """What a followed-cams list or a followers page showed (a JSON parameter's record set)."""

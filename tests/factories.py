@@ -14,7 +14,8 @@ from typing import Any
 import msgspec
 
 from formats.affiliate import decode_page
-from storage.records import ActivitySegment, AffiliateRoom, CbhoursLive, gender_code
+from formats.events import decode_events
+from storage.records import ActivitySegment, AffiliateRoom, CbhoursLive, RoomEvent, gender_code
 
 TOKEN = "test-token-0123456789abcdefghijklmnopqrstuvwxyz"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -98,3 +99,36 @@ def sample_rooms(limit: int = 50) -> list[AffiliateRoom]:
     """The first rooms of a real Affiliate page, decoded by the spider's decoder."""
     rooms, _ = decode_page(SAMPLE.read_bytes())
     return rooms[:limit]
+
+
+def room_event(
+    method: str,
+    at: dt.datetime,
+    username: str | None = None,
+    *,
+    seq: int = 0,
+    store_message_text: bool = True,
+    **parts: Any,
+) -> RoomEvent:
+    """One Events API event, made by the stream's decoder from its wire form.
+
+    Args:
+        at: its time (the id is ``<milliseconds of at>-<seq>``).
+        username: the event's ``user`` (a viewer with tokens), None for none.
+        parts: more of ``object`` as the API sends it (``tip={"tokens": 5, ...}``).
+    """
+    part: dict[str, Any] = {"broadcaster": "owner", **parts}
+    if username is not None:
+        part["user"] = {
+            "username": username,
+            "inFanclub": False,
+            "hasTokens": True,
+            "isMod": False,
+            "recentTips": "none",
+            "gender": "m",
+            "subgender": "",
+        }
+    event_id = f"{int(at.timestamp() * 1000)}-{seq}"
+    body = {"events": [{"method": method, "id": event_id, "object": part}], "nextUrl": "x"}
+    (event,) = decode_events(msgspec.json.encode(body), store_message_text=store_message_text)[0]
+    return event
