@@ -5,10 +5,9 @@
 ``room_event_streams``) and then follows each answer's ``nextUrl``. Every answer with events is
 one :class:`~crawler.items.RoomEventsPage`, stored with the new position in one transaction, so
 a restart, a crash (even ``kill -9``) or a database outage never loses or repeats an event.
-Answers are stored in order, one at a time: the next answer is already being fetched while the
-previous one is stored, but it is handed to the pipeline only once the previous one is stored,
-and not at all if that failed (a later page stored after a lost one would move the position
-past it).
+The next answer is fetched while the previous one is stored: the storage pipeline writes the
+pages of a stream in order (joining those that wait into one write) and none after a failed
+one, and the spider asks for no more once the crawl is failing.
 
 **The token.** The URL holds it; it is only ever sent to the configured URL: a ``nextUrl`` on
 another scheme, host, port or path is refused (the job fails), redirects are not followed, and
@@ -38,16 +37,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import scrapy
-from formats.events import decode_events
-from scrapy import signals
 from scrapy.http import Response
-from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.misc import load_object
-from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from crawler.items import RoomEventsPage
 from crawler.middlewares import backoff_seconds, is_retryable, pause, retry_after_seconds
+from formats.events import decode_events
 from roomwatch.catalog import SPIDERS
 from roomwatch.config import Config
 from roomwatch.errors import TOKEN_REFUSED, JobError, RoomwatchError
@@ -93,18 +89,8 @@ class RoomEventsSpider(RoomwatchSpider):
         self.run_seconds = float(run_seconds) if run_seconds else float(default)
         self.started = time.monotonic()
         self._sent: deque[float] = deque()  # when the requests of the last minute left
-        self._storing: dict[int, Deferred[None]] = {}  # id(item) -> fires once stored
-        self._previous: Deferred[None] | None = None  # the last page handed to the pipeline
         self._trouble_since: float | None = None  # first failed attempt since the last answer
         self._failures = 0  # failed attempts since the last answer
-
-    @classmethod
-    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> RoomEventsSpider:
-        spider = super().from_crawler(crawler, *args, **kwargs)
-        assert isinstance(spider, RoomEventsSpider)
-        for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
-            crawler.signals.connect(spider._item_done, signal=signal)
-        return spider
 
     @classmethod
     def prepare(
@@ -175,18 +161,12 @@ class RoomEventsSpider(RoomwatchSpider):
                 " refused, the token is only sent to events.url"
             )
             return
-        # Pages reach the pipeline in order, each only once the one before it is stored.
-        if self._previous is not None:
-            previous, self._previous = self._previous, None
-            await maybe_deferred_to_future(previous)
         if self.failure is not None:
-            return
+            return  # a page was not stored: none after it may be (the position would pass it)
         if events:
             position = _query_text(next_url, "i") or events[-1].event_id
-            item = RoomEventsPage(self.config.events.account, events, position)
-            self._previous = self._storing.setdefault(id(item), Deferred())
             self.crawler.stats.inc_value("roomwatch/events/received", len(events))
-            yield item
+            yield RoomEventsPage(self.config.events.account, events, position)
         if self._should_end(bool(events)):
             return
         await self._pace()
@@ -239,7 +219,7 @@ class RoomEventsSpider(RoomwatchSpider):
             return False  # the crawl is stopping (cancel, shutdown)
         seconds = backoff_seconds(self.config.backoff, self._failures, retry_after)
         self._failures += 1
-        stats = self.crawler.stats
+        stats: Any = self.crawler.stats  # sums of seconds are floats
         stats.inc_value(f"backoff/{kind}")
         stats.inc_value("backoff/wait_seconds", seconds)
         stats.inc_value("retry/count")
@@ -271,7 +251,8 @@ class RoomEventsSpider(RoomwatchSpider):
             if len(self._sent) < limit:
                 break
             wait = self._sent[0] + RATE_WINDOW_SECONDS - now
-            self.crawler.stats.inc_value("politeness/wait_seconds", wait)
+            stats: Any = self.crawler.stats
+            stats.inc_value("politeness/wait_seconds", wait)
             await pause(wait)
         self._sent.append(time.monotonic())
 
@@ -283,11 +264,6 @@ class RoomEventsSpider(RoomwatchSpider):
             want.port,
             want.path.rstrip("/"),
         )
-
-    def _item_done(self, item: Any, *args: Any, **kwargs: Any) -> None:
-        done = self._storing.pop(id(item), None)
-        if done is not None:
-            done.callback(None)
 
 
 def _query_text(url: str, key: str) -> str | None:

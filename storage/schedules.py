@@ -266,7 +266,7 @@ def restart_delay(failures: int) -> float:
     """Seconds a keep-running schedule waits after ``failures`` unsuccessful runs in a row."""
     if failures <= 0:
         return 0.0
-    return min(RESTART_CAP_SECONDS, RESTART_BASE_SECONDS * 2 ** min(failures - 1, 16))
+    return min(RESTART_CAP_SECONDS, RESTART_BASE_SECONDS * 2.0 ** min(failures - 1, 16))
 
 
 def restart_due(conn: Connection, spider: str) -> tuple[dt.datetime, float] | None:

@@ -12,6 +12,10 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
+# The Events API stream's stored position, read by the room_events spider in prepare(); it is
+# written (and defined) with the events themselves.
+from storage.room_events import stream_position as stream_position
+
 Connection = psycopg.Connection[Any]
 Interest = Literal["following", "follower", "watch"]
 
@@ -102,15 +106,3 @@ def thumbnail_targets(
     ).format(interest=_of_interest(kinds))
     return [row[0] for row in conn.execute(query, {"hours": min_interval_hours})]
 
-
-def stream_position(conn: Connection, account: str) -> str | None:
-    """The id of the last event of ``account``'s Events API stream that is stored, if any.
-
-    The ``room_events`` spider starts after it: it is written in the same transaction as the
-    events (``room_event_streams``), so nothing before it is missing and nothing after it is
-    stored yet.
-    """
-    row = conn.execute(
-        "SELECT last_event_id FROM room_event_streams WHERE account = %s", [account]
-    ).fetchone()
-    return str(row[0]) if row else None
