@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import scrapy
 from scrapy.http import Response
+from scrapy.settings import BaseSettings
 from scrapy.utils.misc import load_object
 from twisted.python.failure import Failure
 
@@ -72,6 +73,15 @@ class RoomEventsSpider(RoomwatchSpider):
     """The owner's Events API long poll, followed from answer to answer."""
 
     name = "room_events"
+
+    @classmethod
+    def update_settings(cls, settings: BaseSettings) -> None:
+        """A larger download limit than the crawls' default: how many events one answer may
+        hold is the API's choice (a burst after a long gap could be big), and an answer too
+        large to read would stop the stream at that place for good."""
+        super().update_settings(settings)
+        settings.set("DOWNLOAD_MAXSIZE", 64 * 1024 * 1024, priority="spider")
+        settings.set("DOWNLOAD_WARNSIZE", 8 * 1024 * 1024, priority="spider")
 
     def __init__(
         self,
@@ -215,8 +225,6 @@ class RoomEventsSpider(RoomwatchSpider):
         if down > OUTAGE_SECONDS:
             self.fail(f"{WHAT} has not answered for {down:.0f} s (last: {what})")
             return False
-        if self.crawler.engine is None or not self.crawler.engine.running:
-            return False  # the crawl is stopping (cancel, shutdown)
         seconds = backoff_seconds(self.config.backoff, self._failures, retry_after)
         self._failures += 1
         stats: Any = self.crawler.stats  # sums of seconds are floats
@@ -228,8 +236,11 @@ class RoomEventsSpider(RoomwatchSpider):
         return not self._should_end(True)
 
     def _should_end(self, had_events: bool) -> bool:
-        """True once the run is over: its time is up, it failed, or it caught up (until_idle)."""
+        """True once the run is over: its time is up, it failed, it is being stopped (cancel,
+        shutdown), or it caught up (until_idle)."""
         if self.failure is not None:
+            return True
+        if self.crawler.engine is None or not self.crawler.engine.running:
             return True
         if self.until_idle and not had_events:
             self.logger.info("caught up with the stream (until_idle): ending")

@@ -105,4 +105,3 @@ def thumbnail_targets(
         """
     ).format(interest=_of_interest(kinds))
     return [row[0] for row in conn.execute(query, {"hours": min_interval_hours})]
-
