@@ -31,7 +31,7 @@ from agent.scheduler import Scheduler, Upkeep, held_spiders
 from agent.worker import Worker, sweep_abandoned
 from control_api.app import create_app
 from control_api.auth import load_or_create_token, token_path
-from roomwatch.config import Config, DatabaseConfig
+from roomwatch.config import Config, DatabaseConfig, EventsConfig
 from roomwatch.errors import EmbeddedDatabaseError
 from storage.database import connect
 from storage.embedded import EmbeddedPostgres
@@ -85,10 +85,12 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def apply_retention_now(conninfo: str, settings: DatabaseConfig) -> list[str]:
+def apply_retention_now(
+    conninfo: str, settings: DatabaseConfig, events: EventsConfig | None = None
+) -> list[str]:
     """Drops history past its retention (run by the scheduling agent, every few hours)."""
     with connect(conninfo) as conn:
-        dropped = apply_retention(conn, settings)
+        dropped = apply_retention(conn, settings, events=events)
     if dropped:
         log.info("retention: dropped %s", ", ".join(dropped))
     return dropped
@@ -127,7 +129,11 @@ def crawl_services(config: Config, conninfo: str) -> Iterator[None]:
         runner.submit,
         config.agent.lock_retry_seconds,
         upkeep=[
-            Upkeep("retention", lambda: apply_retention_now(conninfo, config.database), RETENTION),
+            Upkeep(
+                "retention",
+                lambda: apply_retention_now(conninfo, config.database, config.events),
+                RETENTION,
+            ),
             Upkeep("summaries", lambda: refresh_summaries_now(conninfo), SUMMARY_REFRESH),
         ],
         held=held_spiders(config),

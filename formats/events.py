@@ -163,8 +163,10 @@ def decode_events(body: bytes, *, store_message_text: bool) -> EventsAnswer:
     for index, raw in enumerate(answer.events):
         try:
             events.append(_record(bytes(raw), store_message_text))
-        except (msgspec.ValidationError, ValueError) as exc:
+        except msgspec.ValidationError as exc:
             raise DecodeError(where(exc, f"events[{index}]")) from None
+        except ValueError as exc:  # ours: "field: what is wrong"
+            raise DecodeError(f"events[{index}].{exc}") from None
     return EventsAnswer(events, answer.nextUrl)
 
 
@@ -192,7 +194,7 @@ def _record(raw: bytes, store_message_text: bool) -> RoomEvent:
     text = None
     if store_message_text:
         text = (message.message if message else None) or (tip.message if tip else None) or None
-    elif message is not None or tip is not None:
+    elif b'"message"' in raw:  # also an unknown method's, whatever its shape
         raw = _without_texts(raw)
     return RoomEvent(
         event_id=event.id,
@@ -206,7 +208,7 @@ def _record(raw: bytes, store_message_text: bool) -> RoomEvent:
         has_tokens=user.hasTokens if user else None,
         is_mod=user.isMod if user else None,
         recent_tips=(user.recentTips or None) if user else None,
-        gender=gender_code(user.gender) or None if user and user.gender else None,
+        gender=(gender_code(user.gender) or None) if user and user.gender else None,
         subgender=(user.subgender or None) if user else None,
         message=text,
         subject=o.subject,
@@ -224,10 +226,13 @@ def _name(value: str | None) -> str | None:
 
 
 def _without_texts(raw: bytes) -> bytes:
-    """The event as received minus its message texts (only events that carry one get here)."""
+    """The event as received minus its message texts: ``object.message.message`` and
+    ``object.tip.message`` (``object.message`` itself when it is text)."""
     event: dict[str, Any] = msgspec.json.decode(raw)
     parts = event.get("object")
     if isinstance(parts, dict):
+        if isinstance(parts.get("message"), str):
+            del parts["message"]
         for name in _TEXT_PARTS:
             part = parts.get(name)
             if isinstance(part, dict):

@@ -122,7 +122,8 @@ class CbhoursConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The CBHours API and who the CBHours spiders ask it about.
 
     Attributes:
-        targets: persons of interest asked about: followed, followers, watch list.
+        targets: persons of interest asked about: followed, followers, watch list, and
+            ``room``: who tipped, joined the fan club or bought media in the owner's room.
         trophy_recheck_days: a person CBHours did not know (no trophy) is asked again after this.
         tzo: minutes from GMT the activity days are counted in (-300 = UTC-5); stored in UTC.
         min_interval_seconds: the least time between two requests to CBHours from the whole
@@ -132,8 +133,8 @@ class CbhoursConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """
 
     url: str = "https://www.cbhours.com/api.php"
-    targets: list[Literal["following", "follower", "watch"]] = msgspec.field(
-        default_factory=lambda: ["following", "follower", "watch"]
+    targets: list[Literal["following", "follower", "watch", "room"]] = msgspec.field(
+        default_factory=lambda: ["following", "follower", "watch", "room"]
     )
     trophy_recheck_days: PositiveInt = 7
     tzo: Annotated[int, msgspec.Meta(ge=-720, le=840)] = 0
@@ -424,7 +425,8 @@ class ImagesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     Attributes:
         enabled: download thumbnails at all.
-        persons: which persons of interest get them: followed, followers, watch list.
+        persons: which persons of interest get them: followed, followers, watch list, and
+            ``room`` (tippers, fan-club joiners, media buyers in the owner's room).
         min_interval_hours: at most one download per person per this long (upstream
             thumbnails change while a room is live; one a day keeps the disk small).
         allowed_hosts: image URLs come from upstream data, so only http(s) URLs on exactly
@@ -435,8 +437,8 @@ class ImagesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """
 
     enabled: bool = True
-    persons: list[Literal["following", "follower", "watch"]] = msgspec.field(
-        default_factory=lambda: ["following", "follower", "watch"]
+    persons: list[Literal["following", "follower", "watch", "room"]] = msgspec.field(
+        default_factory=lambda: ["following", "follower", "watch", "room"]
     )
     min_interval_hours: Annotated[float, msgspec.Meta(ge=0)] = 24.0
     allowed_hosts: list[str] = msgspec.field(

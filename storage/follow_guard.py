@@ -44,9 +44,10 @@ POLL_SOURCES: dict[str, list[str]] = {
 EVENT_WINS = """NOT EXISTS (
     SELECT 1 FROM follow_events e
     WHERE e.person_id = {person} AND e.kind IN (%(on)s, %(off)s) AND e.source = 'events_api'
-      AND e.occurred_at > %(t)s)"""
-"""A person the list leaves alone: the Events API changed the relation after the list was
-read (``storage/room_events.py``); the newer news stands. Parameters ``on``, ``off`` (the
+      AND e.occurred_at >= %(t)s)"""
+"""A person the list leaves alone: the Events API changed the relation at or after the list's
+time (``storage/room_events.py``); the newer news stands. On a tie the event wins: a crawl's
+time is its start, and it read its pages after. Parameters ``on``, ``off`` (the
 relation's event kinds) and ``t`` (the list's time); ``{person}`` is the person's id."""
 
 LOSS_SQL = """

@@ -12,8 +12,9 @@ Two writes, for the ``followed_cams`` and ``followers`` crawls and for HTML impo
   (unknown), so a check never has to touch every person in the database.
 
 A person whose relation the Events API changed after the list was read (a ``new_follower`` or
-``lost_follower`` event of source ``events_api`` newer than the list, ``storage/room_events.py``)
-is left as that event set it: a follower who followed during the crawl is not marked lost.
+``lost_follower`` event of source ``events_api`` at or after the list's time,
+``storage/room_events.py``) is left as that event set it: a follower who followed during the
+crawl is not marked lost.
 
 A complete list that would remove many people at once is refused unless confirmed (the
 mass-change guard, ``storage/follow_guard.py``): :func:`reconcile` then raises and changes

@@ -3,8 +3,10 @@
 **Retention** drops raw history older than its configured age, whole partitions at a time.
 
 Raw per-poll snapshots are kept ``database.snapshot_retention_days``; the hourly rollups that
-summarise them are kept ``database.rollup_retention_days``. Dropping a partition is instant and
-leaves no bloat, which is why history is partitioned by time (see docs/architecture.md).
+summarise them are kept ``database.rollup_retention_days``; the owner's room events (chat and
+private messages among them) ``events.retention_days``, a month partition at a time.
+Dropping a partition is instant and leaves no bloat, which is why history is partitioned by
+time (see docs/architecture.md).
 
 **Due summaries**: a ``person_summary`` row is valid until one of its person's observations leaves
 the "recent" window (``v_person_summary`` says when). Lists merge the persons past that point
@@ -18,19 +20,27 @@ from typing import Any
 
 import psycopg
 
-from roomwatch.config import DatabaseConfig
+from roomwatch.config import DatabaseConfig, EventsConfig
 
 # table -> which retention applies to it
 RAW_TABLES = ("affiliate_api_snapshots", "cbhours_live_stats")
 ROLLUP_TABLES = ("affiliate_hourly",)
+EVENT_TABLES = ("room_events",)
 
 
 def apply_retention(
-    conn: psycopg.Connection[Any], settings: DatabaseConfig, now: dt.datetime | None = None
+    conn: psycopg.Connection[Any],
+    settings: DatabaseConfig,
+    now: dt.datetime | None = None,
+    *,
+    events: EventsConfig | None = None,
 ) -> list[str]:
     """Drops every partition whose rows are all past retention; returns the dropped names.
 
     Args:
+        settings: the retention of snapshots and rollups.
+        events: the retention of the room's events (``events.retention_days``); None: the
+            default's.
         now: the time the cut-offs count back from; by default the database's ``now()``. Not
             this process's clock: the agent may run on a machine whose clock is off, and the
             rows were stamped by the database's (``storage/guards.py``); a clock running ahead
@@ -45,9 +55,12 @@ def apply_retention(
         assert now is not None
         raw_cutoff = now - dt.timedelta(days=settings.snapshot_retention_days)
         rollup_cutoff = now - dt.timedelta(days=settings.rollup_retention_days)
-        for table, cutoff in [(t, raw_cutoff) for t in RAW_TABLES] + [
-            (t, rollup_cutoff) for t in ROLLUP_TABLES
-        ]:
+        events_cutoff = now - dt.timedelta(days=(events or EventsConfig()).retention_days)
+        for table, cutoff in (
+            [(t, raw_cutoff) for t in RAW_TABLES]
+            + [(t, rollup_cutoff) for t in ROLLUP_TABLES]
+            + [(t, events_cutoff) for t in EVENT_TABLES]
+        ):
             rows = conn.execute(
                 "SELECT * FROM roomwatch_drop_partitions_before(%s::regclass, %s)", [table, cutoff]
             ).fetchall()

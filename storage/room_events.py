@@ -11,8 +11,9 @@
   once and each change of it is a ``follow_events`` row (``new_follower``/``lost_follower``,
   source ``events_api``, at the event's time). An event older than the person's
   ``follower_checked_at`` (the last complete followers list) changes nothing of the flag: the
-  newer observation stands. Conversely, :func:`storage.follow_state.reconcile` leaves alone a
-  person whose newest ``events_api`` follow event is newer than its list;
+  newer observation stands (an event at the list's very time wins: a crawl's time is its
+  start). Conversely, :func:`storage.follow_state.reconcile` leaves alone a person whose
+  newest ``events_api`` follow event is as new as its list or newer;
 * persons for the users who matter: followers and unfollowers (their flag), tippers, fan-club
   joiners and media buyers (persons of interest ``room``, ``storage/targets.py``). Visitors,
   chatters and private messages stay in the events only.
@@ -21,7 +22,9 @@ Speed: a burst arrives as pages of ~100 events, so what a page costs beyond its 
 rows go in with one COPY into a staging table that lives as long as the connection (created
 once, emptied at every commit) and one ``INSERT ... SELECT``; the effects and the position ride
 on that statement; persons are created by one more statement, only when the page names someone
-who matters.
+new who matters. The commit does not wait for the disk (``synchronous_commit`` off for these
+transactions only, see ``_PREPARE``). The storage pipeline joins the pages that queued while
+a write ran into one write (``crawler/pipelines.py``).
 """
 
 from __future__ import annotations
@@ -47,11 +50,22 @@ _STAGE = sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS"
     sql.Identifier(ROOM_EVENTS_STAGE.name), ROOM_EVENTS_STAGE.definitions()
 )
 
-_PERSONS = sql.SQL(
-    "INSERT INTO persons (username) SELECT DISTINCT username FROM {stage} "
-    "WHERE username IS NOT NULL AND method = ANY(%(methods)s::text[]) "
-    "ON CONFLICT (username) DO NOTHING"
-).format(stage=sql.Identifier(ROOM_EVENTS_STAGE.name))
+# One round trip before the rows: this transaction's commit will not wait for the disk (the
+# WAL flush), the page's month has its partition, and which of the page's persons are new.
+# * Waiting for the flush cost more than the rows themselves (one flush per page of 100). A
+#   database crash may then lose the commits of its last fraction of a second, but events and
+#   position together (the log is replayed in order), and the stream reads those events again
+#   from the position that survived: the Events API serves every event after a given id.
+# * Persons' triggers run per statement, even one that changes no row (a summary refresh, a
+#   notification), so persons are inserted only when some are new.
+_PREPARE = """
+SELECT set_config('synchronous_commit', 'off', true),
+       roomwatch_ensure_partitions('room_events'::regclass, 'month', %(at)s, %(at)s),
+       (SELECT array_agg(u) FROM unnest(%(names)s::text[]) AS u
+        WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.username = u))
+"""
+_ENSURE = "SELECT roomwatch_ensure_partitions('room_events'::regclass, 'month', %s, %s)"
+_PERSONS = "INSERT INTO persons (username) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING"
 
 _FIELDS = [c.name for c in ROOM_EVENTS.fields]
 
@@ -92,7 +106,7 @@ follows AS (
     JOIN {stage} s ON s.event_id = n.event_id
     JOIN persons p ON p.username = s.username
     WHERE s.method IN ('follow', 'unfollow')
-      AND (p.follower_checked_at IS NULL OR p.follower_checked_at < s.occurred_at)
+      AND (p.follower_checked_at IS NULL OR p.follower_checked_at <= s.occurred_at)
 ),
 flag AS (
     UPDATE persons p SET follower = last.state
@@ -152,19 +166,21 @@ def write_room_events(
         if not unique:
             conn.execute(_POSITION, params)
             return WriteResult(inserted=0, duplicates=0)
-        times = [event.occurred_at for event in unique]
-        conn.execute(
-            "SELECT roomwatch_ensure_partitions('room_events'::regclass, 'month', %s, %s)",
-            [min(times), max(times)],
-        )
+        # A partition per month that has events, not every month between the first and the
+        # last: one odd id far in the future must not create a partition for each month to it.
+        first, *others = {e.occurred_at.strftime("%Y-%m"): e.occurred_at for e in unique}.values()
+        named = {e.username for e in unique if e.method in _PERSON_METHODS and e.username}
+        prepared = conn.execute(_PREPARE, {"at": first, "names": sorted(named)}).fetchone()
+        for at in others:
+            conn.execute(_ENSURE, [at, at])
         conn.execute(_STAGE)
         with conn.cursor().copy(ROOM_EVENTS_STAGE.copy()) as copy:
             for order, event in enumerate(unique):
                 copy.write_row(ROOM_EVENTS_STAGE.row((order,), event))
-        methods = {event.method for event in unique}
-        if methods & _PERSON_METHODS:
-            conn.execute(_PERSONS, {"methods": sorted(_PERSON_METHODS)})
-        insert = _INSERT_WITH_EFFECTS if methods & set(FOLLOW_METHODS) else _INSERT_PLAIN
+        if prepared is not None and prepared[2]:
+            conn.execute(_PERSONS, [prepared[2]])
+        follows = any(event.method in FOLLOW_METHODS for event in unique)
+        insert = _INSERT_WITH_EFFECTS if follows else _INSERT_PLAIN
         row = conn.execute(insert, params).fetchone()
     assert row is not None  # the final SELECT always returns one row
     inserted = int(row[0])

@@ -12,18 +12,28 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
+from storage.room_events import INTEREST_METHODS
+
 # The Events API stream's stored position, read by the room_events spider in prepare(); it is
 # written (and defined) with the events themselves.
 from storage.room_events import stream_position as stream_position
 
 Connection = psycopg.Connection[Any]
-Interest = Literal["following", "follower", "watch"]
+Interest = Literal["following", "follower", "watch", "room"]
 
 # Each kind of interest as a condition on persons (following/follower may be unknown: NULL).
+# "room": whoever tipped, joined the fan club or bought media in the owner's room (the Events
+# API; visitors and chatters are not, they stay in the events). Read from the events kept, so
+# a tipper whose events passed retention is no longer one; the condition is the predicate of
+# the index room_events_interest (migration 0015), which answers it.
 _INTEREST: dict[str, sql.Composable] = {
     "following": sql.SQL("p.following IS TRUE"),
     "follower": sql.SQL("p.follower IS TRUE"),
     "watch": sql.SQL("p.watch"),
+    "room": sql.SQL(
+        "p.username IN (SELECT e.username FROM room_events e "
+        "WHERE e.method IN ({}) AND e.username IS NOT NULL)"
+    ).format(sql.SQL(", ").join(map(sql.Literal, INTEREST_METHODS))),
 }
 
 

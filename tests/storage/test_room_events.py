@@ -11,8 +11,11 @@ import psycopg
 import pytest
 
 from formats.events import decode_events
+from roomwatch.config import DatabaseConfig, EventsConfig, load_config
 from storage.follow_state import reconcile
+from storage.maintenance import apply_retention
 from storage.room_events import stream_position, write_room_events
+from storage.targets import cbhours_live_targets, thumbnail_targets
 from tests.factories import room_event
 
 EXAMPLE = Path(__file__).parents[1] / "fixtures/doc_examples/events_DOCEXAMPLE_every_method.json"
@@ -173,3 +176,65 @@ def test_message_text_off_stores_no_text_anywhere(conn: Conn) -> None:
     # The events themselves are kept: their authors, tokens and times.
     assert _one(conn, "SELECT sum(tokens) FROM room_events WHERE method = 'tip'") == 26
     assert _one(conn, "SELECT to_user FROM room_events WHERE method = 'privateMessage'") == "owner"
+
+
+def test_tippers_joiners_and_buyers_are_persons_of_interest(conn: Conn) -> None:
+    events = _example()
+    write_room_events(conn, "owner", events, events[-1].event_id)
+    conn.execute("INSERT INTO persons (username, watch) VALUES ('watched', true)")
+    assert cbhours_live_targets(conn, ["room"], 7) == ["buyer_one", "fan_two", "quiet_fan"]
+    assert thumbnail_targets(conn, ["room", "watch"], 24) == [
+        "buyer_one",
+        "fan_two",
+        "quiet_fan",
+        "watched",
+    ]
+    # fan_one followed and then unfollowed: a follower no more, and no tipper.
+    assert "fan_one" not in cbhours_live_targets(conn, ["room", "follower"], 7)
+    assert cbhours_live_targets(conn, ["follower"], 7) == []
+
+
+def test_the_defaults_ask_about_the_room_s_persons() -> None:
+    config = load_config({})
+    assert "room" in config.cbhours.targets
+    assert "room" in config.images.persons
+
+
+def test_retention_drops_whole_months_of_events(conn: Conn) -> None:
+    now = dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC)
+    for days_ago in (70, 40, 1):
+        event = room_event("chatMessage", now - dt.timedelta(days=days_ago), "chatty", message={})
+        write_room_events(conn, "owner", [event], event.event_id)
+    dropped = apply_retention(conn, DatabaseConfig(), now, events=EventsConfig(retention_days=50))
+    # September's rows are all past 50 days (Oct 5); October's are not all.
+    assert [name for name in dropped if name.startswith("room_events")] == ["room_events_p202609"]
+    assert _one(conn, "SELECT count(*) FROM room_events") == 2
+
+
+def test_an_odd_far_future_id_makes_one_partition_not_a_century(conn: Conn) -> None:
+    events = [
+        room_event("userEnter", T0, "a"),
+        room_event("userEnter", dt.datetime(2126, 1, 1, tzinfo=dt.UTC), "b"),
+        room_event("userEnter", T0 + dt.timedelta(days=40), "c"),
+    ]
+    write_room_events(conn, "owner", events, events[-1].event_id)
+    partitions = conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'room_events'::regclass ORDER BY 1"
+    ).fetchall()
+    assert [row[0] for row in partitions] == [
+        "room_events_p202603",
+        "room_events_p202604",
+        "room_events_p212601",
+    ]
+
+
+def test_followers_an_event_added_during_a_crawl_do_not_count_as_a_mass_loss(conn: Conn) -> None:
+    reconcile(conn, "follower", ["a"], checked_at=T0, source="followers")
+    t1 = T0 + dt.timedelta(hours=1)
+    fans = [room_event("follow", t1 + dt.timedelta(seconds=i), f"fan{i}") for i in range(20)]
+    write_room_events(conn, "owner", fans, fans[-1].event_id)
+    # 20 of 21 absent from a list read before they followed: no loss at all, nothing held.
+    changes = reconcile(conn, "follower", ["a"], checked_at=t1, source="followers")
+    assert (changes.added, changes.removed) == (0, 0)
+    assert _one(conn, "SELECT count(*) FROM persons WHERE follower") == 21
