@@ -153,6 +153,8 @@ def build_alerts(
         )
         for session_id, account, verified_at in sessions
     ]
+    # A spider whose token was refused is that alert only: its failure streak says nothing more.
+    refused_spiders = {row[0] for row in refused or []}
     alerts += [
         Alert(
             kind="spider_failing",
@@ -163,6 +165,7 @@ def build_alerts(
             key=f"spider_failing:{spider}:{first_job}",
         )
         for spider, first_job, since, last_error in failing
+        if spider not in refused_spiders
     ]
     alerts += [
         Alert(
