@@ -130,8 +130,8 @@ class RoomEventsSpider(RoomwatchSpider):
             query = {"i": self.position, **query}
         parts = urlsplit(settings.url)
         url = urlunsplit(parts._replace(query=urlencode(query)))
-        await self._pace()
-        yield self._request(url)
+        if (request := await self._paced(url)) is not None:
+            yield request
 
     def _request(self, url: str) -> scrapy.Request:
         hold = _query_number(url, "timeout", float(self.config.events.timeout_seconds))
@@ -179,8 +179,8 @@ class RoomEventsSpider(RoomwatchSpider):
             yield RoomEventsPage(self.config.events.account, events, position)
         if self._should_end(bool(events)):
             return
-        await self._pace()
-        yield self._request(next_url)
+        if (follow := await self._paced(next_url)) is not None:
+            yield follow
 
     async def _refused(self, response: Response) -> AsyncIterator[scrapy.Request]:
         """An answer other than 200: fail for good, or back off and ask again."""
@@ -198,7 +198,9 @@ class RoomEventsSpider(RoomwatchSpider):
             retry_after = retry_after_seconds(response.headers.get(b"Retry-After"))
             kind = "429" if status == 429 else "5xx" if status >= 500 else "other"
             if await self._back_off(f"HTTP {status}", kind, retry_after):
-                yield self._request(response.request.url if response.request else response.url)
+                url = response.request.url if response.request else response.url
+                if (request := await self._paced(url)) is not None:
+                    yield request
         else:
             self.fail(f"{WHAT} answered HTTP {status}")
 
@@ -209,8 +211,10 @@ class RoomEventsSpider(RoomwatchSpider):
         if request is None or not isinstance(failure.value, self._retryable_errors()):
             self.fail(f"{WHAT}: {what}")
             return
-        if await self._back_off(what, "exception", None):
-            yield self._request(request.url)
+        if not await self._back_off(what, "exception", None):
+            return
+        if (again := await self._paced(request.url)) is not None:
+            yield again
 
     def _retryable_errors(self) -> tuple[type[BaseException], ...]:
         names = self.crawler.settings.getlist("RETRY_EXCEPTIONS")
@@ -252,8 +256,9 @@ class RoomEventsSpider(RoomwatchSpider):
             return True
         return False
 
-    async def _pace(self) -> None:
-        """Keeps the requests of any 60 seconds within ``events.max_requests_per_minute``."""
+    async def _paced(self, url: str) -> scrapy.Request | None:
+        """The request for ``url`` once ``events.max_requests_per_minute`` allows it (no more
+        in any 60 seconds, retries included); None if the run ends first."""
         limit = self.config.events.max_requests_per_minute
         while True:
             now = time.monotonic()
@@ -262,10 +267,18 @@ class RoomEventsSpider(RoomwatchSpider):
             if len(self._sent) < limit:
                 break
             wait = self._sent[0] + RATE_WINDOW_SECONDS - now
+            left = self.started + self.run_seconds - now
             stats: Any = self.crawler.stats
-            stats.inc_value("politeness/wait_seconds", wait)
+            stats.inc_value("politeness/wait_seconds", min(wait, max(left, 0.0)))
+            if wait >= left:
+                await pause(max(left, 0.0))
+                self.logger.info("ran for %.0f s: ending (waiting for the rate)", self.run_seconds)
+                return None
             await pause(wait)
+            if self._should_end(True):
+                return None
         self._sent.append(time.monotonic())
+        return self._request(url)
 
     def _follows_configured_url(self, next_url: str) -> bool:
         want, got = urlsplit(self.config.events.url), urlsplit(next_url)

@@ -422,3 +422,18 @@ def test_it_refuses_to_start_without_a_url_and_to_follow_a_next_url_elsewhere(
     assert WRONG_TOKEN not in job.error_message
     assert _count(db) == 0  # nothing of an answer whose nextUrl is refused is stored
     assert len(api.paths) == 1  # and nothing was sent there
+
+
+def test_it_stays_within_its_requests_per_minute(
+    stream: Config, db_url: str, db: Conn, sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No hold (every answer at once, a tight loop without the limit), and three requests a
+    # minute: a 6-second run sends three, waits, and ends on time without a fourth.
+    monkeypatch.setenv("ROOMWATCH_EVENTS_TIMEOUT_SECONDS", "0")
+    monkeypatch.setenv("ROOMWATCH_EVENTS_MAX_REQUESTS_PER_MINUTE", "3")
+    _append(sim, burst=10, seed=9)
+    job = crawl(load_config(), db_url, "room_events", run_seconds="6")
+    assert job.status == "succeeded", job.error_message
+    assert len(_polls(sim)) == 3
+    assert job.items == {"room_events": 10}
+    assert job.stats["politeness/wait_seconds"] > 0
