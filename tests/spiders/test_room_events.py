@@ -269,10 +269,13 @@ def _follower(db: Conn, username: str) -> bool | None:
 
 
 def test_follows_change_the_follower_flag_within_one_long_poll(
-    stream: Config, db_url: str, db: Conn, sim: SimulatorServer
+    stream: Config, db_url: str, db: Conn, sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run = Background(stream, db_url)
-    _until(lambda: len(_polls(sim)) >= 2, "the stream to wait on the simulator")
+    # A 5-second hold: the poll after the one that brings a follow waits longer than any write,
+    # so counting polls tells whether the follow took one round trip or more.
+    monkeypatch.setenv("ROOMWATCH_EVENTS_TIMEOUT_SECONDS", "5")
+    run = Background(load_config(), db_url)
+    _until(lambda: len(_polls(sim)) >= 1, "the stream to wait on the simulator")
     polls = len(_polls(sim))
     sim.state.site.add_followers(OWNER, ["fresh_fan"])  # the site's world sends the event
     _until(lambda: _follower(db, "fresh_fan") is True, "the new follower")
