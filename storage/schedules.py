@@ -249,7 +249,8 @@ async def update_schedule_async(
 
 
 # The spider's active job, if any, and its newest finished jobs (enough to count a streak of
-# failures up to the cap), with the database's clock.
+# failures up to the cap), with the database's clock. A run cancelled because its agent stopped
+# says nothing about the spider: it is neither a success nor a failure of the streak.
 RESTART_STATE = """
 SELECT now(),
        EXISTS (SELECT 1 FROM crawl_jobs WHERE spider = %(spider)s
@@ -257,6 +258,7 @@ SELECT now(),
        coalesce((SELECT array_agg(status ORDER BY finished_at DESC, job_id DESC) FROM (
            SELECT job_id, status, finished_at FROM crawl_jobs
            WHERE spider = %(spider)s AND finished_at IS NOT NULL
+             AND finish_reason IS DISTINCT FROM 'shutdown'
            ORDER BY finished_at DESC, job_id DESC LIMIT 16) recent), '{}'),
        (SELECT max(finished_at) FROM crawl_jobs WHERE spider = %(spider)s)
 """
@@ -274,7 +276,8 @@ def restart_due(conn: Connection, spider: str) -> tuple[dt.datetime, float] | No
     (0 when due); None while one of its jobs is queued or running.
 
     Counted from the end of its newest finished job: at once after a success (or if it never
-    ran), :func:`restart_delay` after a streak of failed, cancelled or interrupted runs. The
+    ran), :func:`restart_delay` after a streak of failed, cancelled or interrupted runs (one
+    cancelled by its agent's shutdown does not count, so an agent restart costs no back-off). The
     state lives in ``crawl_jobs`` and the database's clock, so a restarted or another agent
     keeps the same back-off.
     """

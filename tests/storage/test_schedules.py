@@ -231,3 +231,8 @@ def test_restarts_come_at_once_after_a_success_and_back_off_after_failures(db: C
     finish_job(db, active.job_id, "succeeded", finish_reason="finished")
     due = restart_due(db, "room_events")
     assert due is not None and due[1] == 0
+    # A run the agent's shutdown cancelled is no failure: the next agent restarts it at once.
+    stopped = create_job(db, "room_events", {}, "schedule")
+    finish_job(db, stopped.job_id, "cancelled", finish_reason="shutdown")
+    due = restart_due(db, "room_events")
+    assert due is not None and due[1] == 0
