@@ -1,10 +1,21 @@
-"""The alert notifier: sends each new alert to the configured webhook and Apprise URLs, once.
+"""The alert notifier: sends each new alert and notice to the configured webhook and Apprise
+URLs, once.
 
 Alerts themselves are read from the database (``storage.alerts``) by ``/status`` and
-``roomwatch status``; this only tells someone outside. It checks after every finished crawl and
-every :data:`CHECK_SECONDS`. Each alert occurrence is claimed in ``alert_notifications`` before
-it is sent, so several agents, or a restart, never send it twice; if any target fails, the
-claim is released and the alert is retried at the next check. A claim that is neither sent nor
+``roomwatch status``; this only tells someone outside. Notices (``storage.notices``: a watched
+or followed person went live, a new or lost follower, a big tip) are news rather than
+conditions, and only this reads them. It checks after every finished crawl and every
+:data:`CHECK_SECONDS`.
+
+Quiet hours (``alerts.quiet_hours``) hold back "went live" only: a broadcast that began in them,
+or that is due while they last, is recorded as told without being sent, so it never arrives
+late. Follower notices are claimed one by one first; when more than
+``alerts.follower_digest_threshold`` are claimed at one check, one ``followers_digest`` goes
+out in their place and they are all marked sent with it.
+
+Each alert (or notice) occurrence is claimed in ``alert_notifications`` before it is sent, so
+several agents, or a restart, never send it twice; if any target fails, the claim is released
+and the alert is retried at the next check. A claim that is neither sent nor
 released (the process died while sending) expires (``storage.alerts.CLAIM_TIMEOUT``), and no
 exception ends the notifier's thread: it is logged (redacted) and the thread checks again,
 backing off while the failures go on. The targets that did get it are
@@ -28,7 +39,8 @@ import logging
 import re
 import socket
 import threading
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import msgspec
@@ -46,6 +58,13 @@ from storage.alerts import (
 )
 from storage.database import connect
 from storage.jobs import Job
+from storage.notices import (
+    Notice,
+    followers_digest,
+    forget_old_notices,
+    in_quiet_hours,
+    read_notices,
+)
 
 if TYPE_CHECKING:
     import apprise
@@ -54,6 +73,7 @@ log = logging.getLogger(__name__)
 CHECK_SECONDS = 30.0
 TIMEOUT_SECONDS = 10.0
 MAX_BACKOFF_SECONDS = 600.0
+FORGET_SECONDS = 3600.0
 
 
 class WebhookBody(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,6 +103,7 @@ class AlertNotifier:
         self._thread: threading.Thread | None = None
         self._apprise: list[tuple[str, apprise.Apprise]] | None = None  # built on first use
         self._delivered: dict[str, set[str]] = {}  # alert key -> targets that already have it
+        self._forget_at = 0.0  # when (monotonic) to next forget the claims of old notices
         # Hook and Apprise URLs often embed a token or a password.
         for url in (settings.webhook_url, *settings.apprise_urls):
             if url:
@@ -103,8 +124,9 @@ class AlertNotifier:
             self._thread.join()
 
     def job_finished(self, job: Job) -> None:
-        """A crawl ended: a failure streak may have just reached the threshold."""
-        if job.status == "failed":
+        """A crawl ended: a failure streak may have just reached the threshold, or a watched
+        person just been seen going live."""
+        if job.status in ("failed", "succeeded"):
             self._wake.set()
 
     def _loop(self) -> None:
@@ -124,30 +146,95 @@ class AlertNotifier:
             self._wake.wait(min(CHECK_SECONDS * 2 ** max(failures - 1, 0), MAX_BACKOFF_SECONDS))
             self._wake.clear()
 
-    def check(self) -> list[Alert]:
-        """Sends every alert not sent yet to every target; returns the ones all targets got."""
-        sent: list[Alert] = []
+    def check(self) -> list[Alert | Notice]:
+        """Sends every alert and notice not sent yet to every target; returns the ones all
+        targets got (a digest in place of the follower notices it stands for)."""
+        sent: list[Alert | Notice] = []
+        told: set[str] = set()  # the keys this check tried to send
         with connect(self._conninfo, autocommit=True) as conn:
-            alerts = read_alerts(conn, self._settings.failures_in_a_row)
-            # Partial deliveries of alerts no longer in force will never be completed.
-            in_force = {alert.key for alert in alerts}
-            self._delivered = {k: v for k, v in self._delivered.items() if k in in_force}
-            for alert in alerts:
-                if not claim_notification(conn, alert.key):
-                    continue
-                try:
-                    delivered = self._send(alert)
-                except Exception as exc:  # noqa: BLE001 (one alert's surprise must not hold the others)
-                    log.error("alerts: sending %s failed: %s", alert.kind, _describe(exc))
-                    delivered = False
-                if delivered:
-                    mark_notification_sent(conn, alert.key)
-                    sent.append(alert)
+            for alert in read_alerts(conn, self._settings.failures_in_a_row):
+                self._tell(conn, alert, sent, told)
+            notices = read_notices(conn, self._settings)
+            now = dt.datetime.now(dt.UTC)
+            for notice in notices.went_live:
+                if notice.since is not None and in_quiet_hours(notice.since, self._settings):
+                    self._hush(conn, notice, "it began in quiet hours")
+                elif in_quiet_hours(now, self._settings):
+                    self._hush(conn, notice, "quiet hours")
                 else:
-                    release_notification(conn, alert.key)
+                    self._tell(conn, notice, sent, told)
+            self._tell_followers(conn, notices.followers, sent, told)
+            for notice in notices.big_tips:
+                self._tell(conn, notice, sent, told)
+            if time.monotonic() >= self._forget_at:
+                forget_old_notices(conn)
+                self._forget_at = time.monotonic() + FORGET_SECONDS
+        # Partial deliveries of what is no longer due will never be completed.
+        self._delivered = {k: v for k, v in self._delivered.items() if k in told}
         return sent
 
-    def _send(self, alert: Alert) -> bool:
+    def _tell(
+        self,
+        conn: psycopg.Connection[Any],
+        item: Alert | Notice,
+        sent: list[Alert | Notice],
+        told: set[str],
+    ) -> None:
+        """Claims ``item`` and sends it."""
+        if claim_notification(conn, item.key):
+            self._settle(conn, item, [item.key], sent, told)
+
+    def _tell_followers(
+        self,
+        conn: psycopg.Connection[Any],
+        notices: list[Notice],
+        sent: list[Alert | Notice],
+        told: set[str],
+    ) -> None:
+        """Follower notices: each claimed first, so another notifier never tells one of them;
+        more claimed than the threshold go out as one digest, marked sent (or released)
+        together."""
+        claimed = [n for n in notices if claim_notification(conn, n.key)]
+        if len(claimed) > self._settings.follower_digest_threshold:
+            self._settle(conn, followers_digest(claimed), [n.key for n in claimed], sent, told)
+            return
+        for notice in claimed:
+            self._settle(conn, notice, [notice.key], sent, told)
+
+    def _settle(
+        self,
+        conn: psycopg.Connection[Any],
+        item: Alert | Notice,
+        claims: list[str],
+        sent: list[Alert | Notice],
+        told: set[str],
+    ) -> None:
+        """Sends ``item``, then marks its ``claims`` sent, or releases them to be tried again."""
+        told.add(item.key)
+        delivered = self._deliver(item)
+        for key in claims:
+            if delivered:
+                mark_notification_sent(conn, key)
+            else:
+                release_notification(conn, key)
+        if delivered:
+            sent.append(item)
+
+    def _hush(self, conn: psycopg.Connection[Any], notice: Notice, why: str) -> None:
+        """Records ``notice`` as done without sending it, so it is never sent late."""
+        if claim_notification(conn, notice.key):
+            mark_notification_sent(conn, notice.key)
+            log.info("alerts: not telling %s (%s): %s", notice.kind, notice.subject, why)
+
+    def _deliver(self, item: Alert | Notice) -> bool:
+        """:meth:`_send`, with any surprise logged and counted as not delivered."""
+        try:
+            return self._send(item)
+        except Exception as exc:  # noqa: BLE001 (one alert's surprise must not hold the others)
+            log.error("alerts: sending %s failed: %s", item.kind, _describe(exc))
+            return False
+
+    def _send(self, alert: Alert | Notice) -> bool:
         """Delivers ``alert`` to each target that does not have it yet; True once all have."""
         delivered = self._delivered.setdefault(alert.key, set())
         missing = False
@@ -169,7 +256,7 @@ class AlertNotifier:
         log.info("alerts: sent %s (%s)", alert.kind, alert.subject)
         return True
 
-    def _post_webhook(self, alert: Alert) -> bool:
+    def _post_webhook(self, alert: Alert | Notice) -> bool:
         body = WebhookBody(
             source="roomwatch",
             kind=alert.kind,
@@ -200,13 +287,17 @@ class AlertNotifier:
             self._apprise = _load_apprise_targets(urls) if urls else []
         return self._apprise
 
-    def _notify_apprise(self, name: str, target: apprise.Apprise, alert: Alert) -> bool:
+    def _notify_apprise(self, name: str, target: apprise.Apprise, alert: Alert | Notice) -> bool:
         import apprise
 
+        # Upstream names are in the text: Apprise is told it is plain text, never markup.
         result = target.notify(
             title=f"roomwatch: {alert.kind} {alert.subject}",
             body=redact(alert.message),
-            notify_type=apprise.NotifyType.WARNING,
+            notify_type=apprise.NotifyType.WARNING
+            if isinstance(alert, Alert)
+            else apprise.NotifyType.INFO,
+            body_format=apprise.NotifyFormat.TEXT,
             timeout=TIMEOUT_SECONDS,
         )
         if not result:

@@ -2,8 +2,9 @@
 
 ``watch add NAME ...`` puts persons on it (a username never seen is created, so the next crawls
 ask about it), ``watch remove NAME ...`` takes them off, ``watch list`` prints it, one username
-a line. Usernames are checked with the parsers' own rule before anything is written: one bad
-name refuses the whole command (exit 1, naming it).
+a line. ``watch mute NAME ...`` keeps their going live from being told (alerts), ``watch unmute
+NAME ...`` lets it be told again. Usernames are checked with the parsers' own rule before
+anything is written: one bad name refuses the whole command (exit 1, naming it).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from roomwatch.config import Config
 from roomwatch.errors import DatabaseError, UsernameError
 from storage.database import connect, open_database
 from storage.migrator import pending_migrations
-from storage.watch_list import set_watch, watched
+from storage.watch_list import set_mute, set_watch, watched
 
 COMMANDS = frozenset({"watch"})
 
@@ -27,9 +28,13 @@ def add_parsers(subparsers: Any) -> None:
     command = subparsers.add_parser(
         "watch", help="the watch list: watched persons are persons of interest"
     )
-    command.add_argument("action", choices=("add", "remove", "list"), help="what to do")
     command.add_argument(
-        "usernames", nargs="*", metavar="USERNAME", help="for add and remove: who (any case)"
+        "action",
+        choices=("add", "remove", "list", "mute", "unmute"),
+        help="what to do (mute, unmute: their going-live alerts)",
+    )
+    command.add_argument(
+        "usernames", nargs="*", metavar="USERNAME", help="for all but list: who (any case)"
     )
 
 
@@ -62,6 +67,11 @@ def handle(args: argparse.Namespace, config: Config) -> int:
         if args.action == "list":
             for state in watched(conn):
                 print(state.username)
+            return 0
+        if args.action in ("mute", "unmute"):
+            muted = set_mute(conn, names, args.action == "mute")
+            verb = "muted" if args.action == "mute" else "not muted"
+            print(f"{verb}: {', '.join(state.username for state in muted)}")
             return 0
         states = set_watch(conn, names, args.action == "add")
     verb = "watching" if args.action == "add" else "not watching"

@@ -29,6 +29,7 @@ from control_api.person_cache import PersonCache
 from control_api.person_filters import PERSON_FILTER
 from control_api.persons import PersonController
 from control_api.problems import PROBLEM_HANDLERS, internal_problem, refuse_nul
+from control_api.room import RoomController
 from control_api.schedules import ScheduleController
 from control_api.sessions import SessionController
 from control_api.system import SystemController
@@ -88,6 +89,7 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
             PersonController,
             WatchController,
             FollowEventController,
+            RoomController,
             ExportController,
             CrawlController,
             ScheduleController,

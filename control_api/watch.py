@@ -1,4 +1,5 @@
-"""``PUT /persons/{username}/watch``: put a person on the watch list or take them off.
+"""``PUT /persons/{username}/watch``: put a person on the watch list or take them off;
+``PUT /persons/{username}/mute``: keep their going live quiet, or not.
 
 A watched person is a person of interest (CBHours stats, thumbnails) like a followed one.
 Watching a username never seen creates the person; the username must be one the site could
@@ -17,7 +18,7 @@ from control_api.params import Db, Persons, Username
 from control_api.problems import problem_spec
 from formats.markup import valid_username
 from roomwatch.errors import InvalidInput
-from storage.watch_list import WatchState, set_watch_async
+from storage.watch_list import MuteState, WatchState, set_mute_async, set_watch_async
 
 
 class WatchChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -28,6 +29,23 @@ class WatchChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """
 
     watch: bool
+
+
+class MuteChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The mute flag to set.
+
+    Attributes:
+        mute: true: the person's going live is never told; false: it is again.
+    """
+
+    mute: bool
+
+
+def _checked(username: str) -> str:
+    name = valid_username(username)
+    if name is None or name != username.lower():
+        raise InvalidInput("username", "expected 2-64 letters, digits or _", source="path")
+    return name
 
 
 class WatchController(Controller):
@@ -46,9 +64,22 @@ class WatchController(Controller):
     ) -> WatchState:
         """The person's username (lower-cased) and watch state after the change. Watching a
         username never seen creates the person; unwatching one creates nobody."""
-        name = valid_username(username)
-        if name is None or name != username.lower():
-            raise InvalidInput("username", "expected 2-64 letters, digits or _", source="path")
-        [state] = await set_watch_async(db, [name], data.watch)
+        [state] = await set_watch_async(db, [_checked(username)], data.watch)
         persons.forget()
+        return state
+
+    @put(
+        "/{username:str}/mute",
+        summary="Mute or unmute a person's going-live alerts",
+        responses={400: problem_spec("The username or the body is invalid; `field` names it")},
+    )
+    async def mute(
+        self, db: Db, persons: Persons, username: Username, data: JSONBody[MuteChange]
+    ) -> MuteState:
+        """The person's username (lower-cased) and mute state after the change. Muting a
+        username never seen creates the person (the mute holds when they appear); unmuting one
+        creates nobody. Only the going-live alert is muted (``roomwatch watch mute`` is the CLI
+        twin)."""
+        [state] = await set_mute_async(db, [_checked(username)], data.mute)
+        persons.forget()  # a person may have been created
         return state

@@ -8,9 +8,11 @@ at start-up with one line naming the key, so a typo never turns silently into a 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
+import zoneinfo
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -276,7 +278,8 @@ class AgentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class AlertsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """When ``/status`` raises an alert, and who else hears about it.
+    """When ``/status`` raises an alert, which notices (went live, followers, big tips) there
+    are, and who hears about both.
 
     Attributes:
         webhook_url: optional; each new alert is POSTed there as a small JSON object.
@@ -284,13 +287,27 @@ class AlertsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             alert goes to every one of them too. Like the webhook URL, they are secrets: an
             error names a bad one by its position, never by its text.
         failures_in_a_row: a spider whose last this-many finished crawls failed is an alert.
+        quiet_hours: ``HH:MM-HH:MM`` (may span midnight) in ``timezone``, or empty: while it
+            lasts, and for broadcasts that began in it, "went live" is not told (ever: not late).
+        timezone: an IANA time zone name for ``quiet_hours``.
+        live_gap_minutes: sightings online this close together are one broadcast.
+        follower_digest_threshold: more new or lost followers than this at one check are
+            told as one digest instead of one by one.
+        big_tip_tokens: a tip of at least this many tokens is told; 0: never.
     """
 
     webhook_url: str = ""
     apprise_urls: list[str] = msgspec.field(default_factory=list)
     failures_in_a_row: PositiveInt = 3
+    quiet_hours: str = ""
+    timezone: str = "UTC"
+    live_gap_minutes: PositiveInt = 15
+    follower_digest_threshold: PositiveInt = 5
+    big_tip_tokens: NonNegativeInt = 500
 
     def __post_init__(self) -> None:
+        quiet_span(self.quiet_hours)
+        time_zone(self.timezone)
         if self.webhook_url:
             _check_http_url(self.webhook_url, "webhook_url")
         for number, url in enumerate(self.apprise_urls, 1):
@@ -299,6 +316,42 @@ class AlertsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                     f"apprise_urls: entry {number} of {len(self.apprise_urls)} is not a URL "
                     "Apprise can use (not shown: it may hold a secret)"
                 )
+
+
+def quiet_span(text: str) -> tuple[dt.time, dt.time] | None:
+    """The (start, end) of ``alerts.quiet_hours`` (``"23:00-07:00"``), or None when empty.
+
+    Raises:
+        ValueError: not two different ``HH:MM`` times joined by ``-``.
+    """
+    if not text:
+        return None
+    found = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
+    try:
+        if found is None:
+            raise ValueError
+        start = dt.time(int(found[1]), int(found[2]))
+        end = dt.time(int(found[3]), int(found[4]))
+    except ValueError:
+        raise ValueError(f"quiet_hours: expected HH:MM-HH:MM, got {text!r}") from None
+    if start == end:
+        raise ValueError(f"quiet_hours: start and end are the same ({text!r})")
+    return start, end
+
+
+def time_zone(name: str) -> dt.tzinfo:
+    """The zone ``alerts.timezone`` names (UTC without a lookup: the default must work on a
+    system without a time zone database).
+
+    Raises:
+        ValueError: no such zone.
+    """
+    if name == "UTC":
+        return dt.UTC
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"timezone: expected an IANA time zone name, got {name!r}") from None
 
 
 def _check_hosts(hosts: list[str]) -> None:

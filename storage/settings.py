@@ -10,10 +10,16 @@ from roomwatch.config import Config
 
 
 def sync_settings(conn: psycopg.Connection[Any], config: Config) -> None:
-    """Makes the database agree with ``config`` (merge.recent_minutes for the merge view)."""
+    """Makes the database agree with ``config``: merge.recent_minutes for the merge view,
+    alerts.live_gap_minutes for the broadcasts of ``person_broadcasts``."""
+    settings = {
+        "recent_interval": f"{config.merge.recent_minutes} minutes",
+        "broadcast_gap": f"{config.alerts.live_gap_minutes} minutes",
+    }
     with conn.transaction():
-        conn.execute(
-            "INSERT INTO roomwatch_settings (key, value) VALUES ('recent_interval', %s)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [f"{config.merge.recent_minutes} minutes"],
-        )
+        for key, value in settings.items():
+            conn.execute(
+                "INSERT INTO roomwatch_settings (key, value) VALUES (%s, %s)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )

@@ -7,6 +7,7 @@ conftest.py, for fixtures).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import socket
@@ -21,12 +22,14 @@ from typing import Any, Protocol, Self
 
 import httpx
 import msgspec
+import psycopg
 from playwright.async_api import StorageState
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from agent.runner import CrawlRunner
 from roomwatch.config import Config
 from storage.jobs import Job
+from storage.records import RoomEvent
 from upstream_sim.server import SimulatorServer
 from upstream_sim.site.state import SiteSwitches
 
@@ -156,3 +159,51 @@ class HttpRecorder:
     ) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def room_event(method: str, at: dt.datetime, seq: int = 0, **fields: Any) -> RoomEvent:
+    """A decoded Events API event (``storage.records.RoomEvent``) at ``at``, its id
+    ``<milliseconds>-<seq>`` as the API makes them; any other column through ``fields``."""
+    values: dict[str, Any] = dict.fromkeys(RoomEvent.__struct_fields__)
+    millis = int(at.timestamp() * 1000)
+    values.update(
+        event_id=f"{millis}-{seq}",
+        occurred_at=dt.datetime.fromtimestamp(millis / 1000, dt.UTC),
+        method=method,
+        raw=msgspec.json.encode({"method": method, "id": f"{millis}-{seq}", "object": {}}),
+    )
+    values.update(fields)
+    return RoomEvent(**values)
+
+
+def insert_room_events(
+    conn: psycopg.Connection[Any], account: str, events: list[RoomEvent]
+) -> None:
+    """Stores events of ``account`` as plain rows (the months' partitions first): the room
+    reads are tested on the contract's table, whoever writes it."""
+    if not events:
+        return
+    times = [event.occurred_at for event in events]
+    conn.execute(
+        "SELECT roomwatch_ensure_partitions('room_events', 'month', %s, %s)",
+        [min(times), max(times)],
+    )
+    columns = [f for f in RoomEvent.__struct_fields__ if f != "raw"]
+    with conn.cursor() as cur:
+        cur.executemany(
+            f"INSERT INTO room_events (account, {', '.join(columns)}, raw) "
+            f"VALUES (%s, {', '.join(['%s'] * len(columns))}, %s::jsonb)",
+            [[account, *(getattr(e, c) for c in columns), e.raw.decode()] for e in events],
+        )
+
+
+def insert_room_stats(
+    conn: psycopg.Connection[Any], account: str, observed_at: dt.datetime, **fields: int | None
+) -> None:
+    """One Stats API answer of ``account`` (columns of ``room_stats`` through ``fields``)."""
+    names = list(fields)
+    conn.execute(
+        f"INSERT INTO room_stats (account, observed_at, raw{''.join(', ' + n for n in names)}) "
+        f"VALUES (%s, %s, '{{}}'::jsonb{', %s' * len(names)})",
+        [account, observed_at, *fields.values()],
+    )

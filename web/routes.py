@@ -19,10 +19,13 @@ from web.pages.agent_sessions import SessionPagesController
 from web.pages.follow import FollowController
 from web.pages.login import LoginController
 from web.pages.profile import ProfileController
+from web.pages.room import RoomController
 from web.pages.users import UsersController
 from web.templating import STATIC, page
 
-PAGE_PATHS = r"^/(?:$|login$|logout$|users(?:/|$)|images/|follow(?:/|$)|agent(?:/|$)|static/)"
+PAGE_PATHS = (
+    r"^/(?:$|login$|logout$|users(?:/|$)|images/|follow(?:/|$)|room(?:/|$)|agent(?:/|$)|static/)"
+)
 """The paths the pages own: the API's bearer check leaves them to :mod:`web.auth`."""
 
 
@@ -63,6 +66,7 @@ def web_router() -> Router:
             UsersController,
             ProfileController,
             FollowController,
+            RoomController,
             AgentController,
             JobController,
             SessionPagesController,

@@ -18,6 +18,8 @@ LABELS: dict[str, str] = {
     "followers": "Followers list (logged in)",
     "html_import": "Imported page",
     "profile_cache": "Profile cache",
+    "events_api": "Events API (your room)",
+    "stats_api": "Stats API (your room)",
 }
 STALE_CLASS = "src-stale"
 

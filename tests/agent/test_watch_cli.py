@@ -75,3 +75,16 @@ def test_refusals(
     assert said in err
     assert len(err.splitlines()) == 1
     assert _state(db) == {}  # one bad name refuses the whole command
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_mute_and_unmute(db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(capsys, "add", "star") == (0, "watching: star\n", "")
+    assert _run(capsys, "mute", "STAR", "stranger") == (0, "muted: star, stranger\n", "")
+    assert _run(capsys, "unmute", "star") == (0, "not muted: star\n", "")
+    rows = db.execute("SELECT username, watch, alerts_muted FROM persons ORDER BY username")
+    assert rows.fetchall() == [("star", True, False), ("stranger", False, True)]
+    db.commit()
+    assert _run(capsys, "list") == (0, "star\n", "")  # muting does not watch
+    status, out, err = _run(capsys, "mute")
+    assert (status, out) == (2, "") and "watch mute needs at least one USERNAME" in err

@@ -27,16 +27,22 @@ from control_api.app import create_app
 from roomwatch.config import load_config
 from storage.writers import write_affiliate_poll
 from tests.factories import AUTH, TOKEN, room
-from tests.support import free_port, with_db
+from tests.support import free_port, insert_room_events, room_event, with_db
 
 
 @pytest.fixture(scope="module")
 def served_api(
     pg_server: str, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """The API over a module-wide database with a few persons, served on a free loopback port
-    (with a data dir of its own: what the fuzzed routes store never reaches the real one)."""
-    config = load_config({"ROOMWATCH_DATA_DIR": str(tmp_path_factory.mktemp("fuzz") / "data")})
+    """The API over a module-wide database with a few persons and room events, served on a
+    free loopback port (with a data dir of its own: what the fuzzed routes store never reaches
+    the real one); its Events URL names the room, so the room routes run their queries."""
+    config = load_config(
+        {
+            "ROOMWATCH_DATA_DIR": str(tmp_path_factory.mktemp("fuzz") / "data"),
+            "ROOMWATCH_EVENTS_URL": "https://eventsapi.chaturbate.com/events/fuzzroom/tok123456/",
+        }
+    )
     name = f"fuzz_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_server, autocommit=True) as admin:
         admin.execute(
@@ -48,6 +54,17 @@ def served_api(
     with psycopg.connect(conninfo) as conn:
         rooms = [room(f"p{i}", tags=["asian", "new"][: i % 3]) for i in range(5)]
         write_affiliate_poll(conn, rooms, observed_at=dt.datetime.now(dt.UTC), complete=True)
+        now = dt.datetime.now(dt.UTC)
+        insert_room_events(
+            conn,
+            "fuzzroom",
+            [
+                room_event("broadcastStart", now - dt.timedelta(hours=2)),
+                room_event("userEnter", now - dt.timedelta(hours=1), username="p1"),
+                room_event("tip", now - dt.timedelta(minutes=50), username="p1", tokens=5),
+                room_event("follow", now - dt.timedelta(minutes=40), username="p2"),
+            ],
+        )
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(

@@ -142,3 +142,42 @@ def test_watched_persons_are_persons_of_interest_by_default(
     assert cbhours_activity_targets(conn, config.cbhours.targets) == ["alice"]
     hours = config.images.min_interval_hours
     assert thumbnail_targets(conn, config.images.persons, hours) == ["alice", "carol"]
+
+
+def _muted(conn: psycopg.Connection[Any]) -> dict[str, bool]:
+    rows = conn.execute("SELECT username, alerts_muted FROM persons ORDER BY username")
+    return dict(rows.fetchall())
+
+
+@pytest.mark.usefixtures("people")
+def test_mute_and_unmute(client: Client, conn: psycopg.Connection[Any]) -> None:
+    response = client.put("/api/v1/persons/Alice/mute", json={"mute": True})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"username": "alice", "mute": True}
+    assert _muted(conn) == {"alice": True, "bob": False}
+    assert client.get("/api/v1/persons/alice").json()["watch"] is False  # watch untouched
+    off = client.put("/api/v1/persons/alice/mute", json={"mute": False})
+    assert off.json() == {"username": "alice", "mute": False}
+    assert _muted(conn) == {"alice": False, "bob": False}
+    # A username never seen: muting creates the person (the mute holds when they appear).
+    assert client.put("/api/v1/persons/later_one/mute", json={"mute": True}).status_code == 200
+    assert client.put("/api/v1/persons/nobody_yet/mute", json={"mute": False}).status_code == 200
+    assert _muted(conn) == {"alice": False, "bob": False, "later_one": True}
+
+
+@pytest.mark.parametrize(
+    ("username", "body", "field"),
+    [("a", {"mute": True}, "username"), ("alice", {"mute": "yes"}, "mute"),
+     ("alice", {"watch": True}, "watch")],
+)  # fmt: skip
+def test_bad_mute_input_is_a_problem_naming_the_field(
+    client: Client, conn: psycopg.Connection[Any], username: str, body: Any, field: str
+) -> None:
+    response = client.put(f"/api/v1/persons/{username}/mute", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == field
+    assert conn.execute("SELECT count(*) FROM persons").fetchone() == (0,)
+    unauthorised = client.put(
+        "/api/v1/persons/alice/mute", json={"mute": True}, headers={"Authorization": ""}
+    )
+    assert unauthorised.status_code == 401

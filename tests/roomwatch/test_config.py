@@ -63,6 +63,23 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
             {"ROOMWATCH_MERGE_RECENT_MINUTES": "0"},
             "merge.recent_minutes (ROOMWATCH_MERGE_RECENT_MINUTES): expected `int` >= 1",
         ),
+        (
+            {"ROOMWATCH_ALERTS_QUIET_HOURS": "25:00-07:00"},
+            "alerts.quiet_hours (ROOMWATCH_ALERTS_QUIET_HOURS): expected HH:MM-HH:MM, got "
+            "'25:00-07:00'",
+        ),
+        (
+            {"ROOMWATCH_ALERTS_QUIET_HOURS": "07:00-07:00"},
+            "alerts.quiet_hours (ROOMWATCH_ALERTS_QUIET_HOURS): start and end are the same",
+        ),
+        (
+            {"ROOMWATCH_ALERTS_TIMEZONE": "Mars/Olympus"},
+            "alerts.timezone (ROOMWATCH_ALERTS_TIMEZONE): expected an IANA time zone name",
+        ),
+        (
+            {"ROOMWATCH_ALERTS_BIG_TIP_TOKENS": "-1"},
+            "alerts.big_tip_tokens (ROOMWATCH_ALERTS_BIG_TIP_TOKENS): expected `int` >= 0",
+        ),
         ({"ROOMWATCH_APIPORT": "1"}, "apiport (ROOMWATCH_APIPORT): unknown setting"),
         ({"ROOMWATCH_API_PROT": "1"}, "api.prot (ROOMWATCH_API_PROT): unknown setting"),
     ],

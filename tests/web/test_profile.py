@@ -300,6 +300,36 @@ def test_the_watch_toggle_needs_the_csrf_token_and_works(client: Client) -> None
     assert client.get("/api/v1/persons/nobody_here", headers=AUTH).status_code == 404
 
 
+@pytest.mark.usefixtures("alice")
+def test_the_mute_toggle_needs_the_csrf_token_and_works(
+    client: Client, conn: psycopg.Connection[Any]
+) -> None:
+    def muted() -> Any:
+        return conn.execute("SELECT alerts_muted FROM persons WHERE username = 'alice'").fetchone()
+
+    refused = client.post("/users/alice/mute", data={"mute": "true"}, follow_redirects=False)
+    assert refused.status_code == 403
+    assert muted() == (False,)
+    token = csrf_of(client)
+    page = client.get("/users/alice").text
+    assert '<form class="mute" method="post" action="/users/alice/mute">' in page
+    assert '<input type="hidden" name="mute" value="true">' in page
+    assert '<dd data-field="alerts_muted">no</dd>' in page
+    done = client.post("/users/alice/mute", data={"mute": "true", "csrf_token": token},
+                       follow_redirects=False)  # fmt: skip
+    assert (done.status_code, done.headers["location"]) == (303, "/users/alice")
+    assert muted() == (True,)
+    page = client.get("/users/alice").text
+    assert ">Unmute live alerts</button>" in page
+    assert '<dd data-field="alerts_muted">yes</dd>' in page
+    off = client.post("/users/alice/mute", data={"mute": "false", "csrf_token": token})
+    assert off.status_code == 200 and '<dd data-field="alerts_muted">no</dd>' in off.text
+    bad = client.post("/users/alice/mute", data={"mute": "maybe", "csrf_token": token})
+    assert bad.status_code == 400 and "mute: expected true or false" in bad.text
+    nobody = client.post("/users/nobody_here/mute", data={"mute": "true", "csrf_token": token})
+    assert nobody.status_code == 404
+
+
 def event(kind: str, day: int) -> FollowEvent:
     return FollowEvent(event_id=day, username="alice", kind=kind, source="followers", job_id=None,
                        occurred_at=H + dt.timedelta(days=day))  # fmt: skip

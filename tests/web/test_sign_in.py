@@ -25,6 +25,8 @@ PAGES = [
     "/users/alice/snapshots",
     "/follow",
     "/follow/export",
+    "/room",
+    "/room/feed",
     "/agent",
     "/agent/jobs/1",
     "/agent/jobs/1/fragment",

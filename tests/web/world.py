@@ -11,7 +11,10 @@ What the simulator holds (fixed seeds, so every run sees the same names):
   subject (:data:`MARKUP_SUBJECT`) and a tag (:data:`MARKUP_TAG`): broadcaster-controlled text
   the pages must show as text;
 * :data:`TROPHIES` CBHours trophy persons among the followed (three online, two offline) with
-  :data:`ACTIVITY_DAYS` days of activity each.
+  :data:`ACTIVITY_DAYS` days of activity each;
+* an Events API URL and a Stats API URL naming the account (on the simulator's host, token
+  :data:`ROOM_TOKEN`), so the agent knows whose room My room is; the room's rows are written by
+  the tests that read them.
 
 The crawls run through the real runner, then every schedule is paused (nothing changes the
 world behind a test's back) and the agent runs as ``python -m agent.cli run`` on that database.
@@ -48,6 +51,8 @@ ACCOUNT = "uiowner"
 PASSWORD = "ui-world-password"
 TOKEN = "ui-world-api-token-0123456789abcdefghijklmnop"
 """The agent's API token: fixed, 40+ characters (the config refuses fewer than 32)."""
+ROOM_TOKEN = "ui-world-room-token-0123456789"
+"""The token of the world's Events and Stats URLs (a secret the pages must never show)."""
 SEED = 10
 AFFILIATE_ROOMS = 300
 FOLLOWED_ONLINE = 12
@@ -209,6 +214,10 @@ def world_environment(
         "ROOMWATCH_CBHOURS_URL": sim.cbhours_url,
         "ROOMWATCH_CBHOURS_MIN_INTERVAL_SECONDS": str(CBHOURS_INTERVAL * 1.2),
         "ROOMWATCH_IMAGES_ALLOWED_HOSTS": "127.0.0.1",
+        "ROOMWATCH_EVENTS_URL": f"{sim.base_url}/events/{ACCOUNT}/{ROOM_TOKEN}/",
+        "ROOMWATCH_EVENTS_ALLOWED_HOSTS": "127.0.0.1",
+        "ROOMWATCH_STATS_URL": f"{sim.base_url}/statsapi/?username={ACCOUNT}&token={ROOM_TOKEN}",
+        "ROOMWATCH_STATS_ALLOWED_HOSTS": "127.0.0.1",
         # Live values stay "recent" for the whole session: the world holds still, so a slow
         # run does not turn the Affiliate colours into stale grey halfway through.
         "ROOMWATCH_MERGE_RECENT_MINUTES": "240",

@@ -32,7 +32,7 @@ from storage.person_series import (
     person_activity,
     person_snapshots,
 )
-from storage.watch_list import set_watch_async
+from storage.watch_list import is_muted_async, set_mute_async, set_watch_async
 from web.charts import heatmap, time_chart
 from web.pages import query
 from web.pages.users import GENDERS
@@ -201,6 +201,7 @@ class ProfileController(Controller):
             ),
             event_limit=EVENT_LIMIT,
             p=person,
+            muted=await is_muted_async(db, person.username),
             s=person.sources,
             fields=fields(person),
             ranges={key: label for key, (label, _) in RANGES.items()},
@@ -253,4 +254,17 @@ class ProfileController(Controller):
             raise InvalidInput("watch", "expected true or false")
         await set_watch_async(db, [person.username], watch)
         persons.forget()  # the next read of this person shows the flag at once
+        return Redirect(f"/users/{person.username}", status_code=303)
+
+    @post("/{username:str}/mute", status_code=303)
+    async def mute(
+        self, request: Request[Any, Any, Any], db: Db, persons: Persons, username: Username
+    ) -> Redirect:
+        """Mutes or unmutes the person's going-live alerts (form field ``mute``), then back to
+        the profile (CSRF is checked before this runs, by :mod:`web.auth`)."""
+        person = _found(await persons.get(username), username)
+        mute = query.flag(dict(await request.form()), "mute")
+        if mute is None:
+            raise InvalidInput("mute", "expected true or false")
+        await set_mute_async(db, [person.username], mute)
         return Redirect(f"/users/{person.username}", status_code=303)
