@@ -81,7 +81,7 @@ def _format_status(report: StatusReport) -> str:
         state = report.scheduler
         lines.append(f"scheduler: {state.holder}" if state.active else "scheduler: no agent")
         for s in state.schedules:
-            every = s.cron or f"every {s.interval_seconds} s"
+            every = "keep running" if s.keep_running else s.cron or f"every {s.interval_seconds} s"
             plan = f"next {s.next_run_at:%Y-%m-%d %H:%M:%S}" if s.next_run_at else "not planned"
             plan = "paused" if s.paused else plan
             lines.append(f"  {s.name:<18} {s.spider:<18} {every:<18} {plan}")

@@ -27,11 +27,10 @@ import uvicorn
 
 from agent.alerts import AlertNotifier
 from agent.runner import CrawlRunner
-from agent.scheduler import Scheduler, Upkeep
+from agent.scheduler import Scheduler, Upkeep, held_spiders
 from agent.worker import Worker, sweep_abandoned
 from control_api.app import create_app
 from control_api.auth import load_or_create_token, token_path
-from roomwatch.catalog import unconfigured_spiders
 from roomwatch.config import Config, DatabaseConfig, EventsConfig
 from roomwatch.errors import EmbeddedDatabaseError
 from storage.database import connect
@@ -137,7 +136,7 @@ def crawl_services(config: Config, conninfo: str) -> Iterator[None]:
             ),
             Upkeep("summaries", lambda: refresh_summaries_now(conninfo), SUMMARY_REFRESH),
         ],
-        unconfigured=unconfigured_spiders(config),
+        held=held_spiders(config),
     )
     worker.start()
     try:

@@ -18,6 +18,17 @@ already queued or running, the firing is skipped and logged: the unique index ke
 
 **Live changes.** Every tick the scheduling agent compares a digest of the schedules'
 ``updated_at``; a changed schedule is re-added, so API changes apply within seconds.
+
+**Keep running.** A ``keep_running`` schedule (the ``room_events`` stream) is not an
+APScheduler job: every tick, if its spider has no queued or running job, it is queued again
+once :func:`storage.schedules.restart_due` says so (at once after a success, 10 s doubling to
+15 min after failures). Pausing it stops the restarts; the running job goes on until it ends or
+is cancelled.
+
+**Held spiders.** A spider whose required setting is empty (``SpiderInfo.requires``, e.g.
+``events.url``) is never fired (:func:`held_spiders`): its schedule stays, logged once as
+waiting for the setting, and shows no next run, so an install without an Events URL does not
+collect a failed job a minute.
 """
 
 from __future__ import annotations
@@ -39,6 +50,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from psycopg.conninfo import make_conninfo
 
+from roomwatch.catalog import SPIDERS
+from roomwatch.config import Config
 from roomwatch.errors import DatabaseError, JobConflict, RoomwatchError
 from storage.database import connect, try_lock
 from storage.jobs import Job, Trigger
@@ -48,6 +61,7 @@ from storage.schedules import (
     list_schedules,
     publish_next_runs,
     record_fired,
+    restart_due,
     schedules_version,
 )
 
@@ -62,6 +76,21 @@ class Upkeep(NamedTuple):
     name: str
     run: Callable[[], object]
     every: dt.timedelta
+
+
+def held_spiders(config: Config) -> dict[str, str]:
+    """Spiders that cannot run with this config, and why: their required setting is empty."""
+    held = {}
+    for info in SPIDERS.values():
+        if info.requires is None:
+            continue
+        value: Any = config
+        for part in info.requires.split("."):
+            value = getattr(value, part)
+        if not value:
+            variable = "ROOMWATCH_" + info.requires.replace(".", "_").upper()
+            held[info.name] = f"{info.requires} ({variable}) is not set"
+    return held
 
 
 def make_trigger(schedule: Schedule) -> tuple[BaseTrigger, float]:
@@ -103,8 +132,7 @@ class Scheduler:
         lock_retry_seconds: how often a standby agent tries to take the lock.
         upkeep: database upkeep (retention, due person summaries) run by the leading agent
             only, each at once when it takes the lock and then at its own interval.
-        unconfigured: spider -> the setting it needs and lacks
-            (``roomwatch.catalog.unconfigured_spiders``): its schedules do not fire.
+        held: spiders never to fire, with the reason (:func:`held_spiders`).
     """
 
     def __init__(
@@ -113,10 +141,10 @@ class Scheduler:
         submit: Submit,
         lock_retry_seconds: float = 30,
         upkeep: Sequence[Upkeep] = (),
-        unconfigured: Mapping[str, str] | None = None,
+        held: Mapping[str, str] | None = None,
     ) -> None:
         self._conninfo = conninfo
-        self._unconfigured = dict(unconfigured or {})
+        self._held = dict(held or {})
         self._upkeep = tuple(upkeep)
         self._submit = submit
         self._lock_retry = lock_retry_seconds
@@ -218,10 +246,31 @@ class Scheduler:
             self._version = version
         plan: dict[str, dt.datetime | None] = dict.fromkeys(self._loaded)
         for job in aps.get_jobs():
-            plan[job.id] = job.next_run_time
+            plan[job.id] = job.next_run_time if self._fires(job.id) else None
+        for name, schedule in self._loaded.items():
+            if schedule.keep_running and not schedule.paused and self._fires(name):
+                plan[name] = self._keep_running(conn, name, schedule)
         if plan != self._published:
             publish_next_runs(conn, plan)
             self._published = plan
+
+    def _fires(self, name: str) -> bool:
+        schedule = self._loaded.get(name)
+        return schedule is not None and schedule.spider not in self._held
+
+    def _keep_running(
+        self, conn: psycopg.Connection[Any], name: str, schedule: Schedule
+    ) -> dt.datetime | None:
+        """Queues the schedule's spider again if it is not running and its back-off is over;
+        returns when it is due next (None while it runs)."""
+        due = restart_due(conn, schedule.spider)
+        if due is None:
+            return None
+        when, wait = due
+        if wait > 0:
+            return when
+        self._fire(name)
+        return None
 
     def _reload(self, aps: BackgroundScheduler, schedules: list[Schedule]) -> None:
         now = dt.datetime.now(dt.UTC)
@@ -233,14 +282,17 @@ class Scheduler:
             before = self._loaded.get(name)
             if before is not None and before.updated_at == schedule.updated_at:
                 continue
-            if before is not None and not before.paused and before.spider not in self._unconfigured:
+            if before is not None and not before.paused and not before.keep_running:
                 aps.remove_job(name)
             if schedule.paused:
                 log.info("schedule %s: paused", name)
                 continue
-            if schedule.spider in self._unconfigured:
-                needs = self._unconfigured[schedule.spider]
-                log.info("schedule %s: not firing until %s is set", name, needs)
+            if schedule.spider in self._held:
+                log.info("schedule %s: not firing: %s", name, self._held[schedule.spider])
+                if schedule.keep_running:
+                    continue
+            if schedule.keep_running:
+                log.info("schedule %s: %s, kept running", name, schedule.spider)
                 continue
             trigger, period = make_trigger(schedule)
             start = first_run(schedule, trigger, now)
@@ -262,7 +314,7 @@ class Scheduler:
     def _fire(self, name: str) -> None:
         """Runs in APScheduler's pool: queues the schedule's crawl and records the firing."""
         schedule = self._loaded.get(name)
-        if schedule is None:
+        if schedule is None or schedule.spider in self._held:
             return
         job_id: int | None = None
         try:

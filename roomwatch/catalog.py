@@ -3,9 +3,9 @@
 The control API validates spider names against this without importing Scrapy, and the crawl
 runner takes its rules from here (browser crawls run one at a time; each has a timeout).
 
-A spider that reads an upstream only the owner's own setting opens (``stats.url``) names it in
-``needs``: without it the spider refuses to start, and its schedule does not fire
-(:func:`unconfigured_spiders`, read by the scheduler), so an install that never set it does
+A spider that reads an upstream only the owner's own setting opens (``events.url``,
+``stats.url``) names it in ``requires``: without it the spider refuses to start, and its
+schedule does not fire (``agent.scheduler.held_spiders``), so an install that never set it does
 not collect a failed job every few minutes.
 
 Spider arguments (``-a key=value``, ``"args"`` of ``POST /crawls``) become attributes of the
@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 import msgspec
 
 from roomwatch.errors import JobError
 
-if TYPE_CHECKING:
-    from roomwatch.config import Config
-
 _USERNAMES = re.compile(r"\s*[\w.-]+\s*(?:,\s*[\w.-]+\s*)*,?\s*")
 MAX_ARG_LENGTH = 5000
+MAX_SECONDS = 7 * 24 * 3600
 
 
 class SpiderArg(msgspec.Struct, frozen=True):
@@ -37,12 +35,13 @@ class SpiderArg(msgspec.Struct, frozen=True):
 
     Attributes:
         name: the argument's name.
-        kind: ``usernames`` (comma-separated usernames) or ``boolean`` (``true``/``false``).
+        kind: ``usernames`` (comma-separated usernames), ``boolean`` (``true``/``false``) or
+            ``seconds`` (a whole number of seconds, 1 to :data:`MAX_SECONDS`).
         description: one line for people (the OpenAPI schema of ``POST /crawls`` shows it).
     """
 
     name: str
-    kind: Literal["usernames", "boolean"]
+    kind: Literal["usernames", "boolean", "seconds"]
     description: str
 
 
@@ -55,8 +54,11 @@ class SpiderInfo(msgspec.Struct, frozen=True):
         timeout_seconds: the crawl process is terminated, then killed, after this long.
         description: one line for people.
         args: the arguments it takes; any other is refused.
-        needs: a setting (``section.key``) the spider cannot run without; while it is empty
-            the spider's schedules do not fire (the spider itself refuses to start).
+        runs_for: a long-running spider (a stream) ends itself, ``succeeded``, after this many
+            seconds, and a "keep running" schedule starts it again; its ``timeout_seconds`` is
+            longer, so the timeout only ends a stream that hangs.
+        requires: the setting it cannot start without (``events.url``); the scheduler does not
+            fire its schedules while that setting is empty.
     """
 
     name: str
@@ -64,7 +66,8 @@ class SpiderInfo(msgspec.Struct, frozen=True):
     timeout_seconds: int
     description: str
     args: tuple[SpiderArg, ...] = ()
-    needs: str = ""
+    runs_for: int | None = None
+    requires: str | None = None
 
 
 _ONLY = SpiderArg("usernames", "usernames", "ask about exactly these persons (a,b,c)")
@@ -95,29 +98,29 @@ SPIDERS: dict[str, SpiderInfo] = {
             args=(_CONFIRM,),
         ),
         SpiderInfo("followers", True, 900, "logged-in followers list", args=(_CONFIRM,)),
+        # The stream ends itself after an hour (``runs_for``); its keep-running schedule starts
+        # it again at once. The timeout, 10 minutes longer, only ends one that hangs.
+        SpiderInfo(
+            "room_events",
+            False,
+            3600 + 600,
+            "the owner's Events API stream (long-running)",
+            args=(
+                SpiderArg("until_idle", "boolean", "true: end at the first answer with no events"),
+                SpiderArg("run_seconds", "seconds", "end after this many seconds (default 3600)"),
+            ),
+            runs_for=3600,
+            requires="events.url",
+        ),
         SpiderInfo(
             "room_stats",
             False,
             120,
             "the owner's Stats API: follower count, viewers, token balance",
-            needs="stats.url",
+            requires="stats.url",
         ),
     )
 }
-
-
-def unconfigured_spiders(config: Config) -> dict[str, str]:
-    """Spider -> the setting it needs (``SpiderInfo.needs``) that ``config`` leaves empty."""
-    missing: dict[str, str] = {}
-    for info in SPIDERS.values():
-        if not info.needs:
-            continue
-        value: Any = config
-        for part in info.needs.split("."):
-            value = getattr(value, part)
-        if not value:
-            missing[info.name] = info.needs
-    return missing
 
 
 def arg_error(spider: str, key: str, value: object) -> str | None:
@@ -132,6 +135,15 @@ def arg_error(spider: str, key: str, value: object) -> str | None:
         if isinstance(value, bool) or value in ("true", "false"):
             return None
         return "expected true or false"
+    if arg.kind == "seconds":
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if (
+            isinstance(text, str)
+            and re.fullmatch("[0-9]{1,7}", text)
+            and 1 <= int(text) <= MAX_SECONDS
+        ):
+            return None
+        return f"expected a whole number of seconds from 1 to {MAX_SECONDS}"
     if not isinstance(value, str) or len(value) > MAX_ARG_LENGTH:
         return f"expected comma-separated usernames (at most {MAX_ARG_LENGTH} characters)"
     if not _USERNAMES.fullmatch(value):

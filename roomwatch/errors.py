@@ -182,3 +182,9 @@ class CountUnconfirmed(RoomwatchError):
 
     The message says which, with the count, its time and the names read.
     """
+
+
+TOKEN_REFUSED = "refused the token"  # noqa: S105 (words of a message, not a token)
+"""Words in a crawl job's error when an owner's API (Events, Stats) refused the configured token
+(HTTP 401/403): ``storage/alerts.py`` raises a ``token_refused`` alert from the first such job,
+since waiting will not fix it; the owner must create a new token and set the URL again."""

@@ -12,7 +12,7 @@ The URL holds the owner's token, a secret: the configuration registers both for 
 redaction, and nothing this spider records (its job error, its stats) quotes the URL. A job
 error names the path at most (``/statsapi/: HTTP 401``). Without ``stats.url`` the job is
 refused before it starts; the default schedule does not fire then (``roomwatch/catalog.py``
-``SpiderInfo.needs``). 401 and 403 mean a wrong or revoked token and fail the job saying so;
+``SpiderInfo.requires``). 401 and 403 mean a wrong or revoked token and fail the job saying so;
 429, 5xx and network errors are retried with the crawls' back-off (``crawler/middlewares.py``).
 """
 

@@ -19,9 +19,10 @@ import msgspec
 import psycopg
 
 from roomwatch.catalog import SPIDERS
+from roomwatch.errors import TOKEN_REFUSED
 from storage.follow_guard import HELD
 
-AlertKind = Literal["session_expired", "spider_failing", "follow_change_held"]
+AlertKind = Literal["session_expired", "spider_failing", "follow_change_held", "token_refused"]
 
 CLAIM_TIMEOUT = dt.timedelta(minutes=10)
 """Longer than any delivery takes (each target times out after 10 seconds), short enough that
@@ -83,11 +84,37 @@ ORDER BY j.spider
 """
 
 
+# Spiders whose newest finished crawl failed because an owner's API refused the token (the
+# Events or Stats API, HTTP 401/403): one crawl is enough, waiting will not fix it. The key
+# names the first such crawl since the last success, so a stream restarted (with its back-off)
+# and refused again is one alert; a success clears it.
+TOKEN_REFUSALS = f"""
+SELECT s.spider, j.job_id, j.finished_at, j.error_message, streak.first_refused
+FROM unnest(%(spiders)s::text[]) AS s(spider)
+CROSS JOIN LATERAL (
+    SELECT job_id, status, finished_at, error_message FROM crawl_jobs c
+    WHERE c.spider = s.spider AND c.status IN ('succeeded', 'failed')
+    ORDER BY c.job_id DESC LIMIT 1
+) j
+CROSS JOIN LATERAL (
+    SELECT min(job_id) AS first_refused FROM crawl_jobs f
+    WHERE f.spider = s.spider AND f.status = 'failed'
+      AND strpos(f.error_message, '{TOKEN_REFUSED}') > 0
+      AND f.job_id > coalesce(
+          (SELECT max(job_id) FROM crawl_jobs o WHERE o.spider = s.spider
+           AND o.status = 'succeeded'), 0)
+) streak
+WHERE j.status = 'failed' AND strpos(j.error_message, '{TOKEN_REFUSED}') > 0
+ORDER BY s.spider
+"""
+
+
 class Alert(msgspec.Struct, frozen=True, kw_only=True):
     """Something the owner should act on.
 
     Attributes:
-        kind: ``session_expired``, ``spider_failing`` or ``follow_change_held``.
+        kind: ``session_expired``, ``spider_failing``, ``follow_change_held`` or
+            ``token_refused``.
         subject: the session (``session 3``) or spider it is about.
         message: one line for people.
         since: when it started (the failed verification, the first failed crawl).
@@ -111,9 +138,10 @@ def build_alerts(
     failing: list[tuple[Any, ...]],
     failures_in_a_row: int,
     held: list[tuple[Any, ...]] | None = None,
+    refused: list[tuple[Any, ...]] | None = None,
 ) -> list[Alert]:
-    """Turns the rows of :data:`EXPIRED_SESSIONS`, :data:`FAILING_SPIDERS` and
-    :data:`HELD_FOLLOW_CHANGES` into alerts."""
+    """Turns the rows of :data:`EXPIRED_SESSIONS`, :data:`FAILING_SPIDERS`,
+    :data:`HELD_FOLLOW_CHANGES` and :data:`TOKEN_REFUSALS` into alerts."""
     alerts = [
         Alert(
             kind="session_expired",
@@ -125,6 +153,8 @@ def build_alerts(
         )
         for session_id, account, verified_at in sessions
     ]
+    # A spider whose token was refused is that alert only: its failure streak says nothing more.
+    refused_spiders = {row[0] for row in refused or []}
     alerts += [
         Alert(
             kind="spider_failing",
@@ -135,6 +165,7 @@ def build_alerts(
             key=f"spider_failing:{spider}:{first_job}",
         )
         for spider, first_job, since, last_error in failing
+        if spider not in refused_spiders
     ]
     alerts += [
         Alert(
@@ -146,6 +177,16 @@ def build_alerts(
         )
         for spider, job_id, finished_at, message, first_held in held or []
     ]
+    alerts += [
+        Alert(
+            kind="token_refused",
+            subject=spider,
+            message=f"{spider} job {job_id}: {message}",
+            since=finished_at,
+            key=f"token_refused:{spider}:{first_refused}",
+        )
+        for spider, job_id, finished_at, message, first_refused in refused or []
+    ]
     return alerts
 
 
@@ -154,7 +195,8 @@ def read_alerts(conn: psycopg.Connection[Any], failures_in_a_row: int) -> list[A
     sessions = conn.execute(EXPIRED_SESSIONS).fetchall()
     failing = conn.execute(FAILING_SPIDERS, alert_params(failures_in_a_row)).fetchall()
     held = conn.execute(HELD_FOLLOW_CHANGES).fetchall()
-    return build_alerts(sessions, failing, failures_in_a_row, held)
+    refused = conn.execute(TOKEN_REFUSALS, {"spiders": list(SPIDERS)}).fetchall()
+    return build_alerts(sessions, failing, failures_in_a_row, held, refused)
 
 
 def claim_notification(

@@ -8,7 +8,7 @@ same claims (``alert_notifications``); a read leaves out the keys already sent. 
 happened within :data:`WINDOW` is news: a first start, or a notifier back after a while, does
 not tell the past.
 
-* ``went_live``: a broadcast of ``person_broadcasts`` (migration 0019: the merged live state's
+* ``went_live``: a broadcast of ``person_broadcasts`` (migration 0017: the merged live state's
   sightings online, one row per broadcast) of a person watched or followed and not muted.
 * ``new_follower``/``lost_follower``: a ``follow_events`` row of the Events API stream (source
   ``events_api``); :func:`followers_digest` folds many of them into one ``followers_digest``.

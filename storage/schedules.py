@@ -1,10 +1,12 @@
 """Schedule rows: when each spider runs, kept in the database so API changes survive restarts.
 
-A schedule is ``interval_seconds`` or a five-field ``cron`` expression (evaluated in UTC, so a
-daylight-saving change never skips or repeats a run), and may be paused. The agent that holds
-the scheduler lock (:data:`SCHEDULER_LOCK`) reads these rows, reloads them when ``updated_at``
-moves, and writes back ``next_run_at`` and ``last_fired_at``. Sync functions serve the agent,
-the ``*_async`` twins serve the control API; both run the same SQL constants and validation.
+A schedule is ``interval_seconds``, a five-field ``cron`` expression (evaluated in UTC, so a
+daylight-saving change never skips or repeats a run), or ``keep_running`` (a long-running
+spider, started again whenever it ends: :func:`restart_due`), and may be paused. The agent
+that holds the scheduler lock (:data:`SCHEDULER_LOCK`) reads these rows, reloads them when
+``updated_at`` moves, and writes back ``next_run_at`` and ``last_fired_at``. Sync functions
+serve the agent, the ``*_async`` twins serve the control API; both run the same SQL constants
+and validation.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ SCHEDULER_LOCK = (0x726F6F6D, 1)
 DEFAULT_MIN_INTERVAL = 60
 MAX_INTERVAL = 366 * 24 * 3600  # a year; also keeps the value inside the integer column
 
-# name -> (spider, interval in seconds): the schedules a fresh database starts with.
-DEFAULT_SCHEDULES: dict[str, tuple[str, int]] = {
+# name -> (spider, interval in seconds, or None: keep running): the schedules a fresh database
+# starts with. A schedule whose spider lacks its required setting (``SpiderInfo.requires``,
+# ``events.url`` for the stream) is there but does not fire until the setting is made.
+DEFAULT_SCHEDULES: dict[str, tuple[str, int | None]] = {
     "affiliate": ("affiliate", 5 * 60),
     "cbhours_live": ("cbhours_live", 5 * 60),
     "cbhours_activity": ("cbhours_activity", 24 * 3600),
@@ -36,7 +40,13 @@ DEFAULT_SCHEDULES: dict[str, tuple[str, int]] = {
     "followers": ("followers", 6 * 3600),
     # The site refreshes the Stats API every 5 minutes; fires only once stats.url is set.
     "room_stats": ("room_stats", 5 * 60),
+    "room_events": ("room_events", None),
 }
+
+# A keep-running schedule starts its spider again at once after a success; after n failed
+# (or cancelled, or interrupted) runs in a row it waits base * 2 ** (n - 1) seconds, at most cap.
+RESTART_BASE_SECONDS = 10.0
+RESTART_CAP_SECONDS = 15 * 60.0
 
 
 class Schedule(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,6 +58,8 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
         args: the spider arguments it passes.
         interval_seconds: run every this many seconds (exclusive with ``cron``).
         cron: run at the times of this five-field crontab expression, in UTC.
+        keep_running: neither: the spider runs all the time; it is started again whenever it
+            ends (at once after a success, after a growing back-off after failures).
         paused: a paused schedule fires nothing until resumed.
         updated_at: when it was last changed (the agent reloads it then).
         next_run_at: the next run as planned by the scheduling agent; null while paused or
@@ -66,18 +78,22 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
     next_run_at: dt.datetime | None
     last_fired_at: dt.datetime | None
     last_job_id: int | None
+    keep_running: bool = False
 
 
 _COLUMNS = (
     "name, spider, args, interval_seconds, cron, paused, updated_at, next_run_at, "
-    "last_fired_at, last_job_id"
+    "last_fired_at, last_job_id, keep_running"
 )
 ALL_SCHEDULES = f"SELECT {_COLUMNS} FROM schedules ORDER BY name"
 SCHEDULES_VERSION = (
     "SELECT md5(coalesce(string_agg(name || '@' || updated_at::text, ',' ORDER BY name), '')) "
     "FROM schedules"
 )
-# Setting one of interval and cron clears the other (the table allows exactly one).
+# Setting one of interval and cron clears the other (the table allows exactly one). A
+# keep-running schedule has neither: its row is left alone when either is asked for (and
+# :data:`KEEP_RUNNING` tells the caller why nothing changed).
+KEEP_RUNNING = "SELECT keep_running FROM schedules WHERE name = %s"
 UPDATE_SCHEDULE = f"""
 UPDATE schedules SET
     interval_seconds = CASE WHEN %(cron)s::text IS NOT NULL THEN NULL
@@ -86,8 +102,10 @@ UPDATE schedules SET
     paused = coalesce(%(paused)s, paused),
     updated_at = clock_timestamp()
 WHERE name = %(name)s
+  AND NOT (keep_running AND (%(interval)s::int IS NOT NULL OR %(cron)s::text IS NOT NULL))
 RETURNING {_COLUMNS}
 """
+_NOT_TIMED = "a keep-running schedule has no interval or cron; only paused can change"
 
 
 def check_change(
@@ -124,8 +142,9 @@ def ensure_default_schedules(conn: Connection) -> list[str]:
     """
     with conn.transaction():
         rows = conn.execute(
-            "INSERT INTO schedules (name, spider, interval_seconds) "
-            "SELECT * FROM unnest(%s::text[], %s::text[], %s::int[]) "
+            "INSERT INTO schedules (name, spider, interval_seconds, keep_running) "
+            "SELECT name, spider, seconds, seconds IS NULL "
+            "FROM unnest(%s::text[], %s::text[], %s::int[]) AS d(name, spider, seconds) "
             "ON CONFLICT (name) DO NOTHING RETURNING name",
             [
                 list(DEFAULT_SCHEDULES),
@@ -177,7 +196,17 @@ def update_schedule(
     """
     params = _checked(name, change)
     with conn.transaction(), conn.cursor(row_factory=class_row(Schedule)) as cur:
-        return cur.execute(UPDATE_SCHEDULE, params).fetchone()
+        schedule = cur.execute(UPDATE_SCHEDULE, params).fetchone()
+        if schedule is None:
+            _refuse_timing(conn.execute(KEEP_RUNNING, [name]).fetchone())
+        return schedule
+
+
+def _refuse_timing(row: tuple[Any, ...] | None) -> None:
+    """Why an update found its schedule but changed nothing (a keep-running one was given an
+    interval or cron); nothing if there is no such schedule."""
+    if row is not None and row[0]:
+        raise ScheduleError("interval_seconds", _NOT_TIMED)
 
 
 def record_fired(conn: Connection, name: str, job_id: int | None) -> None:
@@ -215,4 +244,56 @@ async def update_schedule_async(
     params = _checked(name, change)
     async with conn.transaction(), conn.cursor(row_factory=class_row(Schedule)) as cur:
         await cur.execute(UPDATE_SCHEDULE, params)
-        return await cur.fetchone()
+        schedule = await cur.fetchone()
+        if schedule is None:
+            _refuse_timing(await (await conn.execute(KEEP_RUNNING, [name])).fetchone())
+        return schedule
+
+
+# The spider's active job, if any, and its newest finished jobs (enough to count a streak of
+# failures up to the cap), with the database's clock. A run cancelled because its agent stopped
+# says nothing about the spider: it is neither a success nor a failure of the streak.
+RESTART_STATE = """
+SELECT now(),
+       EXISTS (SELECT 1 FROM crawl_jobs WHERE spider = %(spider)s
+               AND status IN ('queued', 'running')),
+       coalesce((SELECT array_agg(status ORDER BY finished_at DESC, job_id DESC) FROM (
+           SELECT job_id, status, finished_at FROM crawl_jobs
+           WHERE spider = %(spider)s AND finished_at IS NOT NULL
+             AND finish_reason IS DISTINCT FROM 'shutdown'
+           ORDER BY finished_at DESC, job_id DESC LIMIT 16) recent), '{}'),
+       (SELECT max(finished_at) FROM crawl_jobs WHERE spider = %(spider)s)
+"""
+
+
+def restart_delay(failures: int) -> float:
+    """Seconds a keep-running schedule waits after ``failures`` unsuccessful runs in a row."""
+    if failures <= 0:
+        return 0.0
+    return min(RESTART_CAP_SECONDS, RESTART_BASE_SECONDS * 2.0 ** min(failures - 1, 16))
+
+
+def restart_due(conn: Connection, spider: str) -> tuple[dt.datetime, float] | None:
+    """When a keep-running schedule may start ``spider`` again, and the seconds until then
+    (0 when due); None while one of its jobs is queued or running.
+
+    Counted from the end of its newest finished job: at once after a success (or if it never
+    ran), :func:`restart_delay` after a streak of failed, cancelled or interrupted runs (one
+    cancelled by its agent's shutdown does not count, so an agent restart costs no back-off). The
+    state lives in ``crawl_jobs`` and the database's clock, so a restarted or another agent
+    keeps the same back-off.
+    """
+    row = conn.execute(RESTART_STATE, {"spider": spider}).fetchone()
+    assert row is not None
+    now, active, statuses, last_end = row
+    if active:
+        return None
+    failures = 0
+    for status in statuses:
+        if status == "succeeded":
+            break
+        failures += 1
+    if last_end is None:
+        return now, 0.0
+    due = last_end + dt.timedelta(seconds=restart_delay(failures))
+    return max(now, due), max(0.0, (due - now).total_seconds())

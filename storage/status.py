@@ -17,6 +17,7 @@ from storage.alerts import (
     EXPIRED_SESSIONS,
     FAILING_SPIDERS,
     HELD_FOLLOW_CHANGES,
+    TOKEN_REFUSALS,
     Alert,
     alert_params,
     build_alerts,
@@ -106,6 +107,7 @@ def status_queries(failures_in_a_row: int) -> dict[str, tuple[str, dict[str, Any
         "expired": (EXPIRED_SESSIONS, {}),
         "failing": (FAILING_SPIDERS, alert_params(failures_in_a_row)),
         "held": (HELD_FOLLOW_CHANGES, {}),
+        "refused": (TOKEN_REFUSALS, {"spiders": alert_params(failures_in_a_row)["spiders"]}),
     }
 
 
@@ -132,6 +134,7 @@ def assemble_status(
             [tuple(row.values()) for row in rows["failing"]],
             failures_in_a_row,
             [tuple(row.values()) for row in rows["held"]],
+            [tuple(row.values()) for row in rows.get("refused", [])],
         ),
     )
 

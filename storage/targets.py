@@ -14,6 +14,10 @@ from psycopg import sql
 
 from storage.room_events import INTEREST_METHODS
 
+# The Events API stream's stored position, read by the room_events spider in prepare(); it is
+# written (and defined) with the events themselves.
+from storage.room_events import stream_position as stream_position
+
 Connection = psycopg.Connection[Any]
 Interest = Literal["following", "follower", "watch", "room"]
 

@@ -162,3 +162,29 @@ def test_the_notifier_thread_survives_any_exception(
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "RuntimeError: unforeseen" in logged
     assert "hush" not in logged  # the webhook URL's token is redacted
+
+
+def test_a_refused_token_is_an_alert_at_once_one_per_streak(
+    db_url: str, webhook: HttpRecorder
+) -> None:
+    notifier = AlertNotifier(db_url, _alerting(webhook))
+    refused = "the Events API refused the token (HTTP 401): create a new one ..."
+    with psycopg.connect(db_url, autocommit=True) as db:
+
+        def run(status: str, error: str | None) -> int:
+            job = create_job(db, "room_events", {}, "schedule")
+            db.execute("UPDATE crawl_jobs SET status = 'running' WHERE job_id = %s", [job.job_id])
+            finish_job(db, job.job_id, status, finish_reason="finished", error_message=error)  # type: ignore[arg-type]
+            return job.job_id
+
+        first = run("failed", refused)
+        [sent] = notifier.check()  # one refusal is enough: waiting will not fix a token
+        assert (sent.kind, sent.subject) == ("token_refused", "room_events")
+        run("failed", refused)  # restarted by its schedule, refused again: the same alert
+        assert notifier.check() == []
+        assert [a.key for a in read_alerts(db, 2) if a.kind == "token_refused"] == [
+            f"token_refused:room_events:{first}"
+        ]
+        run("succeeded", None)  # a new token: the alert clears
+        assert [a for a in read_alerts(db, 2) if a.kind == "token_refused"] == []
+    assert webhook.bodies[0]["kind"] == "token_refused"

@@ -11,7 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from agent.scheduler import Scheduler, Upkeep, first_run, make_trigger
+from agent.scheduler import Scheduler, Upkeep, first_run, held_spiders, make_trigger
+from roomwatch.config import load_config
 from storage.jobs import Job, Trigger, create_job, finish_job
 from storage.schedules import Schedule, ensure_default_schedules, list_schedules
 
@@ -192,7 +193,9 @@ def test_a_schedule_whose_spider_is_not_configured_does_not_fire(
         )
     recorder = Recorder(db_url)
     scheduler = Scheduler(
-        db_url, recorder.submit_as("it"), unconfigured={"room_stats": "stats.url"}
+        db_url,
+        recorder.submit_as("it"),
+        held={"room_stats": "stats.url (ROOMWATCH_STATS_URL) is not set"},
     )
     schedulers.append(scheduler)
     scheduler.start()
@@ -210,3 +213,88 @@ def test_a_schedule_whose_spider_is_not_configured_does_not_fire(
         "SELECT name FROM schedules WHERE next_run_at IS NOT NULL ORDER BY name"
     ).fetchall()
     assert plan == [("affiliate",)]
+
+
+@pytest.fixture
+def stream_only(db_url: str) -> Iterator[Conn]:
+    """Defaults, every schedule paused but the keep-running ``room_events`` one."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        ensure_default_schedules(conn)
+        conn.execute("UPDATE schedules SET paused = name <> 'room_events'")
+        yield conn
+
+
+class Outcomes:
+    """A ``submit`` that queues a real job and ends it at once as ``status`` says."""
+
+    def __init__(self, db_url: str) -> None:
+        self.db_url = db_url
+        self.status = "succeeded"
+        self.fired = 0
+
+    def submit(self, spider: str, args: dict[str, Any], trigger: Trigger) -> Job:
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            job = create_job(conn, spider, args, trigger)
+            finish_job(conn, job.job_id, self.status, finish_reason=self.status)  # type: ignore[arg-type]
+        self.fired += 1
+        return job
+
+
+def _pause(conn: Conn, name: str, paused: bool) -> None:
+    conn.execute(
+        "UPDATE schedules SET paused = %s, updated_at = clock_timestamp() WHERE name = %s",
+        [paused, name],
+    )
+
+
+def test_a_keep_running_schedule_restarts_its_spider_until_paused_and_backs_off_after_failures(
+    db_url: str, stream_only: Conn, schedulers: list[Scheduler]
+) -> None:
+    outcomes = Outcomes(db_url)
+    scheduler = Scheduler(db_url, outcomes.submit)
+    schedulers.append(scheduler)
+    scheduler.start()
+    _wait(lambda: outcomes.fired >= 3)  # each run succeeded: started again at once
+    _pause(stream_only, "room_events", True)
+    time.sleep(1.5)
+    paused_at = outcomes.fired
+    time.sleep(2.5)
+    assert outcomes.fired == paused_at  # paused: never started again
+    outcomes.status = "failed"
+    _pause(stream_only, "room_events", False)
+    _wait(lambda: outcomes.fired == paused_at + 1)
+    time.sleep(4)
+    # One failure waits 10 s before the next start (a tight loop would have started 4 more).
+    assert outcomes.fired == paused_at + 1
+    row = stream_only.execute(
+        "SELECT next_run_at - (SELECT max(finished_at) FROM crawl_jobs) FROM schedules "
+        "WHERE name = 'room_events'"
+    ).fetchone()
+    assert row is not None and row[0] == dt.timedelta(seconds=10)
+
+
+def test_a_spider_without_its_setting_is_not_fired(
+    db_url: str, stream_only: Conn, schedulers: list[Scheduler]
+) -> None:
+    held = held_spiders(load_config({}))
+    assert held == {
+        "room_events": "events.url (ROOMWATCH_EVENTS_URL) is not set",
+        "room_stats": "stats.url (ROOMWATCH_STATS_URL) is not set",
+    }
+    url = "https://eventsapi.chaturbate.com/events/owner/t0ken/"
+    assert held_spiders(load_config({"ROOMWATCH_EVENTS_URL": url})) == {
+        "room_stats": "stats.url (ROOMWATCH_STATS_URL) is not set"
+    }
+    stats = "https://chaturbate.com/statsapi/?username=owner&token=" + "t" * 24
+    assert held_spiders(load_config({"ROOMWATCH_STATS_URL": stats})) == {
+        "room_events": "events.url (ROOMWATCH_EVENTS_URL) is not set"
+    }
+    outcomes = Outcomes(db_url)
+    scheduler = Scheduler(db_url, outcomes.submit, held=held)
+    schedulers.append(scheduler)
+    scheduler.start()
+    time.sleep(3)
+    assert outcomes.fired == 0
+    assert stream_only.execute(
+        "SELECT next_run_at FROM schedules WHERE name = 'room_events'"
+    ).fetchone() == (None,)

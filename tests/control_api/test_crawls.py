@@ -199,6 +199,28 @@ def test_bad_schedule_changes_name_the_field(
     _problem(client.patch("/api/v1/schedules/affiliate", json=body), 400, field)
 
 
+def test_the_keep_running_schedule_shows_and_only_pauses(
+    client: Client, conn: psycopg.Connection[Any]
+) -> None:
+    ensure_default_schedules(conn)
+    items = {s["name"]: s for s in client.get("/api/v1/schedules").json()["items"]}
+    stream = items["room_events"]
+    assert (stream["keep_running"], stream["interval_seconds"], stream["cron"]) == (
+        True,
+        None,
+        None,
+    )
+    assert items["affiliate"]["keep_running"] is False
+    _problem(
+        client.patch("/api/v1/schedules/room_events", json={"interval_seconds": 600}),
+        400,
+        "interval_seconds",
+    )
+    paused = client.patch("/api/v1/schedules/room_events", json={"paused": True})
+    assert paused.status_code == 200, paused.text
+    assert (paused.json()["paused"], paused.json()["keep_running"]) == (True, True)
+
+
 def test_unknown_schedule_is_404(client: Client, conn: psycopg.Connection[Any]) -> None:
     _problem(client.patch("/api/v1/schedules/nope", json={"paused": True}), 404, "name")
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from roomwatch.catalog import SPIDERS, check_spider_args, unconfigured_spiders
-from roomwatch.config import Config, StatsConfig
+from roomwatch.catalog import SPIDERS, check_spider_args
 from roomwatch.errors import JobError
 
 
@@ -18,14 +17,8 @@ def test_each_spider_takes_exactly_its_own_arguments() -> None:
         "followed_cams": ["confirm_loss"],
         "followers": ["confirm_loss"],
         "room_stats": [],
+        "room_events": ["until_idle", "run_seconds"],
     }
-
-
-def test_a_spider_needing_an_unset_setting_is_unconfigured() -> None:
-    assert unconfigured_spiders(Config()) == {"room_stats": "stats.url"}
-    url = "https://chaturbate.com/statsapi/?username=owner&token=" + "t" * 24
-    configured = Config(stats=StatsConfig(url=url))
-    assert "room_stats" not in unconfigured_spiders(configured)
 
 
 def test_allowed_arguments_come_back_as_the_strings_spiders_read() -> None:
@@ -38,6 +31,10 @@ def test_allowed_arguments_come_back_as_the_strings_spiders_read() -> None:
         "backfill": "d-e",
     }
     assert check_spider_args("affiliate", {}) == {}
+    assert check_spider_args("room_events", {"run_seconds": 90, "until_idle": True}) == {
+        "run_seconds": "90",
+        "until_idle": "true",
+    }
 
 
 @pytest.mark.parametrize(
@@ -51,6 +48,11 @@ def test_allowed_arguments_come_back_as_the_strings_spiders_read() -> None:
         ("cbhours_live", {"usernames": "a;b"}, "usernames: expected comma-separated usernames"),
         ("cbhours_live", {"usernames": ""}, "usernames: expected comma-separated usernames"),
         ("nope", {"x": "1"}, "x: not an argument of the nope spider (it takes: none)"),
+        ("room_events", {"position": "1-0"}, "position: not an argument of the room_events"),
+        ("room_events", {"run_seconds": "0"}, "run_seconds: expected a whole number of seconds"),
+        ("room_events", {"run_seconds": "1e3"}, "run_seconds: expected a whole number"),
+        ("room_events", {"run_seconds": True}, "run_seconds: expected a whole number"),
+        ("room_events", {"run_seconds": "\u00b2"}, "run_seconds: expected a whole number"),
     ],
 )
 def test_anything_else_is_refused_naming_it(
@@ -59,3 +61,10 @@ def test_anything_else_is_refused_naming_it(
     with pytest.raises(JobError) as refused:
         check_spider_args(spider, args)
     assert str(refused.value).startswith(message)
+
+
+def test_a_long_running_spider_ends_itself_before_its_timeout() -> None:
+    for info in SPIDERS.values():
+        if info.runs_for is not None:
+            # Its own end, plus a last long poll (at most 90 s held, 30 s margin), comes first.
+            assert info.runs_for + 120 < info.timeout_seconds

@@ -1,4 +1,4 @@
-"""``person_broadcasts`` (migration 0019): the broadcasts of persons of interest, kept by the
+"""``person_broadcasts`` (migration 0017): the broadcasts of persons of interest, kept by the
 triggers on ``person_summary`` from real Affiliate writes, one row per broadcast, not per poll."""
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ from storage.schedules import (
     DEFAULT_SCHEDULES,
     ensure_default_schedules,
     list_schedules,
+    restart_delay,
+    restart_due,
     schedules_version,
     update_schedule,
 )
@@ -32,7 +34,9 @@ def test_defaults_are_added_once_and_changes_survive(db: Conn) -> None:
         "followed_cams": ("followed_cams", 1800),
         "followers": ("followers", 21600),
         "room_stats": ("room_stats", 300),
+        "room_events": ("room_events", None),
     }
+    assert [n for n, s in by_name.items() if s.keep_running] == ["room_events"]
     update_schedule(db, "followers", interval_seconds=3600)
     assert ensure_default_schedules(db) == []
     followers = {s.name: s for s in list_schedules(db)}["followers"]
@@ -190,3 +194,46 @@ def test_a_notification_is_claimed_once_until_released(db: Conn) -> None:
     assert not claim_notification(db, "k")
     release_notification(db, "k")
     assert claim_notification(db, "k")
+
+
+def test_a_keep_running_schedule_can_be_paused_but_has_no_interval_or_cron(db: Conn) -> None:
+    ensure_default_schedules(db)
+    paused = update_schedule(db, "room_events", paused=True)
+    assert paused is not None
+    assert (paused.keep_running, paused.paused, paused.interval_seconds) == (True, True, None)
+    for change in ({"interval_seconds": 600}, {"cron": "* * * * *"}):
+        with pytest.raises(ScheduleError, match="keep-running") as caught:
+            update_schedule(db, "room_events", **change)  # type: ignore[arg-type]
+        assert caught.value.field == "interval_seconds"
+    after = {s.name: s for s in list_schedules(db)}["room_events"]
+    assert (after.keep_running, after.interval_seconds, after.cron) == (True, None, None)
+
+
+def _ended(db: Conn, spider: str, *statuses: str) -> None:
+    for status in statuses:
+        job = create_job(db, spider, {}, "schedule")
+        finish_job(db, job.job_id, status, finish_reason=status)  # type: ignore[arg-type]
+
+
+def test_restarts_come_at_once_after_a_success_and_back_off_after_failures(db: Conn) -> None:
+    assert [restart_delay(n) for n in range(8)] == [0, 10, 20, 40, 80, 160, 320, 640]
+    assert restart_delay(9) == restart_delay(60) == 900
+    due = restart_due(db, "room_events")
+    assert due is not None and due[1] == 0  # never ran: now
+    _ended(db, "room_events", "failed", "succeeded")
+    due = restart_due(db, "room_events")
+    assert due is not None and due[1] == 0
+    _ended(db, "room_events", "failed", "cancelled", "failed")  # three in a row
+    due = restart_due(db, "room_events")
+    assert due is not None
+    assert 30 < due[1] <= 40
+    active = create_job(db, "room_events", {}, "schedule")
+    assert restart_due(db, "room_events") is None  # one is queued: nothing to start
+    finish_job(db, active.job_id, "succeeded", finish_reason="finished")
+    due = restart_due(db, "room_events")
+    assert due is not None and due[1] == 0
+    # A run the agent's shutdown cancelled is no failure: the next agent restarts it at once.
+    stopped = create_job(db, "room_events", {}, "schedule")
+    finish_job(db, stopped.job_id, "cancelled", finish_reason="shutdown")
+    due = restart_due(db, "room_events")
+    assert due is not None and due[1] == 0
