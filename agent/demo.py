@@ -2,7 +2,8 @@
 
 Starts the upstream simulator (an Affiliate feed, CBHours with some trophy models, a site account
 ``demo`` that follows and is followed by simulated broadcasters), points a separate demo data dir
-(``data_dir/demo``, with its own embedded PostgreSQL) at it, logs in to the simulated site with
+(``data_dir/demo``, with its own embedded PostgreSQL) at it (the owner's Events and Stats API
+URLs too, with the simulated account's tokens), logs in to the simulated site with
 the form, runs every crawl once, then runs the agent with its API until SIGINT/SIGTERM. The real
 data dir and a configured database URL are never touched.
 
@@ -37,9 +38,22 @@ DEMO_ACCOUNT = "demo"
 TROPHIES = 6
 # Browser crawls first: they mark who is followed, which decides whom CBHours is asked about;
 # the live stats find the trophy persons whose activity is asked for. The Affiliate feed depends
-# on nothing and runs beside them all (SIDE_CRAWL).
-CRAWL_ORDER = ("followed_cams", "followers", "affiliate", "cbhours_live", "cbhours_activity")
-SIDE_CRAWL = "affiliate"
+# on nothing and runs beside them all, and so do the owner's room's crawls after it (SIDE_CRAWLS,
+# one after another): the Stats API, then the Events API stream read up to its first quiet
+# answer (the agent then keeps it running).
+CRAWL_ORDER = (
+    "followed_cams",
+    "followers",
+    "affiliate",
+    "cbhours_live",
+    "cbhours_activity",
+    "room_stats",
+    "room_events",
+)
+SIDE_CRAWLS = ("affiliate", "room_stats", "room_events")
+CRAWL_ARGS = {"room_events": {"until_idle": "true"}}
+# The demo room's history: a broadcast with a busy room's events (tips, visitors, chat, follows).
+ROOM_EVENTS = 400
 
 
 def _simulated_world(password: str) -> SimulatorState:
@@ -48,6 +62,8 @@ def _simulated_world(password: str) -> SimulatorState:
     account = state.site.add_account(
         DEMO_ACCOUNT, password, followed_online=15, followed_total=120, followers=40
     )
+    state.events.broadcast_start(DEMO_ACCOUNT)
+    state.events.burst(DEMO_ACCOUNT, ROOM_EVENTS, seed=1)
     trophy = account.follows.followed_names()[:TROPHIES]
     state.cbhours.add_trophy(*trophy)
     today = dt.datetime.now(dt.UTC).date()
@@ -67,6 +83,10 @@ def _demo_environment(config: Config, sim: SimulatorServer) -> dict[str, str]:
         "ROOMWATCH_AFFILIATE_WM": "demo",
         "ROOMWATCH_CBHOURS_URL": sim.cbhours_url,
         "ROOMWATCH_IMAGES_ALLOWED_HOSTS": "127.0.0.1",
+        "ROOMWATCH_EVENTS_URL": sim.events_url(DEMO_ACCOUNT),
+        "ROOMWATCH_EVENTS_ALLOWED_HOSTS": "127.0.0.1",
+        "ROOMWATCH_STATS_URL": sim.stats_url(DEMO_ACCOUNT),
+        "ROOMWATCH_STATS_ALLOWED_HOSTS": "127.0.0.1",
     }
 
 
@@ -85,12 +105,12 @@ def run_demo(config: Config) -> None:
             migrate(conninfo, demo)
             runner = CrawlRunner(demo, conninfo)
             with ThreadPoolExecutor(max_workers=1) as side:
-                side_crawl = side.submit(_crawl, runner, SIDE_CRAWL)
+                side_crawls = side.submit(lambda: [_crawl(runner, s) for s in SIDE_CRAWLS])
                 _log_in(demo, conninfo, password)
                 for spider in CRAWL_ORDER:
-                    if spider != SIDE_CRAWL:
+                    if spider not in SIDE_CRAWLS:
                         _crawl(runner, spider)
-                side_crawl.result()
+                side_crawls.result()
         run_agent(demo)
 
 
@@ -104,7 +124,7 @@ def _log_in(demo: Config, conninfo: str, password: str) -> None:
 
 def _crawl(runner: CrawlRunner, spider: str) -> Job:
     """Runs one crawl to its end and prints how it went."""
-    job = runner.run(runner.submit(spider, {}, "cli").job_id)
+    job = runner.run(runner.submit(spider, CRAWL_ARGS.get(spider, {}), "cli").job_id)
     items = ", ".join(f"{n} {kind}" for kind, n in sorted(job.items.items()))
     print(f"  {SPIDERS[spider].description}: {job.status} ({items or 'nothing'})", flush=True)
     return job

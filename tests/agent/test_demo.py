@@ -25,6 +25,8 @@ def test_demo_crawls_everything_and_serves_the_results() -> None:
         # Paced at 1 s, the activity backfill alone took a third of the run; the demo's simulated
         # CBHours admits what the configured pace asks for (still enforced: too fast is a 429).
         "ROOMWATCH_CBHOURS_MIN_INTERVAL_SECONDS": "0.05",
+        # The stream's first run ends at its first quiet answer, held this long by the server.
+        "ROOMWATCH_EVENTS_TIMEOUT_SECONDS": "1",
         # The agent's schedules start every crawl again at once; at SIGTERM they are cancelled
         # instead of awaited (up to 20 s): the exit must be clean either way.
         "ROOMWATCH_AGENT_SHUTDOWN_GRACE_SECONDS": "0",
@@ -45,7 +47,7 @@ def test_demo_crawls_everything_and_serves_the_results() -> None:
         assert (
             f"roomwatch web UI on http://127.0.0.1:{port}/ (sign in with the API token)" in output
         )
-        assert output.count(": succeeded (") == 5, output  # every crawl, once
+        assert output.count(": succeeded (") == 7, output  # every crawl, once
         login = httpx.get(f"http://127.0.0.1:{port}/users", follow_redirects=True)
         assert login.status_code == 200
         assert 'id="login-form"' in login.text  # the first look is a page, behind sign-in
@@ -57,6 +59,11 @@ def test_demo_crawls_everything_and_serves_the_results() -> None:
             headers=auth,
         ).json()
         assert len(followed["items"]) > 50
+        # The owner's room: the stream read, the Stats API answered.
+        events = httpx.get(f"http://127.0.0.1:{port}/api/v1/room/events", headers=auth).json()
+        assert len(events["items"]) > 10
+        stats = httpx.get(f"http://127.0.0.1:{port}/api/v1/room/stats", headers=auth).json()
+        assert stats["points"] and stats["points"][-1]["num_followers"] > 0
         assert not (data_dir / "api-token").exists()  # the real data dir stays untouched
     finally:
         proc.send_signal(signal.SIGTERM)
