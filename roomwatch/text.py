@@ -38,6 +38,9 @@ def clean_json(body: bytes) -> bytes:
     is cleaned, not kept byte for byte. A body that is not JSON is returned unchanged (minus
     raw NUL bytes), for the decoder to refuse with its own message.
     """
+    # Plain byte searches first (memchr-fast): the pattern alone read a 25 KB page in 1.4 ms.
+    if not (b"\x00" in body or b"\\u0000" in body or b"\\ud" in body or b"\\uD" in body):
+        return body
     if _SUSPECT_JSON.search(body) is None:
         return body
     body = body.replace(b"\x00", b"")
