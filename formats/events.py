@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_args
 
 import msgspec
 
 from formats.cbhours import where
 from roomwatch.errors import DecodeError
 from roomwatch.text import clean_json
-from storage.records import RoomEvent, gender_code
+from storage.records import RoomEvent, RoomMethod, gender_code
 
 
 class _User(msgspec.Struct):
@@ -90,20 +90,7 @@ _answer = msgspec.json.Decoder(_Answer)
 _event = msgspec.json.Decoder(_Event)
 _bare = msgspec.json.Decoder(_Bare)
 
-METHODS = (
-    "broadcastStart",
-    "broadcastStop",
-    "userEnter",
-    "userLeave",
-    "follow",
-    "unfollow",
-    "fanclubJoin",
-    "chatMessage",
-    "privateMessage",
-    "tip",
-    "roomSubjectChange",
-    "mediaPurchase",
-)
+METHODS: tuple[str, ...] = get_args(RoomMethod)
 """The documented methods (FORMATS.md §6.1)."""
 
 # The part of ``object`` each documented method is about; an event without it is refused.

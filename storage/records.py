@@ -17,6 +17,7 @@ A field of a record is a column of the table that stores it, by the same name
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 import msgspec
 
@@ -154,6 +155,24 @@ class WriteResult(msgspec.Struct, frozen=True):
     inserted: int
     duplicates: int
     set_aside: tuple[str, ...] = ()
+
+
+RoomMethod = Literal[
+    "broadcastStart",
+    "broadcastStop",
+    "userEnter",
+    "userLeave",
+    "follow",
+    "unfollow",
+    "fanclubJoin",
+    "chatMessage",
+    "privateMessage",
+    "tip",
+    "roomSubjectChange",
+    "mediaPurchase",
+]
+"""The Events API's documented methods (FORMATS.md §6.1); an event of another method is
+stored too, with its method as sent."""
 
 
 class RoomEvent(msgspec.Struct, frozen=True, kw_only=True):

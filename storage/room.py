@@ -17,26 +17,11 @@ occurred_at), (account, username, occurred_at)).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 from psycopg import AsyncConnection, sql
 from psycopg.rows import class_row
-
-RoomMethod = Literal[
-    "broadcastStart",
-    "broadcastStop",
-    "userEnter",
-    "userLeave",
-    "follow",
-    "unfollow",
-    "fanclubJoin",
-    "chatMessage",
-    "privateMessage",
-    "tip",
-    "roomSubjectChange",
-    "mediaPurchase",
-]
 
 
 class RoomEventRow(msgspec.Struct, frozen=True, kw_only=True):
