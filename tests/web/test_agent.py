@@ -194,6 +194,7 @@ def test_run_now_queues_a_job_and_a_second_is_a_409_linking_it(
     # The allow-listed arguments are the form's options.
     assert 'name="args.confirm_loss" value="true"' in _row(page, 'data-spider="followers"')
     assert 'name="args.usernames"' in _row(page, 'data-spider="cbhours_live"')
+    assert 'name="args.run_seconds" type="number"' in _row(page, 'data-spider="room_events"')
     assert "args." not in _row(page, 'data-spider="affiliate"')
 
     started = client.post(
