@@ -150,3 +150,66 @@ def test_a_short_database_password_is_masked_where_it_stands_alone() -> None:
     load_config({"ROOMWATCH_DATABASE_URL": "postgresql://u:Xq@h/db"})
     line = redact('connection to postgresql://u:Xq@h/db failed: password "Xq" rejected; Xqz')
     assert line == 'connection to postgresql://u:***@h/db failed: password "***" rejected; Xqz'
+
+
+EVENTS_TOKEN = "evtok-9f8e7d6c5b4a39281706"
+STATS_TOKEN = "sttok-0a1b2c3d4e5f60718293"
+
+
+def test_the_owner_api_urls_name_the_account_and_hide_the_token() -> None:
+    config = load_config(
+        {
+            "ROOMWATCH_EVENTS_URL": f"https://eventsapi.chaturbate.com/events/Owner/{EVENTS_TOKEN}/",
+            "ROOMWATCH_STATS_URL": (
+                f"https://chaturbate.com/statsapi/?username=Owner&token={STATS_TOKEN}"
+            ),
+        }
+    )
+    assert (config.events.account, config.events.token) == ("owner", EVENTS_TOKEN)
+    assert (config.stats.account, config.stats.token) == ("owner", STATS_TOKEN)
+    line = f"GET {config.events.url} and {config.stats.url}"
+    assert EVENTS_TOKEN not in redact(line) and STATS_TOKEN not in redact(line)
+    assert load_config({}).events.account == ""
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"ROOMWATCH_EVENTS_URL": f"https://evil.example/events/owner/{EVENTS_TOKEN}/"},
+            "events.url (ROOMWATCH_EVENTS_URL): host 'evil.example' is not one of allowed_hosts",
+        ),
+        (
+            {"ROOMWATCH_EVENTS_URL": f"https://eventsapi.chaturbate.com/{EVENTS_TOKEN}"},
+            "events.url (ROOMWATCH_EVENTS_URL): expected the shape https://HOST/events/",
+        ),
+        (
+            {"ROOMWATCH_STATS_URL": f"https://chaturbate.com/statsapi/?token={STATS_TOKEN}"},
+            "stats.url (ROOMWATCH_STATS_URL): expected the shape https://HOST/statsapi/",
+        ),
+        (
+            {"ROOMWATCH_STATS_URL": f"ftp://chaturbate.com/?username=o&token={STATS_TOKEN}"},
+            "stats.url (ROOMWATCH_STATS_URL): expected an http(s) URL",
+        ),
+        (
+            {"ROOMWATCH_STATS_ALLOWED_HOSTS": "Chaturbate.com"},
+            "stats.allowed_hosts (ROOMWATCH_STATS_ALLOWED_HOSTS): expected lower-case host names",
+        ),
+    ],
+)
+def test_a_bad_owner_api_url_is_refused_without_showing_it(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as failure:
+        load_config(env)
+    text = str(failure.value)
+    assert message in text
+    assert EVENTS_TOKEN not in text and STATS_TOKEN not in text
+
+
+def test_an_owner_api_url_on_an_allowed_test_host_is_taken() -> None:
+    url = f"http://127.0.0.1:8899/events/owner/{EVENTS_TOKEN}/"
+    config = load_config(
+        {"ROOMWATCH_EVENTS_URL": url, "ROOMWATCH_EVENTS_ALLOWED_HOSTS": "127.0.0.1"}
+    )
+    assert config.events.url == url and config.events.allowed_hosts == ["127.0.0.1"]
