@@ -503,9 +503,54 @@ class ImagesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     )
     max_bytes: PositiveInt = 2 * 1024 * 1024
     max_pixels: PositiveInt = 4_000_000
+    store: Literal["files", "database"] = "files"
 
     def __post_init__(self) -> None:
         _check_hosts(self.allowed_hosts)
+
+
+class ScrapydConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The Scrapyd nodes crawls go to when ``runner = "scrapyd"``.
+
+    Attributes:
+        urls: each node's root URL (``http://node1:6800``); credentials may be in the URL
+            (``http://user:pass@node1:6800``) or in ``username``/``password``, never both.
+        username, password: HTTP basic auth for every node (the password is a secret).
+        project: the Scrapyd project name the agent deploys to and schedules in.
+        poll_seconds: how often a running job's node is asked about it.
+        timeout_seconds: one request to a node; a node that does not answer in time counts
+            as down for that round.
+    """
+
+    urls: list[str] = msgspec.field(default_factory=list)
+    username: str = ""
+    password: str = ""
+    project: str = "roomwatch"
+    poll_seconds: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+
+    def __post_init__(self) -> None:
+        if self.password:
+            register_secret(self.password, always=True)
+        for url in self.urls:
+            _check_http_url(url, "urls")
+            parts = urlsplit(url)
+            if parts.password:
+                register_secret(parts.password, always=True)
+                if self.username or self.password:
+                    raise ValueError(
+                        "urls: credentials both in a node URL and in username/password"
+                    )
+
+
+class MetricsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``GET /metrics`` (Prometheus text format).
+
+    Attributes:
+        public: serve it without the API token. Refused unless the API listens on loopback.
+    """
+
+    public: bool = False
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -530,6 +575,23 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     images: ImagesConfig = msgspec.field(default_factory=ImagesConfig)
     events: EventsConfig = msgspec.field(default_factory=EventsConfig)
     stats: StatsConfig = msgspec.field(default_factory=StatsConfig)
+    runner: Literal["local", "scrapyd"] = "local"
+    scrapyd: ScrapydConfig = msgspec.field(default_factory=ScrapydConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+
+    def __post_init__(self) -> None:
+        if self.runner == "scrapyd":
+            if not self.scrapyd.urls:
+                raise ValueError("runner: scrapyd needs at least one node in scrapyd.urls")
+            if self.images.store == "files":
+                raise ValueError(
+                    'runner: scrapyd nodes cannot share data_dir; set images.store = "database"'
+                )
+        if self.metrics.public and self.api.host not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError(
+                f"metrics: public is allowed only while the API listens on loopback "
+                f"(api.host is {self.api.host!r})"
+            )
 
     @property
     def data_path(self) -> Path:
@@ -557,6 +619,7 @@ _LIST_KEYS = {
     ("images", "allowed_hosts"),
     ("events", "allowed_hosts"),
     ("stats", "allowed_hosts"),
+    ("scrapyd", "urls"),
 }
 
 

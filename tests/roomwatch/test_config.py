@@ -213,3 +213,37 @@ def test_an_owner_api_url_on_an_allowed_test_host_is_taken() -> None:
         {"ROOMWATCH_EVENTS_URL": url, "ROOMWATCH_EVENTS_ALLOWED_HOSTS": "127.0.0.1"}
     )
     assert config.events.url == url and config.events.allowed_hosts == ["127.0.0.1"]
+
+
+def test_the_scrapyd_runner_needs_nodes_and_shared_images() -> None:
+    with pytest.raises(ConfigError, match=r"scrapyd needs at least one node in scrapyd\.urls"):
+        load_config({"ROOMWATCH_RUNNER": "scrapyd"})
+    with pytest.raises(ConfigError, match=r'images\.store = "database"'):
+        load_config({"ROOMWATCH_RUNNER": "scrapyd", "ROOMWATCH_SCRAPYD_URLS": "http://a:6800"})
+    config = load_config(
+        {
+            "ROOMWATCH_RUNNER": "scrapyd",
+            "ROOMWATCH_SCRAPYD_URLS": "http://a:6800, http://b:6800",
+            "ROOMWATCH_IMAGES_STORE": "database",
+        }
+    )
+    assert config.scrapyd.urls == ["http://a:6800", "http://b:6800"]
+    assert load_config({}).runner == "local"
+
+
+def test_scrapyd_credentials_are_secrets_and_said_once() -> None:
+    with pytest.raises(ConfigError, match="credentials both in a node URL and in username"):
+        load_config(
+            {
+                "ROOMWATCH_SCRAPYD_URLS": "http://u:nodepass-in-url@a:6800",
+                "ROOMWATCH_SCRAPYD_PASSWORD": "other-secret-pass",
+            }
+        )
+    load_config({"ROOMWATCH_SCRAPYD_URLS": "http://u:nodepass-in-url@a:6800"})
+    assert "nodepass-in-url" not in redact("node http://u:nodepass-in-url@a:6800")
+
+
+def test_public_metrics_only_on_loopback() -> None:
+    assert load_config({"ROOMWATCH_METRICS_PUBLIC": "true"}).metrics.public
+    with pytest.raises(ConfigError, match="only while the API listens on loopback"):
+        load_config({"ROOMWATCH_METRICS_PUBLIC": "true", "ROOMWATCH_API_HOST": "0.0.0.0"})
