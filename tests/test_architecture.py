@@ -61,7 +61,7 @@ STORAGE_ACCESS: dict[str, set[str] | None] = {
     "formats/": set(),
     "spiders/": {"storage.targets"},  # reads, in prepare(), with the crawl process's connection
     "crawler/items.py": set(),
-    "crawler/middlewares.py": set(),
+    "crawler/middlewares.py": {"storage.pace"},  # the shared pace, on the pool's connections
     "crawler/pipelines.py": None,  # item type -> writer
     "crawler/database.py": {"storage.database"},  # the pool
     "crawler/extensions.py": {"storage.jobs"},  # the job row's progress

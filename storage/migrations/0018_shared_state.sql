@@ -28,3 +28,30 @@ CREATE TABLE request_paces (
     next_at  timestamptz NOT NULL
 );
 INSERT INTO request_paces (name, next_at) VALUES ('cbhours', '-infinity');
+
+-- Takes the pace's slot if it is due: then the next one is an interval from now, and 0 is
+-- returned; else nothing changes and the seconds left are returned (the caller waits, then
+-- asks again). The clock is read once the row is locked, so a taker that waited for the lock
+-- counts from when it got it. A slot more than an hour ahead cannot come from a pace (a
+-- hold-off is capped far below): it is taken as due.
+CREATE FUNCTION roomwatch_take_slot(pace text, seconds float8) RETURNS float8
+LANGUAGE plpgsql AS $$
+DECLARE
+    due timestamptz;
+    at  timestamptz;
+BEGIN
+    SELECT next_at INTO due FROM request_paces WHERE name = pace FOR UPDATE;
+    at := clock_timestamp();
+    IF NOT FOUND THEN
+        INSERT INTO request_paces (name, next_at)
+        VALUES (pace, at + make_interval(secs => seconds))
+        ON CONFLICT (name) DO NOTHING;
+        RETURN CASE WHEN FOUND THEN 0 ELSE seconds END;
+    END IF;
+    IF due <= at OR due > at + interval '1 hour' THEN
+        UPDATE request_paces SET next_at = at + make_interval(secs => seconds) WHERE name = pace;
+        RETURN 0;
+    END IF;
+    RETURN extract(epoch FROM due - at);
+END
+$$;
