@@ -32,10 +32,9 @@ import re
 import threading
 import time
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from psycopg import Connection
 from scrapy import signals
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.http import Request, Response
@@ -50,6 +49,9 @@ from twisted.python.failure import Failure
 from crawler.database import CrawlDatabase
 from roomwatch.config import BackoffConfig, Config
 from storage.pace import CBHOURS, hold_off, take_slot
+
+if TYPE_CHECKING:
+    from psycopg import Connection
 
 
 async def pause(seconds: float) -> None:

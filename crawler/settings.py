@@ -92,6 +92,8 @@ def crawl_settings(
         }
         settings["IMAGES_STORE"] = str(images_dir(config.data_path))
     if spider.browser:
+        # One browser per account, wherever the crawl runs (crawler/account_lock.py).
+        settings["EXTENSIONS"] = {**settings["EXTENSIONS"], "crawler.account_lock.AccountLock": 200}
         handler = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
         scheme = urlsplit(config.chaturbate.url).scheme
         settings["DOWNLOAD_HANDLERS"] = {scheme: handler}

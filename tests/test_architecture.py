@@ -65,6 +65,7 @@ STORAGE_ACCESS: dict[str, set[str] | None] = {
     "crawler/pipelines.py": None,  # item type -> writer
     "crawler/database.py": {"storage.database"},  # the pool
     "crawler/extensions.py": {"storage.jobs"},  # the job row's progress
+    "crawler/account_lock.py": {"storage.browser_lock"},  # one browser per account
     "crawler/crawl.py": {"storage.database", "storage.embedded", "storage.jobs"},  # the job
     "crawler/settings.py": {"storage.images"},  # where thumbnails are kept
     "crawler/images.py": {"storage.images"},
