@@ -133,14 +133,8 @@ class DatabaseStore:
         """Scrapy's "is it stored, and when": unknown here, so always downloaded."""
         return {}
 
-    def persist_file(
-        self,
-        path: str | os.PathLike[str],
-        buf: BytesIO,
-        info: MediaPipeline.SpiderInfo,
-        meta: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
+    def persist_file(self, *args: Any, **kwargs: Any) -> None:
+        """Never called (see the class docstring)."""
         raise TypeError("the database store keeps nothing itself; the item carries the bytes")
 
 
