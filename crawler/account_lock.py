@@ -11,7 +11,7 @@ again (failing fast keeps a node's slot free; waiting could outlast the other cr
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from scrapy import signals
 from scrapy.exceptions import CloseSpider
@@ -19,6 +19,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
 from crawler.database import CrawlDatabase
+from roomwatch.logs import redact
 from spiders.base import RoomwatchSpider
 from storage.browser_lock import take_account_lock
 
@@ -46,23 +47,39 @@ class AccountLock:
     async def spider_opened(self, spider: Any) -> None:
         """Takes the lock, or closes the spider before its first request.
 
+        The crawl never goes on without the lock: a spider given no account, or a database
+        that cannot be asked, closes it too (an exception here would only be logged by Scrapy,
+        and the browser would start unchecked).
+
         Raises:
-            CloseSpider: another crawl holds the account (reason ``account_busy``).
+            CloseSpider: another crawl holds the account (``account_busy``), or the lock could
+                not be taken (``account_lock_failed``).
         """
         account = getattr(spider, "account", None)
-        if not isinstance(account, str):
-            raise RuntimeError(f"the browser spider {spider.name} was given no account")
-        taken = await maybe_deferred_to_future(deferToThread(self._take, account))
-        if taken:
-            return
-        message = (
-            f"another browser crawl of the account {account} is running (one browser per "
-            "account); this one did not start"
-        )
+        if not isinstance(account, str) or not account:
+            self._refuse(spider, "the browser crawl was given no account", "account_lock_failed")
+        try:
+            taken = await maybe_deferred_to_future(deferToThread(self._take, account))
+        except Exception as exc:  # noqa: BLE001 (any failure to lock refuses the crawl, by name)
+            self._refuse(
+                spider,
+                f"cannot take the lock of the account {account}: {redact(str(exc))}",
+                "account_lock_failed",
+            )
+        if not taken:
+            self._refuse(
+                spider,
+                f"another browser crawl of the account {account} is running (one browser per "
+                "account); this one did not start",
+                FINISH_REASON,
+            )
+
+    @staticmethod
+    def _refuse(spider: Any, message: str, reason: str) -> NoReturn:
         log.warning("%s", message)
         if isinstance(spider, RoomwatchSpider):
             spider.fail(message)
-        raise CloseSpider(FINISH_REASON)
+        raise CloseSpider(reason)
 
     def _take(self, account: str) -> bool:
         # Looked up now: extensions are made one by one, the pool's maybe after this one.

@@ -3,10 +3,16 @@ second one for the same account does not start (real crawl processes, real Chrom
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import psycopg
+import pytest
+from scrapy import Spider
+from scrapy.exceptions import CloseSpider
+from scrapy.utils.test import get_crawler
 
+from crawler.account_lock import AccountLock
 from roomwatch.config import Config
 from storage.browser_lock import account_lock_held, account_lock_key, take_account_lock
 from storage.database import unlock
@@ -63,3 +69,10 @@ def test_the_crawl_holds_the_lock_for_its_whole_run_and_lets_it_go(
         assert seen_held
         assert not account_lock_held(conn, ACCOUNT)
         assert take_account_lock(conn, ACCOUNT)  # free for the next crawl
+
+
+def test_a_browser_crawl_given_no_account_is_refused_not_run_unlocked() -> None:
+    spider = Spider(name="followers")  # no account argument
+    with pytest.raises(CloseSpider) as closed:
+        asyncio.run(AccountLock(get_crawler()).spider_opened(spider))
+    assert closed.value.reason == "account_lock_failed"
