@@ -19,6 +19,7 @@ which does the same on an ``AsyncConnection`` and its decryption in a worker thr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from functools import partial
@@ -281,7 +282,8 @@ def carry_session_files(conn: Connection, config: Config) -> int:
     already stored (a crash came between) only has its file removed. A file that is missing, or
     a name that is not a plain file inside ``data_dir/sessions``, is not read: the row stays
     without a state (loading it says so) and a warning names the session. Files no row names
-    are left alone. Run by :func:`agent.runtime.migrate` and the ``sessions``/``login`` CLI.
+    are left alone; the folder goes once it is empty. Run by :func:`agent.runtime.migrate` and
+    the ``sessions``/``login`` CLI.
     """
     if conn.info.transaction_status != pq.TransactionStatus.IDLE:
         conn.commit()  # each step below must be committed before the next one
@@ -311,6 +313,9 @@ def carry_session_files(conn: Connection, config: Config) -> int:
         path.unlink(missing_ok=True)  # only now: its row holds the content
         with conn.transaction():
             forget_login_session_file(conn, legacy.session_id, legacy.file_name)
+    if rows:
+        with contextlib.suppress(OSError):  # not empty: files no row named, left alone
+            sessions_dir(config).rmdir()
     if carried:
         _log.info("carried %d session file(s) into the database", carried)
     return carried

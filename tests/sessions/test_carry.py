@@ -68,6 +68,7 @@ def test_files_are_carried_in_and_removed_once_their_rows_hold_them(
     assert "0018_shared_state.sql" in migrate(before_0018, config)
 
     assert not alice_file.exists() and not bob_file.exists()
+    assert not sessions_dir(config).exists()  # emptied, then removed
     with psycopg.connect(before_0018, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT session_id, state, file_name FROM login_sessions ORDER BY session_id"
@@ -92,6 +93,7 @@ def test_a_carry_cut_short_after_the_commit_finishes_the_next_time(
     migrate(before_0018, config)
     with psycopg.connect(before_0018, autocommit=True) as conn:
         # As if the process died after committing the state, before removing the file.
+        path.parent.mkdir(mode=0o700)
         path.write_bytes(b"the file left behind")
         conn.execute(
             "UPDATE login_sessions SET file_name = %s WHERE session_id = %s",
