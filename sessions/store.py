@@ -50,6 +50,7 @@ from storage.login_sessions import (
     insert_login_session,
     insert_login_session_async,
     legacy_session_files,
+    lock_legacy_session_file,
     login_session_state,
     login_session_state_async,
     set_login_session_status,
@@ -274,6 +275,30 @@ async def delete_session_async(
     return row
 
 
+def _carried_file(conn: Connection, config: Config, legacy: LegacyFile) -> Path | None:
+    """Stores a locked legacy row's file as its state (unless it holds it already); the file
+    to remove then, or None when it cannot be carried (said in a warning)."""
+    try:
+        path = legacy_file(config, legacy)
+    except SessionError as exc:
+        _log.warning("%s", exc)
+        return None
+    if legacy.carried:
+        return path
+    try:
+        sealed = path.read_bytes()
+    except OSError as exc:
+        _log.warning(
+            "session #%d: its file could not be carried into the database (%s); "
+            "delete the session and log in again",
+            legacy.session_id,
+            exc.strerror,
+        )
+        return None
+    carry_login_session_state(conn, legacy.session_id, legacy.file_name, sealed)
+    return path
+
+
 def carry_session_files(conn: Connection, config: Config) -> int:
     """Moves session files from before migration 0018 into their rows; returns how many.
 
@@ -290,26 +315,16 @@ def carry_session_files(conn: Connection, config: Config) -> int:
     with conn.transaction():
         rows = legacy_session_files(conn)
     carried = 0
-    for legacy in rows:
-        try:
-            path = legacy_file(config, legacy)
-        except SessionError as exc:
-            _log.warning("%s", exc)
+    for candidate in rows:
+        # One carrier per row at a time (an agent and a CLI starting together): the row is
+        # locked, and read again, while its file is read and its state stored.
+        with conn.transaction():
+            legacy = lock_legacy_session_file(conn, candidate.session_id)
+            path = _carried_file(conn, config, legacy) if legacy is not None else None
+            if legacy is not None and path is not None and not legacy.carried:
+                carried += 1
+        if legacy is None or path is None:
             continue
-        if not legacy.carried:
-            try:
-                sealed = path.read_bytes()
-            except OSError as exc:
-                _log.warning(
-                    "session #%d: its file could not be carried into the database (%s); "
-                    "delete the session and log in again",
-                    legacy.session_id,
-                    exc.strerror,
-                )
-                continue
-            with conn.transaction():
-                carry_login_session_state(conn, legacy.session_id, legacy.file_name, sealed)
-            carried += 1
         path.unlink(missing_ok=True)  # only now: its row holds the content
         with conn.transaction():
             forget_login_session_file(conn, legacy.session_id, legacy.file_name)

@@ -75,6 +75,11 @@ SELECT session_id, file_name, state IS NOT NULL AS carried FROM login_sessions
 WHERE file_name IS NOT NULL ORDER BY session_id
 """
 
+LOCK_LEGACY_FILE = """
+SELECT session_id, file_name, state IS NOT NULL AS carried FROM login_sessions
+WHERE session_id = %(session_id)s AND file_name IS NOT NULL FOR UPDATE
+"""
+
 # Only a state not stored yet is filled: a second carrier, or a rerun, changes nothing.
 CARRY_STATE = """
 UPDATE login_sessions SET state = %(state)s
@@ -162,6 +167,13 @@ def legacy_session_files(conn: Connection) -> list[LegacyFile]:
     """The rows that still name a file from before migration 0018, oldest first."""
     with conn.cursor(row_factory=class_row(LegacyFile)) as cur:
         return cur.execute(LEGACY_FILES).fetchall()
+
+
+def lock_legacy_session_file(conn: Connection, session_id: int) -> LegacyFile | None:
+    """Locks a legacy row until the transaction ends and reads it again; None if it no longer
+    names a file (carried meanwhile, or deleted)."""
+    with conn.cursor(row_factory=class_row(LegacyFile)) as cur:
+        return cur.execute(LOCK_LEGACY_FILE, {"session_id": session_id}).fetchone()
 
 
 def carry_login_session_state(

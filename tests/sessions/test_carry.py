@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,32 @@ def test_a_symlink_out_of_the_folder_is_not_followed(before_0018: str, tmp_path:
     assert outside.exists() and path.is_symlink()
     with psycopg.connect(before_0018, autocommit=True) as conn:
         assert conn.execute("SELECT state FROM login_sessions").fetchone() == (None,)
+
+
+def test_two_carriers_at_once_carry_each_file_once_and_warn_of_nothing(
+    before_0018: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An agent and a CLI command starting together.
+    config = _config(tmp_path)
+    with psycopg.connect(before_0018, autocommit=True) as conn:
+        saved = [_old_save(conn, config, cookie_state(f"c{i}"), f"a{i}") for i in range(20)]
+    only_0018 = [m for m in bundled_migrations() if m.version == 18]
+    with psycopg.connect(before_0018) as conn:
+        apply_migrations(conn, only_0018)
+    counts: list[int] = []
+
+    def carry() -> None:
+        with psycopg.connect(before_0018, autocommit=True) as conn:
+            counts.append(carry_session_files(conn, config))
+
+    with caplog.at_level(logging.WARNING, logger="sessions.store"):
+        carriers = [threading.Thread(target=carry) for _ in range(2)]
+        for thread in carriers:
+            thread.start()
+        for thread in carriers:
+            thread.join(60)
+    assert sum(counts) == 20 and caplog.text == ""
+    assert not any(path.exists() for _, path in saved)
+    with psycopg.connect(before_0018, autocommit=True) as conn:
+        for i, (session_id, _) in enumerate(saved):
+            assert load_session(conn, config, session_id)[1] == cookie_state(f"c{i}")
