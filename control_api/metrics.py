@@ -159,37 +159,40 @@ def _families(figures: Figures) -> Iterator[Metric]:
     yield finished
     yield active
     yield from _crawl_counters(figures)
-    sessions = GaugeMetricFamily(
+    yield _gauge(
         "roomwatch_login_sessions",
         "Stored login sessions, by account and status (valid, expired, unknown).",
-        labels=["account", "status"],
+        ["account", "status"],
+        (([c.account, c.status], c.sessions) for c in figures.sessions),
     )
-    for count in figures.sessions:
-        sessions.add_metric([count.account, count.status], count.sessions)
-    yield sessions
     yield GaugeMetricFamily("roomwatch_persons", "Persons known (exact).", figures.persons.persons)
     yield GaugeMetricFamily(
         "roomwatch_persons_watched", "Persons on the watch list (exact).", figures.persons.watched
     )
-    rows = GaugeMetricFamily(
+    yield _gauge(
         "roomwatch_table_estimated_rows",
         "Live rows per table, PostgreSQL's estimate (n_live_tup), partitions summed.",
-        labels=["table"],
+        ["table"],
+        (([t.table], t.rows) for t in figures.tables),
     )
-    for table in figures.tables:
-        rows.add_metric([table.table], table.rows)
-    yield rows
     yield GaugeMetricFamily(
         "roomwatch_database_size_bytes", "Size of the database on disk.", figures.database_bytes
     )
-    lag = GaugeMetricFamily(
+    yield _gauge(
         "roomwatch_event_stream_lag_seconds",
         "Seconds since the newest stored Events API event, by account (a quiet room grows it too).",
-        labels=["account"],
+        ["account"],
+        (([s.account], s.seconds) for s in figures.streams),
     )
-    for stream in figures.streams:
-        lag.add_metric([stream.account], stream.seconds)
-    yield lag
+
+
+def _gauge(
+    name: str, help_text: str, labels: list[str], samples: Iterable[tuple[list[str], float]]
+) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, help_text, labels=labels)
+    for values, value in samples:
+        family.add_metric(values, value)
+    return family
 
 
 def _crawl_counters(figures: Figures) -> Iterator[Metric]:
