@@ -32,6 +32,7 @@ from prometheus_client.registry import Collector
 from psycopg_pool import AsyncConnectionPool
 
 from control_api.params import Pool
+from storage.jobs import FINAL_STATUSES
 from storage.metrics import Figures, read_figures
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ def _families(figures: Figures) -> Iterator[Metric]:
         labels=["spider", "status"],
     )
     for job in figures.jobs:
-        family = active if job.status in ("queued", "running") else finished
+        family = finished if job.status in FINAL_STATUSES else active
         family.add_metric([job.spider, job.status], job.jobs)
     yield finished
     yield active

@@ -30,6 +30,7 @@ def _scrape(client: Client, **headers: str) -> dict[tuple[str, frozenset[tuple[s
     response = client.get("/metrics", headers=headers)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert "://" not in response.text  # no URL (which may hold a token) in any label
     samples: list[Sample] = [
         sample
         for family in text_string_to_metric_families(response.text)
@@ -51,7 +52,9 @@ def _labelled(
 
 
 def test_metrics_need_the_token(app: Litestar) -> None:
+    scraped = {"path": "/metrics", "method": "GET", "app_name": "roomwatch", "status_code": "200"}
     with TestClient(app) as client:
+        before = _labelled(_scrape(client, **AUTH), "roomwatch_http_requests_total")
         refused = client.get("/metrics")
         assert refused.status_code == 401
         assert refused.headers["content-type"].startswith("application/problem+json")
@@ -60,6 +63,9 @@ def test_metrics_need_the_token(app: Litestar) -> None:
         scrape = _scrape(client, **AUTH)
     assert _value(scrape, "roomwatch_database_up") == 1
     assert _value(scrape, "roomwatch_persons") == 0
+    # Refusals are not counted (least of all as answered 200s): only the first scrape is.
+    key = frozenset(scraped.items())
+    assert _labelled(scrape, "roomwatch_http_requests_total")[key] - before.get(key, 0) == 1
 
 
 def test_public_metrics_need_no_token_and_nothing_else_opens(db_url: str, tmp_path: Path) -> None:
