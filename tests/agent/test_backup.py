@@ -370,7 +370,13 @@ def test_the_file_is_replaced_whole_and_errors_never_show_a_password(
     backup = tmp_path / "roomwatch.dump"
     backup.write_text("yesterday's backup")
     os.chmod(backup, 0o644)
-    assert _run(capsys, monkeypatch, filled, "backup", str(backup))[0] == 0
+    passphrase = "a passphrase of the test's own " + uuid.uuid4().hex
+    monkeypatch.setenv("ROOMWATCH_SECRET_KEY", passphrase)
+    status, out, err = _run(capsys, monkeypatch, filled, "backup", str(backup))
+    assert status == 0
+    # Where the key comes from, that it is kept apart: never the key itself.
+    assert "the sessions key: secret_key (ROOMWATCH_SECRET_KEY) of your config" in out
+    assert passphrase not in out + err
     assert backup.read_bytes().startswith(b"PGDMP")  # pg_dump's custom format
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600
     assert os.listdir(tmp_path) == ["roomwatch.dump"]
