@@ -220,17 +220,21 @@ def new_database(pg_server: str) -> Iterator[Callable[[], str]]:
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def _run(
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    conninfo: str,
-    *argv: str,
-) -> tuple[int, str, str]:
-    """``roomwatch ARGV`` in this process, on the database ``conninfo`` (as database.url)."""
-    monkeypatch.setenv("ROOMWATCH_DATABASE_URL", as_url(conninfo))
-    status = main(list(argv))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """``cli(conninfo, *argv)``: ``roomwatch ARGV`` in this process on the database ``conninfo``
+    (as database.url); its status, stdout and stderr."""
+
+    def run(conninfo: str, *argv: str) -> tuple[int, str, str]:
+        monkeypatch.setenv("ROOMWATCH_DATABASE_URL", as_url(conninfo))
+        status = main(list(argv))
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    return run
 
 
 def _objects(conninfo: str) -> int:
@@ -253,15 +257,17 @@ def filled(new_database: Callable[[], str]) -> str:
     return conninfo
 
 
+@pytest.fixture
+def backup(filled: str, cli: Cli, tmp_path: Path) -> Path:
+    """A backup of ``filled``, by ``roomwatch backup``."""
+    path = tmp_path / "roomwatch.dump"
+    assert cli(filled, "backup", str(path))[0] == 0
+    return path
+
+
 def test_a_damaged_file_is_refused_and_the_database_stays_empty(
-    filled: str,
-    new_database: Callable[[], str],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    filled: str, backup: Path, new_database: Callable[[], str], cli: Cli, tmp_path: Path
 ) -> None:
-    backup = tmp_path / "good.dump"
-    assert _run(capsys, monkeypatch, filled, "backup", str(backup))[0] == 0
     whole = backup.read_bytes()
     target = new_database()
     refused = "is damaged, truncated or not a backup (could not read from input file: end of file)"
@@ -283,26 +289,20 @@ def test_a_damaged_file_is_refused_and_the_database_stays_empty(
     for name, (content, said) in cases.items():
         damaged = tmp_path / f"{name}.dump"
         damaged.write_bytes(content)
-        status, out, err = _run(capsys, monkeypatch, target, "restore", str(damaged))
+        status, out, err = cli(target, "restore", str(damaged))
         assert (status, out) == (1, ""), name
         assert _refusal(err) == f"roomwatch: {damaged} {said}"
         assert _objects(target) == 0, name
-    status, _, err = _run(capsys, monkeypatch, target, "restore", str(tmp_path / "none.dump"))
+    status, _, err = cli(target, "restore", str(tmp_path / "none.dump"))
     assert (status, _refusal(err)) == (1, f"roomwatch: {tmp_path / 'none.dump'}: no such file")
     # Intact, it restores there.
-    assert _run(capsys, monkeypatch, target, "restore", str(backup))[0] == 0
+    assert cli(target, "restore", str(backup))[0] == 0
     assert _contents(target) == _contents(filled)
 
 
 def test_a_restore_onto_data_changes_nothing(
-    filled: str,
-    new_database: Callable[[], str],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    filled: str, backup: Path, new_database: Callable[[], str], cli: Cli
 ) -> None:
-    backup = tmp_path / "roomwatch.dump"
-    assert _run(capsys, monkeypatch, filled, "backup", str(backup))[0] == 0
     # Some other data, roomwatch's or not: never overwritten, never mixed.
     other = new_database()
     with psycopg.connect(other) as conn:
@@ -311,7 +311,7 @@ def test_a_restore_onto_data_changes_nothing(
     kept = _contents(filled)
     for target in (filled, other):
         before = _objects(target)
-        status, out, err = _run(capsys, monkeypatch, target, "restore", str(backup))
+        status, out, err = cli(target, "restore", str(backup))
         assert (status, out) == (1, "")
         assert "the database is not empty" in _refusal(err)
         assert _objects(target) == before
@@ -321,20 +321,17 @@ def test_a_restore_onto_data_changes_nothing(
 
 
 def test_an_older_backup_is_migrated_and_a_newer_one_refused(
-    new_database: Callable[[], str],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    new_database: Callable[[], str], cli: Cli, tmp_path: Path
 ) -> None:
     older = new_database()
     with psycopg.connect(older) as conn:
         apply_migrations(conn, bundled_migrations()[:-2])
         conn.execute("INSERT INTO persons (username) VALUES ('ann')")
     backup = tmp_path / "older.dump"
-    status, out, _ = _run(capsys, monkeypatch, older, "backup", str(backup))
+    status, out, _ = cli(older, "backup", str(backup))
     assert status == 0 and f"schema {bundled_migrations()[-3].filename}" in out
     target = new_database()
-    status, out, _ = _run(capsys, monkeypatch, target, "restore", str(backup))
+    status, out, _ = cli(target, "restore", str(backup))
     assert status == 0
     late = [m.filename for m in bundled_migrations()[-2:]]
     assert f"migrated since: {', '.join(late)}" in out
@@ -350,9 +347,9 @@ def test_an_older_backup_is_migrated_and_a_newer_one_refused(
             "VALUES (9999, '9999_from_the_future.sql', 'x')"
         )
     newer = tmp_path / "newer.dump"
-    assert _run(capsys, monkeypatch, older, "backup", str(newer))[0] == 0
+    assert cli(older, "backup", str(newer))[0] == 0
     empty = new_database()
-    status, out, err = _run(capsys, monkeypatch, empty, "restore", str(newer))
+    status, out, err = cli(empty, "restore", str(newer))
     assert (status, out) == (1, "")
     assert _refusal(err) == (
         f"roomwatch: {newer}: its migration 9999_from_the_future.sql is newer than this "
@@ -363,6 +360,7 @@ def test_an_older_backup_is_migrated_and_a_newer_one_refused(
 
 def test_the_file_is_replaced_whole_and_errors_never_show_a_password(
     filled: str,
+    cli: Cli,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -372,7 +370,7 @@ def test_the_file_is_replaced_whole_and_errors_never_show_a_password(
     os.chmod(backup, 0o644)
     passphrase = "a passphrase of the test's own " + uuid.uuid4().hex
     monkeypatch.setenv("ROOMWATCH_SECRET_KEY", passphrase)
-    status, out, err = _run(capsys, monkeypatch, filled, "backup", str(backup))
+    status, out, err = cli(filled, "backup", str(backup))
     assert status == 0
     # Where the key comes from, that it is kept apart: never the key itself.
     assert "the sessions key: secret_key (ROOMWATCH_SECRET_KEY) of your config" in out
@@ -382,7 +380,7 @@ def test_the_file_is_replaced_whole_and_errors_never_show_a_password(
     assert os.listdir(tmp_path) == ["roomwatch.dump"]
 
     missing = tmp_path / "no" / "such.dump"
-    status, _, err = _run(capsys, monkeypatch, filled, "backup", str(missing))
+    status, _, err = cli(filled, "backup", str(missing))
     assert status == 1
     assert _refusal(err) == f"roomwatch: backup: the folder {missing.parent} does not exist"
 
