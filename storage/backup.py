@@ -15,6 +15,9 @@ a server newer than itself, and says so.
   or functions of its own, checked under the migrations' lock (no roomwatch process migrates
   meanwhile), and runs in one transaction: a damaged or truncated archive leaves the database
   as empty as it was.
+- **Damage**: a truncated archive and damaged data (compressed, with zlib's checksum) are
+  found, before the restore or by it; the table of contents (the schema's SQL, plain text) has
+  no checksum of its own, so damage there is found only where it breaks the SQL.
 - **Schema versions**: the archive's ``schema_migrations`` rows are read before anything is
   restored; migrations this code does not know (a newer roomwatch) refuse the restore, and an
   older archive is migrated afterwards by the caller.

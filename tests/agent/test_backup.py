@@ -293,6 +293,16 @@ def test_a_damaged_file_is_refused_and_the_database_stays_empty(
         assert (status, out) == (1, ""), name
         assert _refusal(err) == f"roomwatch: {damaged} {said}"
         assert _objects(target) == 0, name
+    # Bytes changed in the compressed data: its checksum finds them.
+    flipped = bytearray(whole)
+    flipped[-100:-92] = bytes(b ^ 0xFF for b in flipped[-100:-92])
+    damaged = tmp_path / "flipped.dump"
+    damaged.write_bytes(flipped)
+    status, out, err = cli(target, "restore", str(damaged))
+    assert (status, out) == (1, "")
+    assert _refusal(err).startswith(f"roomwatch: {damaged} ")
+    assert "(could not uncompress data: " in _refusal(err)
+    assert _objects(target) == 0
     status, _, err = cli(target, "restore", str(tmp_path / "none.dump"))
     assert (status, _refusal(err)) == (1, f"roomwatch: {tmp_path / 'none.dump'}: no such file")
     # Intact, it restores there.
