@@ -44,7 +44,9 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     """Runs ``backup`` or ``restore``; returns the exit status.
 
     Raises:
-        RoomwatchError: printed as one line by the caller (nothing was written or restored).
+        RoomwatchError: printed as one line by the caller. A refused backup leaves no file,
+            a refused restore an unchanged database; only a migration failing after a restore
+            leaves the data restored, at the backup's schema (``roomwatch migrate`` retries).
     """
     if args.command == "backup":
         with open_database(config) as conninfo:

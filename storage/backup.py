@@ -108,6 +108,7 @@ def archive_migrations(archive: Path, *, name: str | None = None) -> AppliedMigr
             database's.
     """
     shown = name or str(archive)
+    archive = Path(os.path.abspath(archive))  # the programs run in /
     if not archive.is_file():
         problem = "no such file" if not archive.exists() else "not a file"
         raise BackupError(f"{shown}: {problem}")
@@ -143,6 +144,7 @@ def restore_database(conn: psycopg.Connection[Any], conninfo: str, archive: Path
         BackupError: the database is not empty, or the archive could not be restored; either
             way the database was left as it was.
     """
+    archive = Path(os.path.abspath(archive))  # the programs run in /
     with migrations_locked(conn):
         found = conn.execute(_OWN_OBJECTS).fetchall()
         if found:

@@ -266,7 +266,12 @@ def backup(filled: str, cli: Cli, tmp_path: Path) -> Path:
 
 
 def test_a_damaged_file_is_refused_and_the_database_stays_empty(
-    filled: str, backup: Path, new_database: Callable[[], str], cli: Cli, tmp_path: Path
+    filled: str,
+    backup: Path,
+    new_database: Callable[[], str],
+    cli: Cli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     whole = backup.read_bytes()
     target = new_database()
@@ -305,8 +310,9 @@ def test_a_damaged_file_is_refused_and_the_database_stays_empty(
     assert _objects(target) == 0
     status, _, err = cli(target, "restore", str(tmp_path / "none.dump"))
     assert (status, _refusal(err)) == (1, f"roomwatch: {tmp_path / 'none.dump'}: no such file")
-    # Intact, it restores there.
-    assert cli(target, "restore", str(backup))[0] == 0
+    # Intact, it restores there (a path relative to the working folder is fine).
+    monkeypatch.chdir(backup.parent)
+    assert cli(target, "restore", backup.name)[0] == 0
     assert _contents(target) == _contents(filled)
 
 
