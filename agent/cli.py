@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from agent import import_cli, login_cli, watch_cli
+from agent import backup_cli, import_cli, login_cli, watch_cli
 from agent.crawl_cli import crawl_command
 from agent.runtime import database_label, migrate, run_agent
 from control_api.auth import load_or_create_token
@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     login_cli.add_parsers(commands)
     import_cli.add_parsers(commands)
     watch_cli.add_parsers(commands)
+    backup_cli.add_parsers(commands)
     commands.add_parser(
         "demo", help="simulator + agent + a demo session + every crawl once + API, for a first look"
     )
@@ -130,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return import_cli.handle(args, config)
         elif args.command in watch_cli.COMMANDS:
             return watch_cli.handle(args, config)
+        elif args.command in backup_cli.COMMANDS:
+            return backup_cli.handle(args, config)
         elif args.command == "demo":
             from agent.demo import run_demo  # the simulator is loaded only when asked for
 

@@ -25,6 +25,7 @@ from control_api.exports import ExportController
 from control_api.follow_events import FollowEventController
 from control_api.images import ImageController
 from control_api.imports import ImportController
+from control_api.metrics import HTTP_METRICS, METRICS_PATH, MetricsController
 from control_api.person_cache import PersonCache
 from control_api.person_filters import PERSON_FILTER
 from control_api.persons import PersonController
@@ -98,8 +99,11 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
             SessionController,
         ],
     )
+    # The bearer check leaves the pages to their own sign-in, and /metrics to no one when the
+    # config makes it public (loopback only: roomwatch.config refuses it otherwise).
+    not_bearer = PAGE_PATHS + (f"|^{METRICS_PATH}$" if config.metrics.public else "")
     return Litestar(
-        route_handlers=[api, web_router()],
+        route_handlers=[api, web_router(), MetricsController],
         dependencies={
             "db": Provide(_connection),
             "pool": Provide(_pool, sync_to_thread=False),
@@ -127,7 +131,10 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
         },
         middleware=[
             SecurityHeadersMiddleware,
-            DefineMiddleware(BearerTokenMiddleware, token=token, exclude=PAGE_PATHS),
+            DefineMiddleware(BearerTokenMiddleware, token=token, exclude=not_bearer),
+            # Inside the bearer check: a refusal it raises is answered outside every route
+            # middleware, where this one would have counted it as a 200.
+            HTTP_METRICS.middleware,
         ],
         plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True))],
         openapi_config=OpenAPIConfig(

@@ -25,8 +25,8 @@ from control_api.params import Cursor, Db, Limit, Since, Until, as_utc, time_ran
 from control_api.problems import BAD_REQUEST_RESPONSES, problem_spec
 from roomwatch.config import Config
 from roomwatch.errors import InvalidInput, NotFound
-from storage.records import RoomMethod
-from storage.room import RoomEventRow, StatsPoint, list_room_events, stats_series
+from storage.records import RoomEventRow, RoomMethod
+from storage.room import StatsPoint, list_room_events, stats_series
 from storage.room_figures import (
     VISITOR_SORTS,
     Broadcast,

@@ -79,7 +79,9 @@ _CONFIRM = SpiderArg(
 SPIDERS: dict[str, SpiderInfo] = {
     info.name: info
     for info in (
-        SpiderInfo("affiliate", False, 600, "Affiliate API online-rooms feed"),
+        SpiderInfo(
+            "affiliate", False, 600, "Affiliate API online-rooms feed", requires="affiliate.wm"
+        ),
         SpiderInfo(
             "cbhours_live", False, 900, "CBHours live stats of trophy persons", args=(_ONLY,)
         ),

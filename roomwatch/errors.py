@@ -6,7 +6,8 @@ Hierarchy::
     ├── ConfigError                a setting is missing or has the wrong type or value
     ├── DatabaseError              the database could not be reached, started or used
     │   ├── EmbeddedDatabaseError  the embedded PostgreSQL could not be set up or started
-    │   └── MigrationError         a migration file failed; the database is as it was before it
+    │   ├── MigrationError         a migration file failed; the database is as it was before it
+    │   └── BackupError            a backup cannot be written, or a file cannot be restored
     ├── UpstreamError              an upstream answered something we cannot use
     │   └── DecodeError            a response did not match the documented format (names the field)
     │       ├── PageError          an Affiliate feed page did (its room and field)
@@ -65,6 +66,11 @@ class MigrationError(DatabaseError):
     def __init__(self, filename: str, reason: str) -> None:
         super().__init__(f"migration {filename} failed: {reason}")
         self.filename = filename
+
+
+class BackupError(DatabaseError):
+    """``roomwatch backup`` or ``restore`` cannot be done; the message names the file or the
+    database and the problem (never a password). A refused restore changed nothing."""
 
 
 class UpstreamError(RoomwatchError):

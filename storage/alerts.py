@@ -133,6 +133,20 @@ def alert_params(failures_in_a_row: int) -> dict[str, Any]:
     return {"spiders": list(SPIDERS), "n": failures_in_a_row}
 
 
+def _job_alerts(kind: AlertKind, rows: list[tuple[Any, ...]]) -> list[Alert]:
+    """One alert per streak of a job outcome (``spider, job_id, finished_at, message, first``)."""
+    return [
+        Alert(
+            kind=kind,
+            subject=spider,
+            message=f"{spider} job {job_id}: {message}",
+            since=finished_at,
+            key=f"{kind}:{spider}:{first}",
+        )
+        for spider, job_id, finished_at, message, first in rows
+    ]
+
+
 def build_alerts(
     sessions: list[tuple[Any, ...]],
     failing: list[tuple[Any, ...]],
@@ -167,26 +181,8 @@ def build_alerts(
         for spider, first_job, since, last_error in failing
         if spider not in refused_spiders
     ]
-    alerts += [
-        Alert(
-            kind="follow_change_held",
-            subject=spider,
-            message=f"{spider} job {job_id}: {message}",
-            since=finished_at,
-            key=f"follow_change_held:{spider}:{first_held}",
-        )
-        for spider, job_id, finished_at, message, first_held in held or []
-    ]
-    alerts += [
-        Alert(
-            kind="token_refused",
-            subject=spider,
-            message=f"{spider} job {job_id}: {message}",
-            since=finished_at,
-            key=f"token_refused:{spider}:{first_refused}",
-        )
-        for spider, job_id, finished_at, message, first_refused in refused or []
-    ]
+    alerts += _job_alerts("follow_change_held", held or [])
+    alerts += _job_alerts("token_refused", refused or [])
     return alerts
 
 

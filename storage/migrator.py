@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from importlib import resources
 
 import msgspec
@@ -115,31 +117,66 @@ def apply_migrations(
     if conn.info.transaction_status != pq.TransactionStatus.IDLE:
         conn.commit()  # each migration must be its own top-level transaction
     previous, conn.autocommit = conn.autocommit, True
+    try:
+        with migrations_locked(conn):
+            return _apply_all(conn, todo)
+    finally:
+        conn.autocommit = previous
+
+
+@contextmanager
+def migrations_locked(conn: psycopg.Connection[tuple[object, ...]]) -> Iterator[None]:
+    """Holds the lock :func:`apply_migrations` takes (``conn`` in autocommit): no roomwatch
+    process changes the schema meanwhile (a restore checks and fills a database under it)."""
     conn.execute("SELECT pg_advisory_lock(%s)", [_LOCK_KEY])
     try:
-        conn.execute(_CREATE_TABLE)
-        rows = conn.execute("SELECT version, filename, checksum FROM schema_migrations").fetchall()
-        applied = {int(str(v)): (str(f), str(c)) for v, f, c in rows}
-        baseline = next((m for m in todo if m.filename == _BASELINE), None)
-        if baseline is not None and applied.get(1) == FOLDED[1]:
-            _adopt(conn, baseline, applied)
-        done: list[str] = []
-        for migration in todo:
-            if migration.version in applied:
-                filename, checksum = applied[migration.version]
-                if checksum != migration.checksum:
-                    raise MigrationError(
-                        migration.filename,
-                        f"it was changed after it was applied (as {filename}); "
-                        "add a new migration instead",
-                    )
-                continue
-            _apply_one(conn, migration)
-            done.append(migration.filename)
-        return done
+        yield
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])
-        conn.autocommit = previous
+
+
+def _apply_all(conn: psycopg.Connection[tuple[object, ...]], todo: list[Migration]) -> list[str]:
+    conn.execute(_CREATE_TABLE)
+    rows = conn.execute("SELECT version, filename, checksum FROM schema_migrations").fetchall()
+    applied = {int(str(v)): (str(f), str(c)) for v, f, c in rows}
+    baseline = next((m for m in todo if m.filename == _BASELINE), None)
+    if baseline is not None and applied.get(1) == FOLDED[1]:
+        _adopt(conn, baseline, applied)
+    done: list[str] = []
+    for migration in todo:
+        if migration.version in applied:
+            filename, checksum = applied[migration.version]
+            if checksum != migration.checksum:
+                raise MigrationError(
+                    migration.filename,
+                    f"it was changed after it was applied (as {filename}); "
+                    "add a new migration instead",
+                )
+            continue
+        _apply_one(conn, migration)
+        done.append(migration.filename)
+    return done
+
+
+def unknown_migrations(applied: Mapping[int, tuple[str, str]]) -> list[str]:
+    """What of ``applied`` (version -> file name, checksum, as ``schema_migrations`` holds
+    them) this code cannot carry on from, one phrase each; empty when it can.
+
+    A version it has not got came from a newer roomwatch; a version whose file differs from
+    this code's came from another one. The files ``0001_baseline.sql`` folded are known (they
+    are adopted). A database with anything listed here must not be migrated by this code.
+    """
+    bundled = {m.version: m for m in bundled_migrations()}
+    problems = []
+    for version, (filename, checksum) in sorted(applied.items()):
+        if FOLDED.get(version) == (filename, checksum):
+            continue
+        mine = bundled.get(version)
+        if mine is None:
+            problems.append(f"{filename} is newer than this roomwatch")
+        elif mine.checksum != checksum:
+            problems.append(f"{filename} differs from this roomwatch's {mine.filename}")
+    return problems
 
 
 def _adopt(

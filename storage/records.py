@@ -175,21 +175,15 @@ RoomMethod = Literal[
 stored too, with its method as sent."""
 
 
-class RoomEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """One event of the owner's Events API stream (FORMATS.md §6.1), decoded.
-
-    ``occurred_at`` is read from the id (``<milliseconds>-<sequence>``). ``username`` is the
-    user the event is about, lower case (``fromUser`` for a private message), None when the
-    event names no one. A field the event does not carry is None. ``message`` is None when
-    ``events.store_message_text`` is off, and ``raw`` (the event as received) then has its
-    message texts removed too.
+class RoomEventRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One event of the owner's room as the reads return it: the typed columns of ``room_events``
+    (the raw JSON stays in the table). :class:`RoomEvent` is the decoded event, these and more.
     """
 
     event_id: str
     occurred_at: dt.datetime
     method: str
     username: str | None
-    broadcaster: str | None
     tokens: int | None
     is_anon: bool | None
     in_fanclub: bool | None
@@ -205,6 +199,19 @@ class RoomEvent(msgspec.Struct, frozen=True, kw_only=True):
     media_name: str | None
     from_user: str | None
     to_user: str | None
+
+
+class RoomEvent(RoomEventRow, frozen=True, kw_only=True):
+    """One event of the owner's Events API stream (FORMATS.md §6.1), decoded.
+
+    ``occurred_at`` is read from the id (``<milliseconds>-<sequence>``). ``username`` is the
+    user the event is about, lower case (``fromUser`` for a private message), None when the
+    event names no one. A field the event does not carry is None. ``message`` is None when
+    ``events.store_message_text`` is off, and ``raw`` (the event as received) then has its
+    message texts removed too.
+    """
+
+    broadcaster: str | None
     raw: bytes
 
 

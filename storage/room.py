@@ -23,30 +23,7 @@ import msgspec
 from psycopg import AsyncConnection, sql
 from psycopg.rows import class_row
 
-
-class RoomEventRow(msgspec.Struct, frozen=True, kw_only=True):
-    """One event of the owner's room as stored (the typed columns; the raw JSON stays in)."""
-
-    event_id: str
-    occurred_at: dt.datetime
-    method: str
-    username: str | None
-    tokens: int | None
-    is_anon: bool | None
-    in_fanclub: bool | None
-    has_tokens: bool | None
-    is_mod: bool | None
-    recent_tips: str | None
-    gender: str | None
-    subgender: str | None
-    message: str | None
-    subject: str | None
-    media_id: int | None
-    media_type: str | None
-    media_name: str | None
-    from_user: str | None
-    to_user: str | None
-
+from storage.records import RoomEventRow
 
 _EVENT_COLUMNS = sql.SQL(", ").join(map(sql.Identifier, RoomEventRow.__struct_fields__))
 

@@ -276,17 +276,19 @@ def test_a_keep_running_schedule_restarts_its_spider_until_paused_and_backs_off_
 def test_a_spider_without_its_setting_is_not_fired(
     db_url: str, stream_only: Conn, schedulers: list[Scheduler]
 ) -> None:
-    held = held_spiders(load_config({}))
-    assert held == {
+    assert held_spiders(load_config({})) == {
+        "affiliate": "affiliate.wm (ROOMWATCH_AFFILIATE_WM) is not set",
         "room_events": "events.url (ROOMWATCH_EVENTS_URL) is not set",
         "room_stats": "stats.url (ROOMWATCH_STATS_URL) is not set",
     }
+    wm = {"ROOMWATCH_AFFILIATE_WM": "testwm"}
+    held = held_spiders(load_config(wm))
     url = "https://eventsapi.chaturbate.com/events/owner/t0ken/"
-    assert held_spiders(load_config({"ROOMWATCH_EVENTS_URL": url})) == {
+    assert held_spiders(load_config({**wm, "ROOMWATCH_EVENTS_URL": url})) == {
         "room_stats": "stats.url (ROOMWATCH_STATS_URL) is not set"
     }
     stats = "https://chaturbate.com/statsapi/?username=owner&token=" + "t" * 24
-    assert held_spiders(load_config({"ROOMWATCH_STATS_URL": stats})) == {
+    assert held_spiders(load_config({**wm, "ROOMWATCH_STATS_URL": stats})) == {
         "room_events": "events.url (ROOMWATCH_EVENTS_URL) is not set"
     }
     outcomes = Outcomes(db_url)

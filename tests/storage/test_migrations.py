@@ -15,6 +15,7 @@ from storage.migrator import (
     apply_migrations,
     bundled_migrations,
     pending_migrations,
+    unknown_migrations,
 )
 
 
@@ -104,3 +105,17 @@ def test_a_database_halfway_through_the_folded_files_is_refused(empty_db: str) -
             apply_migrations(conn)
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
         assert 1 in versions and 2 in versions  # nothing changed
+
+
+def test_unknown_migrations_names_what_this_code_cannot_carry_on_from() -> None:
+    bundled = {m.version: (m.filename, m.checksum) for m in bundled_migrations()}
+    assert unknown_migrations(bundled) == []
+    # An older database: fewer files, or the files the baseline folded (adopted, so known).
+    assert unknown_migrations({v: bundled[v] for v in list(bundled)[:2]}) == []
+    assert unknown_migrations({**FOLDED, 10: bundled[10]}) == []
+    newer = {**bundled, 9999: ("9999_later.sql", "x")}
+    assert unknown_migrations(newer) == ["9999_later.sql is newer than this roomwatch"]
+    other = {**bundled, 10: ("0010_elsewhere.sql", "x")}
+    assert unknown_migrations(other) == [
+        "0010_elsewhere.sql differs from this roomwatch's 0010_alert_claims_expire.sql"
+    ]
