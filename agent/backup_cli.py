@@ -5,8 +5,7 @@ command, or joined while ``roomwatch run`` owns it, and left running for it) or
 ``database.url``'s server. What the file holds and how it is written and restored:
 :mod:`storage.backup`. What it does not hold lives in the data dir and is named in the output
 of both commands, so that it is saved and put back separately: above all the sessions key
-(a secret, never inside a dump), then the encrypted session files and, with
-``images.store = "files"``, the thumbnails.
+(a secret, never inside a dump) and, with ``images.store = "files"``, the thumbnails.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from agent.runtime import database_label, migrate
 from roomwatch.config import Config
 from roomwatch.errors import BackupError
 from sessions.crypto import KEY_FILE_NAME
-from sessions.store import SESSIONS_DIR_NAME
 from storage.backup import AppliedMigrations, archive_migrations, dump_database, restore_database
 from storage.database import connect, open_database
 from storage.images import IMAGES_FOLDER
@@ -94,7 +92,7 @@ def _outside_the_dump(config: Config) -> list[str]:
             f"the sessions key: {data / KEY_FILE_NAME} (a secret; without it the stored "
             "login sessions cannot be read)"
         )
-    lines = [key, f"the login sessions' encrypted files: {data / SESSIONS_DIR_NAME}/"]
+    lines = [key]  # the sessions themselves are in the database (encrypted), so in the dump
     if config.images.store == "files":
         lines.append(f"the thumbnails (images.store = files): {data / IMAGES_FOLDER}/")
     return lines

@@ -26,7 +26,13 @@ from roomwatch.config import Config
 from roomwatch.errors import DatabaseError, SessionError
 from sessions.login import Capture, LoginTimeouts, form_login, import_cookies, interactive_login
 from sessions.probe import ProbeOutcome, ProbeResult, verify_state
-from sessions.store import delete_session, load_session, record_status, save_session
+from sessions.store import (
+    carry_session_files,
+    delete_session,
+    load_session,
+    record_status,
+    save_session,
+)
 from storage.database import connect, open_database
 from storage.login_sessions import Connection, LoginSession, Status, list_login_sessions
 from storage.migrator import pending_migrations
@@ -107,6 +113,7 @@ def _database(config: Config) -> Iterator[Connection]:
     with open_database(config) as conninfo, connect(conninfo, autocommit=True) as conn:
         if pending_migrations(conn):
             raise DatabaseError("the database is not up to date: run roomwatch migrate")
+        carry_session_files(conn, config)  # left by a migrate that stopped half-way
         yield conn
 
 

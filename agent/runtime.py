@@ -33,6 +33,7 @@ from control_api.app import create_app
 from control_api.auth import load_or_create_token, token_path
 from roomwatch.config import Config, DatabaseConfig, EventsConfig
 from roomwatch.errors import EmbeddedDatabaseError
+from sessions.store import carry_session_files
 from storage.database import connect
 from storage.embedded import EmbeddedPostgres
 from storage.maintenance import apply_retention, refresh_due_summaries
@@ -55,10 +56,12 @@ def database_label(config: Config) -> str:
 
 
 def migrate(conninfo: str, config: Config) -> list[str]:
-    """Applies pending migrations and writes the settings the SQL side reads."""
+    """Applies pending migrations, writes the settings the SQL side reads, and carries session
+    files from before migration 0018 into the database (a no-op once there are none)."""
     with connect(conninfo) as conn:
         applied = apply_migrations(conn)
         sync_settings(conn, config)
+        carry_session_files(conn, config)
     return applied
 
 

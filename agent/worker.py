@@ -6,7 +6,10 @@ crawl process (``CrawlRunner.run``). Rules:
 - jobs are taken oldest first; CLI jobs are left to the ``roomwatch crawl`` that queued them;
 - at most ``agent.max_concurrent_crawls`` at once; browser crawls one at a time, across every
   agent on the database too (a session advisory lock, plus a look at running jobs, so a
-  ``roomwatch crawl`` of a browser spider counts as well);
+  ``roomwatch crawl`` of a browser spider counts as well). This is the agents' scheduling
+  rule (one Chromium at a time); the site's rule, one browser per account, is held by the
+  crawl itself wherever it runs (``crawler/account_lock.py``), and this one only keeps a
+  crawl from being started that would then find its account busy;
 - several agents may race for a job: the runner's supervisor lock lets exactly one run it;
 - the loop sleeps on ``LISTEN roomwatch_jobs`` (a trigger notifies every insert) with a short
   timeout, so a new job starts within milliseconds and a lost notification costs a second;

@@ -336,7 +336,7 @@ _LOAD_STEPS: tuple[tuple[str, str], ...] = (
                    now() - k * interval '7 minutes', 'followers'
             FROM generate_series(1, 3000) AS k JOIN persons p ON p.person_id = 1 + k * 31
         )
-        INSERT INTO login_sessions (account, method, last_verified_at, status, file_name)
+        INSERT INTO login_sessions (account, method, last_verified_at, status, state)
         VALUES ('owner', 'interactive', now() - interval '1 hour', 'valid', 'session-1.enc')
         """,
     ),

@@ -1,8 +1,10 @@
 """``GET /images/{id}``: a stored thumbnail, and the link a person's detail gives to it.
 
 Upstream image URLs expire, so a person's detail carries ``image``: the local copy's URL when
-one was downloaded, else the upstream ``image_url``. The file to serve is found only through
-the ``images`` row (never a path from the request) and only inside ``data_dir/images``.
+one was downloaded, else the upstream ``image_url``. What to serve is found only through the
+``images`` row (never a path from the request): its bytes in ``image_contents`` when the
+database holds them (``images.store = "database"``), else its file, only inside
+``data_dir/images``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import msgspec
 from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import Parameter
-from litestar.response import File
+from litestar.response import File, Response
 from psycopg import AsyncConnection
 
 from control_api.params import Db
@@ -65,24 +67,38 @@ class ImageController(Controller):
         db: Db,
         config: NamedDependency[Config],
         image_id: Annotated[int, Parameter(ge=1, description="a person's `image_id`")],
-    ) -> File:
-        """The file, with the type it was stored as; its content never changes (the name is
-        its hash), so clients may cache it for good."""
+    ) -> Response[Any]:
+        """The picture, with the type it was stored as; its content never changes (the name
+        is its hash), so clients may cache it for good."""
         found = await stored_image(db, config, image_id)
         if found is None:
             raise NotFound("image_id", f"no stored image {image_id}")
         return found
 
 
-async def stored_image(db: AsyncConnection[Any], config: Config, image_id: int) -> File | None:
+async def stored_image(
+    db: AsyncConnection[Any], config: Config, image_id: int
+) -> Response[Any] | None:
     """The response serving stored image ``image_id`` (API and pages), None when it is gone."""
     row = await get_image(db, image_id)
-    path = image_file(images_dir(config.data_path), row.local_path) if row else None
-    if row is None or path is None:
+    if row is None:
+        return None
+    media_type = row.content_type or "application/octet-stream"
+    if row.content is not None:
+        return Response(
+            row.content,
+            media_type=media_type,
+            headers={"Content-Disposition": "inline", **_CACHE_FOR_GOOD},
+        )
+    path = image_file(images_dir(config.data_path), row.local_path)
+    if path is None:
         return None
     return File(
         path=path,
-        media_type=row.content_type or "application/octet-stream",
+        media_type=media_type,
         content_disposition_type="inline",
-        headers={"Cache-Control": "private, max-age=31536000, immutable"},
+        headers=_CACHE_FOR_GOOD,
     )
+
+
+_CACHE_FOR_GOOD = {"Cache-Control": "private, max-age=31536000, immutable"}

@@ -2,8 +2,10 @@
 reporter share (``crawler.get_extension(CrawlDatabase)``): spiders never hold a connection.
 
 It is made from the crawler's settings (``ROOMWATCH_CONFIG``, ``ROOMWATCH_CONNINFO``), opened
-when the spider opens and closed when it closes. Components that still write while the spider
-closes (the storage pipeline: its last batches and the conclusion) say so with
+when the spider opens and closed when it closes. A component that needs a session of its own
+(a lock held for the whole crawl, or statements that must never wait for a free pooled
+connection) gets one from :meth:`CrawlDatabase.own_connection`. Components that still write
+while the spider closes (the storage pipeline: its last batches and the conclusion) say so with
 :meth:`CrawlDatabase.close_after`, and the pool waits for them.
 """
 
@@ -20,7 +22,7 @@ from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.threads import deferToThread
 
 from roomwatch.config import DatabaseConfig
-from storage.database import make_pool
+from storage.database import connect, make_pool
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -31,6 +33,7 @@ class CrawlDatabase:
 
     def __init__(self, conninfo: str, settings: DatabaseConfig) -> None:
         self.pool: ConnectionPool = make_pool(conninfo, settings)
+        self._conninfo = conninfo
         self._closing_after: list[Deferred[Any]] = []
 
     @classmethod
@@ -63,6 +66,15 @@ class CrawlDatabase:
         """A connection of the pool, for one unit of work in a worker thread."""
         with self.pool.connection() as conn:
             yield conn
+
+    def own_connection(self) -> Connection[Any]:
+        """A new autocommit connection outside the pool (blocking: call off the reactor unless
+        a few milliseconds' stall is meant); the caller closes it.
+
+        Raises:
+            DatabaseError: the database cannot be reached (the message never shows the URL).
+        """
+        return connect(self._conninfo, autocommit=True)
 
     def close_after(self, done: Deferred[Any]) -> None:
         """Keeps the pool open at the spider's close until ``done`` has fired."""

@@ -4,9 +4,12 @@ A spider yields a :class:`ThumbnailItem` for each person due a new picture (the 
 asked the database who, see ``storage.targets.thumbnail_targets``). :class:`ThumbnailPipeline`
 refuses URLs that are not http(s) on an allowed host, downloads the rest (no redirects, no
 retries, at most ``images.max_bytes``; a picture of more than ``images.max_pixels`` is refused
-before it is decoded), and keeps each picture content-addressed in
-``data_dir/images/<sha256[:2]>/<sha256>.jpg``: the same content is never written twice. It then
-hands a :class:`StoredThumbnails` item on to the storage pipeline, which records the rows.
+before it is decoded), and keeps each picture content-addressed by the SHA-256 of what upstream
+sent, where ``images.store`` says: ``files``, in ``data_dir/images/<sha256[:2]>/<sha256>.jpg``
+(the same content is never written twice); ``database``, nowhere here (:class:`DatabaseStore`):
+the bytes go with the item, and the storage pipeline keeps them in PostgreSQL, once per hash,
+so every Scrapyd node and the API reach them. It then hands a :class:`StoredThumbnails` item
+on to the storage pipeline, which records the rows.
 
 A failed or refused download never fails the crawl: it is counted in the job's stats
 (``roomwatch/images/failed``, ``roomwatch/images/refused``) and tried again at the next poll.
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
     from scrapy import Spider
     from scrapy.crawler import Crawler
     from scrapy.pipelines.files import FilesStoreProtocol, StatInfo
-    from scrapy.pipelines.media import FileInfoOrError, MediaPipeline
+    from scrapy.pipelines.media import FileInfo, FileInfoOrError, MediaPipeline
 
 CONTENT_TYPE = "image/jpeg"  # the images pipeline stores JPEG, converting anything else
 
@@ -111,6 +114,30 @@ class ContentStore:
             raise
 
 
+class DatabaseStore:
+    """Scrapy's file store for ``IMAGES_STORE = "database:"``: it keeps nothing itself.
+
+    With ``images.store = "database"`` a picture's bytes travel in the
+    :class:`~storage.images.Thumbnail` to the storage pipeline, which writes them to
+    ``image_contents`` in the transaction that records the row; the pipeline never asks this
+    store anything (it always downloads: the database chose who is due).
+    """
+
+    SCHEME = "database"
+
+    def __init__(self, uri: str) -> None:
+        if uri != f"{self.SCHEME}:":
+            raise ValueError(f"IMAGES_STORE: expected {self.SCHEME}:, got {uri!r}")
+
+    def stat_file(self, path: str, info: MediaPipeline.SpiderInfo) -> StatInfo:
+        """Scrapy's "is it stored, and when": unknown here, so always downloaded."""
+        return {}
+
+    def persist_file(self, *args: Any, **kwargs: Any) -> None:
+        """Never called (see the class docstring)."""
+        raise TypeError("the database store keeps nothing itself; the item carries the bytes")
+
+
 class ThumbnailPipeline(ImagesPipeline):
     """Downloads :class:`ThumbnailItem` pictures; every other item passes through untouched.
 
@@ -123,15 +150,20 @@ class ThumbnailPipeline(ImagesPipeline):
         **ImagesPipeline.STORE_SCHEMES,
         "": ContentStore,
         "file": ContentStore,
+        DatabaseStore.SCHEME: DatabaseStore,
     }
 
     def __init__(
         self, store_uri: str | os.PathLike[str], download_func: None = None, *, crawler: Crawler
     ) -> None:
         super().__init__(store_uri, crawler=crawler)
-        if not isinstance(self.store, ContentStore):
-            raise TypeError(f"IMAGES_STORE must be a local folder, got {store_uri!r}")
-        self.content_store: ContentStore = self.store
+        if not isinstance(self.store, ContentStore | DatabaseStore):
+            raise TypeError(f"IMAGES_STORE must be a local folder or database:, got {store_uri!r}")
+        # None: the bytes go to the database with the item (kept here until it is completed).
+        self.content_store: ContentStore | None = (
+            self.store if isinstance(self.store, ContentStore) else None
+        )
+        self._held: dict[str, bytes] = {}
         config: Config = crawler.settings["ROOMWATCH_CONFIG"]
         self.allowed_hosts = frozenset(config.images.allowed_hosts)
         self.max_bytes = config.images.max_bytes
@@ -195,7 +227,7 @@ class ThumbnailPipeline(ImagesPipeline):
         """
         digest = hashlib.sha256(response.body).hexdigest()
         path = content_path(digest)
-        if self.content_store.exists(path):
+        if self.content_store is not None and self.content_store.exists(path):
             self.crawler.stats.inc_value("roomwatch/images/reused")
             return digest
         try:
@@ -211,9 +243,28 @@ class ThumbnailPipeline(ImagesPipeline):
             raise ImageException(self._too_many_pixels("far more")) from None
         except (OSError, ValueError) as exc:
             raise ImageException(f"not a readable image ({exc})") from None
-        self.content_store.persist_file(path, buf, info)
-        self.crawler.stats.inc_value("roomwatch/images/written")
+        if self.content_store is None:
+            self._held[digest] = buf.getvalue()  # taken by media_downloaded, just below
+        else:
+            self.content_store.persist_file(path, buf, info)
+            self.crawler.stats.inc_value("roomwatch/images/written")
         return digest
+
+    async def media_downloaded(
+        self,
+        response: Response,
+        request: Request,
+        info: MediaPipeline.SpiderInfo,
+        *,
+        item: Any = None,
+    ) -> FileInfo:
+        """Scrapy's result of one download, plus, with the database store, the bytes to keep
+        (``content``): Scrapy hands this one result to every item that asked for the URL."""
+        result = await super().media_downloaded(response, request, info, item=item)
+        if self.content_store is None:
+            held = self._held.pop(str(result["checksum"]))
+            result["content"] = held  # type: ignore[typeddict-unknown-key]
+        return result
 
     def _check_pixels(self, size: tuple[int, int]) -> None:
         """Refuses a picture of more than ``images.max_pixels`` before it is decoded.
@@ -231,6 +282,10 @@ class ThumbnailPipeline(ImagesPipeline):
         self.crawler.stats.inc_value("roomwatch/images/too_many_pixels")
         return f"refused: {what} pixels, more than images.max_pixels ({self.max_pixels})"
 
+    def _stored_size(self, path: str) -> int:
+        assert self.content_store is not None  # no content in the item: a file was written
+        return self.content_store.size(path)
+
     def item_completed(
         self, results: list[FileInfoOrError], item: Any, info: MediaPipeline.SpiderInfo
     ) -> Any:
@@ -244,13 +299,15 @@ class ThumbnailPipeline(ImagesPipeline):
             return item
         assert isinstance(result, dict)  # a FileInfo
         path = result["path"]
+        content: bytes | None = result.get("content")  # type: ignore[assignment]
         thumbnail = Thumbnail(
             username=item.username,
             source_url=item.url,
             local_path=path,
             content_hash=str(result["checksum"]),
             content_type=CONTENT_TYPE,
-            size=self.content_store.size(path),
+            size=len(content) if content is not None else self._stored_size(path),
             fetched_at=dt.datetime.now(dt.UTC),
+            content=content,
         )
         return StoredThumbnails([thumbnail])

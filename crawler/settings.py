@@ -90,8 +90,12 @@ def crawl_settings(
             **settings["ITEM_PIPELINES"],
             "crawler.images.ThumbnailPipeline": 400,
         }
-        settings["IMAGES_STORE"] = str(images_dir(config.data_path))
+        settings["IMAGES_STORE"] = (
+            str(images_dir(config.data_path)) if config.images.store == "files" else "database:"
+        )
     if spider.browser:
+        # One browser per account, wherever the crawl runs (crawler/account_lock.py).
+        settings["EXTENSIONS"] = {**settings["EXTENSIONS"], "crawler.account_lock.AccountLock": 200}
         handler = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
         scheme = urlsplit(config.chaturbate.url).scheme
         settings["DOWNLOAD_HANDLERS"] = {scheme: handler}

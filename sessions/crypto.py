@@ -7,16 +7,17 @@ Where the key comes from, first match wins:
    * a Fernet key (44 url-safe base64 characters; make one with
      ``python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"``)
      is used as is;
-   * anything else is a passphrase of at least 16 characters. Each file then gets its own random
-     16-byte salt and the file key is derived with scrypt (n=2**15, r=8, p=1, about 0.1 s and
-     32 MiB), so the passphrase alone opens the files on any machine and nothing but the salt
+   * anything else is a passphrase of at least 16 characters. Each session then gets its own
+     random 16-byte salt and its key is derived with scrypt (n=2**15, r=8, p=1, about 0.1 s and
+     32 MiB), so the passphrase alone opens the sessions on any machine and nothing but the salt
      is stored next to them.
 
 2. Otherwise ``data_dir/secret.key``, generated on first use. It is written to a temporary file
    created with ``O_EXCL`` and mode 0600, then hard-linked into place, so two processes starting
    at once agree on one complete key (the loser of the link reads the winner's file).
 
-A session file is one header line, then the Fernet token::
+A stored session (its row's ``state``; a file before migration 0018) is one header line, then
+the Fernet token::
 
     roomwatch-session 1 key\\n<token>
     roomwatch-session 1 scrypt <salt, url-safe base64>\\n<token>
@@ -63,14 +64,14 @@ def _fernet_key(value: str) -> bytes | None:
 
 
 class SessionCipher:
-    """Encrypts and decrypts session files with one key or one passphrase."""
+    """Encrypts and decrypts stored sessions with one key or one passphrase."""
 
     def __init__(self, *, key: bytes | None = None, passphrase: str | None = None, source: str):
         """Create a cipher from exactly one of ``key`` and ``passphrase``.
 
         Args:
             key: A Fernet key (url-safe base64 bytes).
-            passphrase: A passphrase; file keys are derived from it with scrypt.
+            passphrase: A passphrase; each session's key is derived from it with scrypt.
             source: Where the secret came from, for error messages (never the secret itself).
         """
         if (key is None) == (passphrase is None):
@@ -90,7 +91,7 @@ class SessionCipher:
         return self._derived[salt]
 
     def encrypt(self, plaintext: bytes) -> bytes:
-        """The file content (header line and token) for ``plaintext``."""
+        """The stored form (header line and token) of ``plaintext``."""
         if self._fernet is not None:
             return b"%s %s key\n%s" % (_MAGIC, _VERSION, self._fernet.encrypt(plaintext))
         salt = secrets.token_bytes(_SALT_BYTES)
@@ -99,20 +100,20 @@ class SessionCipher:
         return b"%s %s scrypt %s\n%s" % (_MAGIC, _VERSION, salt_text, token)
 
     def decrypt(self, blob: bytes, *, name: str) -> bytes:
-        """The plaintext of a file written by :meth:`encrypt`.
+        """The plaintext of a blob written by :meth:`encrypt`.
 
         Args:
-            blob: The file content.
-            name: The file's name, for error messages.
+            blob: What :meth:`encrypt` returned (a session's stored state).
+            name: Which session it is (``#12``), for error messages.
 
         Raises:
-            SessionError: Not a session file, or the key does not open it (the message says
+            SessionError: Not a stored session, or the key does not open it (the message says
                 which key source was tried, never the key).
         """
         header, _, token = blob.partition(b"\n")
         parts = header.split(b" ")
         if len(parts) < 3 or parts[0] != _MAGIC or parts[1] != _VERSION:
-            raise SessionError(f"session file {name}: not a roomwatch session file")
+            raise SessionError(f"session {name}: not an encrypted roomwatch session")
         kind = parts[2]
         if kind == b"key" and len(parts) == 3 and self._fernet is not None:
             fernet = self._fernet
@@ -120,22 +121,22 @@ class SessionCipher:
             try:
                 salt = base64.urlsafe_b64decode(parts[3])
             except (binascii.Error, ValueError):
-                raise SessionError(f"session file {name}: damaged header") from None
+                raise SessionError(f"session {name}: damaged header") from None
             fernet = self._for_salt(salt)
         elif kind in (b"key", b"scrypt"):
             used = "a passphrase" if kind == b"scrypt" else "a key"
             raise SessionError(
-                f"cannot decrypt session file {name}: it was encrypted with {used}, but the "
+                f"cannot decrypt session {name}: it was encrypted with {used}, but the "
                 f"secret now comes from {self.source}; restore the old secret or log in again"
             )
         else:
-            raise SessionError(f"session file {name}: unknown encryption {kind!r}")
+            raise SessionError(f"session {name}: unknown encryption {kind!r}")
         try:
             return fernet.decrypt(token)
         except InvalidToken:
             raise SessionError(
-                f"cannot decrypt session file {name}: wrong secret key ({self.source}) or a "
-                "damaged file; restore the old secret or log in again"
+                f"cannot decrypt session {name}: wrong secret key ({self.source}) or "
+                "damaged data; restore the old secret or log in again"
             ) from None
 
 

@@ -1,30 +1,34 @@
-"""Stored login sessions: the encrypted storage-state file plus its metadata row, kept together.
+"""Stored login sessions: the encrypted storage state and its metadata, one PostgreSQL row.
 
-A session is a Playwright storage state (cookies and per-origin local storage). It is written,
-encrypted (``sessions.crypto``), to ``data_dir/sessions/<random>.session`` (directory 0700,
-file 0600, created with ``O_EXCL``); the ``login_sessions`` row holds only metadata and the file
-name. Saving writes the file first and removes it again if the row cannot be added; deleting
-removes the file inside the row's transaction, so a failure keeps both. Every cookie value that
-passes through here is registered with :func:`roomwatch.logs.register_secret`, so a log line
-can never show it.
+A session is a Playwright storage state (cookies and per-origin local storage). It is encrypted
+(``sessions.crypto``) and stored in its ``login_sessions`` row (``state``), so a crawl on any
+machine that reaches the database and has the key (``ROOMWATCH_SECRET_KEY``) can use it, and
+nothing needs copying between machines. Reads of metadata never fetch the state
+(``storage/login_sessions.py``); only loading a session does, and decrypts it here. Every cookie
+value that passes through here is registered with :func:`roomwatch.logs.register_secret`, so a
+log line can never show it.
+
+Before migration 0018 the state was a file, ``data_dir/sessions/<random>.session`` (0600), named
+by the row. :func:`carry_session_files` moves such files into their rows when the agent or the
+CLI migrates: the content as it is (same key, same format, nothing decrypted), then the file is
+removed, then the row forgets its name; each step repeats harmlessly after a crash.
 
 Each function that takes a database connection has an ``_async`` twin (the control API's),
-which does the same on an ``AsyncConnection`` and its file work in a worker thread.
+which does the same on an ``AsyncConnection`` and its decryption in a worker thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
 import anyio.to_thread
 import msgspec
 from playwright.async_api import StorageState
+from psycopg import pq
 
 from roomwatch.config import Config
 from roomwatch.errors import SessionError
@@ -33,51 +37,54 @@ from sessions.crypto import SessionCipher, load_cipher
 from storage.login_sessions import (
     AsyncConnection,
     Connection,
+    LegacyFile,
     LoginSession,
     Method,
     Status,
+    carry_login_session_state,
     delete_login_session,
     delete_login_session_async,
+    forget_login_session_file,
     get_login_session,
     get_login_session_async,
     insert_login_session,
     insert_login_session_async,
+    legacy_session_files,
+    lock_legacy_session_file,
+    login_session_state,
+    login_session_state_async,
     set_login_session_status,
     set_login_session_status_async,
     usable_login_session,
 )
 
 SESSIONS_DIR_NAME = "sessions"
-FILE_SUFFIX = ".session"
+"""The folder under ``data_dir`` that held session files before migration 0018."""
 _decode_state = msgspec.json.Decoder(StorageState)
 _log = logging.getLogger(__name__)
 
 
 def sessions_dir(config: Config) -> Path:
-    """``data_dir/sessions``, created (and kept) private to the user: mode 0700."""
-    path = config.data_path / SESSIONS_DIR_NAME
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.stat().st_mode & 0o777 != 0o700:
-        path.chmod(0o700)
-    return path
+    """``data_dir/sessions``, where session files were kept before migration 0018."""
+    return config.data_path / SESSIONS_DIR_NAME
 
 
-def session_file(config: Config, row: LoginSession) -> Path:
-    """The encrypted file of ``row``, checked to lie inside ``data_dir/sessions``.
+def legacy_file(config: Config, legacy: LegacyFile) -> Path:
+    """The file a legacy row names, checked to lie inside ``data_dir/sessions``.
 
     The name comes from a database row, and a row is data: whoever can write to the database
-    must not be able to make roomwatch read, decrypt or delete any other file (``../../x``, an
-    absolute path, or a symlink placed in the folder that points elsewhere). The message names
-    the session, never the name itself, which may be anything.
+    must not be able to make roomwatch read or delete any other file (``../../x``, an absolute
+    path, or a symlink placed in the folder that points elsewhere). The message names the
+    session, never the name itself, which may be anything.
 
     Raises:
         SessionError: The name is not a plain file name, or it resolves outside the folder.
     """
     directory = sessions_dir(config)
-    name = row.file_name
+    name = legacy.file_name
     refused = SessionError(
-        f"session #{row.session_id}: its file name is not a plain name inside {directory}; "
-        "refusing to use it (delete the session and capture it again)"
+        f"session #{legacy.session_id}: its file name is not a plain name inside {directory}; "
+        "not carried into the database (delete the session and capture it again)"
     )
     separators = {"/", "\\", "\0", os.sep} | ({os.altsep} if os.altsep else set())
     if not name or name in (".", "..") or any(sep in name for sep in separators):
@@ -104,21 +111,21 @@ def save_session(
     status: Status = "unknown",
     cipher: SessionCipher | None = None,
 ) -> LoginSession:
-    """Encrypts ``state`` into a new file and adds its row; commits (see module docstring).
+    """Encrypts ``state`` and adds its row; commits unless an outer transaction is open.
 
     Args:
-        conn: Database connection; the row is committed unless an outer transaction is open.
-        config: Where the data dir and the key are.
+        conn: Database connection.
+        config: Where the key is.
         state: The storage state to keep.
         account: The site account it belongs to (``unknown`` if not known).
         method: How it was captured.
         status: ``valid`` if it was just seen logged in (also sets ``last_verified_at``).
         cipher: A cipher to reuse; default: :func:`sessions.crypto.load_cipher`.
     """
-    path = _write_state(config, state, cipher)
-    with _removed_on_failure(path), conn.transaction():
+    sealed = _seal(config, state, cipher)
+    with conn.transaction():
         row = insert_login_session(
-            conn, account=account, method=method, file_name=path.name, status=status
+            conn, account=account, method=method, state=sealed, status=status
         )
     return _stored(row)
 
@@ -133,23 +140,12 @@ async def save_session_async(
     status: Status = "unknown",
 ) -> LoginSession:
     """:func:`save_session` on an asynchronous connection."""
-    path = await anyio.to_thread.run_sync(partial(_write_state, config, state, None))
-    with _removed_on_failure(path):
-        async with conn.transaction():
-            row = await insert_login_session_async(
-                conn, account=account, method=method, file_name=path.name, status=status
-            )
+    sealed = await anyio.to_thread.run_sync(partial(_seal, config, state, None))
+    async with conn.transaction():
+        row = await insert_login_session_async(
+            conn, account=account, method=method, state=sealed, status=status
+        )
     return _stored(row)
-
-
-@contextmanager
-def _removed_on_failure(path: Path) -> Iterator[None]:
-    """Removes the new file again if its row could not be added."""
-    try:
-        yield
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
 
 
 def _stored(row: LoginSession) -> LoginSession:
@@ -159,26 +155,10 @@ def _stored(row: LoginSession) -> LoginSession:
     return row
 
 
-def _write_state(config: Config, state: StorageState, cipher: SessionCipher | None) -> Path:
-    """Encrypts ``state`` into a new file of its own; its name goes into the row."""
+def _seal(config: Config, state: StorageState, cipher: SessionCipher | None) -> bytes:
+    """The encrypted form of ``state`` that its row keeps."""
     protect_state(state)
-    cipher = cipher or load_cipher(config)
-    path = sessions_dir(config) / (secrets.token_urlsafe(18) + FILE_SUFFIX)
-    _write_private(path, cipher.encrypt(msgspec.json.encode(state)))
-    return path
-
-
-def _write_private(path: Path, content: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)  # exactly 0600, whatever the umask
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+    return (cipher or load_cipher(config)).encrypt(msgspec.json.encode(state))
 
 
 def get_session(conn: Connection, session_id: int) -> LoginSession:
@@ -197,30 +177,25 @@ def _found(row: LoginSession | None, session_id: int) -> LoginSession:
 
 
 def read_state(
-    config: Config, row: LoginSession, cipher: SessionCipher | None = None
+    config: Config, row: LoginSession, sealed: bytes | None, cipher: SessionCipher | None = None
 ) -> StorageState:
-    """Decrypts the storage state of ``row`` and registers its cookie values as secrets.
+    """Decrypts the stored state of ``row`` and registers its cookie values as secrets.
 
     Raises:
-        SessionError: The file is missing, lies outside the sessions folder, or the key does
-            not open it.
+        SessionError: The row has no state (a file from before migration 0018 that was missing
+            when it was to be carried in), or the key does not open it.
     """
-    path = session_file(config, row)
-    try:
-        blob = path.read_bytes()
-    except FileNotFoundError:
+    if sealed is None:
         raise SessionError(
-            f"session #{row.session_id}: its file {row.file_name} is missing from {path.parent}"
-        ) from None
-    except OSError as exc:
-        raise SessionError(
-            f"session #{row.session_id}: cannot read its file ({exc.strerror})"
-        ) from None
-    plaintext = (cipher or load_cipher(config)).decrypt(blob, name=row.file_name)
+            f"session #{row.session_id} has no stored state (its file was not carried into "
+            "the database); delete it and log in again"
+        )
+    name = f"#{row.session_id}"
+    plaintext = (cipher or load_cipher(config)).decrypt(sealed, name=name)
     try:
         state = _decode_state.decode(plaintext)
     except msgspec.DecodeError:
-        raise SessionError(f"session file {row.file_name}: not a storage state") from None
+        raise SessionError(f"session #{row.session_id}: not a storage state") from None
     protect_state(state)
     return state
 
@@ -231,10 +206,10 @@ def load_session(
     """The row and the decrypted storage state of one session.
 
     Raises:
-        SessionError: No such session, file missing, or the key does not open it.
+        SessionError: No such session, no state, or the key does not open it.
     """
     row = get_session(conn, session_id)
-    return row, read_state(config, row, cipher)
+    return row, read_state(config, row, login_session_state(conn, session_id), cipher)
 
 
 async def load_session_async(
@@ -242,7 +217,8 @@ async def load_session_async(
 ) -> tuple[LoginSession, StorageState]:
     """:func:`load_session` on an asynchronous connection."""
     row = _found(await get_login_session_async(conn, session_id), session_id)
-    return row, await anyio.to_thread.run_sync(read_state, config, row)
+    sealed = await login_session_state_async(conn, session_id)
+    return row, await anyio.to_thread.run_sync(read_state, config, row, sealed)
 
 
 def load_usable_session(
@@ -250,7 +226,9 @@ def load_usable_session(
 ) -> tuple[LoginSession, StorageState] | None:
     """The session a crawl should use (newest valid, else newest unverified), or None."""
     row = usable_login_session(conn)
-    return None if row is None else (row, read_state(config, row))
+    if row is None:
+        return None
+    return row, read_state(config, row, login_session_state(conn, row.session_id))
 
 
 def record_status(conn: Connection, session_id: int, status: Status) -> LoginSession:
@@ -276,17 +254,13 @@ async def record_status_async(
 
 
 def delete_session(conn: Connection, config: Config, session_id: int) -> LoginSession:
-    """Removes the row and the encrypted file together; returns the removed row.
-
-    A row whose file name points outside the sessions folder (:func:`session_file`) is still
-    removed, so a tampered row can be got rid of, but no file is touched for it.
+    """Removes the session (its row, state and all); returns the removed row.
 
     Raises:
         SessionError: There is no such session.
     """
     with conn.transaction():
         row = _found(delete_login_session(conn, session_id), session_id)
-        _remove_file(config, row)
     _log.info("deleted session #%d (%s)", session_id, row.account)
     return row
 
@@ -297,17 +271,66 @@ async def delete_session_async(
     """:func:`delete_session` on an asynchronous connection."""
     async with conn.transaction():
         row = _found(await delete_login_session_async(conn, session_id), session_id)
-        await anyio.to_thread.run_sync(_remove_file, config, row)
     _log.info("deleted session #%d (%s)", session_id, row.account)
     return row
 
 
-def _remove_file(config: Config, row: LoginSession) -> None:
-    """Removes the file of a row being deleted; a row naming a file outside the folder only
-    loses its row."""
+def _carried_file(conn: Connection, config: Config, legacy: LegacyFile) -> Path | None:
+    """Stores a locked legacy row's file as its state (unless it holds it already); the file
+    to remove then, or None when it cannot be carried (said in a warning)."""
     try:
-        path = session_file(config, row)
+        path = legacy_file(config, legacy)
     except SessionError as exc:
-        _log.warning("%s; removed the row only", exc)
-    else:
-        path.unlink(missing_ok=True)
+        _log.warning("%s", exc)
+        return None
+    if legacy.carried:
+        return path
+    try:
+        sealed = path.read_bytes()
+    except OSError as exc:
+        _log.warning(
+            "session #%d: its file could not be carried into the database (%s); "
+            "delete the session and log in again",
+            legacy.session_id,
+            exc.strerror,
+        )
+        return None
+    carry_login_session_state(conn, legacy.session_id, legacy.file_name, sealed)
+    return path
+
+
+def carry_session_files(conn: Connection, config: Config) -> int:
+    """Moves session files from before migration 0018 into their rows; returns how many.
+
+    For each row that still names a file: its content, as it is, becomes the row's state
+    (committed), then the file is removed, then the row forgets the name. A row whose state is
+    already stored (a crash came between) only has its file removed. A file that is missing, or
+    a name that is not a plain file inside ``data_dir/sessions``, is not read: the row stays
+    without a state (loading it says so) and a warning names the session. Files no row names
+    are left alone; the folder goes once it is empty. Run by :func:`agent.runtime.migrate` and
+    the ``sessions``/``login`` CLI.
+    """
+    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        conn.commit()  # each step below must be committed before the next one
+    with conn.transaction():
+        rows = legacy_session_files(conn)
+    carried = 0
+    for candidate in rows:
+        # One carrier per row at a time (an agent and a CLI starting together): the row is
+        # locked, and read again, while its file is read and its state stored.
+        with conn.transaction():
+            legacy = lock_legacy_session_file(conn, candidate.session_id)
+            path = _carried_file(conn, config, legacy) if legacy is not None else None
+            if legacy is not None and path is not None and not legacy.carried:
+                carried += 1
+        if legacy is None or path is None:
+            continue
+        path.unlink(missing_ok=True)  # only now: its row holds the content
+        with conn.transaction():
+            forget_login_session_file(conn, legacy.session_id, legacy.file_name)
+    if rows:
+        with contextlib.suppress(OSError):  # not empty: files no row named, left alone
+            sessions_dir(config).rmdir()
+    if carried:
+        _log.info("carried %d session file(s) into the database", carried)
+    return carried

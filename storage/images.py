@@ -1,10 +1,14 @@
-"""Downloaded thumbnails: the crawl records them, the control API finds the file to serve.
+"""Downloaded thumbnails: the crawl records them, the control API finds what to serve.
 
-Files are content-addressed under ``data_dir/images``: ``<sha256[:2]>/<sha256>.jpg``, the hash
-of the bytes upstream sent, so the same picture is one file however many persons or polls
-bring it. The ``images`` table keeps one row per person and content hash (where it came from,
-the path relative to the images folder, type, size, when it was last fetched), and
-``persons.latest_image_id`` points at the newest. Upstream image URLs expire; these rows do not.
+A picture is content-addressed by the SHA-256 of the bytes upstream sent, so the same picture
+is stored once however many persons or polls bring it. Where its bytes are is
+``images.store``: ``files``, under ``data_dir/images`` as ``<sha256[:2]>/<sha256>.jpg``
+(one machine); ``database``, one ``image_contents`` row per hash (migration 0018), which every
+Scrapyd node writes and every API reads. The ``images`` table keeps one row per person and
+content hash (where it came from, the content's path, type, size, when it was last fetched),
+and ``persons.latest_image_id`` points at the newest. A row is served from ``image_contents``
+when its content is there, else from the file, so pictures stored before a change of
+``images.store`` still show. Upstream image URLs expire; these rows do not.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from psycopg.rows import class_row
 
 Connection = psycopg.Connection[Any]
 
+Blob = bytes
 IMAGES_FOLDER = "images"
 """The folder under ``data_dir`` that holds the files."""
 
@@ -43,11 +48,14 @@ class Thumbnail(msgspec.Struct, frozen=True, kw_only=True):
     Attributes:
         username: whose picture it is (lower case).
         source_url: the upstream URL it was fetched from (it will expire).
-        local_path: the file, relative to the images folder (:func:`content_path`).
+        local_path: the content's path relative to the images folder (:func:`content_path`),
+            where its file is with ``images.store = "files"``.
         content_hash: SHA-256 of the content, hex.
-        content_type: the stored file's media type.
-        size: the stored file's size in bytes.
+        content_type: the stored picture's media type.
+        size: the stored picture's size in bytes.
         fetched_at: when it was downloaded.
+        content: the stored bytes, to keep in ``image_contents`` (``images.store =
+            "database"``); None when they are a file already.
     """
 
     username: str
@@ -57,7 +65,15 @@ class Thumbnail(msgspec.Struct, frozen=True, kw_only=True):
     content_type: str
     size: int
     fetched_at: dt.datetime
+    content: bytes | None = None
 
+
+# Content already stored is not written again (its hash is its name).
+_KEEP_CONTENTS = """
+INSERT INTO image_contents (content_hash, content)
+SELECT * FROM unnest(%(hashes)s::text[], %(contents)s::bytea[])
+ON CONFLICT (content_hash) DO NOTHING
+"""
 
 # One row per person: if a batch held two pictures of one person, the newest wins (and ON
 # CONFLICT may not touch one row twice in a statement). Known content only refreshes its row.
@@ -88,7 +104,8 @@ WHERE p.person_id = u.person_id AND p.latest_image_id IS DISTINCT FROM u.image_i
 def record_thumbnails(conn: Connection, thumbnails: Sequence[Thumbnail]) -> int:
     """Records downloaded thumbnails in one transaction; returns how many were given.
 
-    Called by the crawl's storage pipeline once the files are on disk. New content adds a row
+    Called by the crawl's storage pipeline once the files are on disk, or with their bytes
+    (``content``), which are stored in the same transaction. New content adds a row
     and becomes the person's latest image; content the person already had adds nothing but a
     newer ``fetched_at`` (which is what the "at most once per interval" rule reads), and
     becomes the latest again. Persons not in ``persons`` are skipped.
@@ -104,25 +121,35 @@ def record_thumbnails(conn: Connection, thumbnails: Sequence[Thumbnail]) -> int:
         "sizes": [t.size for t in thumbnails],
         "times": [t.fetched_at for t in thumbnails],
     }
+    held = {t.content_hash: t.content for t in thumbnails if t.content is not None}
     with conn.transaction():
+        if held:
+            conn.execute(_KEEP_CONTENTS, {"hashes": list(held), "contents": list(held.values())})
         conn.execute(_RECORD, params)
     return len(thumbnails)
 
 
 class StoredImage(msgspec.Struct, frozen=True):
-    """What the API needs to serve one stored image."""
+    """What the API needs to serve one stored image.
+
+    Attributes:
+        content: the bytes, when they are kept in the database; else None (a file).
+    """
 
     image_id: int
     local_path: str
     content_type: str | None
     bytes: int | None
+    content: Blob | None  # (a field above is named bytes)
 
 
 async def get_image(conn: psycopg.AsyncConnection[Any], image_id: int) -> StoredImage | None:
-    """The row of one stored image, or None."""
+    """The row of one stored image with its bytes when the database holds them, or None."""
     cur = conn.cursor(row_factory=class_row(StoredImage))
     await cur.execute(
-        "SELECT image_id, local_path, content_type, bytes FROM images WHERE image_id = %s",
+        "SELECT i.image_id, i.local_path, i.content_type, i.bytes, c.content"
+        " FROM images i LEFT JOIN image_contents c USING (content_hash)"
+        " WHERE i.image_id = %s",
         [image_id],
     )
     return await cur.fetchone()

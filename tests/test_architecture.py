@@ -61,10 +61,11 @@ STORAGE_ACCESS: dict[str, set[str] | None] = {
     "formats/": set(),
     "spiders/": {"storage.targets"},  # reads, in prepare(), with the crawl process's connection
     "crawler/items.py": set(),
-    "crawler/middlewares.py": set(),
+    "crawler/middlewares.py": {"storage.pace"},  # the shared pace, on the pool's connections
     "crawler/pipelines.py": None,  # item type -> writer
     "crawler/database.py": {"storage.database"},  # the pool
     "crawler/extensions.py": {"storage.jobs"},  # the job row's progress
+    "crawler/account_lock.py": {"storage.browser_lock"},  # one browser per account
     "crawler/crawl.py": {"storage.database", "storage.embedded", "storage.jobs"},  # the job
     "crawler/settings.py": {"storage.images"},  # where thumbnails are kept
     "crawler/images.py": {"storage.images"},

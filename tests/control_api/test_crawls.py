@@ -231,7 +231,7 @@ def test_status_shows_scheduler_schedules_and_alerts(
     ensure_default_schedules(conn)
     conn.execute("UPDATE schedules SET next_run_at = now() WHERE name = 'affiliate'")
     conn.execute(
-        "INSERT INTO login_sessions (account, method, status, file_name) "
+        "INSERT INTO login_sessions (account, method, status, state) "
         "VALUES ('me', 'import', 'expired', 'f')"
     )
     status = client.get("/api/v1/status").json()

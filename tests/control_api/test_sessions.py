@@ -10,7 +10,9 @@ import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -67,7 +69,7 @@ def _cookies(sim: SimulatorServer, sessionid: str) -> str:
 
 
 def test_import_list_verify_delete(
-    client: TestClient[Litestar], sim: SimulatorServer, config: Config
+    client: TestClient[Litestar], sim: SimulatorServer, config: Config, db: psycopg.Connection[Any]
 ) -> None:
     sessionid = sim.state.site.open_session(ACCOUNT)
     created = client.post(
@@ -83,9 +85,10 @@ def test_import_list_verify_delete(
     listed = client.get("/api/v1/sessions")
     assert [s["session_id"] for s in listed.json()] == [row["session_id"]]
     assert sessionid not in listed.text
-    stored = list(Path(config.data_dir, "sessions").iterdir())
+    stored = db.execute("SELECT state FROM login_sessions").fetchall()
     assert len(stored) == 1
-    assert sessionid.encode() not in stored[0].read_bytes()  # encrypted at rest
+    assert sessionid.encode() not in stored[0][0]  # encrypted at rest, in its row
+    assert not Path(config.data_dir, "sessions").exists()  # and nowhere else
 
     sim.state.site.expire_sessions(sessionid=sessionid)
     verified = client.post(f"/api/v1/sessions/{row['session_id']}/verify")
@@ -95,7 +98,7 @@ def test_import_list_verify_delete(
 
     assert client.delete(f"/api/v1/sessions/{row['session_id']}").status_code == 204
     assert client.get("/api/v1/sessions").json() == []
-    assert not list(Path(config.data_dir, "sessions").iterdir())
+    assert db.execute("SELECT count(*) FROM login_sessions").fetchone() == (0,)
     missing = client.delete(f"/api/v1/sessions/{row['session_id']}")
     assert missing.status_code == 404
     assert missing.json()["field"] == "session_id"

@@ -124,6 +124,41 @@ def test_persons_of_interest_get_thumbnails_once_per_interval(
     )
 
 
+def test_with_the_database_store_the_bytes_are_kept_in_postgresql_once_per_content(
+    crawl_env: Config,
+    db_url: str,
+    db: psycopg.Connection[Any],
+    sim: SimulatorServer,
+    people: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ROOMWATCH_IMAGES_ALLOWED_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("ROOMWATCH_IMAGES_STORE", "database")
+    config = load_config()
+    job = _crawl(config, db_url)
+    assert job.items["images"] == 3
+    rows = _images(db)
+    interest = sorted(name for role, name in people.items() if role != "nobody")
+    assert [row[0] for row in rows] == interest
+    kept = dict(db.execute("SELECT content_hash, content FROM image_contents").fetchall())
+    for username, local_path, digest, content_type, size, _, _, latest in rows:
+        content = thumbnail_jpeg(username)  # what the simulator served, byte for byte
+        assert digest == hashlib.sha256(content).hexdigest()
+        assert local_path == f"{digest[:2]}/{digest}.jpg"  # the content's name, as with files
+        assert kept[digest] == content
+        assert (content_type, size, latest) == ("image/jpeg", len(content), True)
+    assert len(kept) == 3
+    assert not (config.data_path / "images").exists()  # nothing on this machine's disk
+
+    # Downloaded again after the interval: the same content is stored once.
+    db.execute("UPDATE images SET fetched_at = fetched_at - interval '25 hours'")
+    db.commit()
+    _crawl(config, db_url)
+    assert sim.state.requests.count(THUMBNAIL_PATH) == 6
+    assert db.execute("SELECT count(*) FROM image_contents").fetchone() == (3,)
+    assert [r[:5] for r in _images(db)] == [r[:5] for r in rows]
+
+
 def test_a_host_not_allowed_is_refused_and_a_failed_download_is_only_counted(
     crawl_env: Config,
     db_url: str,

@@ -1,10 +1,9 @@
-"""Politeness toward CBHours: the agent-wide pace (across processes) and back-off on 429/5xx."""
+"""Politeness toward CBHours: the pace shared by every crawl (in the database) and back-off on
+429/5xx."""
 
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 import threading
 import time
 from email.utils import format_datetime
@@ -12,6 +11,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 from scrapy import Request
@@ -20,74 +20,13 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from agent.runner import CrawlRunner
-from crawler.middlewares import SharedPace, backoff_seconds, describe_failure, retry_after_seconds
-from roomwatch.config import BackoffConfig
+from crawler.middlewares import backoff_seconds, describe_failure, retry_after_seconds
+from roomwatch.config import BackoffConfig, Config
 from storage.jobs import Job
 from tests.spiders.cbhours_support import add_persons, api_requests
 from tests.support import CbhoursCrawls, crawl
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
-
-ROOT = Path(__file__).parents[2]
-
-
-def test_the_pace_is_shared_through_the_file(tmp_path: Path) -> None:
-    # Two opens of the file lock each other out exactly as two processes do.
-    first, second = (SharedPace(tmp_path / "cbhours", 1.0) for _ in range(2))
-    assert first.try_take(now=100.0) == 0.0
-    assert second.try_take(now=100.25) == pytest.approx(0.75)
-    assert second.try_take(now=101.0) == 0.0
-    assert first.try_take(now=101.5) == pytest.approx(0.5)
-    second.hold_off(5.0, now=102.0)  # a 429 asked everyone to wait
-    assert first.try_take(now=103.0) == pytest.approx(4.0)
-    first.hold_off(1.0, now=103.0)  # never shortens a wait already promised
-    assert first.try_take(now=103.0) == pytest.approx(4.0)
-    # A slot far in the future comes from before a reboot (the clock restarted): ignored.
-    assert first.try_take(now=5000.0) == 0.0
-    assert first.try_take(now=1.0) == 0.0
-    first.close()
-    second.close()
-
-
-_TAKER = """
-import sys, time
-from pathlib import Path
-from crawler.middlewares import SharedPace
-pace = SharedPace(Path(sys.argv[1]), float(sys.argv[2]))
-start = float(sys.argv[3])
-while time.monotonic() < start:
-    time.sleep(0.001)
-for _ in range(int(sys.argv[4])):
-    while (wait := pace.try_take()) > 0:
-        time.sleep(wait)
-    print(time.monotonic(), flush=True)
-"""
-
-
-def test_the_pace_holds_across_processes(tmp_path: Path) -> None:
-    interval, takes = 0.05, 6
-    start = time.monotonic() + 1.0  # both processes race for the first slot
-    takers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                _TAKER,
-                str(tmp_path / "p"),
-                str(interval),
-                str(start),
-                str(takes),
-            ],
-            stdout=subprocess.PIPE,
-            cwd=ROOT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    times = sorted(float(line) for taker in takers for line in taker.communicate()[0].split())
-    assert len(times) == 2 * takes
-    gaps = [later - earlier for earlier, later in pairwise(times)]
-    assert min(gaps) >= interval - 0.002  # printing happens a hair after taking
 
 
 def test_retry_after_in_seconds_or_as_a_date() -> None:
@@ -121,13 +60,15 @@ def test_a_failure_names_path_and_status_never_the_query() -> None:
     assert "secret" not in described
 
 
-def _run_both(config: Any, db_url: str) -> dict[str, Job]:
-    runner = CrawlRunner(config, db_url)
-    jobs = [runner.submit(spider, {}, "cli") for spider in ("cbhours_live", "cbhours_activity")]
+def _run_both(configs: dict[str, Config], db_url: str) -> dict[str, Job]:
+    """Runs a crawl of each spider at once, each with its own config (its own data dir)."""
+    jobs = [
+        CrawlRunner(config, db_url).submit(spider, {}, "cli") for spider, config in configs.items()
+    ]
     finished: dict[str, Job] = {}
 
     def run(job: Job) -> None:
-        finished[job.spider] = CrawlRunner(config, db_url).run(job.job_id)
+        finished[job.spider] = CrawlRunner(configs[job.spider], db_url).run(job.job_id)
 
     threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
     for thread in threads:
@@ -142,9 +83,16 @@ def test_two_concurrent_cbhours_crawls_keep_one_request_per_second(
     db_url: str,
     db: psycopg.Connection[Any],
     sim: SimulatorServer,
+    tmp_path: Path,
 ) -> None:
-    # The real thing: the simulator's limit of 1 request/s, the crawls' default pace.
+    # The real thing: the simulator's limit of 1 request/s, the crawls' default pace. Each
+    # crawl process has a data dir of its own, as on two machines: the pace is the database's.
     config = cbhours(interval=None)
+    assert config.cbhours.min_interval_seconds == 1.04
+    configs = {
+        spider: msgspec.structs.replace(config, data_dir=str(tmp_path / spider))
+        for spider in ("cbhours_live", "cbhours_activity")
+    }
     assert sim.state.cbhours.rate_limit.view().interval == 1.0
     # Enough live batches (8 at 1 req/s) that the two crawls overlap even when one process
     # starts seconds after the other on a loaded machine.
@@ -158,7 +106,7 @@ def test_two_concurrent_cbhours_crawls_keep_one_request_per_second(
     db.execute("UPDATE persons SET has_cbhours_trophy = true WHERE username IN ('u000', 'u001')")
     db.commit()
 
-    jobs = _run_both(config, db_url)
+    jobs = _run_both(configs, db_url)
     for job in jobs.values():
         assert job.status == "succeeded", job.error_message
     records = api_requests(sim)

@@ -1,8 +1,9 @@
-"""Stored sessions on the real database: encrypted 0600 files, metadata-only rows, keys."""
+"""Stored sessions on the real database: encrypted in their rows, metadata read alone, keys."""
 
 from __future__ import annotations
 
 import stat
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,12 @@ from sessions.store import (
     save_session,
     sessions_dir,
 )
-from storage.login_sessions import list_login_sessions
+from storage.login_sessions import (
+    get_login_session,
+    list_login_sessions,
+    login_session_state,
+    usable_login_session,
+)
 
 COOKIE_VALUE = "zq4m1xv8plain0text0cookie0value7"
 STATE: StorageState = {
@@ -60,32 +66,55 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_saved_session_is_encrypted_private_and_loads_back(conn: Any, tmp_path: Path) -> None:
+def test_saved_session_is_encrypted_in_its_row_and_loads_back(conn: Any, tmp_path: Path) -> None:
     config = _config(tmp_path / "data")
     row = save_session(conn, config, STATE, account="alice", method="form", status="valid")
-    path = sessions_dir(config) / row.file_name
-    assert row.file_name.endswith(".session")
     assert (row.account, row.method, row.status) == ("alice", "form", "valid")
     assert row.last_verified_at is not None
-    content = path.read_bytes()
-    assert COOKIE_VALUE.encode() not in content
-    assert content.startswith(b"roomwatch-session 1 key\n")
-    assert _mode(path) == 0o600
-    assert _mode(path.parent) == 0o700
-    key_file = config.data_path / KEY_FILE_NAME
-    assert _mode(key_file) == 0o600
+    (stored, file_name) = conn.execute(
+        "SELECT state, file_name FROM login_sessions WHERE session_id = %s", [row.session_id]
+    ).fetchone()
+    assert file_name is None
+    assert COOKIE_VALUE.encode() not in stored
+    assert bytes(stored).startswith(b"roomwatch-session 1 key\n")
+    assert not sessions_dir(config).exists()  # no file, anywhere
+    assert _mode(config.data_path / KEY_FILE_NAME) == 0o600
 
     loaded_row, state = load_session(conn, config, row.session_id)
     assert loaded_row == row
     assert state == STATE
 
 
-def test_rows_hold_metadata_only(conn: Any, tmp_path: Path) -> None:
+def test_rows_read_as_metadata_hold_no_secret(conn: Any, tmp_path: Path) -> None:
     config = _config(tmp_path / "data")
     save_session(conn, config, STATE, account="alice", method="import")
     dump = conn.execute("SELECT row_to_json(s)::text FROM login_sessions s").fetchall()
     assert dump
     assert all(COOKIE_VALUE not in text for (text,) in dump)
+
+
+def test_metadata_reads_never_fetch_the_state(conn: Any, tmp_path: Path) -> None:
+    # A role that may read every column but the state: whatever works under it cannot have
+    # fetched one (PostgreSQL refuses a query naming a column the role may not read).
+    config = _config(tmp_path / "data")
+    row = save_session(conn, config, STATE, account="alice", method="import")
+    role = f"no_state_{uuid.uuid4().hex[:8]}"
+    conn.execute(f"CREATE ROLE {role}")
+    conn.execute(
+        "GRANT SELECT (session_id, account, method, captured_at, last_verified_at, status, "
+        f"file_name) ON login_sessions TO {role}"
+    )
+    try:
+        conn.execute(f"SET ROLE {role}")
+        assert list_login_sessions(conn) == [row]
+        assert get_login_session(conn, row.session_id) == row
+        assert usable_login_session(conn) == row
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            login_session_state(conn, row.session_id)
+    finally:
+        conn.execute("RESET ROLE")
+        conn.execute(f"DROP OWNED BY {role}")
+        conn.execute(f"DROP ROLE {role}")
 
 
 def test_loading_registers_cookie_values_as_secrets(conn: Any, tmp_path: Path) -> None:
@@ -113,18 +142,31 @@ def test_a_wrong_key_gives_a_clear_error_without_secrets(conn: Any, tmp_path: Pa
     with pytest.raises(SessionError) as caught:
         load_session(conn, _config(data_dir, key_b), row.session_id)
     message = str(caught.value)
-    assert message.startswith(f"cannot decrypt session file {row.file_name}: wrong secret key")
+    assert message.startswith(f"cannot decrypt session #{row.session_id}: wrong secret key")
     assert "ROOMWATCH_SECRET_KEY" in message
     assert key_a not in message and key_b not in message and COOKIE_VALUE not in message
 
 
-def test_a_passphrase_derives_a_key_per_file(conn: Any, tmp_path: Path) -> None:
+def test_a_session_saved_on_one_machine_loads_on_another_with_the_same_key(
+    conn: Any, tmp_path: Path
+) -> None:
+    # A Scrapyd node: its own data dir, the database and the key from its environment.
+    key = Fernet.generate_key().decode()
+    row = save_session(conn, _config(tmp_path / "agent", key), STATE, account="a", method="form")
+    node = _config(tmp_path / "node", key)
+    assert load_usable_session(conn, node) == (row, STATE)
+    assert not (tmp_path / "node").exists()
+
+
+def test_a_passphrase_derives_a_key_per_session(conn: Any, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     passphrase = "a long enough passphrase for tests"
     config = _config(data_dir, passphrase)
     row = save_session(conn, config, STATE, account="alice", method="form")
-    content = (sessions_dir(config) / row.file_name).read_bytes()
-    assert content.startswith(b"roomwatch-session 1 scrypt ")
+    (content,) = conn.execute(
+        "SELECT state FROM login_sessions WHERE session_id = %s", [row.session_id]
+    ).fetchone()
+    assert bytes(content).startswith(b"roomwatch-session 1 scrypt ")
     assert passphrase.encode() not in content
     assert load_session(conn, config, row.session_id)[1] == STATE
     assert not (data_dir / KEY_FILE_NAME).exists()
@@ -148,12 +190,10 @@ def test_a_damaged_key_file_is_named(tmp_path: Path) -> None:
         load_cipher(config)
 
 
-def test_delete_removes_row_and_file(conn: Any, tmp_path: Path) -> None:
+def test_delete_removes_the_session(conn: Any, tmp_path: Path) -> None:
     config = _config(tmp_path / "data")
     row = save_session(conn, config, STATE, account="alice", method="form")
-    path = sessions_dir(config) / row.file_name
     assert delete_session(conn, config, row.session_id) == row
-    assert not path.exists()
     assert list_login_sessions(conn) == []
     with pytest.raises(SessionError, match=f"no session #{row.session_id}"):
         delete_session(conn, config, row.session_id)
@@ -161,19 +201,12 @@ def test_delete_removes_row_and_file(conn: Any, tmp_path: Path) -> None:
         load_session(conn, config, row.session_id)
 
 
-def test_a_failed_insert_leaves_no_file(conn: Any, tmp_path: Path) -> None:
+def test_a_failed_insert_stores_nothing(conn: Any, tmp_path: Path) -> None:
     config = _config(tmp_path / "data")
     with pytest.raises(psycopg.errors.CheckViolation):
         save_session(conn, config, STATE, account="alice", method="bogus")  # type: ignore[arg-type]
-    assert list(sessions_dir(config).iterdir()) == []
-
-
-def test_a_missing_file_is_reported(conn: Any, tmp_path: Path) -> None:
-    config = _config(tmp_path / "data")
-    row = save_session(conn, config, STATE, account="alice", method="form")
-    (sessions_dir(config) / row.file_name).unlink()
-    with pytest.raises(SessionError, match="is missing from"):
-        load_session(conn, config, row.session_id)
+    assert list_login_sessions(conn) == []
+    assert not sessions_dir(config).exists()
 
 
 def test_status_and_the_usable_session(conn: Any, tmp_path: Path) -> None:
@@ -190,46 +223,3 @@ def test_status_and_the_usable_session(conn: Any, tmp_path: Path) -> None:
     assert load_usable_session(conn, config) is None
     with pytest.raises(SessionError):
         record_status(conn, 999_999, "valid")
-
-
-def _point_row_at(conn: Any, session_id: int, file_name: str) -> None:
-    conn.execute(
-        "UPDATE login_sessions SET file_name = %s WHERE session_id = %s", [file_name, session_id]
-    )
-
-
-@pytest.mark.parametrize(
-    "file_name",
-    ["../../etc/passwd", "/etc/passwd", "..", ".", "sub/x.session", "..\\x.session", ""],
-)
-def test_a_file_name_outside_the_sessions_folder_is_refused(
-    conn: Any, tmp_path: Path, file_name: str
-) -> None:
-    config = _config(tmp_path / "data")
-    row = save_session(conn, config, STATE, account="alice", method="form")
-    _point_row_at(conn, row.session_id, file_name)
-    with pytest.raises(SessionError, match=f"session #{row.session_id}: its file name") as caught:
-        load_session(conn, config, row.session_id)
-    if file_name not in ("", ".", ".."):
-        assert file_name not in str(caught.value)
-
-
-def test_a_symlink_out_of_the_sessions_folder_is_refused(conn: Any, tmp_path: Path) -> None:
-    config = _config(tmp_path / "data")
-    row = save_session(conn, config, STATE, account="alice", method="form")
-    outside = tmp_path / "outside.session"
-    (sessions_dir(config) / row.file_name).rename(outside)
-    (sessions_dir(config) / row.file_name).symlink_to(outside)
-    with pytest.raises(SessionError, match=f"session #{row.session_id}: its file name"):
-        load_session(conn, config, row.session_id)
-
-
-def test_deleting_a_tampered_row_touches_no_file_outside(conn: Any, tmp_path: Path) -> None:
-    config = _config(tmp_path / "data")
-    victim = tmp_path / "victim.txt"
-    victim.write_text("keep me")
-    row = save_session(conn, config, STATE, account="alice", method="form")
-    _point_row_at(conn, row.session_id, "../../victim.txt")
-    delete_session(conn, config, row.session_id)
-    assert victim.read_text() == "keep me"
-    assert list_login_sessions(conn) == []

@@ -160,7 +160,7 @@ def test_alerts_for_a_failure_streak_and_an_expired_session(db: Conn) -> None:
 
     with db.transaction():
         db.execute(
-            "INSERT INTO login_sessions (account, method, status, file_name, captured_at) VALUES "
+            "INSERT INTO login_sessions (account, method, status, state, captured_at) VALUES "
             "('me', 'import', 'expired', 'a', now() - interval '1 day'), "
             "('you', 'import', 'expired', 'b', now() - interval '1 day'), "
             "('you', 'import', 'valid', 'c', now())"

@@ -12,7 +12,7 @@ from typing import Any, get_args
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
-from litestar.response import File, Redirect, Template
+from litestar.response import Redirect, Response, Template
 
 from control_api.images import stored_image
 from control_api.params import Db
@@ -77,7 +77,9 @@ class UsersController(Controller):
         )
 
     @get("/images/{image_id:int}")
-    async def image(self, db: Db, config: NamedDependency[Config], image_id: FromPath[int]) -> File:
+    async def image(
+        self, db: Db, config: NamedDependency[Config], image_id: FromPath[int]
+    ) -> Response[Any]:
         """A stored thumbnail (never the upstream URL: pages work offline and leak nothing)."""
         found = await stored_image(db, config, image_id)
         if found is None:
