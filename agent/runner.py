@@ -33,6 +33,7 @@ from storage.jobs import (
     Job,
     Trigger,
     create_job,
+    enforce_end,
     finish_job,
     get_job,
     lock_job,
@@ -190,26 +191,12 @@ class Supervision:
             assert job is not None
             if on_progress is not None:
                 on_progress(job)
-            if job.cancel_requested_at is not None:
-                finish_job(
-                    self.conn,
-                    self.job_id,
-                    "cancelled",
-                    finish_reason="cancelled",
-                    error_message="cancelled on request",
-                )
-                self.stop()
-            elif job.status == "interrupted":
-                self.stop()  # an agent's sweep gave it up while we were away
-            elif time.monotonic() > deadline:
-                seconds = SPIDERS[job.spider].timeout_seconds
-                finish_job(
-                    self.conn,
-                    self.job_id,
-                    "failed",
-                    finish_reason="timeout",
-                    error_message=f"timed out after {seconds} s",
-                )
+            timed_out = time.monotonic() > deadline
+            if enforce_end(
+                self.conn,
+                job,
+                timeout_seconds=SPIDERS[job.spider].timeout_seconds if timed_out else None,
+            ):
                 self.stop()
         self.stop()  # a crawl that died on its own may have left Chromium behind
         # Whatever the child managed to record, a dead child's job must not stay running.

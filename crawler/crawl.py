@@ -14,6 +14,7 @@ connects to the database, it never starts or stops the embedded server.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -21,7 +22,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -38,7 +40,18 @@ from roomwatch.processes import die_with_parent, kill_descendants_and_exit
 from spiders.base import RoomwatchSpider
 from storage.database import connect
 from storage.embedded import EmbeddedPostgres
-from storage.jobs import Job, Status, finish_job, get_job, record_interrupted, supervision
+from storage.jobs import (
+    Job,
+    Status,
+    create_job,
+    finish_job,
+    get_job,
+    lock_job,
+    must_stop,
+    record_interrupted,
+    start_job,
+    supervision,
+)
 
 log = logging.getLogger(__name__)
 # How long the job lock may go unheld before the watchdog gives the supervisor up: long enough
@@ -48,6 +61,7 @@ WATCH_SECONDS = 1.0
 LOCK_CHECK_SECONDS = 5.0
 SUPERVISOR_GONE = signal.SIGUSR1  # the parent-death signal; scrapy leaves it alone
 ABANDONED_EXIT = 3
+SELF_STOP_GRACE_SECONDS = 10.0  # a ``scrapy crawl`` told to stop, before it kills its tree
 
 
 class CrawlInput(msgspec.Struct, frozen=True):
@@ -78,14 +92,18 @@ def load_spider(name: str) -> type[RoomwatchSpider]:
 
 
 def run_crawl(
-    config: Config, conninfo: str, job: Job
+    config: Config, conninfo: str, job: Job, overrides: Mapping[str, str] | None = None
 ) -> tuple[Status, str, str | None, dict[str, Any]]:
-    """Runs the job's spider to the end; returns (status, finish_reason, error, stats)."""
+    """Runs the job's spider to the end; returns (status, finish_reason, error, stats).
+
+    ``overrides``: Scrapy settings given with ``scrapy crawl -s NAME=VALUE`` (Scrapyd's too),
+    over roomwatch's own.
+    """
     spider_cls = load_spider(job.spider)
     check_spider_args(job.spider, job.args)  # again here: a job row may come from anywhere
     register_struct_items()
     process = CrawlerProcess(
-        crawl_settings(config, SPIDERS[job.spider], job.job_id, conninfo),
+        {**crawl_settings(config, SPIDERS[job.spider], job.job_id, conninfo), **(overrides or {})},
         install_root_handler=False,
     )
     crawler = process.create_crawler(spider_cls)
@@ -192,28 +210,141 @@ def main(argv: Sequence[str] | None = None) -> int:
             job = get_job(conn, args.job_id)
         if job is None:
             raise JobError(f"job {args.job_id} does not exist")
-        setup_logging(config.log_level, config.data_path / "logs" / f"job-{job.job_id}.log")
-        log.info("job %d: %s crawl starting", job.job_id, job.spider)
-        status: Status
-        try:
-            status, reason, error, stats = run_crawl(config, conninfo, job)
-        except RoomwatchError as exc:
-            status, reason, error, stats = "failed", "not started", str(exc), {}
-        with connect(conninfo) as conn:
-            # A no-op if the runner already ended the job (cancel, timeout).
-            finish_job(
-                conn,
-                job.job_id,
-                status,
-                finish_reason=reason,
-                error_message=error,
-                stats=stats,
-            )
-        log.info("job %d: %s (%s)%s", job.job_id, status, reason, f": {error}" if error else "")
-        return 0 if status == "succeeded" else 1
+        return _run_job(config, conninfo, job, job_log(config, job.job_id))
     except RoomwatchError as exc:
         print(f"roomwatch crawl: {exc}", file=sys.stderr)
         return 1
+
+
+def job_log(config: Config, job_id: int) -> Path:
+    """Where a crawl on this machine logs, unless told otherwise (Scrapyd's ``LOG_FILE``)."""
+    return config.data_path / "logs" / f"job-{job_id}.log"
+
+
+def crawl_named(
+    spider: str,
+    args: dict[str, str],
+    *,
+    scrapyd_job: str | None = None,
+    log_file: Path | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> int:
+    """``scrapy crawl SPIDER [-a key=value ...]`` (crawler/commands/crawl.py): one recorded job,
+    with the config of the environment, in this process; exit status 0 only if it succeeded.
+
+    By hand, the crawl queues its own job (trigger ``cli``) and supervises it: it holds the job
+    lock, and stops on a cancel request or the spider's timeout. On a Scrapyd node
+    (``scrapyd_job``, Scrapyd's ``_job`` argument: the agent makes it the job's id), the agent
+    has started the job and supervises it; the crawl checks that the row is the one asked for,
+    and ends with the node (Scrapyd's process, its parent) or when nobody holds the job lock
+    any more, as a crawl process of the local runner does.
+    """
+    try:
+        crawl_input = _read_input(from_stdin=False)
+        config, conninfo = crawl_input.config, crawl_input.conninfo
+        if scrapyd_job is None:
+            with _own_job(config, conninfo, spider, args, log_file) as job:
+                return _run_job(
+                    config, conninfo, job, log_file or job_log(config, job.job_id), overrides
+                )
+        job = _scheduled_job(conninfo, spider, args, scrapyd_job)
+        follow_supervisor(os.getppid(), job.job_id, conninfo)
+        return _run_job(config, conninfo, job, log_file or job_log(config, job.job_id), overrides)
+    except RoomwatchError as exc:
+        print(f"roomwatch crawl: {exc}", file=sys.stderr)
+        return 1
+
+
+def _scheduled_job(conninfo: str, spider: str, args: dict[str, str], scrapyd_job: str) -> Job:
+    """The running job a Scrapyd node was asked to crawl, if it is that crawl.
+
+    Raises:
+        JobError: no such job, another spider or arguments, or no longer running (cancelled
+            before the node started it): the row is not this crawl's to touch.
+    """
+    if not scrapyd_job.isdigit():
+        raise JobError(f"_job {scrapyd_job!r}: expected a crawl job id")
+    with connect(conninfo) as conn:
+        job = get_job(conn, int(scrapyd_job))
+    if job is None:
+        raise JobError(f"job {scrapyd_job} does not exist")
+    if job.spider != spider or check_spider_args(spider, args) != check_spider_args(
+        spider, job.args
+    ):
+        raise JobError(f"job {job.job_id} is another crawl (a {job.spider} crawl)")
+    if job.status != "running":
+        raise JobError(f"job {job.job_id} is {job.status}, not running: not crawling")
+    return job
+
+
+@contextlib.contextmanager
+def _own_job(
+    config: Config, conninfo: str, spider: str, args: dict[str, str], log_file: Path | None
+) -> Iterator[Job]:
+    """A job of this process's own, running and locked for the life of the block."""
+    load_spider(spider)  # an unknown spider queues nothing
+    conn = connect(conninfo, autocommit=True)
+    try:
+        job = create_job(conn, spider, check_spider_args(spider, args), "cli")
+        log_path = log_file or job_log(config, job.job_id)
+        if not lock_job(conn, job.job_id) or not start_job(
+            conn, job.job_id, os.getpid(), str(log_path)
+        ):
+            raise JobError(f"job {job.job_id} was taken or cancelled before it started")
+        threading.Thread(
+            target=_supervise_self,
+            args=[conninfo, job.job_id, SPIDERS[spider].timeout_seconds],
+            name="self-supervision",
+            daemon=True,
+        ).start()
+        yield job
+    finally:
+        conn.close()
+
+
+def _supervise_self(conninfo: str, job_id: int, timeout_seconds: int) -> None:
+    """A ``scrapy crawl`` by hand stops itself as a runner would stop it (on a cancel request or
+    its timeout: ``storage.jobs.enforce_end``), gracefully, then at once if that takes long."""
+    deadline = time.monotonic() + timeout_seconds
+    while not must_stop(
+        conninfo,
+        job_id,
+        timeout_seconds=timeout_seconds if time.monotonic() > deadline else None,
+    ):
+        time.sleep(WATCH_SECONDS)
+    log.warning("job %d: stopping the crawl (cancelled or timed out)", job_id)
+    os.kill(os.getpid(), signal.SIGTERM)  # Scrapy's graceful shutdown
+    time.sleep(SELF_STOP_GRACE_SECONDS)
+    kill_descendants_and_exit(ABANDONED_EXIT)
+
+
+def _run_job(
+    config: Config,
+    conninfo: str,
+    job: Job,
+    log_file: Path,
+    overrides: Mapping[str, str] | None = None,
+) -> int:
+    """Runs a started job's crawl here and records how it ended; 0 only if it succeeded."""
+    setup_logging(config.log_level, log_file)
+    log.info("job %d: %s crawl starting", job.job_id, job.spider)
+    status: Status
+    try:
+        status, reason, error, stats = run_crawl(config, conninfo, job, overrides)
+    except RoomwatchError as exc:
+        status, reason, error, stats = "failed", "not started", str(exc), {}
+    with connect(conninfo) as conn:
+        # A no-op if the runner already ended the job (cancel, timeout).
+        finish_job(
+            conn,
+            job.job_id,
+            status,
+            finish_reason=reason,
+            error_message=error,
+            stats=stats,
+        )
+    log.info("job %d: %s (%s)%s", job.job_id, status, reason, f": {error}" if error else "")
+    return 0 if status == "succeeded" else 1
 
 
 if __name__ == "__main__":
