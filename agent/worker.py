@@ -27,7 +27,7 @@ from typing import Any
 import psutil
 import psycopg
 
-from agent.runner import GRACE_SECONDS, CrawlRunner
+from agent.runner import GRACE_SECONDS, Runner
 from roomwatch.catalog import SPIDERS
 from roomwatch.errors import DatabaseError, RoomwatchError
 from roomwatch.processes import kill_tree
@@ -78,7 +78,7 @@ class Worker:
     """Claims queued jobs and runs them in threads; see the module docstring for the rules.
 
     Args:
-        runner: the crawl runner of this agent.
+        runner: the crawl runner of this agent (its backend: local or scrapyd).
         conninfo: the database.
         max_concurrent: crawls at once.
         shutdown_grace: seconds running crawls get on :meth:`stop` before they are cancelled.
@@ -87,7 +87,7 @@ class Worker:
 
     def __init__(
         self,
-        runner: CrawlRunner,
+        runner: Runner,
         conninfo: str,
         max_concurrent: int = 4,
         shutdown_grace: float = 20.0,

@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 
+from roomwatch.catalog import SPIDERS
 from roomwatch.config import Config
 from upstream_sim.server import SimulatorServer
 
@@ -33,10 +34,7 @@ def _scrapy(*args: str) -> subprocess.CompletedProcess[str]:
 def test_scrapy_list_names_every_spider() -> None:
     listed = _scrapy("list")
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.split() == sorted(
-        ["affiliate", "cbhours_live", "cbhours_activity", "followed_cams", "followers"]
-        + ["room_events", "room_stats"]
-    )
+    assert listed.stdout.split() == sorted(SPIDERS)
 
 
 def test_scrapy_crawl_affiliate_is_a_recorded_job_like_any_crawl(

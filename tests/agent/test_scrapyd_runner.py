@@ -1,0 +1,294 @@
+"""The ``scrapyd`` runner backend against two real Scrapyd servers on loopback (their own dirs,
+SQLite job storage, basic auth), the project's egg deployed to both, every spider crawling the
+simulator into one PostgreSQL; a node killed mid-crawl, a cancel. The two servers, the
+database and the simulator are shared by the module (tests look at their own jobs' rows)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+
+from agent.runner import CrawlRunner
+from agent.runtime import make_runner
+from agent.scrapyd_runner import ScrapydRunner
+from roomwatch.config import Config, load_config
+from storage.jobs import Job, get_job, request_cancel
+from tests.agent.scrapyd_support import PASSWORD, ScrapydServer, build_egg
+from tests.spiders.follow_support import ACCOUNT, log_in, wait_for
+from tests.support import as_url, with_db
+from upstream_sim.affiliate.feed import AffiliateFeed
+from upstream_sim.server import SimulatorServer
+from upstream_sim.state import SimulatorState
+
+ROOMS = 300
+TROPHIES = ["trophy_one", "trophy_two"]
+
+
+class Cluster:
+    """One install: the database, the simulator, two Scrapyd nodes and the agent's config."""
+
+    def __init__(self, db_url: str, sim: SimulatorServer, nodes: list[ScrapydServer]) -> None:
+        self.db_url = db_url
+        self.sim = sim
+        self.nodes = nodes
+        self.secrets: list[str] = []
+        self.config: Config = load_config({})
+
+    def runner(self) -> ScrapydRunner:
+        runner = make_runner(self.config, self.db_url)
+        assert isinstance(runner, ScrapydRunner)
+        return runner
+
+    def crawl(self, spider: str, *, poll_seconds: float | None = None, **args: str) -> Job:
+        runner = self.runner()
+        if poll_seconds is not None:
+            runner.poll_seconds = poll_seconds
+        return runner.run(runner.submit(spider, args, "api").job_id)
+
+    def node_of(self, job: Job) -> ScrapydServer:
+        """The node the job was dispatched to (its log is served there)."""
+        assert job.log_path is not None
+        (node,) = [n for n in self.nodes if job.log_path.startswith(f"http://{n.name}/")]
+        return node
+
+
+@pytest.fixture(scope="module")
+def cluster(pg_server: str, migrated_template: str) -> Iterator[Cluster]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(migrated_template)
+            )
+        )
+    db_url = with_db(pg_server, name)
+    data_dir = Path(tempfile.mkdtemp(prefix="roomwatch-cluster-"))
+    egg_dir = Path(tempfile.mkdtemp(prefix="roomwatch-egg-"))
+    state = SimulatorState(affiliate=AffiliateFeed(ROOMS, seed=7))
+    with SimulatorServer(state) as sim:
+        env = {
+            "ROOMWATCH_DATA_DIR": str(data_dir),
+            "ROOMWATCH_DATABASE_URL": as_url(db_url),
+            "ROOMWATCH_AFFILIATE_URL": sim.affiliate_url,
+            "ROOMWATCH_AFFILIATE_WM": "testwm",
+            "ROOMWATCH_CHATURBATE_URL": sim.base_url,
+            "ROOMWATCH_CBHOURS_URL": sim.cbhours_url,
+            "ROOMWATCH_CBHOURS_MIN_INTERVAL_SECONDS": "0.12",
+            "ROOMWATCH_BACKOFF_BASE_SECONDS": "0.2",
+            "ROOMWATCH_BACKOFF_CAP_SECONDS": "1",
+            "ROOMWATCH_EVENTS_ALLOWED_HOSTS": "127.0.0.1",
+            "ROOMWATCH_EVENTS_TIMEOUT_SECONDS": "1",
+            "ROOMWATCH_STATS_ALLOWED_HOSTS": "127.0.0.1",
+        }
+        # The owner's account: a login session (stored encrypted with the install's key, which
+        # the nodes read from the shared data dir), its Events and Stats URLs, CBHours persons.
+        log_in(sim, load_config(env), db_url, online=2, offline=2, followers=5)
+        env["ROOMWATCH_EVENTS_URL"] = sim.events_url(ACCOUNT)
+        env["ROOMWATCH_STATS_URL"] = sim.stats_url(ACCOUNT)
+        sim.state.cbhours.rate_limit.configure(enabled=True, interval=0.1, tolerance=0.02)
+        sim.state.cbhours.add_trophy(*TROPHIES)
+        today = dt.datetime.now(dt.UTC).date()
+        for person in TROPHIES:
+            sim.state.cbhours.seed_activity(person, today - dt.timedelta(days=20), today)
+        node_env = {
+            name: value for name, value in os.environ.items() if not name.startswith("ROOMWATCH_")
+        } | env
+        egg = build_egg(egg_dir)
+        nodes = [ScrapydServer(node_env), ScrapydServer(node_env)]
+        try:
+            for node in nodes:
+                node.start()
+                node.deploy(egg)
+            cluster = Cluster(db_url, sim, nodes)
+            agent = {
+                **env,
+                "ROOMWATCH_RUNNER": "scrapyd",
+                "ROOMWATCH_SCRAPYD_URLS": ",".join(node.url for node in nodes),
+                "ROOMWATCH_SCRAPYD_POLL_SECONDS": "0.2",
+                "ROOMWATCH_IMAGES_STORE": "database",
+            }
+            cluster.config = load_config(agent)
+            cluster.secrets = [
+                PASSWORD,
+                cluster.config.events.url.rsplit("/", 2)[-2],  # the Events API token
+                cluster.config.stats.url.rsplit("token=", 1)[-1],
+                env["ROOMWATCH_DATABASE_URL"],
+            ]
+            yield cluster
+        finally:
+            for node in nodes:
+                node.kill()
+            shutil.rmtree(egg_dir, ignore_errors=True)
+            shutil.rmtree(data_dir, ignore_errors=True)
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    for node in nodes:
+        shutil.rmtree(node.home, ignore_errors=True)
+
+
+def test_the_runner_setting_chooses_the_backend(cluster: Cluster) -> None:
+    assert isinstance(cluster.runner(), ScrapydRunner)
+    local = load_config({"ROOMWATCH_DATA_DIR": str(cluster.config.data_path)})
+    assert type(make_runner(local, cluster.db_url)) is CrawlRunner
+
+
+@pytest.mark.parametrize(
+    ("spider", "args", "stored"),
+    [
+        ("affiliate", {}, {"affiliate_rooms": ROOMS, "affiliate_complete_polls": 1}),
+        ("followed_cams", {}, None),
+        ("followers", {}, None),
+        ("cbhours_live", {"usernames": ",".join(TROPHIES)}, None),
+        ("cbhours_activity", {"usernames": ",".join(TROPHIES)}, None),
+        ("room_events", {"until_idle": "true"}, None),
+        ("room_stats", {}, {"room_stats": 1}),
+    ],
+)
+def test_every_spider_runs_on_a_node_into_the_shared_database(
+    cluster: Cluster, spider: str, args: dict[str, str], stored: dict[str, int] | None
+) -> None:
+    if spider == "room_events":
+        sent = httpx.post(
+            f"{cluster.sim.base_url}/_sim/events/{ACCOUNT}", json={"burst": 20}, timeout=60
+        )
+        assert sent.status_code == 200, sent.text
+    job = cluster.crawl(spider, **args)
+    assert job.status == "succeeded", job.error_message
+    node = cluster.node_of(job)
+    assert job.log_path == f"http://{node.name}/logs/roomwatch/{spider}/{job.job_id}.log"
+    # Progress and stats reached the row, as from a local crawl.
+    assert job.requests > 0
+    assert job.stats["finish_reason"] == "finished"
+    assert sum(job.items.values()) > 0
+    if stored is not None:
+        assert job.items == stored
+    # The crawl logged on its node, where Scrapyd serves it; no secret went there, or into
+    # the node's own log (which lists every crawl's arguments).
+    log = (node.home / "logs" / "roomwatch" / spider / f"{job.job_id}.log").read_text()
+    assert f"job {job.job_id}: {spider} crawl starting" in log
+    for text in (log, node.output.read_text(), str(job.args), str(job.stats)):
+        assert not [secret for secret in cluster.secrets if secret in text]
+
+
+def test_jobs_go_to_the_node_with_the_most_free_slots(cluster: Cluster) -> None:
+    runner = cluster.runner()
+    busy, idle = cluster.nodes
+    long_run = threading.Thread(
+        target=lambda: cluster.crawl("room_events", run_seconds="600"), daemon=True
+    )
+    long_run.start()
+    with psycopg.connect(cluster.db_url, autocommit=True) as conn:
+        job_id = _wait_running(conn, "room_events")
+        running = get_job(conn, job_id)
+        assert running is not None
+        busy = cluster.node_of(running)
+        idle = next(node for node in cluster.nodes if node is not busy)
+        picked = runner.pick_node()
+        assert picked is not None and picked.name == idle.name
+        request_cancel(conn, job_id)
+    long_run.join(60)
+    assert not long_run.is_alive()
+
+
+def test_a_cancelled_crawl_stops_on_its_node(cluster: Cluster) -> None:
+    finished: list[Job] = []
+    run = threading.Thread(
+        target=lambda: finished.append(cluster.crawl("room_events", run_seconds="600")),
+        daemon=True,
+    )
+    run.start()
+    with psycopg.connect(cluster.db_url, autocommit=True) as conn:
+        job_id = _wait_running(conn, "room_events")
+        request_cancel(conn, job_id)
+    run.join(60)
+    (job,) = finished
+    assert (job.status, job.error_message) == ("cancelled", "cancelled on request")
+    node = cluster.node_of(job)
+    assert node.api("GET", f"status.json?job={job.job_id}")["currstate"] == "finished"
+    assert not node.crawl_processes()
+
+
+def test_a_node_killed_mid_crawl_ends_its_job_interrupted_and_the_next_run_goes_elsewhere(
+    cluster: Cluster,
+) -> None:
+    finished: list[Job] = []
+    run = threading.Thread(
+        target=lambda: finished.append(cluster.crawl("room_events", run_seconds="600")),
+        daemon=True,
+    )
+    run.start()
+    with psycopg.connect(cluster.db_url, autocommit=True) as conn:
+        job_id = _wait_running(conn, "room_events")
+        running = get_job(conn, job_id)
+        assert running is not None
+    dead = cluster.node_of(running)
+    wait_for(lambda: bool(dead.crawl_processes()), 30, "the crawl to run on its node")
+    dead.kill()
+    try:
+        run.join(60)
+        (job,) = finished
+        assert job.status == "interrupted"
+        assert job.error_message == (
+            f"Scrapyd node {dead.name} stopped answering during this crawl"
+        )
+        after = cluster.crawl("room_events", until_idle="true")
+        assert after.status == "succeeded", after.error_message
+        assert cluster.node_of(after) is not dead
+    finally:
+        dead.start()  # the module's other tests keep their two nodes
+
+
+def test_a_node_that_forgot_a_job_ends_it_interrupted(cluster: Cluster) -> None:
+    """A restarted node knows nothing of the crawl it ran (killed with it): the row ends
+    ``interrupted`` at the first look, not ``running`` for ever. (Polls 2 s apart: the node
+    is back before the runner would give it up as down.)"""
+    finished: list[Job] = []
+    run = threading.Thread(
+        target=lambda: finished.append(
+            cluster.crawl("room_events", poll_seconds=2.0, run_seconds="600")
+        ),
+        daemon=True,
+    )
+    run.start()
+    with psycopg.connect(cluster.db_url, autocommit=True) as conn:
+        job_id = _wait_running(conn, "room_events")
+        running = get_job(conn, job_id)
+        assert running is not None
+    node = cluster.node_of(running)
+    wait_for(lambda: bool(node.crawl_processes()), 30, "the crawl to run on its node")
+    node.kill()
+    node.start()
+    run.join(60)
+    (job,) = finished
+    assert job.status == "interrupted"
+    assert f"Scrapyd node {node.name} no longer knows this job" in (job.error_message or "")
+
+
+def _wait_running(conn: psycopg.Connection[Any], spider: str) -> int:
+    """The id of the ``spider`` job once it runs and its crawl has reported progress."""
+    found: list[int] = []
+
+    def running() -> bool:
+        row = conn.execute(
+            "SELECT job_id FROM crawl_jobs WHERE spider = %s AND status = 'running' "
+            "AND requests > 0",
+            [spider],
+        ).fetchone()
+        if row:
+            found.append(int(row[0]))
+        return bool(row)
+
+    wait_for(running, 60, f"a running {spider} crawl")
+    return found[-1]
