@@ -68,6 +68,8 @@ STORAGE_ACCESS: dict[str, set[str] | None] = {
     "crawler/crawl.py": {"storage.database", "storage.embedded", "storage.jobs"},  # the job
     "crawler/settings.py": {"storage.images"},  # where thumbnails are kept
     "crawler/images.py": {"storage.images"},
+    "crawler/project.py": set(),  # the Scrapy project's settings module: names only
+    "crawler/commands/": set(),  # roomwatch's `scrapy crawl`: it calls crawler/crawl.py
 }
 # The crawl's own modules a spider may import: items and the shared request helpers, never
 # the storage side (pipelines, pool) or the process entry.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,11 +36,20 @@ poll_interval = 0.2
 
 
 def build_egg(into: Path) -> Path:
-    """The project's egg, built by ``scrapyd-deploy --build-egg`` in the project's root."""
+    """The project's egg, built by ``scrapyd-deploy --build-egg`` in a copy of the project
+    (it builds where scrapy.cfg is, and leaves build/ and egg-info there)."""
+    source = into / "project"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".*", "build", "*.egg-info", "__pycache__", "tests", "bench", "docs", "test-artifacts"
+        ),
+    )
     egg = into / "roomwatch.egg"
     subprocess.run(
         [str(Path(sys.executable).with_name("scrapyd-deploy")), "--build-egg", str(egg)],
-        cwd=ROOT,
+        cwd=source,
         check=True,
         capture_output=True,
         timeout=120,

@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from roomwatch.catalog import SPIDERS
 from roomwatch.config import Config
+from storage.jobs import request_cancel
+from tests.spiders.follow_support import wait_for
 from upstream_sim.server import SimulatorServer
 
 ROOT = Path(__file__).parents[2]
@@ -69,7 +72,10 @@ def test_scrapy_crawl_refuses_an_argument_off_the_allow_list(
 
 
 def test_a_failed_scrapy_crawl_exits_non_zero_and_records_why(
-    crawl_env: Config, db: psycopg.Connection[Any], sim: SimulatorServer, monkeypatch: Any
+    crawl_env: Config,
+    db: psycopg.Connection[Any],
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("ROOMWATCH_AFFILIATE_WM")
     failed = _scrapy("crawl", "affiliate")
@@ -78,3 +84,42 @@ def test_a_failed_scrapy_crawl_exits_non_zero_and_records_why(
     assert row is not None
     assert row[0] == "failed"
     assert "affiliate.wm" in row[1]
+
+
+def test_a_scrapy_crawl_by_hand_stops_on_a_cancel_request(
+    crawl_env: Config,
+    conn: psycopg.Connection[Any],
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It supervises itself: a cancel request (API, web page) ends it as a runner would."""
+    sim.state.site.add_account("owner", "pw", followers=1)
+    monkeypatch.setenv("ROOMWATCH_EVENTS_URL", sim.events_url("owner"))
+    monkeypatch.setenv("ROOMWATCH_EVENTS_ALLOWED_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("ROOMWATCH_EVENTS_TIMEOUT_SECONDS", "1")
+    crawl = subprocess.Popen(
+        [sys.executable, "-m", "scrapy", "crawl", "room_events", "-a", "run_seconds=600"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(
+            lambda: conn.execute(
+                "SELECT count(*) FROM crawl_jobs WHERE status = 'running' AND requests > 0"
+            ).fetchone()
+            == (1,),
+            60,
+            "the stream to run",
+        )
+        row = conn.execute("SELECT job_id, pid FROM crawl_jobs").fetchone()
+        assert row is not None
+        assert row[1] == crawl.pid  # it is its own supervisor
+        request_cancel(conn, int(row[0]))
+        assert crawl.wait(30) != 0
+    finally:
+        crawl.kill()
+    assert conn.execute("SELECT status, error_message FROM crawl_jobs").fetchone() == (
+        "cancelled",
+        "cancelled on request",
+    )
