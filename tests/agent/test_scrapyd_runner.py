@@ -24,7 +24,15 @@ from agent.runner import CrawlRunner
 from agent.runtime import make_runner
 from agent.scrapyd_runner import ScrapydRunner
 from roomwatch.config import Config, load_config
-from storage.jobs import Job, get_job, request_cancel
+from storage.jobs import (
+    Job,
+    create_job,
+    get_job,
+    interrupt_abandoned,
+    lock_job,
+    request_cancel,
+    start_job,
+)
 from tests.agent.scrapyd_support import PASSWORD, ScrapydServer, build_egg
 from tests.spiders.follow_support import ACCOUNT, log_in, wait_for
 from tests.support import as_url, with_db
@@ -292,3 +300,35 @@ def _wait_running(conn: psycopg.Connection[Any], spider: str) -> int:
 
     wait_for(running, 60, f"a running {spider} crawl")
     return found[-1]
+
+
+def test_a_crawl_on_a_node_stops_itself_once_its_agent_is_gone(cluster: Cluster) -> None:
+    """The agent dies (its job lock goes with its connection) and a sweep ends the row
+    ``interrupted``: the crawl on the node sees it and ends, with no agent to cancel it."""
+    node = cluster.nodes[0]
+    with psycopg.connect(cluster.db_url, autocommit=True) as conn:
+        job = create_job(conn, "room_events", {"run_seconds": "600"}, "api")
+        agent = psycopg.connect(cluster.db_url, autocommit=True)
+        assert lock_job(agent, job.job_id)
+        assert start_job(agent, job.job_id, os.getpid(), "elsewhere")
+        answer = node.api(
+            "POST",
+            "schedule.json",
+            data={
+                "project": "roomwatch",
+                "spider": "room_events",
+                "jobid": str(job.job_id),
+                "run_seconds": "600",
+            },
+        )
+        assert answer["status"] == "ok", answer
+        _wait_running(conn, "room_events")
+        agent.close()
+        assert [gone.job_id for gone in interrupt_abandoned(conn)] == [job.job_id]
+        wait_for(
+            lambda: node.api("GET", f"status.json?job={job.job_id}")["currstate"] == "finished",
+            30,
+            "the crawl to stop on its node",
+        )
+        final = get_job(conn, job.job_id)
+        assert final is not None and final.status == "interrupted"
