@@ -78,7 +78,13 @@ class ScrapydNode:
         self._client.close()
 
     def daemon_status(self) -> DaemonStatus:
-        return msgspec.convert(self._call("GET", "daemonstatus.json"), DaemonStatus)
+        try:
+            return msgspec.convert(self._call("GET", "daemonstatus.json"), DaemonStatus)
+        except msgspec.ValidationError as exc:
+            raise ScrapydError(
+                f"Scrapyd node {self.name} answered daemonstatus.json without its counts ({exc})",
+                answered=True,
+            ) from None
 
     def schedule(self, project: str, spider: str, job_id: int, args: dict[str, str]) -> None:
         """Queues the crawl on the node as Scrapyd job ``job_id``."""

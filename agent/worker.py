@@ -1,7 +1,7 @@
 """The crawl worker: runs queued jobs (from schedules and the API) with the crawl runner.
 
 One loop thread claims jobs; each claimed job runs in its own thread, which only supervises its
-crawl process (``CrawlRunner.run``). Rules:
+crawl (``Runner.run``: a local crawl process, or a job on a Scrapyd node). Rules:
 
 - jobs are taken oldest first; CLI jobs are left to the ``roomwatch crawl`` that queued them;
 - at most ``agent.max_concurrent_crawls`` at once; browser crawls one at a time, across every

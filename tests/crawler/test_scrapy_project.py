@@ -105,10 +105,12 @@ def test_a_scrapy_crawl_by_hand_stops_on_a_cancel_request(
     )
     try:
         wait_for(
-            lambda: conn.execute(
-                "SELECT count(*) FROM crawl_jobs WHERE status = 'running' AND requests > 0"
-            ).fetchone()
-            == (1,),
+            lambda: (
+                conn.execute(
+                    "SELECT count(*) FROM crawl_jobs WHERE status = 'running' AND requests > 0"
+                ).fetchone()
+                == (1,)
+            ),
             60,
             "the stream to run",
         )
