@@ -10,7 +10,6 @@ import os
 import shutil
 import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from psycopg import sql
 
 from agent.runner import CrawlRunner
 from agent.runtime import make_runner
@@ -35,7 +33,7 @@ from storage.jobs import (
 )
 from tests.agent.scrapyd_support import PASSWORD, ScrapydServer, build_egg
 from tests.spiders.follow_support import ACCOUNT, log_in, wait_for
-from tests.support import as_url, with_db
+from tests.support import crawl_environment, fresh_database
 from upstream_sim.affiliate.feed import AffiliateFeed
 from upstream_sim.server import SimulatorServer
 from upstream_sim.state import SimulatorState
@@ -74,24 +72,12 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(pg_server: str, migrated_template: str) -> Iterator[Cluster]:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(migrated_template)
-            )
-        )
-    db_url = with_db(pg_server, name)
     data_dir = Path(tempfile.mkdtemp(prefix="roomwatch-cluster-"))
     egg_dir = Path(tempfile.mkdtemp(prefix="roomwatch-egg-"))
     state = SimulatorState(affiliate=AffiliateFeed(ROOMS, seed=7))
-    with SimulatorServer(state) as sim:
-        env = {
-            "ROOMWATCH_DATA_DIR": str(data_dir),
-            "ROOMWATCH_DATABASE_URL": as_url(db_url),
-            "ROOMWATCH_AFFILIATE_URL": sim.affiliate_url,
-            "ROOMWATCH_AFFILIATE_WM": "testwm",
-            "ROOMWATCH_CHATURBATE_URL": sim.base_url,
+    nodes: list[ScrapydServer] = []
+    with fresh_database(pg_server, migrated_template) as db_url, SimulatorServer(state) as sim:
+        env = crawl_environment(db_url, sim, data_dir) | {
             "ROOMWATCH_CBHOURS_URL": sim.cbhours_url,
             "ROOMWATCH_CBHOURS_MIN_INTERVAL_SECONDS": "0.12",
             "ROOMWATCH_BACKOFF_BASE_SECONDS": "0.2",
@@ -138,12 +124,35 @@ def cluster(pg_server: str, migrated_template: str) -> Iterator[Cluster]:
         finally:
             for node in nodes:
                 node.kill()
-            shutil.rmtree(egg_dir, ignore_errors=True)
-            shutil.rmtree(data_dir, ignore_errors=True)
-    with psycopg.connect(pg_server, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-    for node in nodes:
-        shutil.rmtree(node.home, ignore_errors=True)
+    for folder in [egg_dir, data_dir, *(node.home for node in nodes)]:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class LongCrawl:
+    """A ``room_events`` job of ten minutes run by the cluster's runner in a thread, once its
+    crawl runs on its node and has reported progress."""
+
+    def __init__(self, cluster: Cluster, poll_seconds: float | None = None) -> None:
+        self.finished: list[Job] = []
+        self.thread = threading.Thread(
+            target=lambda: self.finished.append(
+                cluster.crawl("room_events", poll_seconds=poll_seconds, run_seconds="600")
+            ),
+            daemon=True,
+        )
+        self.thread.start()
+        with psycopg.connect(cluster.db_url, autocommit=True) as conn:
+            self.job_id = _wait_running(conn, "room_events")
+            running = get_job(conn, self.job_id)
+        assert running is not None
+        self.node = cluster.node_of(running)
+        wait_for(lambda: bool(self.node.crawl_processes()), 30, "the crawl to run on its node")
+
+    def end(self) -> Job:
+        """The final row, once the runner returned it."""
+        self.thread.join(60)
+        (job,) = self.finished
+        return job
 
 
 def test_the_runner_setting_chooses_the_backend(cluster: Cluster) -> None:
@@ -191,97 +200,53 @@ def test_every_spider_runs_on_a_node_into_the_shared_database(
 
 
 def test_jobs_go_to_the_node_with_the_most_free_slots(cluster: Cluster) -> None:
-    runner = cluster.runner()
-    busy, idle = cluster.nodes
-    long_run = threading.Thread(
-        target=lambda: cluster.crawl("room_events", run_seconds="600"), daemon=True
-    )
-    long_run.start()
+    long = LongCrawl(cluster)
+    idle = next(node for node in cluster.nodes if node is not long.node)
+    picked = cluster.runner().pick_node()
+    assert picked is not None and picked.name == idle.name
     with psycopg.connect(cluster.db_url, autocommit=True) as conn:
-        job_id = _wait_running(conn, "room_events")
-        running = get_job(conn, job_id)
-        assert running is not None
-        busy = cluster.node_of(running)
-        idle = next(node for node in cluster.nodes if node is not busy)
-        picked = runner.pick_node()
-        assert picked is not None and picked.name == idle.name
-        request_cancel(conn, job_id)
-    long_run.join(60)
-    assert not long_run.is_alive()
+        request_cancel(conn, long.job_id)
+    assert long.end().status == "cancelled"
 
 
 def test_a_cancelled_crawl_stops_on_its_node(cluster: Cluster) -> None:
-    finished: list[Job] = []
-    run = threading.Thread(
-        target=lambda: finished.append(cluster.crawl("room_events", run_seconds="600")),
-        daemon=True,
-    )
-    run.start()
+    long = LongCrawl(cluster)
     with psycopg.connect(cluster.db_url, autocommit=True) as conn:
-        job_id = _wait_running(conn, "room_events")
-        request_cancel(conn, job_id)
-    run.join(60)
-    (job,) = finished
+        request_cancel(conn, long.job_id)
+    job = long.end()
     assert (job.status, job.error_message) == ("cancelled", "cancelled on request")
-    node = cluster.node_of(job)
-    assert node.api("GET", f"status.json?job={job.job_id}")["currstate"] == "finished"
-    assert not node.crawl_processes()
+    assert long.node.api("GET", f"status.json?job={job.job_id}")["currstate"] == "finished"
+    assert not long.node.crawl_processes()
 
 
 def test_a_node_killed_mid_crawl_ends_its_job_interrupted_and_the_next_run_goes_elsewhere(
     cluster: Cluster,
 ) -> None:
-    finished: list[Job] = []
-    run = threading.Thread(
-        target=lambda: finished.append(cluster.crawl("room_events", run_seconds="600")),
-        daemon=True,
-    )
-    run.start()
-    with psycopg.connect(cluster.db_url, autocommit=True) as conn:
-        job_id = _wait_running(conn, "room_events")
-        running = get_job(conn, job_id)
-        assert running is not None
-    dead = cluster.node_of(running)
-    wait_for(lambda: bool(dead.crawl_processes()), 30, "the crawl to run on its node")
-    dead.kill()
+    long = LongCrawl(cluster)
+    long.node.kill()
     try:
-        run.join(60)
-        (job,) = finished
+        job = long.end()
         assert job.status == "interrupted"
         assert job.error_message == (
-            f"Scrapyd node {dead.name} stopped answering during this crawl"
+            f"Scrapyd node {long.node.name} stopped answering during this crawl"
         )
         after = cluster.crawl("room_events", until_idle="true")
         assert after.status == "succeeded", after.error_message
-        assert cluster.node_of(after) is not dead
+        assert cluster.node_of(after) is not long.node
     finally:
-        dead.start()  # the module's other tests keep their two nodes
+        long.node.start()  # the module's other tests keep their two nodes
 
 
 def test_a_node_that_forgot_a_job_ends_it_interrupted(cluster: Cluster) -> None:
     """A restarted node knows nothing of the crawl it ran (killed with it): the row ends
     ``interrupted`` at the first look, not ``running`` for ever. (Polls 2 s apart: the node
     is back before the runner would give it up as down.)"""
-    finished: list[Job] = []
-    run = threading.Thread(
-        target=lambda: finished.append(
-            cluster.crawl("room_events", poll_seconds=2.0, run_seconds="600")
-        ),
-        daemon=True,
-    )
-    run.start()
-    with psycopg.connect(cluster.db_url, autocommit=True) as conn:
-        job_id = _wait_running(conn, "room_events")
-        running = get_job(conn, job_id)
-        assert running is not None
-    node = cluster.node_of(running)
-    wait_for(lambda: bool(node.crawl_processes()), 30, "the crawl to run on its node")
-    node.kill()
-    node.start()
-    run.join(60)
-    (job,) = finished
+    long = LongCrawl(cluster, poll_seconds=2.0)
+    long.node.kill()
+    long.node.start()
+    job = long.end()
     assert job.status == "interrupted"
-    assert f"Scrapyd node {node.name} no longer knows this job" in (job.error_message or "")
+    assert f"Scrapyd node {long.node.name} no longer knows this job" in (job.error_message or "")
 
 
 def _wait_running(conn: psycopg.Connection[Any], spider: str) -> int:
@@ -323,8 +288,14 @@ def test_a_crawl_on_a_node_stops_itself_once_its_agent_is_gone(cluster: Cluster)
         )
         assert answer["status"] == "ok", answer
         _wait_running(conn, "room_events")
-        agent.close()
-        assert [gone.job_id for gone in interrupt_abandoned(conn)] == [job.job_id]
+        agent.close()  # its server process lets the lock go a moment later
+        swept: list[int] = []
+        wait_for(
+            lambda: bool(swept.extend(gone.job_id for gone in interrupt_abandoned(conn)) or swept),
+            10,
+            "the sweep to interrupt the job",
+        )
+        assert swept == [job.job_id]
         wait_for(
             lambda: node.api("GET", f"status.json?job={job.job_id}")["currstate"] == "finished",
             30,
