@@ -51,14 +51,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_DATA_DIR, ignore_errors=True)
 
 
-# The browser tests, which share the web UI world (tests/web/conftest.py::ui_world).
-_UI_WORLD_MODULES = re.compile(r"tests/web/test_(world|\w+_page)\.py")
+# Tests that share one costly world each, run on one worker: the browser tests, which share
+# the web UI world (tests/web/conftest.py::ui_world), and the two Scrapyd servers of the
+# scrapyd runner's tests (tests/agent/test_scrapyd_runner.py::cluster).
+_SHARED_WORLDS = {
+    "ui_world": re.compile(r"tests/web/test_(world|\w+_page)\.py"),
+    "scrapyd_cluster": re.compile(r"tests/agent/test_scrapyd_runner\.py"),
+}
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Under ``--dist loadgroup``, the browser tests are one group: the world is built once, on
-    one worker, not on every worker that gets one of them.
+    """Under ``--dist loadgroup``, the tests of each shared world are one group: the world is
+    built once, on one worker, not on every worker that gets one of them.
 
     A scheduler, not an ``xdist_group`` mark: pytest-xdist 3.8 groups marked tests by renaming
     them (``item._nodeid``), which pytest 9.2 no longer reads, so marks alone group nothing.
@@ -69,8 +74,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class WorldGroupScheduling(LoadGroupScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
-            if _UI_WORLD_MODULES.fullmatch(nodeid.split("::", 1)[0]):
-                return "ui_world"
+            module = nodeid.split("::", 1)[0]
+            for group, modules in _SHARED_WORLDS.items():
+                if modules.fullmatch(module):
+                    return group
             return str(super()._split_scope(nodeid))
 
     return WorldGroupScheduling(config, log)

@@ -111,13 +111,17 @@ class ScrapydServer:
                 files={"egg": ("project.egg", handle)},
             )
         assert answer["status"] == "ok", answer
+        # The node lists the egg's spiders once per version (a process of its own, seconds on a
+        # busy machine), when first asked: here, rather than in the first schedule.json.
+        listed = self.api("GET", f"listspiders.json?project={project}")
+        assert listed["status"] == "ok", listed
 
     def api(self, method: str, endpoint: str, **kwargs: object) -> dict[str, object]:
         response = httpx.request(
             method,
             f"http://127.0.0.1:{self.port}/{endpoint}",
             auth=(USER, PASSWORD),
-            timeout=30,
+            timeout=120,
             **kwargs,  # type: ignore[arg-type]
         )
         answer: dict[str, object] = response.json()

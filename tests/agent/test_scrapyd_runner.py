@@ -111,6 +111,7 @@ def cluster(pg_server: str, migrated_template: str) -> Iterator[Cluster]:
                 "ROOMWATCH_RUNNER": "scrapyd",
                 "ROOMWATCH_SCRAPYD_URLS": ",".join(node.url for node in nodes),
                 "ROOMWATCH_SCRAPYD_POLL_SECONDS": "0.2",
+                "ROOMWATCH_SCRAPYD_TIMEOUT_SECONDS": "30",  # the machine may be busy
                 "ROOMWATCH_IMAGES_STORE": "database",
             }
             cluster.config = load_config(agent)
