@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
+import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -33,7 +35,7 @@ from storage.jobs import (
 )
 from tests.agent.scrapyd_support import PASSWORD, ScrapydServer, build_egg
 from tests.spiders.follow_support import ACCOUNT, log_in, wait_for
-from tests.support import crawl_environment, fresh_database
+from tests.support import crawl_environment, fresh_database, roomwatch
 from upstream_sim.affiliate.feed import AffiliateFeed
 from upstream_sim.server import SimulatorServer
 from upstream_sim.state import SimulatorState
@@ -50,6 +52,7 @@ class Cluster:
         self.sim = sim
         self.nodes = nodes
         self.secrets: list[str] = []
+        self.agent_env: dict[str, str] = {}
         self.config: Config = load_config({})
 
     def runner(self) -> ScrapydRunner:
@@ -114,6 +117,7 @@ def cluster(pg_server: str, migrated_template: str) -> Iterator[Cluster]:
                 "ROOMWATCH_SCRAPYD_TIMEOUT_SECONDS": "30",  # the machine may be busy
                 "ROOMWATCH_IMAGES_STORE": "database",
             }
+            cluster.agent_env = agent
             cluster.config = load_config(agent)
             cluster.secrets = [
                 PASSWORD,
@@ -160,6 +164,19 @@ def test_the_runner_setting_chooses_the_backend(cluster: Cluster) -> None:
     assert isinstance(cluster.runner(), ScrapydRunner)
     local = load_config({"ROOMWATCH_DATA_DIR": str(cluster.config.data_path)})
     assert type(make_runner(local, cluster.db_url)) is CrawlRunner
+
+
+def test_roomwatch_crawl_runs_on_a_node_with_the_scrapyd_runner(cluster: Cluster) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMWATCH_")}
+    cli = roomwatch(
+        "crawl", "room_stats", env=env | cluster.agent_env, stdout=subprocess.PIPE, text=True
+    )
+    out, _ = cli.communicate(timeout=120)
+    assert cli.returncode == 0, out
+    assert "room_stats #" in out and "succeeded: 1 room_stats" in out
+    assert re.search(
+        r"^log: http://127\.0\.0\.1:\d+/logs/roomwatch/room_stats/\d+\.log$", out, re.M
+    )
 
 
 @pytest.mark.parametrize(
