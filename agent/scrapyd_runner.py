@@ -3,7 +3,7 @@
 The agent keeps the role the local runner has (``agent/runner.py``): it holds the job lock while
 the crawl runs and keeps the row truthful; the node only runs the project's egg (deployed with
 ``scrapyd-deploy``, docs/scaling.md), whose ``scrapy crawl`` writes to the shared PostgreSQL
-through the same pipelines and reports progress to the row (``crawler.crawl.crawl_named``).
+through the same pipelines and reports progress to the row (crawler/commands/crawl.py).
 
 - **Dispatch**: ``daemonstatus.json`` on every node; the one with the fewest running and
   pending jobs (the most free slots: Scrapyd does not report its ``max_proc``, so nodes are

@@ -9,12 +9,14 @@ everywhere a watchdog thread notices a new parent, or a job lock that nobody hol
 Chromium, in process groups of their own) and exits. The supervisor hands over the config and
 the database on stdin, so no secret has to travel in the crawl's environment; the crawl only
 connects to the database, it never starts or stops the embedded server.
+
+``scrapy crawl`` (by hand, or on a Scrapyd node) runs a job through the same :func:`run_job`
+(crawler/commands/crawl.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import logging
 import os
@@ -22,7 +24,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +42,7 @@ from roomwatch.processes import die_with_parent, kill_descendants_and_exit
 from spiders.base import RoomwatchSpider
 from storage.database import connect
 from storage.embedded import EmbeddedPostgres
-from storage.jobs import (
-    Job,
-    Status,
-    create_job,
-    finish_job,
-    get_job,
-    lock_job,
-    must_stop,
-    record_interrupted,
-    start_job,
-    supervision,
-)
+from storage.jobs import Job, Status, finish_job, get_job, record_interrupted, supervision
 
 log = logging.getLogger(__name__)
 # How long the job lock may go unheld before the watchdog gives the supervisor up: long enough
@@ -61,7 +52,6 @@ WATCH_SECONDS = 1.0
 LOCK_CHECK_SECONDS = 5.0
 SUPERVISOR_GONE = signal.SIGUSR1  # the parent-death signal; scrapy leaves it alone
 ABANDONED_EXIT = 3
-SELF_STOP_GRACE_SECONDS = 10.0  # a ``scrapy crawl`` told to stop, before it kills its tree
 
 
 class CrawlInput(msgspec.Struct, frozen=True):
@@ -178,7 +168,7 @@ def _abandon(job_id: int, conninfo: str, why: str) -> None:
     kill_descendants_and_exit(ABANDONED_EXIT)
 
 
-def _read_input(from_stdin: bool) -> CrawlInput:
+def read_input(from_stdin: bool) -> CrawlInput:
     """The supervisor's config and database; by hand (no stdin) the usual config is read."""
     if from_stdin:
         try:
@@ -202,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--input-stdin", action="store_true", help="config as JSON on stdin")
     args = parser.parse_args(argv)
     try:
-        crawl_input = _read_input(args.input_stdin)
+        crawl_input = read_input(args.input_stdin)
         config, conninfo = crawl_input.config, crawl_input.conninfo
         if args.supervisor_pid is not None:
             follow_supervisor(args.supervisor_pid, args.job_id, conninfo)
@@ -210,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             job = get_job(conn, args.job_id)
         if job is None:
             raise JobError(f"job {args.job_id} does not exist")
-        return _run_job(config, conninfo, job, job_log(config, job.job_id))
+        return run_job(config, conninfo, job, job_log(config, job.job_id))
     except RoomwatchError as exc:
         print(f"roomwatch crawl: {exc}", file=sys.stderr)
         return 1
@@ -221,104 +211,7 @@ def job_log(config: Config, job_id: int) -> Path:
     return config.data_path / "logs" / f"job-{job_id}.log"
 
 
-def crawl_named(
-    spider: str,
-    args: dict[str, str],
-    *,
-    scrapyd_job: str | None = None,
-    log_file: Path | None = None,
-    overrides: Mapping[str, str] | None = None,
-) -> int:
-    """``scrapy crawl SPIDER [-a key=value ...]`` (crawler/commands/crawl.py): one recorded job,
-    with the config of the environment, in this process; exit status 0 only if it succeeded.
-
-    By hand, the crawl queues its own job (trigger ``cli``) and supervises it: it holds the job
-    lock, and stops on a cancel request or the spider's timeout. On a Scrapyd node
-    (``scrapyd_job``, Scrapyd's ``_job`` argument: the agent makes it the job's id), the agent
-    has started the job and supervises it; the crawl checks that the row is the one asked for,
-    and ends with the node (Scrapyd's process, its parent) or when nobody holds the job lock
-    any more, as a crawl process of the local runner does.
-    """
-    try:
-        crawl_input = _read_input(from_stdin=False)
-        config, conninfo = crawl_input.config, crawl_input.conninfo
-        if scrapyd_job is None:
-            with _own_job(config, conninfo, spider, args, log_file) as job:
-                return _run_job(
-                    config, conninfo, job, log_file or job_log(config, job.job_id), overrides
-                )
-        job = _scheduled_job(conninfo, spider, args, scrapyd_job)
-        follow_supervisor(os.getppid(), job.job_id, conninfo)
-        return _run_job(config, conninfo, job, log_file or job_log(config, job.job_id), overrides)
-    except RoomwatchError as exc:
-        print(f"roomwatch crawl: {exc}", file=sys.stderr)
-        return 1
-
-
-def _scheduled_job(conninfo: str, spider: str, args: dict[str, str], scrapyd_job: str) -> Job:
-    """The running job a Scrapyd node was asked to crawl, if it is that crawl.
-
-    Raises:
-        JobError: no such job, another spider or arguments, or no longer running (cancelled
-            before the node started it): the row is not this crawl's to touch.
-    """
-    if not scrapyd_job.isdigit():
-        raise JobError(f"_job {scrapyd_job!r}: expected a crawl job id")
-    with connect(conninfo) as conn:
-        job = get_job(conn, int(scrapyd_job))
-    if job is None:
-        raise JobError(f"job {scrapyd_job} does not exist")
-    if job.spider != spider or check_spider_args(spider, args) != check_spider_args(
-        spider, job.args
-    ):
-        raise JobError(f"job {job.job_id} is another crawl (a {job.spider} crawl)")
-    if job.status != "running":
-        raise JobError(f"job {job.job_id} is {job.status}, not running: not crawling")
-    return job
-
-
-@contextlib.contextmanager
-def _own_job(
-    config: Config, conninfo: str, spider: str, args: dict[str, str], log_file: Path | None
-) -> Iterator[Job]:
-    """A job of this process's own, running and locked for the life of the block."""
-    load_spider(spider)  # an unknown spider queues nothing
-    conn = connect(conninfo, autocommit=True)
-    try:
-        job = create_job(conn, spider, check_spider_args(spider, args), "cli")
-        log_path = log_file or job_log(config, job.job_id)
-        if not lock_job(conn, job.job_id) or not start_job(
-            conn, job.job_id, os.getpid(), str(log_path)
-        ):
-            raise JobError(f"job {job.job_id} was taken or cancelled before it started")
-        threading.Thread(
-            target=_supervise_self,
-            args=[conninfo, job.job_id, SPIDERS[spider].timeout_seconds],
-            name="self-supervision",
-            daemon=True,
-        ).start()
-        yield job
-    finally:
-        conn.close()
-
-
-def _supervise_self(conninfo: str, job_id: int, timeout_seconds: int) -> None:
-    """A ``scrapy crawl`` by hand stops itself as a runner would stop it (on a cancel request or
-    its timeout: ``storage.jobs.enforce_end``), gracefully, then at once if that takes long."""
-    deadline = time.monotonic() + timeout_seconds
-    while not must_stop(
-        conninfo,
-        job_id,
-        timeout_seconds=timeout_seconds if time.monotonic() > deadline else None,
-    ):
-        time.sleep(WATCH_SECONDS)
-    log.warning("job %d: stopping the crawl (cancelled or timed out)", job_id)
-    os.kill(os.getpid(), signal.SIGTERM)  # Scrapy's graceful shutdown
-    time.sleep(SELF_STOP_GRACE_SECONDS)
-    kill_descendants_and_exit(ABANDONED_EXIT)
-
-
-def _run_job(
+def run_job(
     config: Config,
     conninfo: str,
     job: Job,
