@@ -74,9 +74,6 @@ class ScrapydNode:
             base_url=self.url, auth=auth, timeout=settings.timeout_seconds, follow_redirects=False
         )
 
-    def close(self) -> None:
-        self._client.close()
-
     def daemon_status(self) -> DaemonStatus:
         try:
             return msgspec.convert(self._call("GET", "daemonstatus.json"), DaemonStatus)
