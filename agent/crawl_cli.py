@@ -6,8 +6,7 @@ from __future__ import annotations
 import sys
 import time
 
-from agent.runner import CrawlRunner
-from agent.runtime import migrate
+from agent.runtime import make_runner, migrate
 from roomwatch.catalog import check_spider_args
 from roomwatch.config import Config
 from roomwatch.errors import ConfigError, JobConflict, JobError
@@ -62,7 +61,7 @@ def crawl_command(config: Config, spider: str, pairs: list[str]) -> int:
     progress = Progress()
     with open_database(config) as conninfo:
         migrate(conninfo, config)
-        runner = CrawlRunner(config, conninfo)
+        runner = make_runner(config, conninfo)
         try:
             job = runner.run(runner.submit(spider, args, "cli").job_id, progress)
         except JobConflict as conflict:

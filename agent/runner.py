@@ -33,6 +33,7 @@ from storage.jobs import (
     Job,
     Trigger,
     create_job,
+    enforce_end,
     finish_job,
     get_job,
     lock_job,
@@ -90,8 +91,14 @@ def crawl_input(config: Config, conninfo: str) -> bytes:
     return msgspec.json.encode({"config": lean, "conninfo": conninfo})
 
 
-class CrawlRunner:
-    """Starts and supervises crawl processes for one agent (or one ``roomwatch crawl``)."""
+class Runner:
+    """A runner backend (``runner`` in the config): queues jobs and runs them to their end.
+
+    ``local`` is :class:`CrawlRunner` (a crawl process per job on this machine), ``scrapyd``
+    is ``agent.scrapyd_runner.ScrapydRunner`` (a job on one of the Scrapyd nodes); the worker
+    and ``roomwatch crawl`` use whichever ``agent.runtime.make_runner`` makes. Either way the
+    supervisor holds the job lock while the crawl runs and keeps the row truthful.
+    """
 
     def __init__(self, config: Config, conninfo: str) -> None:
         self.config = config
@@ -107,6 +114,16 @@ class CrawlRunner:
             raise JobError(f"unknown spider {spider!r}; known: {', '.join(SPIDERS)}")
         with connect(self.conninfo) as conn:
             return create_job(conn, spider, args, trigger)
+
+    def run(self, job_id: int, on_progress: Callable[[Job], None] | None = None) -> Job:
+        """Runs a queued job to its end; returns the final job row (as it is, if another
+        supervisor took the job or it was cancelled before it started)."""
+        raise NotImplementedError
+
+
+class CrawlRunner(Runner):
+    """The ``local`` backend: starts and supervises crawl processes for one agent (or one
+    ``roomwatch crawl``) on this machine."""
 
     def run(self, job_id: int, on_progress: Callable[[Job], None] | None = None) -> Job:
         """Runs a queued job to its end in a child process; returns the final job row."""
@@ -190,26 +207,12 @@ class Supervision:
             assert job is not None
             if on_progress is not None:
                 on_progress(job)
-            if job.cancel_requested_at is not None:
-                finish_job(
-                    self.conn,
-                    self.job_id,
-                    "cancelled",
-                    finish_reason="cancelled",
-                    error_message="cancelled on request",
-                )
-                self.stop()
-            elif job.status == "interrupted":
-                self.stop()  # an agent's sweep gave it up while we were away
-            elif time.monotonic() > deadline:
-                seconds = SPIDERS[job.spider].timeout_seconds
-                finish_job(
-                    self.conn,
-                    self.job_id,
-                    "failed",
-                    finish_reason="timeout",
-                    error_message=f"timed out after {seconds} s",
-                )
+            timed_out = time.monotonic() > deadline
+            if enforce_end(
+                self.conn,
+                job,
+                timeout_seconds=SPIDERS[job.spider].timeout_seconds if timed_out else None,
+            ):
                 self.stop()
         self.stop()  # a crawl that died on its own may have left Chromium behind
         # Whatever the child managed to record, a dead child's job must not stay running.
@@ -235,31 +238,43 @@ class Supervision:
 
     def _reconnect(self) -> bool:
         """A new connection with the job lock again; False (crawl stopped) if that fails."""
-        log.warning("job %d: lost the database connection; reconnecting", self.job_id)
         self.conn.close()
-        deadline = time.monotonic() + RECONNECT_SECONDS
-        while time.monotonic() < deadline and self.process.poll() is None:
-            time.sleep(1)
-            self._remember_descendants()
-            try:
-                conn = connect(self.conninfo, autocommit=True)
-            except DatabaseError:
-                continue
-            try:
-                if lock_job(conn, self.job_id):
-                    self.conn = conn
-                    log.info("job %d: reconnected; supervising again", self.job_id)
-                    return True
-            except psycopg.OperationalError:
-                pass
-            conn.close()
-        log.error("job %d: cannot take the job lock again; stopping the crawl", self.job_id)
+        conn = relock(self.conninfo, self.job_id, alive=lambda: self._alive())
+        if conn is not None:
+            self.conn = conn
+            return True
         self.stop()
-        self.conn = _wait_for_connection(self.conninfo)
+        self.conn = wait_for_connection(self.conninfo)
         return False
 
+    def _alive(self) -> bool:
+        self._remember_descendants()
+        return self.process.poll() is None
 
-def _wait_for_connection(conninfo: str) -> psycopg.Connection[Any]:
+
+def relock(conninfo: str, job_id: int, alive: Callable[[], bool]) -> psycopg.Connection[Any] | None:
+    """After a lost connection: a new one holding the job lock again, tried every second for
+    :data:`RECONNECT_SECONDS` while ``alive()``; None if that failed (stop the crawl then)."""
+    log.warning("job %d: lost the database connection; reconnecting", job_id)
+    deadline = time.monotonic() + RECONNECT_SECONDS
+    while time.monotonic() < deadline and alive():
+        time.sleep(1)
+        try:
+            conn = connect(conninfo, autocommit=True)
+        except DatabaseError:
+            continue
+        try:
+            if lock_job(conn, job_id):
+                log.info("job %d: reconnected; supervising again", job_id)
+                return conn
+        except psycopg.OperationalError:
+            pass
+        conn.close()
+    log.error("job %d: cannot take the job lock again; stopping the crawl", job_id)
+    return None
+
+
+def wait_for_connection(conninfo: str) -> psycopg.Connection[Any]:
     """A connection to record the end with, if the database returns within a minute.
 
     Raises:

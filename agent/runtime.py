@@ -26,8 +26,9 @@ import psycopg
 import uvicorn
 
 from agent.alerts import AlertNotifier
-from agent.runner import CrawlRunner
+from agent.runner import CrawlRunner, Runner
 from agent.scheduler import Scheduler, Upkeep, held_spiders
+from agent.scrapyd_runner import ScrapydRunner
 from agent.worker import Worker, sweep_abandoned
 from control_api.app import create_app
 from control_api.auth import load_or_create_token, token_path
@@ -107,6 +108,17 @@ def refresh_summaries_now(conninfo: str) -> int:
     return refreshed
 
 
+def make_runner(config: Config, conninfo: str) -> Runner:
+    """The runner backend ``runner`` names: ``local`` (a process per crawl here) or
+    ``scrapyd`` (the nodes of ``scrapyd.urls``; each that cannot take jobs now is logged)."""
+    if config.runner == "local":
+        return CrawlRunner(config, conninfo)
+    runner = ScrapydRunner(config, conninfo)
+    for problem in runner.check_nodes():
+        log.warning("%s", problem)
+    return runner
+
+
 @contextlib.contextmanager
 def crawl_services(config: Config, conninfo: str) -> Iterator[None]:
     """Runs the worker, the alert notifier and the scheduler for the life of the block.
@@ -118,7 +130,7 @@ def crawl_services(config: Config, conninfo: str) -> Iterator[None]:
         added = ensure_default_schedules(conn)
     if added:
         log.info("added default schedules: %s", ", ".join(added))
-    runner = CrawlRunner(config, conninfo)
+    runner = make_runner(config, conninfo)
     notifier = AlertNotifier(conninfo, config.alerts)
     worker = Worker(
         runner,

@@ -1,7 +1,7 @@
 """The crawl worker: runs queued jobs (from schedules and the API) with the crawl runner.
 
 One loop thread claims jobs; each claimed job runs in its own thread, which only supervises its
-crawl process (``CrawlRunner.run``). Rules:
+crawl (``Runner.run``: a local crawl process, or a job on a Scrapyd node). Rules:
 
 - jobs are taken oldest first; CLI jobs are left to the ``roomwatch crawl`` that queued them;
 - at most ``agent.max_concurrent_crawls`` at once; browser crawls one at a time, across every
@@ -30,7 +30,7 @@ from typing import Any
 import psutil
 import psycopg
 
-from agent.runner import GRACE_SECONDS, CrawlRunner
+from agent.runner import GRACE_SECONDS, Runner
 from roomwatch.catalog import SPIDERS
 from roomwatch.errors import DatabaseError, RoomwatchError
 from roomwatch.processes import kill_tree
@@ -81,7 +81,7 @@ class Worker:
     """Claims queued jobs and runs them in threads; see the module docstring for the rules.
 
     Args:
-        runner: the crawl runner of this agent.
+        runner: the crawl runner of this agent (its backend: local or scrapyd).
         conninfo: the database.
         max_concurrent: crawls at once.
         shutdown_grace: seconds running crawls get on :meth:`stop` before they are cancelled.
@@ -90,7 +90,7 @@ class Worker:
 
     def __init__(
         self,
-        runner: CrawlRunner,
+        runner: Runner,
         conninfo: str,
         max_concurrent: int = 4,
         shutdown_grace: float = 20.0,

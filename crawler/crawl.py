@@ -9,6 +9,9 @@ everywhere a watchdog thread notices a new parent, or a job lock that nobody hol
 Chromium, in process groups of their own) and exits. The supervisor hands over the config and
 the database on stdin, so no secret has to travel in the crawl's environment; the crawl only
 connects to the database, it never starts or stops the embedded server.
+
+``scrapy crawl`` (by hand, or on a Scrapyd node) runs a job through the same :func:`run_job`
+(crawler/commands/crawl.py).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -78,14 +82,18 @@ def load_spider(name: str) -> type[RoomwatchSpider]:
 
 
 def run_crawl(
-    config: Config, conninfo: str, job: Job
+    config: Config, conninfo: str, job: Job, overrides: Mapping[str, str] | None = None
 ) -> tuple[Status, str, str | None, dict[str, Any]]:
-    """Runs the job's spider to the end; returns (status, finish_reason, error, stats)."""
+    """Runs the job's spider to the end; returns (status, finish_reason, error, stats).
+
+    ``overrides``: Scrapy settings given with ``scrapy crawl -s NAME=VALUE`` (Scrapyd's too),
+    over roomwatch's own.
+    """
     spider_cls = load_spider(job.spider)
     check_spider_args(job.spider, job.args)  # again here: a job row may come from anywhere
     register_struct_items()
     process = CrawlerProcess(
-        crawl_settings(config, SPIDERS[job.spider], job.job_id, conninfo),
+        {**crawl_settings(config, SPIDERS[job.spider], job.job_id, conninfo), **(overrides or {})},
         install_root_handler=False,
     )
     crawler = process.create_crawler(spider_cls)
@@ -160,7 +168,7 @@ def _abandon(job_id: int, conninfo: str, why: str) -> None:
     kill_descendants_and_exit(ABANDONED_EXIT)
 
 
-def _read_input(from_stdin: bool) -> CrawlInput:
+def read_input(from_stdin: bool) -> CrawlInput:
     """The supervisor's config and database; by hand (no stdin) the usual config is read."""
     if from_stdin:
         try:
@@ -184,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--input-stdin", action="store_true", help="config as JSON on stdin")
     args = parser.parse_args(argv)
     try:
-        crawl_input = _read_input(args.input_stdin)
+        crawl_input = read_input(args.input_stdin)
         config, conninfo = crawl_input.config, crawl_input.conninfo
         if args.supervisor_pid is not None:
             follow_supervisor(args.supervisor_pid, args.job_id, conninfo)
@@ -192,28 +200,44 @@ def main(argv: Sequence[str] | None = None) -> int:
             job = get_job(conn, args.job_id)
         if job is None:
             raise JobError(f"job {args.job_id} does not exist")
-        setup_logging(config.log_level, config.data_path / "logs" / f"job-{job.job_id}.log")
-        log.info("job %d: %s crawl starting", job.job_id, job.spider)
-        status: Status
-        try:
-            status, reason, error, stats = run_crawl(config, conninfo, job)
-        except RoomwatchError as exc:
-            status, reason, error, stats = "failed", "not started", str(exc), {}
-        with connect(conninfo) as conn:
-            # A no-op if the runner already ended the job (cancel, timeout).
-            finish_job(
-                conn,
-                job.job_id,
-                status,
-                finish_reason=reason,
-                error_message=error,
-                stats=stats,
-            )
-        log.info("job %d: %s (%s)%s", job.job_id, status, reason, f": {error}" if error else "")
-        return 0 if status == "succeeded" else 1
+        return run_job(config, conninfo, job, job_log(config, job.job_id))
     except RoomwatchError as exc:
         print(f"roomwatch crawl: {exc}", file=sys.stderr)
         return 1
+
+
+def job_log(config: Config, job_id: int) -> Path:
+    """Where a crawl on this machine logs, unless told otherwise (Scrapyd's ``LOG_FILE``)."""
+    return config.data_path / "logs" / f"job-{job_id}.log"
+
+
+def run_job(
+    config: Config,
+    conninfo: str,
+    job: Job,
+    log_file: Path,
+    overrides: Mapping[str, str] | None = None,
+) -> int:
+    """Runs a started job's crawl here and records how it ended; 0 only if it succeeded."""
+    setup_logging(config.log_level, log_file)
+    log.info("job %d: %s crawl starting", job.job_id, job.spider)
+    status: Status
+    try:
+        status, reason, error, stats = run_crawl(config, conninfo, job, overrides)
+    except RoomwatchError as exc:
+        status, reason, error, stats = "failed", "not started", str(exc), {}
+    with connect(conninfo) as conn:
+        # A no-op if the runner already ended the job (cancel, timeout).
+        finish_job(
+            conn,
+            job.job_id,
+            status,
+            finish_reason=reason,
+            error_message=error,
+            stats=stats,
+        )
+    log.info("job %d: %s (%s)%s", job.job_id, status, reason, f": {error}" if error else "")
+    return 0 if status == "succeeded" else 1
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ Hierarchy::
     ├── SessionError               a login session is missing, invalid or expired
     ├── JobError                   a crawl job request cannot be honoured (unknown spider, conflict)
     │   ├── JobConflict            one of that spider is already queued or running (``existing``)
-    │   └── JobEnded               a job asked to stop has already ended (``job_id``)
+    │   ├── JobEnded               a job asked to stop has already ended (``job_id``)
+    │   └── ScrapydError           a Scrapyd node did not answer, or refused a request
     ├── RequestError               a request to the API or a page cannot be honoured as sent;
     │   │                          ``field`` names the parameter or body field at fault
     │   ├── InvalidInput           a value is unusable; ``source`` (query, path, body) when the
@@ -112,6 +113,16 @@ class JobEnded(JobError):
     def __init__(self, job_id: int, status: str) -> None:
         super().__init__(f"crawl job #{job_id} has already ended ({status})")
         self.job_id = job_id
+
+
+class ScrapydError(JobError):
+    """A Scrapyd node did not answer (``answered`` False: down, unreachable, too slow), or
+    answered with an error (a refused password, an unknown project or spider). The message
+    names the node by host and port, never with its credentials."""
+
+    def __init__(self, message: str, *, answered: bool) -> None:
+        super().__init__(message)
+        self.answered = answered
 
 
 class RequestError(RoomwatchError):

@@ -255,6 +255,48 @@ def finish_job(
     return cur.rowcount == 1
 
 
+def enforce_end(conn: Connection, job: Job, *, timeout_seconds: float | None = None) -> bool:
+    """What a supervisor makes of a running job's row: True if the crawl must stop now.
+
+    A cancel request is recorded ``cancelled``, an elapsed ``timeout_seconds`` (None: not yet)
+    ``failed`` (finish reason ``timeout``), and a job someone else ended ``interrupted`` (an
+    agent's sweep, while its supervisor was away) is left as it is. Every runner (a local
+    crawl process, a Scrapyd node, ``scrapy crawl`` by hand) stops its crawl on the same rows.
+    """
+    if job.cancel_requested_at is not None:
+        finish_job(
+            conn,
+            job.job_id,
+            "cancelled",
+            finish_reason="cancelled",
+            error_message="cancelled on request",
+        )
+        return True
+    if job.status == "interrupted":
+        return True
+    if timeout_seconds is not None:
+        finish_job(
+            conn,
+            job.job_id,
+            "failed",
+            finish_reason="timeout",
+            error_message=f"timed out after {timeout_seconds:g} s",
+        )
+        return True
+    return False
+
+
+def must_stop(conninfo: str, job_id: int, *, timeout_seconds: float | None) -> bool | None:
+    """:func:`enforce_end` on a connection of its own, for a crawl that supervises itself
+    (``scrapy crawl`` by hand); None while the database cannot be asked."""
+    try:
+        with connect(conninfo, autocommit=True) as conn:
+            job = get_job(conn, job_id)
+            return job is None or enforce_end(conn, job, timeout_seconds=timeout_seconds)
+    except (DatabaseError, psycopg.Error):
+        return None
+
+
 def request_cancel(conn: Connection, job_id: int) -> Job | None:
     """Cancels a queued job at once; flags a running one for its runner to stop."""
     with conn.transaction():

@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from roomwatch.config import Config, load_config
 from storage.embedded import EmbeddedPostgres
 from storage.migrator import apply_migrations
 from tests.factories import TOKEN
-from tests.support import CbhoursCrawls, as_url, with_db
+from tests.support import CbhoursCrawls, crawl_environment, fresh_database, with_db
 from upstream_sim.affiliate.feed import AffiliateFeed
 from upstream_sim.server import SimulatorServer
 from upstream_sim.state import SimulatorState
@@ -52,14 +51,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_DATA_DIR, ignore_errors=True)
 
 
-# The browser tests, which share the web UI world (tests/web/conftest.py::ui_world).
-_UI_WORLD_MODULES = re.compile(r"tests/web/test_(world|\w+_page)\.py")
+# Tests that share one costly world each, run on one worker: the browser tests, which share
+# the web UI world (tests/web/conftest.py::ui_world), and the two Scrapyd servers of the
+# scrapyd runner's tests (tests/agent/test_scrapyd_runner.py::cluster).
+_SHARED_WORLDS = {
+    "ui_world": re.compile(r"tests/web/test_(world|\w+_page)\.py"),
+    "scrapyd_cluster": re.compile(r"tests/agent/test_scrapyd_runner\.py"),
+}
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Under ``--dist loadgroup``, the browser tests are one group: the world is built once, on
-    one worker, not on every worker that gets one of them.
+    """Under ``--dist loadgroup``, the tests of each shared world are one group: the world is
+    built once, on one worker, not on every worker that gets one of them.
 
     A scheduler, not an ``xdist_group`` mark: pytest-xdist 3.8 groups marked tests by renaming
     them (``item._nodeid``), which pytest 9.2 no longer reads, so marks alone group nothing.
@@ -70,8 +74,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class WorldGroupScheduling(LoadGroupScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
-            if _UI_WORLD_MODULES.fullmatch(nodeid.split("::", 1)[0]):
-                return "ui_world"
+            module = nodeid.split("::", 1)[0]
+            for group, modules in _SHARED_WORLDS.items():
+                if modules.fullmatch(module):
+                    return group
             return str(super()._split_scope(nodeid))
 
     return WorldGroupScheduling(config, log)
@@ -106,20 +112,23 @@ def migrated_template(pg_server: str) -> str:
 @pytest.fixture
 def empty_db(pg_server: str) -> Iterator[str]:
     """Conninfo of a new, empty database (for migration tests)."""
-    yield from _fresh_database(pg_server, None)
+    with fresh_database(pg_server, None) as url:
+        yield url
 
 
 @pytest.fixture
 def db_url(pg_server: str, migrated_template: str) -> Iterator[str]:
     """Conninfo of a new, fully migrated database of this test's own."""
-    yield from _fresh_database(pg_server, migrated_template)
+    with fresh_database(pg_server, migrated_template) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def session_db_url(pg_server: str, migrated_template: str) -> Iterator[str]:
     """Conninfo of a migrated database shared by the whole session (a world that is built once,
     e.g. the web UI tests' agent); tests using it must not change what others rely on."""
-    yield from _fresh_database(pg_server, migrated_template)
+    with fresh_database(pg_server, migrated_template) as url:
+        yield url
 
 
 @pytest.fixture
@@ -127,20 +136,6 @@ def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
     """A connection to this test's own migrated database."""
     with psycopg.connect(db_url) as conn:
         yield conn
-
-
-def _fresh_database(pg_server: str, template: str | None) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-    if template:
-        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
-    with psycopg.connect(pg_server, autocommit=True) as admin:
-        admin.execute(create)
-    try:
-        yield with_db(pg_server, name)
-    finally:
-        with psycopg.connect(pg_server, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture
@@ -174,14 +169,7 @@ def crawl_env(
 ) -> Iterator[Config]:
     """Environment (inherited by crawl processes) and config for crawls against the simulator."""
     data_dir = Path(tempfile.mkdtemp(prefix="roomwatch-crawl-"))
-    env = {
-        "ROOMWATCH_DATA_DIR": str(data_dir),
-        "ROOMWATCH_DATABASE_URL": as_url(db_url),
-        "ROOMWATCH_AFFILIATE_URL": sim.affiliate_url,
-        "ROOMWATCH_AFFILIATE_WM": "testwm",
-        "ROOMWATCH_CHATURBATE_URL": sim.base_url,
-    }
-    for key, value in env.items():
+    for key, value in crawl_environment(db_url, sim, data_dir).items():
         monkeypatch.setenv(key, value)
     yield load_config()
     shutil.rmtree(data_dir, ignore_errors=True)

@@ -7,6 +7,7 @@ conftest.py, for fixtures).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -15,8 +16,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -24,6 +27,7 @@ import httpx
 import msgspec
 import psycopg
 from playwright.async_api import StorageState
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from agent.runner import CrawlRunner
@@ -138,6 +142,35 @@ def wait_until_healthy(api: str, process: subprocess.Popen[Any], seconds: float)
             pass
         time.sleep(0.2)
     return False
+
+
+@contextlib.contextmanager
+def fresh_database(pg_server: str, template: str | None) -> Iterator[str]:
+    """Conninfo of a new database on the server (a clone of ``template``, if given), dropped
+    after the block."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template:
+        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(create)
+    try:
+        yield with_db(pg_server, name)
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def crawl_environment(db_url: str, sim: SimulatorServer, data_dir: Path) -> dict[str, str]:
+    """The ``ROOMWATCH_*`` variables of an install whose crawls read the simulator and write to
+    ``db_url`` (the ``crawl_env`` fixture's, a Scrapyd node's)."""
+    return {
+        "ROOMWATCH_DATA_DIR": str(data_dir),
+        "ROOMWATCH_DATABASE_URL": as_url(db_url),
+        "ROOMWATCH_AFFILIATE_URL": sim.affiliate_url,
+        "ROOMWATCH_AFFILIATE_WM": "testwm",
+        "ROOMWATCH_CHATURBATE_URL": sim.base_url,
+    }
 
 
 def with_db(conninfo: str, dbname: str) -> str:

@@ -69,6 +69,8 @@ STORAGE_ACCESS: dict[str, set[str] | None] = {
     "crawler/crawl.py": {"storage.database", "storage.embedded", "storage.jobs"},  # the job
     "crawler/settings.py": {"storage.images"},  # where thumbnails are kept
     "crawler/images.py": {"storage.images"},
+    "crawler/project.py": set(),  # the Scrapy project's settings module: names only
+    "crawler/commands/": {"storage.database", "storage.jobs"},  # `scrapy crawl`: its job
 }
 # The crawl's own modules a spider may import: items and the shared request helpers, never
 # the storage side (pipelines, pool) or the process entry.
@@ -202,7 +204,13 @@ def _modules(path: Path) -> set[str]:
 # make_async_pool, open_database): the process entries and what they own. Everything else gets
 # a connection passed in. The API opens only its lifespan pool, plus the one connection the
 # person cache LISTENs on (a LISTEN needs a session of its own, outside the pool).
-OPENS_CONNECTIONS = ("agent/", "crawler/crawl.py", "crawler/database.py", "storage/")
+OPENS_CONNECTIONS = (
+    "agent/",
+    "crawler/crawl.py",
+    "crawler/commands/crawl.py",  # `scrapy crawl`, a process entry too
+    "crawler/database.py",
+    "storage/",
+)
 OPENS_CONNECTIONS_FILES = {"control_api/app.py", "control_api/person_cache.py"}
 _OPENERS = {"connect", "connect_async", "make_pool", "make_async_pool", "open_database"}
 _RUNS_SQL = {"execute", "executemany", "copy", "stream"}

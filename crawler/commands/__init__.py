@@ -1,0 +1,1 @@
+"""roomwatch's Scrapy commands (``COMMANDS_MODULE`` of crawler/project.py)."""
