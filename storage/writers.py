@@ -12,7 +12,8 @@ and the SQL that fills them are declared in ``storage/tables.py``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -53,6 +54,21 @@ def ensure_partitions(
         "SELECT roomwatch_ensure_partitions(%s::regclass, %s, %s, %s)",
         [table, granularity, first, last],
     )
+
+
+@contextmanager
+def deferred_summaries(conn: Connection) -> Iterator[None]:
+    """Merges the persons the block's statements change into ``person_summary`` once, at its end.
+
+    Inside the block the summary triggers only note whom they would merge (migration 0019);
+    leaving it normally merges them all in one refresh, in the caller's transaction (the block
+    must run inside one). A writer that changes the same persons in several statements (persons,
+    then ``person_source_latest``) thus rewrites each summary row once. An error leaves the
+    transaction to be rolled back, which undoes the deferral with the rest.
+    """
+    conn.execute("SELECT roomwatch_defer_summaries()")
+    yield
+    conn.execute("SELECT roomwatch_apply_deferred_summaries()")
 
 
 def _stage_persons(
@@ -145,7 +161,7 @@ def write_affiliate_poll(
             the feed are concluded offline and the poll is recorded in ``source_polls``.
     """
     unique = list({room.username: room for room in rooms}.values())
-    with conn.transaction():
+    with conn.transaction(), deferred_summaries(conn):
         result = store_or_set_aside(
             conn, unique, _write_affiliate_rooms, observed_at, job_id, what="affiliate room"
         )
