@@ -78,7 +78,7 @@ def _stage_persons(
     conn.execute(
         """
         INSERT INTO persons AS p (username, last_seen_online_at)
-        SELECT u, %(seen)s FROM unnest(%(names)s::text[]) AS u
+        SELECT u, %(seen)s FROM unnest(%(names)s::text[]) AS u ORDER BY u
         ON CONFLICT (username) DO UPDATE SET last_seen_online_at = excluded.last_seen_online_at
         WHERE excluded.last_seen_online_at IS NOT NULL
           AND (p.last_seen_online_at IS NULL
@@ -89,6 +89,10 @@ def _stage_persons(
 
 
 _T = "%(t)s::timestamptz"  # the observation time, a parameter of every statement below
+
+# Upserts take their rows' locks in one order (usernames, person ids ascending): two writers of
+# overlapping persons (nodes polling the same feed) then wait for each other instead of
+# deadlocking, as they did when each locked in its own feed order (bench/writers_concurrency.py).
 
 # The Affiliate feed reports every group but rank, all at the poll's time.
 _AFFILIATE_LATEST = upsert_latest(
@@ -109,7 +113,7 @@ _AFFILIATE_LATEST = upsert_latest(
         "image_url": "image_url",
         "image_at": _T,
     },
-    sql.SQL("FROM affiliate_stage"),
+    sql.SQL("FROM affiliate_stage ORDER BY person_id"),
 )
 
 _AFFILIATE_ROLLUP = """
@@ -117,7 +121,7 @@ INSERT INTO affiliate_hourly AS h (person_id, hour, samples, viewers_sum, viewer
                                    followers_min, followers_max, followers_last, last_observed_at)
 SELECT person_id, date_trunc('hour', %(t)s::timestamptz), 1, num_users, num_users,
        num_followers, num_followers, num_followers, %(t)s
-FROM affiliate_stage WHERE fresh
+FROM affiliate_stage WHERE fresh ORDER BY person_id
 ON CONFLICT (person_id, hour) DO UPDATE SET
     samples = h.samples + 1,
     viewers_sum = h.viewers_sum + excluded.viewers_sum,
@@ -217,7 +221,7 @@ def _upsert_online_persons(
     rows = conn.execute(
         """
         INSERT INTO persons AS p (username, last_seen_online_at)
-        SELECT u, %(seen)s FROM unnest(%(names)s::text[]) AS u
+        SELECT u, %(seen)s FROM unnest(%(names)s::text[]) AS u ORDER BY u
         ON CONFLICT (username) DO UPDATE
         SET last_seen_online_at = GREATEST(p.last_seen_online_at, excluded.last_seen_online_at)
         RETURNING username, person_id

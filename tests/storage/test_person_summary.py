@@ -366,3 +366,39 @@ def test_affiliate_polls_leave_the_views_merge_and_tag_rows(
         _random_observations(db, rng, ids, now)
         _assert_rows_are_the_views(db)
         feed.tick(rng, seconds=180, churn=0.1)
+
+
+def test_writers_of_the_same_rooms_in_other_orders_take_turns(db_url: str) -> None:
+    """Nodes polling one feed write the same persons at once, each in its own order."""
+    feed = AffiliateFeed(2000, seed=5)
+    rooms = decode_page(feed.page(FeedQuery(wm="test", limit=2000)))[0]
+    now = dt.datetime.now(dt.UTC)
+    errors: list[BaseException] = []
+    for poll in range(3):
+        barrier = threading.Barrier(2)
+
+        def write(ordered: list[Any], at: dt.datetime, barrier: threading.Barrier) -> None:
+            try:
+                with psycopg.connect(db_url) as conn:
+                    barrier.wait()
+                    write_affiliate_poll(conn, ordered, observed_at=at)
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+
+        at = now - dt.timedelta(minutes=3 - poll)
+        writers = [
+            threading.Thread(target=write, args=(rooms, at, barrier)),
+            threading.Thread(
+                target=write, args=(rooms[::-1], at + dt.timedelta(seconds=1), barrier)
+            ),
+        ]
+        for thread in writers:
+            thread.start()
+        for thread in writers:
+            thread.join(60)
+        assert errors == []
+        feed.tick(seconds=60, churn=0.05)
+        rooms = decode_page(feed.page(FeedQuery(wm="test", limit=2000)))[0]
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM persons").fetchone() == (2000 + 2 * 100,)
+        _assert_rows_are_the_views(conn)
