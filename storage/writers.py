@@ -304,7 +304,7 @@ def write_cbhours_live(
     A row the database refuses is set aside (``storage/guards.py``); the others are stored.
     """
     unique = list({row.username: row for row in rows}.values())
-    with conn.transaction():
+    with conn.transaction(), deferred_summaries(conn):
         return store_or_set_aside(
             conn, unique, _write_cbhours_rows, observed_at, job_id, what="cbhours_live row"
         )

@@ -17,7 +17,8 @@ from formats.affiliate import decode_page
 from storage.follow_durations import FOLLOW_DURATIONS
 from storage.merge_rules import GROUPS, SOURCES
 from storage.person_list import PersonFilter, PersonSummary, list_persons
-from storage.writers import deferred_summaries, write_affiliate_poll
+from storage.records import CbhoursLive
+from storage.writers import deferred_summaries, write_affiliate_poll, write_cbhours_live
 from tests.storage.merge_cases import CASES, observe
 from upstream_sim.affiliate.feed import AffiliateFeed, FeedQuery
 
@@ -352,7 +353,7 @@ def test_deferred_summaries_are_merged_once_at_the_end_as_the_view_says(
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_affiliate_polls_leave_the_views_merge_and_tag_rows(
+def test_affiliate_and_cbhours_polls_leave_the_views_merge_and_tag_rows(
     db: psycopg.Connection[Any], seed: int
 ) -> None:
     rng = random.Random(seed)
@@ -362,6 +363,19 @@ def test_affiliate_polls_leave_the_views_merge_and_tag_rows(
         rooms = decode_page(feed.page(FeedQuery(wm="test", limit=300)))[0]
         at = now - dt.timedelta(minutes=3 * (4 - poll))
         write_affiliate_poll(db, rooms, observed_at=at, complete=poll % 2 == 1)
+        live = [
+            CbhoursLive(
+                username=room.username,
+                room_status=rng.choice(["Online", "Offline"]),
+                viewers=rng.randrange(100),
+                followers=rng.randrange(1000),
+                tags=rng.sample(["a", "b", "c"], rng.randrange(3)),
+                rank=rng.randrange(1, 500),
+                raw=b"{}",
+            )
+            for room in rng.sample(rooms, 100)
+        ]
+        write_cbhours_live(db, live, observed_at=at + dt.timedelta(seconds=30))
         ids = [r[0] for r in db.execute("SELECT person_id FROM persons ORDER BY random() LIMIT 30")]
         _random_observations(db, rng, ids, now)
         _assert_rows_are_the_views(db)
