@@ -385,6 +385,30 @@ def _summary_after_persons_update() -> sql.Composable:
     )
 
 
+def _summary_after_persons_insert() -> sql.Composable:
+    copied = {
+        column: PERSON_COLUMNS[column]
+        for column in SUMMARY_VIEW_COLUMNS
+        if column in PERSON_COLUMNS
+    }
+    return sql.SQL(
+        "-- A new person has no source rows yet, so its merge is known without the view: every"
+        " merged\n-- column null, the persons columns as they are, valid for ever. DO NOTHING: a"
+        " row already there\n-- was merged by the view (a source row written in the same"
+        " statement).\n"
+        "CREATE OR REPLACE FUNCTION roomwatch_summary_after_persons_insert() RETURNS trigger\n"
+        "LANGUAGE plpgsql AS $$\nBEGIN\n"
+        "    INSERT INTO person_summary ({columns}, valid_until)\n"
+        "    SELECT {values}, 'infinity'\n"
+        "    FROM changed_rows p ORDER BY p.person_id\n"
+        "    ON CONFLICT (person_id) DO NOTHING;\n"
+        "    PERFORM pg_notify('roomwatch_persons', '');\n    RETURN NULL;\nEND $$;"
+    ).format(
+        columns=_filled([_I(c) for c in copied], " " * 32),
+        values=_filled([_col("p", c) for c in copied.values()], " " * 11),
+    )
+
+
 def generated_sql() -> str:
     """The generated block of a migration, markers included: the source check of
     person_source_latest, both views (dropped first: a changed rule may change their columns)
@@ -408,6 +432,7 @@ def generated_sql() -> str:
         sql.SQL("-- Every person's summary as the merge view gives it now.\n") + _summary_view(),
         _refresh_summaries(),
         _summary_after_persons_update(),
+        _summary_after_persons_insert(),
     ]
     body = "\n\n".join(part.as_string(None) for part in parts)
     return f"{BEGIN}\n{body}\n{END}\n"

@@ -12,7 +12,8 @@ and the SQL that fills them are declared in ``storage/tables.py``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -55,6 +56,21 @@ def ensure_partitions(
     )
 
 
+@contextmanager
+def deferred_summaries(conn: Connection) -> Iterator[None]:
+    """Merges the persons the block's statements change into ``person_summary`` once, at its end.
+
+    Inside the block the summary triggers only note whom they would merge (migration 0019);
+    leaving it normally merges them all in one refresh, in the caller's transaction (the block
+    must run inside one). A writer that changes the same persons in several statements (persons,
+    then ``person_source_latest``) thus rewrites each summary row once. An error leaves the
+    transaction to be rolled back, which undoes the deferral with the rest.
+    """
+    conn.execute("SELECT roomwatch_defer_summaries()")
+    yield
+    conn.execute("SELECT roomwatch_apply_deferred_summaries()")
+
+
 def _stage_persons(
     conn: Connection, usernames: Iterable[str], seen_online: dt.datetime | None
 ) -> None:
@@ -62,7 +78,7 @@ def _stage_persons(
     conn.execute(
         """
         INSERT INTO persons AS p (username, last_seen_online_at)
-        SELECT u, %(seen)s FROM unnest(%(names)s::text[]) AS u
+        SELECT u, %(seen)s FROM unnest(%(names)s::text[]) AS u ORDER BY u
         ON CONFLICT (username) DO UPDATE SET last_seen_online_at = excluded.last_seen_online_at
         WHERE excluded.last_seen_online_at IS NOT NULL
           AND (p.last_seen_online_at IS NULL
@@ -73,6 +89,10 @@ def _stage_persons(
 
 
 _T = "%(t)s::timestamptz"  # the observation time, a parameter of every statement below
+
+# Upserts take their rows' locks in one order (usernames, person ids ascending): two writers of
+# overlapping persons (nodes polling the same feed) then wait for each other instead of
+# deadlocking, as they did when each locked in its own feed order (bench/writers_concurrency.py).
 
 # The Affiliate feed reports every group but rank, all at the poll's time.
 _AFFILIATE_LATEST = upsert_latest(
@@ -93,7 +113,7 @@ _AFFILIATE_LATEST = upsert_latest(
         "image_url": "image_url",
         "image_at": _T,
     },
-    sql.SQL("FROM affiliate_stage"),
+    sql.SQL("FROM affiliate_stage ORDER BY person_id"),
 )
 
 _AFFILIATE_ROLLUP = """
@@ -101,7 +121,7 @@ INSERT INTO affiliate_hourly AS h (person_id, hour, samples, viewers_sum, viewer
                                    followers_min, followers_max, followers_last, last_observed_at)
 SELECT person_id, date_trunc('hour', %(t)s::timestamptz), 1, num_users, num_users,
        num_followers, num_followers, num_followers, %(t)s
-FROM affiliate_stage WHERE fresh
+FROM affiliate_stage WHERE fresh ORDER BY person_id
 ON CONFLICT (person_id, hour) DO UPDATE SET
     samples = h.samples + 1,
     viewers_sum = h.viewers_sum + excluded.viewers_sum,
@@ -145,7 +165,7 @@ def write_affiliate_poll(
             the feed are concluded offline and the poll is recorded in ``source_polls``.
     """
     unique = list({room.username: room for room in rooms}.values())
-    with conn.transaction():
+    with conn.transaction(), deferred_summaries(conn):
         result = store_or_set_aside(
             conn, unique, _write_affiliate_rooms, observed_at, job_id, what="affiliate room"
         )
@@ -201,7 +221,7 @@ def _upsert_online_persons(
     rows = conn.execute(
         """
         INSERT INTO persons AS p (username, last_seen_online_at)
-        SELECT u, %(seen)s FROM unnest(%(names)s::text[]) AS u
+        SELECT u, %(seen)s FROM unnest(%(names)s::text[]) AS u ORDER BY u
         ON CONFLICT (username) DO UPDATE
         SET last_seen_online_at = GREATEST(p.last_seen_online_at, excluded.last_seen_online_at)
         RETURNING username, person_id
@@ -284,7 +304,7 @@ def write_cbhours_live(
     A row the database refuses is set aside (``storage/guards.py``); the others are stored.
     """
     unique = list({row.username: row for row in rows}.values())
-    with conn.transaction():
+    with conn.transaction(), deferred_summaries(conn):
         return store_or_set_aside(
             conn, unique, _write_cbhours_rows, observed_at, job_id, what="cbhours_live row"
         )

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
 
+from formats.affiliate import decode_page
 from storage.follow_durations import FOLLOW_DURATIONS
+from storage.merge_rules import GROUPS, SOURCES
 from storage.person_list import PersonFilter, PersonSummary, list_persons
+from storage.records import CbhoursLive
+from storage.writers import deferred_summaries, write_affiliate_poll, write_cbhours_live
 from tests.storage.merge_cases import CASES, observe
+from upstream_sim.affiliate.feed import AffiliateFeed, FeedQuery
 
 STORED = [c for c in PersonSummary.__struct_fields__ if c not in ("live_stale", *FOLLOW_DURATIONS)]
 # Rows whose summary disagrees with the view, among those still valid (not due).
@@ -214,3 +221,198 @@ def test_tag_rows_follow_tags_and_follower_counts(db: psycopg.Connection[Any]) -
     _assert_agrees(db)
     db.execute("DELETE FROM persons WHERE person_id = %s", [person_id])
     assert db.execute(rows).fetchall() == []
+
+
+# Every stored column of the rows still valid that differs from what the view says now.
+ROWS_UNLIKE_THE_VIEW = """
+SELECT person_id FROM (
+    (SELECT * FROM person_summary WHERE valid_until >= now() EXCEPT SELECT * FROM v_person_summary)
+    UNION ALL
+    (SELECT v.* FROM v_person_summary v JOIN person_summary s USING (person_id)
+     WHERE s.valid_until >= now()
+     EXCEPT SELECT * FROM person_summary)
+) unlike
+"""
+
+
+def _assert_rows_are_the_views(conn: psycopg.Connection[Any]) -> None:
+    assert conn.execute(ROWS_UNLIKE_THE_VIEW).fetchall() == []
+    _assert_agrees(conn)
+
+
+ORDER_OF = {field: group.order for group in GROUPS for field in group.fields}
+
+
+def _maybe(rng: random.Random, value: Any) -> Any:
+    return rng.choice([None, value])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_new_persons_summary_is_the_views_without_merging(
+    db: psycopg.Connection[Any], seed: int
+) -> None:
+    rng = random.Random(seed)
+    now = dt.datetime.now(dt.UTC)
+    rows = [
+        (
+            f"new{seed}_{i}",
+            _maybe(rng, rng.random() < 0.5),
+            _maybe(rng, rng.random() < 0.5),
+            rng.random() < 0.3,
+            _maybe(rng, now - dt.timedelta(seconds=rng.randrange(100_000))),
+        )
+        for i in range(rng.randrange(1, 60))
+    ]
+    with db.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO persons (username, following, follower, watch, last_seen_online_at)"
+            " SELECT * FROM unnest(%s::text[], %s::boolean[], %s::boolean[], %s::boolean[],"
+            " %s::timestamptz[])",
+            [[list(column) for column in zip(*rows, strict=True)]],
+        )
+    assert db.execute("SELECT count(*) FROM person_summary").fetchone() == (len(rows),)
+    _assert_rows_are_the_views(db)
+    # A new person whose source row is written by the same statement keeps the view's merge.
+    db.execute(
+        "WITH p AS (INSERT INTO persons (username) VALUES ('with_source') RETURNING person_id)"
+        " INSERT INTO person_source_latest (person_id, source, viewers, online, live_at)"
+        " SELECT person_id, 'affiliate', 7, true, now() FROM p"
+    )
+    row = db.execute(
+        "SELECT viewers, online FROM person_summary JOIN persons USING (person_id)"
+        " WHERE persons.username = 'with_source'"
+    ).fetchone()
+    assert row == (7, True)
+    _assert_rows_are_the_views(db)
+
+
+def _random_observations(
+    db: psycopg.Connection[Any], rng: random.Random, ids: list[int], now: dt.datetime
+) -> None:
+    """Random latest rows of random sources (the merge cases' fields), persons columns too."""
+    values: dict[str, Callable[[], Any]] = {
+        "display_name": lambda: rng.choice(["A", "B", None]),
+        "gender": lambda: rng.choice(["f", "m", None]),
+        "viewers": lambda: rng.randrange(100),
+        "online": lambda: rng.random() < 0.7,
+        "followers": lambda: rng.randrange(1000),
+        "tags": lambda: rng.sample(["a", "b", "c", "d"], rng.randrange(4)),
+        "rank": lambda: rng.randrange(1, 50),
+        "image_url": lambda: rng.choice(["u1", "u2"]),
+    }
+    for person_id in ids:
+        for source in rng.sample(SOURCES, rng.randrange(len(SOURCES))):
+            # Only fields of groups that consider the source (as the writers do).
+            fields = {
+                f: make()
+                for f, make in values.items()
+                if source in ORDER_OF[f] and rng.random() < 0.5
+            }
+            age = dt.timedelta(minutes=rng.choice([0, 1, 4, 9, 30, 200]))
+            db.execute(
+                "DELETE FROM person_source_latest WHERE person_id = %s AND source = %s",
+                [person_id, source],
+            )
+            observe(db, person_id, source, age, fields, now)
+        if rng.random() < 0.3:
+            db.execute(
+                "UPDATE persons SET following = %s, last_seen_online_at = %s WHERE person_id = %s",
+                [rng.random() < 0.5, now - dt.timedelta(minutes=rng.randrange(60)), person_id],
+            )
+
+
+def _watch_then_fail(db: psycopg.Connection[Any], person_id: int) -> None:
+    with db.transaction():
+        db.execute("UPDATE persons SET watch = true WHERE person_id = %s", [person_id])
+        raise ZeroDivisionError
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_deferred_summaries_are_merged_once_at_the_end_as_the_view_says(
+    db: psycopg.Connection[Any], seed: int
+) -> None:
+    rng = random.Random(seed)
+    now = db.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+    ids = [_person(db, f"p{seed}_{i}") for i in range(20)]
+    _random_observations(db, rng, ids, now)
+    _assert_rows_are_the_views(db)
+    summaries = "SELECT s::text FROM person_summary s ORDER BY person_id"
+    before = db.execute(summaries).fetchall()
+    with deferred_summaries(db):
+        _random_observations(db, rng, ids, now)
+        # Inside the block nothing is merged yet...
+        assert db.execute(summaries).fetchall() == before
+        # ...and a rolled-back part leaves nothing to merge.
+        with pytest.raises(ZeroDivisionError):
+            _watch_then_fail(db, ids[0])
+    _assert_rows_are_the_views(db)
+    # After the block, writes are merged by their own statement again.
+    db.execute("UPDATE persons SET watch = true WHERE person_id = %s", [ids[1]])
+    assert _summary(db, ids[1], "watch") == (True,)
+    _assert_rows_are_the_views(db)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_affiliate_and_cbhours_polls_leave_the_views_merge_and_tag_rows(
+    db: psycopg.Connection[Any], seed: int
+) -> None:
+    rng = random.Random(seed)
+    feed = AffiliateFeed(300, seed=seed)
+    now = db.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+    for poll in range(4):
+        rooms = decode_page(feed.page(FeedQuery(wm="test", limit=300)))[0]
+        at = now - dt.timedelta(minutes=3 * (4 - poll))
+        write_affiliate_poll(db, rooms, observed_at=at, complete=poll % 2 == 1)
+        live = [
+            CbhoursLive(
+                username=room.username,
+                room_status=rng.choice(["Online", "Offline"]),
+                viewers=rng.randrange(100),
+                followers=rng.randrange(1000),
+                tags=rng.sample(["a", "b", "c"], rng.randrange(3)),
+                rank=rng.randrange(1, 500),
+                raw=b"{}",
+            )
+            for room in rng.sample(rooms, 100)
+        ]
+        write_cbhours_live(db, live, observed_at=at + dt.timedelta(seconds=30))
+        ids = [r[0] for r in db.execute("SELECT person_id FROM persons ORDER BY random() LIMIT 30")]
+        _random_observations(db, rng, ids, now)
+        _assert_rows_are_the_views(db)
+        feed.tick(rng, seconds=180, churn=0.1)
+
+
+def test_writers_of_the_same_rooms_in_other_orders_take_turns(db_url: str) -> None:
+    """Nodes polling one feed write the same persons at once, each in its own order."""
+    feed = AffiliateFeed(2000, seed=5)
+    rooms = decode_page(feed.page(FeedQuery(wm="test", limit=2000)))[0]
+    now = dt.datetime.now(dt.UTC)
+    errors: list[BaseException] = []
+    for poll in range(3):
+        barrier = threading.Barrier(2)
+
+        def write(ordered: list[Any], at: dt.datetime, barrier: threading.Barrier) -> None:
+            try:
+                with psycopg.connect(db_url) as conn:
+                    barrier.wait()
+                    write_affiliate_poll(conn, ordered, observed_at=at)
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+
+        at = now - dt.timedelta(minutes=3 - poll)
+        writers = [
+            threading.Thread(target=write, args=(rooms, at, barrier)),
+            threading.Thread(
+                target=write, args=(rooms[::-1], at + dt.timedelta(seconds=1), barrier)
+            ),
+        ]
+        for thread in writers:
+            thread.start()
+        for thread in writers:
+            thread.join(60)
+        assert errors == []
+        feed.tick(seconds=60, churn=0.05)
+        rooms = decode_page(feed.page(FeedQuery(wm="test", limit=2000)))[0]
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM persons").fetchone() == (2000 + 2 * 100,)
+        _assert_rows_are_the_views(conn)
