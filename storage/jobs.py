@@ -77,6 +77,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     log_path: str | None
     cancel_requested_at: dt.datetime | None
     heartbeat_at: dt.datetime | None
+    account: str | None = None  # the account a per-account spider reads (migration 0020)
 
     @property
     def done(self) -> bool:
