@@ -26,7 +26,7 @@ from control_api.follow_events import FollowEventController
 from control_api.images import ImageController
 from control_api.imports import ImportController
 from control_api.person_cache import PersonCache
-from control_api.person_filters import PERSON_FILTER
+from control_api.person_filters import FOLLOW_ACCOUNT, PERSON_FILTER
 from control_api.persons import PersonController
 from control_api.problems import PROBLEM_HANDLERS, internal_problem, refuse_nul
 from control_api.room import RoomController
@@ -104,6 +104,7 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
             "db": Provide(_connection),
             "pool": Provide(_pool, sync_to_thread=False),
             "person_filter": PERSON_FILTER,
+            "follow_account": FOLLOW_ACCOUNT,
             "persons": Provide(_person_cache, sync_to_thread=False),
             "database_label": Provide(lambda: database_label, sync_to_thread=False),
             "config": Provide(lambda: config, sync_to_thread=False),

@@ -11,12 +11,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import psycopg
 
 from roomwatch.errors import InvalidInput
 
 Connection = psycopg.Connection[Any]
 AsyncConnection = psycopg.AsyncConnection[Any]
+
+
+class AccountChoice(msgspec.Struct, frozen=True, kw_only=True):
+    """Whose follow state a request reads.
+
+    Attributes:
+        account: the account (None: the install has none yet, so nobody follows anyone).
+        several: the install has several accounts: the any-account columns of ``persons`` and
+            ``person_summary`` are not this account's, so reads go to ``account_persons``.
+    """
+
+    account: str | None
+    several: bool
+
 
 _ALL = "SELECT account FROM accounts ORDER BY account"
 _ADD = "INSERT INTO accounts (account) VALUES (%s) ON CONFLICT DO NOTHING"
@@ -33,11 +48,21 @@ async def list_accounts_async(conn: AsyncConnection) -> list[str]:
     return [str(row[0]) for row in await cursor.fetchall()]
 
 
-def add_account(conn: Connection, account: str) -> str:
-    """Records ``account`` (any case; kept lower case) if new; returns it as stored."""
+def account_name(account: str) -> str:
+    """``account`` as stored (lower case).
+
+    Raises:
+        InvalidInput: empty, or ``unknown`` (a login session whose account was not detected).
+    """
     name = account.strip().lower()
     if not name or name == "unknown":
-        raise InvalidInput("account", "expected the account's username")
+        raise InvalidInput("account", "expected the account's username (it is not known)")
+    return name
+
+
+def add_account(conn: Connection, account: str) -> str:
+    """Records ``account`` (any case; kept lower case) if new; returns it as stored."""
+    name = account_name(account)
     conn.execute(_ADD, [name])
     return name
 
@@ -62,3 +87,45 @@ def choose_account(known: Sequence[str], given: str | None) -> str | None:
     if len(known) > 1:
         raise InvalidInput("account", f"several accounts: name one of {choices}", "query")
     return known[0] if known else None
+
+
+async def resolve_account_async(
+    conn: AsyncConnection, given: str | None, *, required: bool = True
+) -> AccountChoice:
+    """The account a request means (:func:`choose_account`), with whether there are several.
+
+    ``required=False`` (a person list that filters on no follow state): with several accounts
+    and none named, the rows say what any account knows (``account`` None, ``several`` False:
+    the stored any-account columns).
+
+    Raises:
+        InvalidInput: as :func:`choose_account`.
+    """
+    known = await list_accounts_async(conn)
+    if not required and len(known) > 1 and not (given and given.strip()):
+        return AccountChoice(account=None, several=False)
+    return AccountChoice(account=choose_account(known, given), several=len(known) > 1)
+
+
+def account_of_pages(
+    known: Sequence[str], given: str | None, shown: str, *, required: bool = True
+) -> str | None:
+    """Whose saved pages an import holds: ``given`` (``account=``, ``--account``), else the
+    account their header shows, else the install's only account. A new name is fine (the
+    import brings the account in); a name that contradicts the pages is not. ``required=False``
+    (pages that change no follow state): None when it cannot be known.
+
+    Raises:
+        InvalidInput: ``given`` differs from the pages' header, or (``required``) neither names
+            one and the install has no account or several (the message names them).
+    """
+    name = given.strip().lower() if given and given.strip() else ""
+    if name and shown and name != shown.lower():
+        raise InvalidInput("account", f"the pages are {shown.lower()}'s, not {name}'s")
+    if name or shown:
+        return name or shown.lower()
+    if len(known) == 1 or not required:
+        return known[0] if len(known) == 1 else None
+    if not known:
+        raise InvalidInput("account", "the pages do not show whose they are: name the account")
+    return choose_account(known, None)

@@ -49,7 +49,9 @@ BEGIN
         chosen := known[1];
     END IF;
     IF chosen IS NULL AND (
-        EXISTS (SELECT 1 FROM persons WHERE following IS NOT NULL OR follower IS NOT NULL)
+        EXISTS (SELECT 1 FROM persons
+                WHERE following IS NOT NULL OR follower IS NOT NULL
+                   OR following_checked_at IS NOT NULL OR follower_checked_at IS NOT NULL)
         OR EXISTS (SELECT 1 FROM follow_events)
         OR EXISTS (SELECT 1 FROM source_polls
                    WHERE source IN ('followed_cams', 'followers') OR source LIKE 'html_import:%')
@@ -76,10 +78,75 @@ UPDATE follow_events SET account = (SELECT account FROM migration_owner);
 ALTER TABLE follow_events ALTER COLUMN account SET NOT NULL;
 
 -- A complete check of a follow list is the account's; the Affiliate and CBHours polls are
--- nobody's (NULL).
+-- nobody's (NULL). Two accounts' lists may complete at the same moment.
 ALTER TABLE source_polls ADD COLUMN account text REFERENCES accounts (account);
 UPDATE source_polls SET account = (SELECT account FROM migration_owner)
 WHERE source IN ('followed_cams', 'followers') OR source LIKE 'html_import:%';
+ALTER TABLE source_polls DROP CONSTRAINT source_polls_pkey;
+ALTER TABLE source_polls ADD CONSTRAINT source_polls_key
+    UNIQUE NULLS NOT DISTINCT (source, account, completed_at);
+
+-- Follow state per account: whom each account follows, who follows it, and when each list was
+-- last checked complete. A person no list of the account ever named has no row (unknown).
+CREATE TABLE account_persons (
+    account               text NOT NULL REFERENCES accounts (account) ON DELETE CASCADE,
+    person_id             bigint NOT NULL REFERENCES persons (person_id) ON DELETE CASCADE,
+    following             boolean,
+    follower              boolean,
+    following_checked_at  timestamptz,
+    follower_checked_at   timestamptz,
+    PRIMARY KEY (account, person_id)
+);
+-- The Follow page's counts and the list's following=/follower= filters of one account.
+CREATE INDEX account_persons_following ON account_persons (account, person_id) WHERE following;
+CREATE INDEX account_persons_follower ON account_persons (account, person_id) WHERE follower;
+CREATE INDEX account_persons_person ON account_persons (person_id);
+
+INSERT INTO account_persons (account, person_id, following, follower, following_checked_at,
+                             follower_checked_at)
+SELECT o.account, p.person_id, p.following, p.follower, p.following_checked_at,
+       p.follower_checked_at
+FROM persons p, migration_owner o
+WHERE p.following IS NOT NULL OR p.follower IS NOT NULL
+   OR p.following_checked_at IS NOT NULL OR p.follower_checked_at IS NOT NULL;
+
+-- persons.following/follower (and their check times) become what any account knows: true
+-- when one account follows (or is followed by) the person, false when every account that
+-- checked says no, NULL when none checked. With one account that is the account's own state,
+-- so person_summary (built from persons by its triggers, unchanged) keeps serving the list's
+-- following=/follower= filters on its own columns; the persons of interest (storage/targets.py)
+-- and the went-live notices read the same columns. Only this trigger writes them. The
+-- statement is planned per call (EXECUTE), like the summary's triggers.
+CREATE FUNCTION roomwatch_account_persons_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE $q$
+    UPDATE persons p
+    SET following = a.following, follower = a.follower,
+        following_checked_at = a.following_checked_at,
+        follower_checked_at = a.follower_checked_at
+    FROM (SELECT c.person_id, bool_or(ap.following) AS following,
+                 bool_or(ap.follower) AS follower,
+                 max(ap.following_checked_at) AS following_checked_at,
+                 max(ap.follower_checked_at) AS follower_checked_at
+          FROM (SELECT DISTINCT person_id FROM changed) c
+          LEFT JOIN account_persons ap ON ap.person_id = c.person_id
+          GROUP BY c.person_id) a
+    WHERE p.person_id = a.person_id
+      AND (p.following, p.follower, p.following_checked_at, p.follower_checked_at)
+          IS DISTINCT FROM
+          (a.following, a.follower, a.following_checked_at, a.follower_checked_at)
+    $q$;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER account_persons_inserted AFTER INSERT ON account_persons
+    REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION roomwatch_account_persons_changed();
+CREATE TRIGGER account_persons_updated AFTER UPDATE ON account_persons
+    REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION roomwatch_account_persons_changed();
+CREATE TRIGGER account_persons_deleted AFTER DELETE ON account_persons
+    REFERENCING OLD TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION roomwatch_account_persons_changed();
 
 -- The jobs and schedules of the spiders that read one account (the logged-in lists, the
 -- Events and Stats streams); other spiders' are nobody's. An old job of such a spider with no

@@ -131,6 +131,7 @@ def _preset_following(db: psycopg.Connection[Any], names: list[str]) -> dict[str
         db,
         "following",
         names,
+        account=ACCOUNT,
         checked_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
         source="followed_cams",
     )

@@ -103,6 +103,16 @@ def test_existing_data_lands_on_the_one_account(
         assert _owners(conn, "crawl_jobs", "spider = 'affiliate'") == [None]
         assert _owners(conn, "schedules", "spider = 'followed_cams'") == ["alice"]
         assert _owners(conn, "schedules", "spider = 'affiliate'") == [None]
+        follow_state = conn.execute(
+            "SELECT a.account, p.username, a.following, a.following_checked_at, a.follower, "
+            "a.follower_checked_at FROM account_persons a JOIN persons p USING (person_id) "
+            "ORDER BY username"
+        ).fetchall()
+        assert follow_state == [
+            ("alice", "ann", True, T0, None, None),
+            ("alice", "bea", False, T0, True, T0),
+            ("alice", "cid", None, None, False, T0),
+        ]
         # Nothing of the person rows or the events was lost on the way.
         rows = conn.execute(
             "SELECT username, following, follower FROM persons ORDER BY username"
@@ -127,6 +137,7 @@ def test_an_unknown_account_stops_the_migration_until_named(empty_db: str) -> No
     with psycopg.connect(empty_db) as conn:
         assert _owners(conn, "accounts") == ["alice"]
         assert set(_owners(conn, "follow_events")) == {"alice"}
+        assert set(_owners(conn, "account_persons")) == {"alice"}
 
 
 def test_two_accounts_are_named_and_the_operator_chooses(empty_db: str) -> None:
