@@ -154,6 +154,11 @@ CREATE TRIGGER account_persons_deleted AFTER DELETE ON account_persons
 ALTER TABLE crawl_jobs ADD COLUMN account text REFERENCES accounts (account);
 UPDATE crawl_jobs SET account = (SELECT account FROM migration_owner)
 WHERE spider IN ('followed_cams', 'followers', 'room_events', 'room_stats');
+-- One queued-or-running job per spider and account (a crawl naming no account is one more):
+-- two accounts' lists may be queued at once (the runner still runs one browser at a time).
+DROP INDEX crawl_jobs_one_active;
+CREATE UNIQUE INDEX crawl_jobs_one_active ON crawl_jobs (spider, account) NULLS NOT DISTINCT
+    WHERE status IN ('queued', 'running');
 ALTER TABLE schedules ADD COLUMN account text
     REFERENCES accounts (account) ON DELETE CASCADE;
 UPDATE schedules SET account = (SELECT account FROM migration_owner)
