@@ -27,10 +27,12 @@ class AccountChoice(msgspec.Struct, frozen=True, kw_only=True):
         account: the account (None: the install has none yet, so nobody follows anyone).
         several: the install has several accounts: the any-account columns of ``persons`` and
             ``person_summary`` are not this account's, so reads go to ``account_persons``.
+        known: every account of the install (the pages' account switcher lists them).
     """
 
     account: str | None
     several: bool
+    known: tuple[str, ...] = ()
 
 
 _ALL = "SELECT account FROM accounts ORDER BY account"
@@ -103,8 +105,10 @@ async def resolve_account_async(
     """
     known = await list_accounts_async(conn)
     if not required and len(known) > 1 and not (given and given.strip()):
-        return AccountChoice(account=None, several=False)
-    return AccountChoice(account=choose_account(known, given), several=len(known) > 1)
+        return AccountChoice(account=None, several=False, known=tuple(known))
+    return AccountChoice(
+        account=choose_account(known, given), several=len(known) > 1, known=tuple(known)
+    )
 
 
 def account_of_pages(

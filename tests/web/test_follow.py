@@ -120,7 +120,16 @@ def test_with_several_accounts_the_pages_show_the_account_named(
     refused = client.get("/follow")
     assert refused.status_code == 400
     assert "name one of owner_one, zoe" in refused.text
-    assert set(_rows(client.get("/follow", params={"account": "zoe"}).text)) == {"bob"}
+    zoe = client.get("/follow", params={"account": "zoe", "tab": "following"})
+    assert set(_rows(zoe.text)) == {"bob"}
+    # The header's switcher lists both, shows zoe, and keeps the rest of the query.
+    switch = Selector(text=zoe.text).css("form#account-switch")
+    assert switch.attrib["method"] == "get" and switch.attrib["action"] == "/follow"
+    assert switch.css("option::attr(value)").getall() == ["owner_one", "zoe"]
+    assert switch.css("option[selected]::attr(value)").get() == "zoe"
+    assert switch.css("input[name=tab]::attr(value)").get() == "following"
+    nav = Selector(text=zoe.text).css("header nav a::attr(href)").getall()
+    assert "/users?account=zoe" in nav
     owner = client.get("/follow", params={"account": "owner_one"})
     assert set(_rows(owner.text)) == {"alice", "carol"}
     # The Users page: a follow filter names the account; without one, any account's flags.
@@ -131,6 +140,12 @@ def test_with_several_accounts_the_pages_show_the_account_named(
     ]
     assert client.get("/users", params={"following": "true"}).status_code == 400
     assert client.get("/users").status_code == 200
+
+
+def test_one_account_has_no_switcher(client: Client, history: dict[str, int]) -> None:
+    page = client.get("/follow")
+    assert page.status_code == 200
+    assert not Selector(text=page.text).css("#account-switch")
 
 
 def test_the_following_and_followers_tabs_list_the_current_persons(

@@ -152,6 +152,8 @@ async def _follow_page(
         request,
         "follow.html",
         status_code=status_code,
+        accounts=choice.known,
+        account=choice.account,
         tab=tab,
         tabs=TABS,
         rows=rows,

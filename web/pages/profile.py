@@ -211,6 +211,8 @@ class ProfileController(Controller):
         return page(
             request,
             "profile.html",
+            accounts=choice.known,
+            account=choice.account,
             events=with_durations(
                 events, following=person.following, follower=person.follower, now=end
             ),

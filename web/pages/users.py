@@ -78,6 +78,8 @@ class UsersController(Controller):
         return page(
             request,
             "users.html",
+            accounts=choice.known,
+            account=choice.account,
             rows=person_rows(result.items, provenance),
             filters=kept,
             sort=sort,
