@@ -46,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="spider argument (repeatable)",
     )
+    crawl.add_argument(
+        "--account",
+        metavar="NAME",
+        help="the account whose lists a logged-in crawl reads (the same as -a account=NAME)",
+    )
     commands.add_parser("token", help="print the API token")
     login_cli.add_parsers(commands)
     import_cli.add_parsers(commands)
@@ -122,7 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "status":
             _status(config, args.json)
         elif args.command == "crawl":
-            return crawl_command(config, args.spider, args.args)
+            pairs = [*args.args, *([f"account={args.account}"] if args.account else [])]
+            return crawl_command(config, args.spider, pairs)
         elif args.command == "token":
             print(load_or_create_token(config))
         elif args.command in login_cli.COMMANDS:

@@ -18,6 +18,8 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from formats.html_import import MAX_DOCUMENT_BYTES, ImportPlan, observation_time, plan_import
 from roomwatch.config import Config
 from roomwatch.errors import (
@@ -27,6 +29,7 @@ from roomwatch.errors import (
     HtmlImportError,
     SavedAtError,
 )
+from storage.accounts import account_of_pages, list_accounts
 from storage.database import connect, open_database
 from storage.follow_guard import last_check
 from storage.follow_state import FollowChanges, reconcile, record_observations
@@ -60,6 +63,10 @@ def add_parsers(subparsers: Any) -> None:
         "file's modification time)",
     )
     command.add_argument(
+        "--account",
+        help="whose pages they are (default: the account their header shows, else the only one)",
+    )
+    command.add_argument(
         "--confirm-loss",
         action="store_true",
         help="confirm a change that removes more people than follow.max_loss_share allows",
@@ -76,7 +83,13 @@ def handle(args: argparse.Namespace, config: Config) -> int:
     saved_at = _saved_at(args.saved_at) if args.saved_at else _oldest_mtime(args.files)
     plan = plan_import(args.kind, documents, config)
     try:
-        plan, changes = store_plan(config, plan, saved_at=saved_at, confirm_loss=args.confirm_loss)
+        plan, changes = store_plan(
+            config,
+            plan,
+            saved_at=saved_at,
+            account=args.account,
+            confirm_loss=args.confirm_loss,
+        )
     except FollowLossHeld as exc:
         raise FollowLossHeld(f"{exc}; import again with --confirm-loss to confirm") from None
     print(describe(plan, changes))
@@ -108,7 +121,12 @@ def _read(path: Path) -> bytes:
 
 
 def store_plan(
-    config: Config, plan: ImportPlan, *, saved_at: dt.datetime, confirm_loss: bool = False
+    config: Config,
+    plan: ImportPlan,
+    *,
+    saved_at: dt.datetime,
+    account: str | None = None,
+    confirm_loss: bool = False,
 ) -> tuple[ImportPlan, FollowChanges | None]:
     """Keeps the observations (as of ``saved_at``); sets follow state too if the plan is
     complete (for followers pages without a count: if the Stats API's count confirms them).
@@ -120,11 +138,16 @@ def store_plan(
     Raises:
         SavedAtError: the pages were saved before the list's last check, or in the future.
         FollowLossHeld: the mass-change guard held the change (observations are kept).
+        InvalidInput: whose pages they are is unknown, or ``account`` contradicts them.
     """
     with open_database(config) as conninfo, connect(conninfo, autocommit=True) as conn:
         if pending_migrations(conn):
             raise DatabaseError("the database is not up to date: run roomwatch migrate")
-        observed_at = observation_time(plan.kind, saved_at, *last_check(conn, plan.relation))
+        owner = account_of_pages(
+            list_accounts(conn), account, plan.account, required=plan.concludes
+        )
+        plan = msgspec.structs.replace(plan, account=owner or "")
+        observed_at = observation_time(plan.kind, saved_at, *last_check(conn, plan.relation, owner))
         record_observations(conn, plan.observations, source="html_import", observed_at=observed_at)
         if not plan.concludes:
             return plan, None
@@ -133,6 +156,7 @@ def store_plan(
                 conn,
                 plan.relation,
                 plan.usernames,
+                account=owner or "",  # known: required when the plan concludes
                 checked_at=observed_at,
                 source="html_import",
                 limits=config.follow,

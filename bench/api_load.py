@@ -330,14 +330,24 @@ _LOAD_STEPS: tuple[tuple[str, str], ...] = (
             INSERT INTO source_polls (source, completed_at, job_id, rows_seen)
             SELECT spider, finished_at, job_id, 10000 FROM jobs WHERE spider = 'affiliate'
         ), events AS (
-            INSERT INTO follow_events (person_id, kind, occurred_at, source)
-            SELECT p.person_id,
+            INSERT INTO follow_events (account, person_id, kind, occurred_at, source)
+            SELECT 'owner', p.person_id,
                    (ARRAY['followed', 'unfollowed', 'new_follower', 'lost_follower'])[1 + k % 4],
                    now() - k * interval '7 minutes', 'followers'
             FROM generate_series(1, 3000) AS k JOIN persons p ON p.person_id = 1 + k * 31
         )
         INSERT INTO login_sessions (account, method, last_verified_at, status, state)
         VALUES ('owner', 'interactive', now() - interval '1 hour', 'valid', 'session-1.enc')
+        """,
+    ),
+    (
+        "account_persons",
+        # The one account's follow state (migration 0020), as the persons rows above have it.
+        """
+        INSERT INTO account_persons (account, person_id, following, follower,
+            following_checked_at, follower_checked_at)
+        SELECT 'owner', person_id, following, follower, following_checked_at, follower_checked_at
+        FROM persons WHERE following IS NOT NULL OR follower IS NOT NULL
         """,
     ),
 )

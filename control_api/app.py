@@ -27,7 +27,7 @@ from control_api.images import ImageController
 from control_api.imports import ImportController
 from control_api.metrics import HTTP_METRICS, METRICS_PATH, MetricsController
 from control_api.person_cache import PersonCache
-from control_api.person_filters import PERSON_FILTER
+from control_api.person_filters import FOLLOW_ACCOUNT, PERSON_FILTER
 from control_api.persons import PersonController
 from control_api.problems import PROBLEM_HANDLERS, internal_problem, refuse_nul
 from control_api.room import RoomController
@@ -108,6 +108,7 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
             "db": Provide(_connection),
             "pool": Provide(_pool, sync_to_thread=False),
             "person_filter": PERSON_FILTER,
+            "follow_account": FOLLOW_ACCOUNT,
             "persons": Provide(_person_cache, sync_to_thread=False),
             "database_label": Provide(lambda: database_label, sync_to_thread=False),
             "config": Provide(lambda: config, sync_to_thread=False),

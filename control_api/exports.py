@@ -30,7 +30,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from control_api.export_formats import MEDIA_TYPES, ExportFormat, body
 from control_api.params import EventKind, EventsSince, as_utc
-from control_api.person_filters import PersonFilters, Sort
+from control_api.person_filters import FollowAccount, PersonFilters, Sort
 from control_api.problems import BAD_REQUEST_RESPONSES
 from storage.exports import export_follow_events, export_persons
 from storage.person_list import PersonSummary
@@ -113,6 +113,7 @@ class ExportController(Controller):
         self,
         state: State,
         export_format: Format,
+        follow_account: FollowAccount,
         kind: EventKind = None,
         since: EventsSince = None,
     ) -> Stream:
@@ -123,5 +124,5 @@ class ExportController(Controller):
             "follow-events",
             export_format,
             FollowEvent.__struct_fields__,
-            lambda conn: export_follow_events(conn, kind=kind, since=start),
+            lambda conn: export_follow_events(conn, follow_account.account, kind=kind, since=start),
         )

@@ -8,6 +8,7 @@ from litestar import Controller, get
 
 from control_api.cursors import decode_cursor, encode_cursor
 from control_api.params import Cursor, Db, EventKind, EventsSince, Limit, as_utc
+from control_api.person_filters import FollowAccount
 from control_api.problems import BAD_REQUEST_RESPONSES
 from control_api.schemas import FollowEventPage
 from roomwatch.errors import InvalidInput
@@ -26,12 +27,14 @@ class FollowEventController(Controller):
     async def index(
         self,
         db: Db,
+        follow_account: FollowAccount,
         kind: EventKind = None,
         since: EventsSince = None,
         limit: Limit = 50,
         cursor: Cursor = None,
     ) -> FollowEventPage:
-        """Events matching ``kind`` and ``since``; resumes after ``cursor`` when given."""
+        """The account's events (``account=``, default the only one) matching ``kind`` and
+        ``since``; resumes after ``cursor`` when given."""
         after = None
         if cursor is not None:
             when, event_id = decode_cursor(cursor, _CURSOR_KIND, dt.datetime)
@@ -39,7 +42,7 @@ class FollowEventController(Controller):
                 raise InvalidInput("cursor", "not a cursor this API issued", source="query")
             after = (when, event_id)
         rows = await list_follow_events(
-            db, kind=kind, since=as_utc(since), limit=limit + 1, after=after
+            db, follow_account.account, kind=kind, since=as_utc(since), limit=limit + 1, after=after
         )
         items = rows[:limit]
         next_cursor = None

@@ -39,6 +39,7 @@ from formats.html_import import MAX_DOCUMENT_BYTES, ImportPlan, observation_time
 from formats.html_import import Kind as Kind  # re-exported: web/ does not import sessions/
 from roomwatch.config import Config
 from roomwatch.errors import CountUnconfirmed, InvalidInput, UnsupportedMediaType
+from storage.accounts import account_of_pages, list_accounts_async
 from storage.follow_guard import last_check_async
 from storage.follow_state import reconcile_async, record_observations_async
 
@@ -83,6 +84,7 @@ async def import_pages(
     documents: Sequence[tuple[str, bytes]],
     *,
     saved_at: dt.datetime | None = None,
+    account: str | None = None,
     confirm_loss: bool = False,
 ) -> ImportResult:
     """Records what saved pages show; sets follow state only if they are the whole list.
@@ -97,6 +99,7 @@ async def import_pages(
         kind: which list the pages are from.
         documents: (name, content) of each page.
         saved_at: when the pages were saved (time-zone aware); None: now, by the database.
+        account: whose pages they are; None: their header's account, else the only one.
         confirm_loss: the user confirmed a loss past the mass-change limits.
 
     Raises:
@@ -104,9 +107,14 @@ async def import_pages(
         SavedAtError: ``saved_at`` is unusable; ``stale`` when it predates the last check.
         HtmlImportError: no page, or not such a page (the message names the file).
         FollowLossHeld: the list would remove too many; nothing about follow state changed.
+        InvalidInput: whose pages they are is unknown, or ``account`` contradicts them.
     """
     plan = await anyio.to_thread.run_sync(partial(plan_import, kind, documents, config))
-    db_now, last_check = await last_check_async(db, plan.relation)
+    owner = account_of_pages(
+        await list_accounts_async(db), account, plan.account, required=plan.concludes
+    )
+    plan = msgspec.structs.replace(plan, account=owner or "")
+    db_now, last_check = await last_check_async(db, plan.relation, owner)
     # Without saved_at, the pages are as of now by the database's clock (this process's
     # may run ahead of an external database's and make every import "in the future").
     observed_at = observation_time(kind, saved_at or db_now, db_now, last_check)
@@ -123,6 +131,7 @@ async def import_pages(
             db,
             plan.relation,
             plan.usernames,
+            account=owner or "",  # known: required when the plan concludes
             checked_at=observed_at,
             source="html_import",
             limits=config.follow,
@@ -205,9 +214,24 @@ class ImportController(Controller):
             bool,
             QueryParameter(description="confirm a change removing more than follow.max_loss_share"),
         ] = False,
+        account: Annotated[
+            str | None,
+            QueryParameter(
+                max_length=100,
+                description="whose pages they are; default: the account their header shows, "
+                "else the only one",
+            ),
+        ] = None,
     ) -> ImportResult:
         """Records what the pages show; sets follow state only if they are the whole list."""
         documents = await _documents(request)
         return await import_pages(
-            db, persons, config, kind, documents, saved_at=saved_at, confirm_loss=confirm_loss
+            db,
+            persons,
+            config,
+            kind,
+            documents,
+            saved_at=saved_at,
+            account=account,
+            confirm_loss=confirm_loss,
         )

@@ -15,12 +15,24 @@ from psycopg import AsyncConnection
 
 from control_api.cursors import decode_cursor, encode_cursor
 from control_api.images import PersonDetailWithImage, with_image
-from control_api.params import Cursor, Db, Limit, Persons, Since, Until, Username, time_range
-from control_api.person_filters import PersonFilters, Sort
+from control_api.params import (
+    Cursor,
+    Db,
+    Limit,
+    Persons,
+    Pool,
+    Since,
+    Until,
+    Username,
+    time_range,
+)
+from control_api.person_filters import Account, PersonFilters, Sort
 from control_api.problems import BAD_REQUEST_RESPONSES, NOT_FOUND_RESPONSES
 from control_api.schemas import Activity, History, PersonPage, Snapshots
 from roomwatch.errors import InvalidInput, NotFound
+from storage.accounts import resolve_account_async
 from storage.person_list import PersonFilter, PersonSort, SortValue, list_persons, sort_value
+from storage.person_queries import for_account
 from storage.person_series import (
     Metric,
     Resolution,
@@ -108,10 +120,18 @@ class PersonController(Controller):
         summary="One person's merged state, each field with its source",
         responses=NOT_FOUND_RESPONSES,
     )
-    async def detail(self, persons: Persons, username: Username) -> PersonDetailWithImage:
+    async def detail(
+        self, persons: Persons, pool: Pool, username: Username, account: Account = None
+    ) -> PersonDetailWithImage:
         """404 problem details when nobody has that username. ``image`` prefers the local copy
-        of the picture (upstream URLs expire)."""
-        return with_image(_found(await persons.get(username), username))
+        of the picture (upstream URLs expire). The follow state is what any account knows, or
+        with ``account`` that account's (400 when it is not an account here)."""
+        person = _found(await persons.get(username), username)
+        if account is not None:
+            async with pool.connection() as db:
+                choice = await resolve_account_async(db, account)
+                person = await for_account(db, person, choice.account)
+        return with_image(person)
 
     @get(
         "/{username:str}/history",

@@ -199,7 +199,8 @@ class CompleteList(msgspec.Struct, frozen=True):
     crawl's ``-a confirm_loss=true``); a conclusion the guard holds fails the job saying how
     to confirm (``storage/alerts.py`` then raises an alert). ``count_check``: the pages showed
     no count, so the list is complete only if the Stats API's follower count matches it,
-    compared as the conclusion is stored; otherwise the job fails saying why.
+    compared as the conclusion is stored; otherwise the job fails saying why. ``account``: whose
+    list it is (the login session's account, as the page header shows it).
     """
 
     relation: Relation
@@ -209,6 +210,7 @@ class CompleteList(msgspec.Struct, frozen=True):
     limits: FollowConfig = msgspec.field(default_factory=FollowConfig)
     confirm_loss: bool = False
     count_check: CountCheck | None = None
+    account: str = ""
 
 
 # The owner's room (FORMATS.md §6; spiders/room_events.py, spiders/room_stats.py).

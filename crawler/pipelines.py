@@ -132,6 +132,7 @@ def _complete_list(conn: Connection, item: CompleteList, job_id: int | None) -> 
             conn,
             item.relation,
             item.usernames,
+            account=item.account,
             checked_at=item.observed_at,
             source=item.source,
             job_id=job_id,

@@ -153,11 +153,19 @@ def _text(name: str, content: bytes) -> str:
     return text
 
 
+def _owner(text: str) -> str:
+    """The logged-in account a saved page's header shows (lower case; "" if none)."""
+    own = Selector(text=text).css(USERNAME_SELECTOR).xpath("string()").get(default="")
+    return own.strip().lower()
+
+
 def _following(texts: list[tuple[str, str]], config: Config) -> ImportPlan:
     rows: dict[str, RoomObservation] = {}
     total: int | None = None
     pages: list[str] = []
+    account = ""
     for name, text in texts:
+        account = account or _owner(text)
         page = parse_followed_page(text)
         if not page.rows and page.counts is None:
             raise HtmlImportError(
@@ -183,6 +191,7 @@ def _following(texts: list[tuple[str, str]], config: Config) -> ImportPlan:
         observations=list(rows.values()),
         complete=reason.startswith("complete"),
         reason=reason,
+        account=account,
     )
 
 
@@ -194,9 +203,9 @@ def _followers(texts: list[tuple[str, str]], config: Config) -> ImportPlan:
     account = ""
     said_empty = False
     for name, text in texts:
-        own = Selector(text=text).css(USERNAME_SELECTOR).xpath("string()").get(default="")
-        account = account or own.strip().lower()
-        page = parse_followers(text, config.followers, own=own.strip())
+        own = _owner(text)
+        account = account or own
+        page = parse_followers(text, config.followers, own=own)
         if not page.usernames and not (page.logged_in and (page.count == 0 or page.empty)):
             raise HtmlImportError(f"{name}: no followers found: not a followers page")
         sizes[page.page] = len(page.usernames)

@@ -26,6 +26,7 @@ import msgspec
 from roomwatch.errors import JobError
 
 _USERNAMES = re.compile(r"\s*[\w.-]+\s*(?:,\s*[\w.-]+\s*)*,?\s*")
+_USERNAME = re.compile(r"[\w.-]{1,100}")
 MAX_ARG_LENGTH = 5000
 MAX_SECONDS = 7 * 24 * 3600
 
@@ -35,13 +36,14 @@ class SpiderArg(msgspec.Struct, frozen=True):
 
     Attributes:
         name: the argument's name.
-        kind: ``usernames`` (comma-separated usernames), ``boolean`` (``true``/``false``) or
-            ``seconds`` (a whole number of seconds, 1 to :data:`MAX_SECONDS`).
+        kind: ``usernames`` (comma-separated usernames), ``username`` (one), ``boolean``
+            (``true``/``false``) or ``seconds`` (a whole number of seconds, 1 to
+            :data:`MAX_SECONDS`).
         description: one line for people (the OpenAPI schema of ``POST /crawls`` shows it).
     """
 
     name: str
-    kind: Literal["usernames", "boolean", "seconds"]
+    kind: Literal["usernames", "username", "boolean", "seconds"]
     description: str
 
 
@@ -76,6 +78,10 @@ _CONFIRM = SpiderArg(
     "boolean",
     "true: conclude a complete list even if it drops more than follow.max_loss_share",
 )
+# The logged-in crawls read one account's lists, with that account's login session.
+_ACCOUNT = SpiderArg(
+    "account", "username", "the account whose lists to read (default: the newest usable session's)"
+)
 SPIDERS: dict[str, SpiderInfo] = {
     info.name: info
     for info in (
@@ -97,9 +103,9 @@ SPIDERS: dict[str, SpiderInfo] = {
             True,
             900,
             "logged-in followed-cams lists (online, offline)",
-            args=(_CONFIRM,),
+            args=(_CONFIRM, _ACCOUNT),
         ),
-        SpiderInfo("followers", True, 900, "logged-in followers list", args=(_CONFIRM,)),
+        SpiderInfo("followers", True, 900, "logged-in followers list", args=(_CONFIRM, _ACCOUNT)),
         # The stream ends itself after an hour (``runs_for``); its keep-running schedule starts
         # it again at once. The timeout, 10 minutes longer, only ends one that hangs.
         SpiderInfo(
@@ -146,6 +152,10 @@ def arg_error(spider: str, key: str, value: object) -> str | None:
         ):
             return None
         return f"expected a whole number of seconds from 1 to {MAX_SECONDS}"
+    if arg.kind == "username":
+        if isinstance(value, str) and _USERNAME.fullmatch(value):
+            return None
+        return "expected one username (letters, digits, _ . -)"
     if not isinstance(value, str) or len(value) > MAX_ARG_LENGTH:
         return f"expected comma-separated usernames (at most {MAX_ARG_LENGTH} characters)"
     if not _USERNAMES.fullmatch(value):

@@ -222,10 +222,11 @@ async def load_session_async(
 
 
 def load_usable_session(
-    conn: Connection, config: Config
+    conn: Connection, config: Config, account: str | None = None
 ) -> tuple[LoginSession, StorageState] | None:
-    """The session a crawl should use (newest valid, else newest unverified), or None."""
-    row = usable_login_session(conn)
+    """The session a crawl should use (newest valid, else newest unverified; ``account``'s
+    only, when given), or None."""
+    row = usable_login_session(conn, account)
     if row is None:
         return None
     return row, read_state(config, row, login_session_state(conn, row.session_id))

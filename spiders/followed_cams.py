@@ -196,4 +196,5 @@ class FollowedCamsSpider(LoggedInSpider):
             self.observed_at,
             self.config.follow,
             self.confirm_loss,
+            account=self.account,
         )

@@ -141,6 +141,7 @@ class FollowersSpider(LoggedInSpider):
             self.config.follow,
             self.confirm_loss,
             count_check,
+            account=self.account,
         )
 
     def _stats_account_problem(self) -> str | None:

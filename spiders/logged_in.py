@@ -111,8 +111,9 @@ class LoggedInSpider(RoomwatchSpider):
     def prepare(
         cls, conn: psycopg.Connection[Any], config: Config, args: dict[str, Any]
     ) -> dict[str, Any]:
-        """Loads the session to crawl with (newest valid, else newest not known expired), and
-        reads ``confirm_loss`` strictly (a typo must not confirm, nor silently not confirm).
+        """Loads the session to crawl with (newest valid, else newest not known expired; of the
+        ``account`` argument's account when given), and reads ``confirm_loss`` strictly (a typo
+        must not confirm, nor silently not confirm).
 
         Raises:
             JobError: there is none, or ``confirm_loss`` is neither true nor false.
@@ -122,10 +123,12 @@ class LoggedInSpider(RoomwatchSpider):
             confirm = confirm == "true"
         if not isinstance(confirm, bool):
             raise JobError(f"confirm_loss: expected true or false, got {str(confirm)[:40]!r}")
-        found = load_usable_session(conn, config)
+        account = str(args["account"]).lower() if args.get("account") else None
+        found = load_usable_session(conn, config, account)
         if found is None:
+            whose = f" of {account}" if account else ""
             raise JobError(
-                "no usable login session: capture one with roomwatch login "
+                f"no usable login session{whose}: capture one with roomwatch login "
                 "(the stored ones, if any, are expired)"
             )
         row, state = found

@@ -56,20 +56,24 @@ def export_persons(
 
 def export_follow_events(
     conn: AsyncConnection[Any],
+    account: str | None,
     *,
     kind: FollowEventKind | None = None,
     since: dt.datetime | None = None,
     batch: int = BATCH_ROWS,
 ) -> AsyncIterator[list[FollowEvent]]:
-    """Every follow event of ``kind`` at or after ``since``, newest first, ``batch`` at a time."""
-    query, params = follow_events_query(kind=kind, since=since, limit=None, after=None)
+    """Every follow event of ``account`` of ``kind`` at or after ``since``, newest first,
+    ``batch`` at a time."""
+    query, params = follow_events_query(
+        account=account, kind=kind, since=since, limit=None, after=None
+    )
     return _batches(conn, query, params, class_row(FollowEvent), batch)
 
 
 def export_ended(
-    conn: AsyncConnection[Any], which: EndedList, *, batch: int = BATCH_ROWS
+    conn: AsyncConnection[Any], which: EndedList, account: str | None, *, batch: int = BATCH_ROWS
 ) -> AsyncIterator[list[EndedFollow]]:
-    """Every person of ``which`` (unfollowed, lost followers), newest end first, ``batch`` at a
-    time: their list rows with since, until and the seconds between."""
-    query, params = ended_query(which, limit=None, after=None)
+    """Every person of ``which`` (unfollowed, lost followers) of ``account``, newest end first,
+    ``batch`` at a time: their list rows with since, until and the seconds between."""
+    query, params = ended_query(which, account, limit=None, after=None)
     return _batches(conn, query, params, args_row(EndedFollow), batch)

@@ -55,22 +55,24 @@ POLL_SOURCES: dict[str, list[str]] = {
 EVENT_WINS = """NOT EXISTS (
     SELECT 1 FROM follow_events e
     WHERE e.person_id = {person} AND e.kind IN (%(on)s, %(off)s) AND e.source = 'events_api'
-      AND e.occurred_at >= %(t)s)"""
+      AND e.account = %(account)s AND e.occurred_at >= %(t)s)"""
 """A person the list leaves alone: the Events API changed the relation at or after the list's
 time (``storage/room_events.py``); the newer news stands. On a tie the event wins: a crawl's
-time is its start, and it read its pages after. Parameters ``on``, ``off`` (the
+time is its start, and it read its pages after. Parameters ``account``, ``on``, ``off`` (the
 relation's event kinds) and ``t`` (the list's time); ``{person}`` is the person's id."""
 
 LOSS_SQL = """
 SELECT count(*),
-       count(*) FILTER (WHERE NOT (username = ANY(%(names)s::text[]))
-                        AND ({checked} IS NULL OR {checked} <= %(t)s)
+       count(*) FILTER (WHERE NOT (p.username = ANY(%(names)s::text[]))
+                        AND (ap.{checked} IS NULL OR ap.{checked} <= %(t)s)
                         AND {event_wins})
-FROM persons p WHERE {state}
+FROM account_persons ap JOIN persons p ON p.person_id = ap.person_id
+WHERE ap.account = %(account)s AND ap.{state}
 """
 
 LAST_CHECK = (
-    "SELECT now(), max(completed_at) FROM source_polls WHERE source = ANY(%(sources)s::text[])"
+    "SELECT now(), max(completed_at) FROM source_polls "
+    "WHERE source = ANY(%(sources)s::text[]) AND account = %(account)s"
 )
 
 
@@ -167,19 +169,22 @@ def check_loss(
 
 
 def last_check(
-    conn: psycopg.Connection[Any], relation: Relation
+    conn: psycopg.Connection[Any], relation: Relation, account: str | None
 ) -> tuple[dt.datetime, dt.datetime | None]:
-    """The database's time now and the list's last complete check (None: never checked)."""
-    row = conn.execute(LAST_CHECK, {"sources": POLL_SOURCES[relation]}).fetchone()
+    """The database's time now and the account's last complete check of the list (None: never
+    checked, or no account)."""
+    row = conn.execute(
+        LAST_CHECK, {"sources": POLL_SOURCES[relation], "account": account}
+    ).fetchone()
     assert row is not None  # an aggregate always returns a row
     return row[0], row[1]
 
 
 async def last_check_async(
-    conn: psycopg.AsyncConnection[Any], relation: Relation
+    conn: psycopg.AsyncConnection[Any], relation: Relation, account: str | None
 ) -> tuple[dt.datetime, dt.datetime | None]:
     """:func:`last_check` on an asynchronous connection."""
-    cursor = await conn.execute(LAST_CHECK, {"sources": POLL_SOURCES[relation]})
+    cursor = await conn.execute(LAST_CHECK, {"sources": POLL_SOURCES[relation], "account": account})
     row = await cursor.fetchone()
     assert row is not None
     return row[0], row[1]

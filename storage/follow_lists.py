@@ -14,6 +14,9 @@
   the last check" are exactly the list's events at that time: what changed since the check
   before it. A check the mass-change guard held wrote nothing, not even its poll row, so it is
   not the last check.
+
+Both are one account's (``account``: its events, its checks, its ``account_persons`` state;
+migration 0020); the rows' ``following``/``follower`` are that account's too.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ def _column(field: str) -> sql.Composable:
         return sql.Identifier("ended", field)
     if field == "seconds":
         return sql.SQL("extract(epoch FROM ended.until - ended.since)::float8 AS seconds")
-    return summary_column(field)
+    return summary_column(field, per_account=True)
 
 
 @functools.lru_cache(maxsize=8)
@@ -93,18 +96,20 @@ def _ended_sql(relation: Relation, resume: bool) -> sql.Composed:
         """
         WITH newest AS (
             SELECT DISTINCT ON (e.person_id) e.person_id, e.occurred_at
-            FROM follow_events e WHERE e.kind = %(off)s
+            FROM follow_events e WHERE e.kind = %(off)s AND e.account = %(account)s
             ORDER BY e.person_id, e.occurred_at DESC
         ),
         ended AS (
             SELECT n.person_id, n.occurred_at AS until,
                    (SELECT max(b.occurred_at) FROM follow_events b
                     WHERE b.person_id = n.person_id AND b.kind = %(on)s
-                      AND b.occurred_at < n.occurred_at) AS since
-            FROM newest n JOIN persons p ON p.person_id = n.person_id
-            WHERE p.{relation} IS FALSE
+                      AND b.account = %(account)s AND b.occurred_at < n.occurred_at) AS since
+            FROM newest n JOIN account_persons ap
+                 ON ap.account = %(account)s AND ap.person_id = n.person_id
+            WHERE ap.{relation} IS FALSE
               AND NOT EXISTS (SELECT FROM follow_events b
                               WHERE b.person_id = n.person_id AND b.kind = %(on)s
+                                AND b.account = %(account)s
                                 AND b.occurred_at >= n.occurred_at)
               {after}
             ORDER BY n.occurred_at DESC, n.person_id DESC
@@ -133,13 +138,17 @@ def _ended_sql(relation: Relation, resume: bool) -> sql.Composed:
 
 
 def ended_query(
-    which: EndedList, *, limit: int | None, after: tuple[dt.datetime, int] | None
+    which: EndedList,
+    account: str | None,
+    *,
+    limit: int | None,
+    after: tuple[dt.datetime, int] | None,
 ) -> tuple[sql.Composed, dict[str, Any]]:
-    """The query of ``which`` and its parameters, newest end first, resuming after
-    ``(until, person_id)``; ``limit=None``: every row (``LIMIT NULL`` is ``LIMIT ALL``, what the
-    export reads through a server-side cursor)."""
+    """The query of ``which`` of ``account`` and its parameters, newest end first, resuming
+    after ``(until, person_id)``; ``limit=None``: every row (``LIMIT NULL`` is ``LIMIT ALL``,
+    what the export reads through a server-side cursor)."""
     relation, on, off = ENDED[which]
-    params: dict[str, Any] = {"on": on, "off": off, "limit": limit}
+    params: dict[str, Any] = {"on": on, "off": off, "limit": limit, "account": account}
     if after is not None:
         params.update(after_at=after[0], after_id=after[1])
     return _ended_sql(relation, after is not None), params
@@ -148,12 +157,14 @@ def ended_query(
 async def list_ended(
     conn: AsyncConnection[Any],
     which: EndedList,
+    account: str | None,
     *,
     limit: int = 50,
     after: tuple[dt.datetime, int] | None = None,
 ) -> list[EndedFollow]:
-    """One page of ``which``, newest end first, resuming after ``(until, person_id)``."""
-    query, params = ended_query(which, limit=limit, after=after)
+    """One page of ``which`` of ``account``, newest end first, resuming after
+    ``(until, person_id)``."""
+    query, params = ended_query(which, account, limit=limit, after=after)
     cur = conn.cursor(row_factory=args_row(EndedFollow))
     return await (await cur.execute(query, params)).fetchall()
 
@@ -161,27 +172,37 @@ async def list_ended(
 _CHECK = sql.SQL(
     """
     SELECT %(relation)s AS relation,
-           (SELECT count(*) FROM persons WHERE {relation}) AS count,
+           (SELECT count(*) FROM account_persons
+            WHERE account = %(account)s AND {relation}) AS count,
            last.completed_at AS checked_at, last.source, last.job_id,
            (SELECT count(*) FROM follow_events e
-            WHERE e.kind = %(on)s AND e.occurred_at = last.completed_at) AS added,
+            WHERE e.kind = %(on)s AND e.account = %(account)s
+              AND e.occurred_at = last.completed_at) AS added,
            (SELECT count(*) FROM follow_events e
-            WHERE e.kind = %(off)s AND e.occurred_at = last.completed_at) AS removed
+            WHERE e.kind = %(off)s AND e.account = %(account)s
+              AND e.occurred_at = last.completed_at) AS removed
     FROM (SELECT) one
     LEFT JOIN (SELECT completed_at, source, job_id FROM source_polls
-               WHERE source = ANY(%(sources)s::text[])
+               WHERE source = ANY(%(sources)s::text[]) AND account = %(account)s
                ORDER BY completed_at DESC LIMIT 1) last ON true
     """
 )
 
 
-async def list_checks(conn: AsyncConnection[Any]) -> list[ListCheck]:
-    """Following, then followers: the count now and the last complete check's changes."""
+async def list_checks(conn: AsyncConnection[Any], account: str | None) -> list[ListCheck]:
+    """Following, then followers of ``account``: the count now and the last complete check's
+    changes."""
     cur = conn.cursor(row_factory=class_row(ListCheck))
     checks = []
     for relation, (on, off) in _STARTS.items():
         query = _CHECK.format(relation=sql.Identifier(relation))
-        params = {"relation": relation, "on": on, "off": off, "sources": POLL_SOURCES[relation]}
+        params = {
+            "relation": relation,
+            "on": on,
+            "off": off,
+            "sources": POLL_SOURCES[relation],
+            "account": account,
+        }
         row = await (await cur.execute(query, params)).fetchone()
         assert row is not None  # one row always: the LEFT JOIN keeps it
         checks.append(row)

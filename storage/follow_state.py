@@ -1,12 +1,13 @@
-"""Follow state: who the owner follows and who follows the owner, and what those lists showed.
+"""Follow state: whom an account follows and who follows it, and what those lists showed.
 
 Two writes, for the ``followed_cams`` and ``followers`` crawls and for HTML imports alike:
 
 * :func:`record_observations` keeps what a list showed about each room (live status, viewers,
   follower count, tags, subject, profile bits) in ``person_source_latest`` under the list's
   source. Any page that was read may be recorded, complete crawl or not.
-* :func:`reconcile` changes ``persons.following``/``follower``, and only a caller that has
-  proved the list complete may call it (every page read, the count matching the site's own).
+* :func:`reconcile` changes the account's ``account_persons.following``/``follower`` (and, by
+  trigger, the any-account ``persons`` columns), and only a caller that has proved the list
+  complete may call it (every page read, the count matching the site's own).
   Listed persons become true with the check time; persons true before and now absent become
   false; each change is a ``follow_events`` row. A person nobody ever listed stays NULL
   (unknown), so a check never has to touch every person in the database.
@@ -23,9 +24,10 @@ follower count confirms it (:class:`CountCheck`); :func:`reconcile` compares the
 transaction, so the count it trusts is the one stored at that moment, and raises (changing
 nothing) when none is recent or it does not match.
 
-The very first complete check of a relation is a baseline: it sets the state but writes no
-events, since "followed" at that moment would date follows that are years old. From then on a
-person newly listed (even one known from another source) is ``followed``/``new_follower``.
+The very first complete check of a relation (of one account) is a baseline: it sets the state
+but writes no events, since "followed" at that moment would date follows that are years old.
+From then on a person newly listed (even one known from another source) is
+``followed``/``new_follower``.
 
 Each function has a twin for the control API's asynchronous connections; both run the same
 statements (built once below), so the two paths cannot drift. Rows go in as one JSON parameter
@@ -43,6 +45,7 @@ import psycopg
 from psycopg import sql
 
 from roomwatch.config import FollowConfig
+from storage.accounts import account_name
 from storage.follow_guard import (
     EVENT_WINS,
     check_count,
@@ -89,6 +92,7 @@ class FollowCheck(TypedDict, total=False):
     """How a complete list was checked: the keyword arguments of :func:`reconcile`.
 
     Attributes:
+        account: whose list it is (lower case; an account of ``accounts``).
         checked_at: when the list was read; a person checked later already is left alone.
         source: what read the list, recorded on each event.
         job_id: the crawl job, or None (imports; the default).
@@ -98,6 +102,7 @@ class FollowCheck(TypedDict, total=False):
             (None, the default: the list was proved complete without it).
     """
 
+    account: Required[str]
     checked_at: Required[dt.datetime]
     source: Required[FollowSource]
     job_id: int | None
@@ -161,32 +166,45 @@ _LATEST = upsert_latest(
 _ENSURE_LISTED = sql.SQL(
     "INSERT INTO persons (username) SELECT unnest(%(names)s::text[]) ON CONFLICT DO NOTHING"
 )
+# The account whose list was read exists once something is recorded of it.
+_ENSURE_ACCOUNT = sql.SQL(
+    "INSERT INTO accounts (account) VALUES (%(account)s) ON CONFLICT DO NOTHING"
+)
 
-# One statement, one snapshot: `old` sees the rows as they were, the CTEs change them.
+# One statement, one snapshot: the account's rows as they were (`old`, read in `events`) and
+# the CTEs that change them. persons.following/follower follow by trigger (migration 0020).
 _RECONCILE = """
 WITH baseline AS (
-    SELECT NOT EXISTS (SELECT 1 FROM persons WHERE {checked} IS NOT NULL) AS yes
+    SELECT NOT EXISTS (SELECT 1 FROM account_persons
+                       WHERE account = %(account)s AND {checked} IS NOT NULL) AS yes
 ),
 listed AS (
-    UPDATE persons p SET {state} = true, {checked} = %(t)s
-    FROM persons old
-    WHERE old.person_id = p.person_id AND p.username = ANY(%(names)s::text[])
-      AND (p.{checked} IS NULL OR p.{checked} <= %(t)s) AND {event_wins}
-    RETURNING p.person_id, old.{state} AS was
+    INSERT INTO account_persons AS ap (account, person_id, {state}, {checked})
+    SELECT %(account)s, p.person_id, true, %(t)s
+    FROM persons p
+    WHERE p.username = ANY(%(names)s::text[]) AND {event_wins}
+    ON CONFLICT (account, person_id) DO UPDATE SET {state} = true, {checked} = %(t)s
+    WHERE ap.{checked} IS NULL OR ap.{checked} <= %(t)s
+    RETURNING ap.person_id
 ),
 gone AS (
-    UPDATE persons p SET {state} = false, {checked} = %(t)s
-    WHERE p.{state} AND NOT (p.username = ANY(%(names)s::text[]))
-      AND (p.{checked} IS NULL OR p.{checked} <= %(t)s) AND {event_wins}
-    RETURNING p.person_id
+    UPDATE account_persons ap SET {state} = false, {checked} = %(t)s
+    FROM persons p
+    WHERE ap.account = %(account)s AND ap.{state} AND p.person_id = ap.person_id
+      AND NOT (p.username = ANY(%(names)s::text[]))
+      AND (ap.{checked} IS NULL OR ap.{checked} <= %(t)s) AND {event_wins}
+    RETURNING ap.person_id
 ),
 events AS (
-    INSERT INTO follow_events (person_id, kind, occurred_at, source, job_id)
-    SELECT person_id, %(on)s::text, %(t)s::timestamptz, %(source)s::text, %(job)s::bigint
-    FROM listed
-    WHERE was IS DISTINCT FROM true AND NOT (SELECT yes FROM baseline)
+    INSERT INTO follow_events (account, person_id, kind, occurred_at, source, job_id)
+    SELECT %(account)s, l.person_id, %(on)s::text, %(t)s::timestamptz, %(source)s::text,
+           %(job)s::bigint
+    FROM listed l
+    LEFT JOIN account_persons old ON old.account = %(account)s AND old.person_id = l.person_id
+    WHERE old.{state} IS DISTINCT FROM true AND NOT (SELECT yes FROM baseline)
     UNION ALL
-    SELECT person_id, %(off)s::text, %(t)s::timestamptz, %(source)s::text, %(job)s::bigint
+    SELECT %(account)s, person_id, %(off)s::text, %(t)s::timestamptz, %(source)s::text,
+           %(job)s::bigint
     FROM gone
     RETURNING kind
 )
@@ -195,9 +213,9 @@ SELECT (SELECT count(*) FROM listed), (SELECT count(*) FROM events WHERE kind = 
 """
 
 _COMPLETE_POLL = sql.SQL(
-    "INSERT INTO source_polls (source, completed_at, job_id, rows_seen) "
-    "VALUES (%(poll)s, %(t)s, %(job)s::bigint, %(count)s) "
-    "ON CONFLICT (source, completed_at) DO NOTHING"
+    "INSERT INTO source_polls (source, account, completed_at, job_id, rows_seen) "
+    "VALUES (%(poll)s, %(account)s, %(t)s, %(job)s::bigint, %(count)s) "
+    "ON CONFLICT (source, account, completed_at) DO NOTHING"
 )
 
 
@@ -220,6 +238,7 @@ def _reconcile_statements(
     on, off = _EVENTS[relation]
     source = check["source"]
     params = {
+        "account": account_name(check["account"]),
         "names": names,
         "t": checked_at,
         "on": on,
@@ -235,7 +254,11 @@ def _reconcile_statements(
         checked=sql.Identifier(f"{relation}_checked_at"),
         event_wins=sql.SQL(EVENT_WINS.format(person="p.person_id")),
     )
-    setup: list[_Statement] = [(_ENSURE_LISTED, params), (_COMPLETE_POLL, params)]
+    setup: list[_Statement] = [
+        (_ENSURE_ACCOUNT, params),
+        (_ENSURE_LISTED, params),
+        (_COMPLETE_POLL, params),
+    ]
     return setup, (loss_statement(relation), params), (reconcile, params)
 
 

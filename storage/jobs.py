@@ -22,7 +22,7 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from roomwatch.errors import DatabaseError, JobConflict
+from roomwatch.errors import DatabaseError, JobConflict, JobError
 from storage.database import connect
 
 Connection = psycopg.Connection[Any]
@@ -39,10 +39,16 @@ JOB_LOCK_SQL = "SELECT pg_try_advisory_lock(%s, (%s::bigint %% 2147483647)::int)
 # behind by a ``roomwatch crawl`` that died before starting it.
 CLI_QUEUE_TIMEOUT_SECONDS = 60
 
+# A job of a per-account crawl (an ``account`` argument) is that account's; one may be queued
+# or running per spider and account (migration 0020).
 INSERT_JOB = (
-    "INSERT INTO crawl_jobs (spider, args, trigger) VALUES (%(s)s, %(a)s, %(t)s) RETURNING *"
+    "INSERT INTO crawl_jobs (spider, args, trigger, account) "
+    "VALUES (%(s)s, %(a)s, %(t)s, lower(%(a)s->>'account')) RETURNING *"
 )
-ACTIVE_JOB = "SELECT * FROM crawl_jobs WHERE spider = %(s)s AND status IN ('queued', 'running')"
+ACTIVE_JOB = (
+    "SELECT * FROM crawl_jobs WHERE spider = %(s)s AND status IN ('queued', 'running') "
+    "AND account IS NOT DISTINCT FROM lower(%(a)s->>'account')"
+)
 JOB_BY_ID = "SELECT * FROM crawl_jobs WHERE job_id = %(id)s"
 CANCEL_QUEUED = (
     "UPDATE crawl_jobs SET status = 'cancelled', finished_at = now(), "
@@ -77,6 +83,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     log_path: str | None
     cancel_requested_at: dt.datetime | None
     heartbeat_at: dt.datetime | None
+    account: str | None = None  # the account a per-account spider reads (migration 0020)
 
     @property
     def done(self) -> bool:
@@ -99,12 +106,15 @@ def create_job(conn: Connection, spider: str, args: dict[str, Any], trigger: Tri
     Raises:
         JobConflict: one of that spider is already queued or running.
     """
+    params = {"s": spider, "a": Jsonb(args), "t": trigger}
     try:
         with conn.transaction():
-            job = _job(conn, INSERT_JOB, {"s": spider, "a": Jsonb(args), "t": trigger})
+            job = _job(conn, INSERT_JOB, params)
     except psycopg.errors.UniqueViolation:
-        active = active_job(conn, spider)
+        active = _job(conn, ACTIVE_JOB, params)
         raise JobConflict(spider, active.job_id if active else 0) from None
+    except psycopg.errors.ForeignKeyViolation:
+        raise _no_account(args) from None
     assert job is not None
     return job
 
@@ -113,19 +123,26 @@ async def create_job_async(
     conn: AsyncConnection, spider: str, args: dict[str, Any], trigger: Trigger
 ) -> Job:
     """:func:`create_job` on an asynchronous connection (the caller has checked the spider)."""
+    params = {"s": spider, "a": Jsonb(args), "t": trigger}
     try:
         async with conn.transaction():
-            job = await _job_async(conn, INSERT_JOB, {"s": spider, "a": Jsonb(args), "t": trigger})
+            job = await _job_async(conn, INSERT_JOB, params)
     except psycopg.errors.UniqueViolation:
-        active = await _job_async(conn, ACTIVE_JOB, {"s": spider})
+        active = await _job_async(conn, ACTIVE_JOB, params)
         raise JobConflict(spider, active.job_id if active else 0) from None
+    except psycopg.errors.ForeignKeyViolation:
+        raise _no_account(args) from None
     assert job is not None
     return job
 
 
-def active_job(conn: Connection, spider: str) -> Job | None:
-    """The queued or running job of ``spider``, if any."""
-    return _job(conn, ACTIVE_JOB, {"s": spider})
+def _no_account(args: dict[str, Any]) -> JobError:
+    return JobError(f"account: no account {str(args.get('account', '')).lower()!r} here")
+
+
+def active_job(conn: Connection, spider: str, account: str | None = None) -> Job | None:
+    """The queued or running job of ``spider`` (of ``account``, for a per-account crawl)."""
+    return _job(conn, ACTIVE_JOB, {"s": spider, "a": Jsonb({"account": account})})
 
 
 def get_job(conn: Connection, job_id: int) -> Job | None:

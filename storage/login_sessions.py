@@ -95,9 +95,11 @@ SESSION_BY_ID = f"SELECT {_COLUMNS} FROM login_sessions WHERE session_id = %(ses
 
 ALL_SESSIONS = f"SELECT {_COLUMNS} FROM login_sessions ORDER BY session_id"
 
-# The one a crawl should use: a verified one first, then the newest not known to be expired.
+# The one a crawl should use: a verified one first, then the newest not known to be expired
+# (of one account, when the crawl names it).
 USABLE_SESSION = f"""
-SELECT {_COLUMNS} FROM login_sessions WHERE status <> 'expired'
+SELECT {_COLUMNS} FROM login_sessions
+WHERE status <> 'expired' AND (account = %(account)s OR %(account)s::text IS NULL)
 ORDER BY (status = 'valid') DESC, captured_at DESC, session_id DESC LIMIT 1
 """
 
@@ -136,10 +138,11 @@ def list_login_sessions(conn: Connection) -> list[LoginSession]:
         return cur.execute(ALL_SESSIONS).fetchall()
 
 
-def usable_login_session(conn: Connection) -> LoginSession | None:
-    """The session a crawl should use: newest valid, else newest unverified; None if none."""
+def usable_login_session(conn: Connection, account: str | None = None) -> LoginSession | None:
+    """The session a crawl should use: newest valid, else newest unverified; None if none.
+    ``account``: only that account's (lower case)."""
     with conn.cursor(row_factory=class_row(LoginSession)) as cur:
-        return cur.execute(USABLE_SESSION).fetchone()
+        return cur.execute(USABLE_SESSION, {"account": account}).fetchone()
 
 
 def set_login_session_status(

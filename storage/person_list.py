@@ -17,7 +17,7 @@ import msgspec
 from psycopg import AsyncConnection, sql
 from psycopg.rows import args_row
 
-from storage.follow_durations import FOLLOW_DURATIONS, duration_column
+from storage.follow_durations import FOLLOW_DURATIONS, duration_column, relation_column
 
 PersonSort = Literal["followers", "viewers", "rank", "grank", "last_seen"]
 Gender = Literal["f", "m", "c", "t"]
@@ -70,7 +70,12 @@ class PersonSummary(msgspec.Struct, frozen=True):
 
 
 class PersonFilter(msgspec.Struct, frozen=True, kw_only=True):
-    """What the list keeps; ``None`` means "any". ``False`` also keeps the unknown (NULL)."""
+    """What the list keeps; ``None`` means "any". ``False`` also keeps the unknown (NULL).
+
+    ``following``/``follower`` (filters and columns) are ``account``'s. With one account the
+    summary's own columns are its (the fast path); ``per_account`` (the install has several)
+    reads them from ``account_persons`` instead.
+    """
 
     q: str | None = None
     tag: str | None = None
@@ -79,6 +84,8 @@ class PersonFilter(msgspec.Struct, frozen=True, kw_only=True):
     online: bool | None = None
     gender: Gender | None = None
     watch: bool | None = None
+    account: str | None = None
+    per_account: bool = False
 
 
 # The stored columns: live_stale moves with time, so it is computed from live_newest_at; the
@@ -91,7 +98,10 @@ STORED_COLUMNS = (
 _FLAGS = ("following", "follower", "online", "watch")
 # What decides the SQL text (the values are parameters): which filters are set, the flags'
 # directions, the sort, and whether and how a keyset position is given.
-_Shape = tuple[bool, bool, tuple[bool | None, ...], bool, PersonSort, Literal["", "value", "null"]]
+_Shape = tuple[
+    bool, bool, tuple[bool | None, ...], bool, PersonSort, Literal["", "value", "null"], bool
+]
+_RELATIONS = ("following", "follower")
 
 
 def _escape_like(text: str) -> str:
@@ -114,7 +124,7 @@ def _keyset(sort: PersonSort, after: Literal["value", "null"], alias: str) -> sq
 def _conditions(shape: _Shape, alias: str, order_alias: str | None = None) -> list[sql.Composable]:
     """The filters and the keyset position as conditions on the list's columns of ``alias``;
     with ``order_alias`` (person_tag_followers) the tag and the position are on that table."""
-    tag, q, flags, gender, sort, after = shape
+    tag, q, flags, gender, sort, after, per_account = shape
     where: list[sql.Composable] = []
     if tag and order_alias:
         where.append(sql.SQL("{} = %(tag)s").format(sql.Identifier(order_alias, "tag")))
@@ -127,7 +137,18 @@ def _conditions(shape: _Shape, alias: str, order_alias: str | None = None) -> li
             )
         )
     for name, wanted in zip(_FLAGS, flags, strict=True):
-        if wanted is not None:
+        if wanted is not None and per_account and name in _RELATIONS:
+            where.append(
+                sql.SQL(
+                    "{} EXISTS (SELECT FROM account_persons ap WHERE ap.account = %(account)s "
+                    "AND ap.person_id = {} AND ap.{})"
+                ).format(
+                    sql.SQL("" if wanted else "NOT"),
+                    sql.Identifier(alias, "person_id"),
+                    sql.Identifier(name),
+                )
+            )
+        elif wanted is not None:
             test = "IS TRUE" if wanted else "IS NOT TRUE"
             where.append(sql.SQL("{} " + test).format(sql.Identifier(alias, name)))
     if gender:
@@ -137,14 +158,19 @@ def _conditions(shape: _Shape, alias: str, order_alias: str | None = None) -> li
     return where
 
 
-def summary_column(field: str) -> sql.Composable:
+def summary_column(field: str, per_account: bool = False) -> sql.Composable:
     """One column of the list's outer query, which sees only the page's rows (``page``) and the
     recent window's start (``w.since``); other reads of list rows (``storage/follow_lists.py``)
-    name them the same and compose their columns with it."""
+    name them the same and compose their columns with it. ``per_account``: the follow state is
+    ``%(account)s``'s."""
     if field == "live_stale":
         return sql.SQL("page.live_newest_at < w.since AS live_stale")
     if field in FOLLOW_DURATIONS:
-        return duration_column(field, "page")
+        return duration_column(field, "page", per_account)
+    if field in _RELATIONS and per_account:
+        return sql.SQL("{} AS {}").format(
+            relation_column(field, "page", per_account), sql.Identifier(field)
+        )
     return sql.Identifier("page", field)
 
 
@@ -192,7 +218,9 @@ def _list_sql(shape: _Shape) -> bytes:
         )
         .format(
             # Exactly PersonSummary's fields, in its order (rows are built positionally).
-            columns=sql.SQL(", ").join(map(summary_column, PersonSummary.__struct_fields__)),
+            columns=sql.SQL(", ").join(
+                summary_column(f, shape[6]) for f in PersonSummary.__struct_fields__
+            ),
             kept=kept,
             # Merging nobody still costs a call of the view; most of the time nobody is due.
             due=half(
@@ -219,7 +247,7 @@ def list_persons_query(
     ``limit=None`` makes the page every matching row (``LIMIT NULL`` is ``LIMIT ALL``): the
     export reads that through a server-side cursor, with the same filters and order.
     """
-    params: dict[str, Any] = {"limit": limit}
+    params: dict[str, Any] = {"limit": limit, "account": filters.account}
     if filters.tag:
         params["tag"] = filters.tag.lower()  # merged tags are stored lower-case
     if filters.q:
@@ -238,6 +266,7 @@ def list_persons_query(
         bool(filters.gender),
         sort,
         position,
+        filters.per_account,
     )
     return _list_sql(shape), params
 

@@ -17,7 +17,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import class_row, dict_row
 
 from storage import merge_rules
-from storage.follow_durations import FOLLOW_DURATIONS, duration_column
+from storage.follow_durations import FOLLOW_DURATIONS, duration_column, relation_column
 
 FollowEventKind = Literal["followed", "unfollowed", "new_follower", "lost_follower"]
 
@@ -165,6 +165,34 @@ async def get_person(conn: AsyncConnection[Any], username: str) -> PersonRead | 
     return PersonRead(person, float(valid_for) if valid_for is not None else None)
 
 
+# One person's follow state as one account knows it (migration 0020), for an install with
+# several accounts, where the merged row's own columns say what any account knows.
+_ACCOUNT_FIELDS = ("following", "follower", "following_checked_at", "follower_checked_at")
+ACCOUNT_STATE = (
+    sql.SQL("SELECT {columns}, {durations} FROM (SELECT %(person_id)s::bigint AS person_id) x")
+    .format(
+        columns=sql.SQL(", ").join(
+            sql.SQL("{} AS {}").format(relation_column(f, "x", True), sql.Identifier(f))
+            for f in _ACCOUNT_FIELDS
+        ),
+        durations=sql.SQL(", ").join(duration_column(f, "x", True) for f in FOLLOW_DURATIONS),
+    )
+    .as_bytes()
+)
+
+
+async def for_account(
+    conn: AsyncConnection[Any], person: PersonDetail, account: str | None
+) -> PersonDetail:
+    """``person`` with the follow state (and durations) of ``account`` in place of any
+    account's."""
+    cur = conn.cursor(row_factory=dict_row)
+    params = {"person_id": person.person_id, "account": account}
+    row = await (await cur.execute(ACCOUNT_STATE, params)).fetchone()
+    assert row is not None  # one row always
+    return msgspec.structs.replace(person, **row)
+
+
 SOURCES_OF = (
     sql.SQL("SELECT person_id, {columns} FROM v_person_current_state WHERE person_id = ANY(%s)")
     .format(columns=sql.SQL(", ").join(map(sql.Identifier, _PROVENANCE_COLUMNS)))
@@ -196,6 +224,7 @@ async def sources_of(conn: AsyncConnection[Any], person_ids: list[int]) -> dict[
 
 def follow_events_query(
     *,
+    account: str | None,
     kind: FollowEventKind | None,
     since: dt.datetime | None,
     limit: int | None,
@@ -204,8 +233,11 @@ def follow_events_query(
 ) -> tuple[sql.Composed, dict[str, Any]]:
     """The follow-event query and its parameters, newest first; ``limit=None``: every row
     (``LIMIT NULL`` is ``LIMIT ALL``, what the export reads through a server-side cursor);
-    ``username``: one person's events only (any case)."""
+    ``username``: one person's events only (any case). Only ``account``'s events (None: any
+    account's)."""
     where: list[sql.Composable] = []
+    if account is not None:
+        where.append(sql.SQL("e.account = %(account)s"))
     if username is not None:
         where.append(sql.SQL("p.username = lower(%(username)s)"))
     if kind is not None:
@@ -220,6 +252,7 @@ def follow_events_query(
         "ORDER BY e.occurred_at DESC, e.event_id DESC LIMIT %(limit)s"
     ).format(where=sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""))
     params = {
+        "account": account,
         "kind": kind,
         "since": since,
         "after_at": after[0] if after else None,
@@ -232,6 +265,7 @@ def follow_events_query(
 
 async def list_follow_events(
     conn: AsyncConnection[Any],
+    account: str | None,
     *,
     kind: FollowEventKind | None = None,
     since: dt.datetime | None = None,
@@ -239,10 +273,10 @@ async def list_follow_events(
     after: tuple[dt.datetime, int] | None = None,
     username: str | None = None,
 ) -> list[FollowEvent]:
-    """Follow events, newest first, resuming after ``(occurred_at, event_id)`` when given;
-    only ``username``'s (any case) when given."""
+    """Follow events of ``account`` (None: any account's), newest first, resuming after
+    ``(occurred_at, event_id)`` when given; only ``username``'s (any case) when given."""
     query, params = follow_events_query(
-        kind=kind, since=since, limit=limit, after=after, username=username
+        account=account, kind=kind, since=since, limit=limit, after=after, username=username
     )
     cur = conn.cursor(row_factory=class_row(FollowEvent))
     return await (await cur.execute(query, params)).fetchall()

@@ -127,27 +127,30 @@ async def stats_series(
 FOLLOWER_CHANGES = """
 SELECT p.username, e.kind, e.occurred_at, e.source
 FROM follow_events e JOIN persons p ON p.person_id = e.person_id
-WHERE e.kind IN ('new_follower', 'lost_follower') AND e.occurred_at >= %(since)s
+WHERE e.kind IN ('new_follower', 'lost_follower')
+  AND (e.account = %(account)s OR %(account)s::text IS NULL) AND e.occurred_at >= %(since)s
 ORDER BY e.occurred_at DESC, e.event_id DESC LIMIT %(limit)s
 """
 FOLLOWER_COUNTS = """
 SELECT (count(*) FILTER (WHERE kind = 'new_follower'))::int,
        (count(*) FILTER (WHERE kind = 'lost_follower'))::int
-FROM follow_events WHERE kind IN ('new_follower', 'lost_follower') AND occurred_at >= %(since)s
+FROM follow_events WHERE kind IN ('new_follower', 'lost_follower')
+  AND (account = %(account)s OR %(account)s::text IS NULL) AND occurred_at >= %(since)s
 """
 
 
 async def follower_changes(
-    conn: AsyncConnection[Any], since: dt.datetime, *, limit: int = 50
+    conn: AsyncConnection[Any], account: str | None, since: dt.datetime, *, limit: int = 50
 ) -> FollowerChanges:
-    """New and lost followers since ``since`` (every source: the Events API in real time, and
+    """New and lost followers of ``account`` (None: of any account) since ``since`` (every
+    source: the Events API in real time, and
     what complete followers crawls and imports concluded): their numbers, and the newest
     ``limit`` changes.
 
     A follower the stream reported is already a follower when the next crawl reconciles, so
     the crawl writes no second event: nothing is counted twice.
     """
-    params = {"since": since, "limit": limit}
+    params = {"account": account, "since": since, "limit": limit}
     row = await (await conn.execute(FOLLOWER_COUNTS, params)).fetchone()
     assert row is not None  # an aggregate always answers one row
     cur = conn.cursor(row_factory=class_row(FollowerChange))

@@ -7,10 +7,11 @@
 * the stream's position (``room_event_streams.last_event_id``), in the same transaction, so a
   restart resumes right after the last stored event, neither losing nor repeating one. The
   position never moves back (ids compare as ``<milliseconds>-<sequence>`` numbers);
-* the effects of the events that were new: ``follow``/``unfollow`` set ``persons.follower`` at
-  once and each change of it is a ``follow_events`` row (``new_follower``/``lost_follower``,
-  source ``events_api``, at the event's time). An event older than the person's
-  ``follower_checked_at`` (the last complete followers list) changes nothing of the flag: the
+* the effects of the events that were new: ``follow``/``unfollow`` set the stream account's
+  ``account_persons.follower`` at once and each change of it is a ``follow_events`` row of the
+  account (``new_follower``/``lost_follower``, source ``events_api``, at the event's time). An
+  event older than the person's ``follower_checked_at`` for the account (its last complete
+  followers list) changes nothing of the flag: the
   newer observation stands (an event at the list's very time wins: a crawl's time is its
   start). Conversely, :func:`storage.follow_state.reconcile` leaves alone a person whose
   newest ``events_api`` follow event is as new as its list or newer;
@@ -100,24 +101,28 @@ SELECT (SELECT count(*) FROM new), {changes}
 _EFFECTS = """,
 follows AS (
     SELECT p.person_id, s.ord, s.occurred_at, s.method = 'follow' AS state,
-           lag(s.method = 'follow', 1, p.follower)
+           lag(s.method = 'follow', 1, ap.follower)
                OVER (PARTITION BY p.person_id ORDER BY s.ord) AS was
     FROM new n
     JOIN {stage} s ON s.event_id = n.event_id
     JOIN persons p ON p.username = s.username
+    LEFT JOIN account_persons ap ON ap.account = %(account)s AND ap.person_id = p.person_id
     WHERE s.method IN ('follow', 'unfollow')
-      AND (p.follower_checked_at IS NULL OR p.follower_checked_at <= s.occurred_at)
+      AND (ap.follower_checked_at IS NULL OR ap.follower_checked_at <= s.occurred_at)
 ),
 flag AS (
-    UPDATE persons p SET follower = last.state
+    INSERT INTO account_persons AS ap (account, person_id, follower)
+    SELECT %(account)s, person_id, state
     FROM (SELECT DISTINCT ON (person_id) person_id, state FROM follows
           ORDER BY person_id, ord DESC) last
-    WHERE p.person_id = last.person_id AND p.follower IS DISTINCT FROM last.state
+    ON CONFLICT (account, person_id) DO UPDATE SET follower = excluded.follower
+    WHERE ap.follower IS DISTINCT FROM excluded.follower
     RETURNING 1
 ),
 changes AS (
-    INSERT INTO follow_events (person_id, kind, occurred_at, source, job_id)
-    SELECT person_id, CASE WHEN state THEN 'new_follower' ELSE 'lost_follower' END,
+    INSERT INTO follow_events (account, person_id, kind, occurred_at, source, job_id)
+    SELECT %(account)s, person_id,
+           CASE WHEN state THEN 'new_follower' ELSE 'lost_follower' END,
            occurred_at, 'events_api', %(job)s::bigint
     FROM follows WHERE state IS DISTINCT FROM was
     RETURNING 1

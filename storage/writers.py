@@ -259,7 +259,7 @@ def record_complete_poll(
     """Notes that ``source`` was read completely at ``completed_at`` (idempotent)."""
     conn.execute(
         "INSERT INTO source_polls (source, completed_at, job_id, rows_seen) VALUES (%s, %s, %s, %s)"
-        " ON CONFLICT (source, completed_at) DO NOTHING",
+        " ON CONFLICT (source, account, completed_at) DO NOTHING",
         [source, completed_at, job_id, rows_seen],
     )
 

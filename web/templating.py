@@ -60,14 +60,23 @@ def page(
     request: Request[Any, Any, Any], name: str, status_code: int = 200, **context: Any
 ) -> Template:
     """The response of a page: ``name`` rendered with ``context`` plus what every page shows
-    (the signed-in session's CSRF token for its forms, the path for the navigation)."""
+    (the signed-in session's CSRF token for its forms, the path for the navigation, and the
+    account switcher's query). A page that reads one account's follow state passes
+    ``accounts`` (every account) and ``account`` (the one shown): with several, the header
+    shows a switcher that keeps the choice in the URL (``?account=``)."""
     session = getattr(request.state, "web_session", None)
     return Template(
         template_name=name,
         context={
+            "accounts": (),
+            "account": None,
             **context,
             "csrf_token": session.csrf if session else "",
             "path": request.url.path,
+            # The account switcher resubmits the page's query but its account and position.
+            "switch_query": {
+                k: v for k, v in request.query_params.items() if k not in ("account", "cursor")
+            },
         },
         status_code=status_code,
         headers={"Cache-Control": "no-store"},

@@ -181,8 +181,9 @@ def _follower_events(conn: Conn, *events: tuple[str, str], minutes_ago: float = 
         conn.execute(
             "WITH p AS (INSERT INTO persons (username) VALUES (%(name)s) ON CONFLICT (username)"
             " DO UPDATE SET username = excluded.username RETURNING person_id)"
-            " INSERT INTO follow_events (person_id, kind, occurred_at, source)"
-            " SELECT person_id, %(kind)s, %(at)s, %(source)s FROM p",
+            " , a AS (INSERT INTO accounts (account) VALUES ('owner') ON CONFLICT DO NOTHING)"
+            " INSERT INTO follow_events (account, person_id, kind, occurred_at, source)"
+            " SELECT 'owner', person_id, %(kind)s, %(at)s, %(source)s FROM p",
             {"name": name, "kind": kind, "at": _ago(minutes_ago), "source": source},
         )
 

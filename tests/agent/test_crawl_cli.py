@@ -19,7 +19,8 @@ from storage.jobs import create_job
     [
         (
             "first_path=/elsewhere/",
-            "-a first_path: not an argument of the followers spider (it takes: confirm_loss)",
+            "-a first_path: not an argument of the followers spider "
+            "(it takes: confirm_loss, account)",
         ),
         ("confirm_loss=yes", "-a confirm_loss: expected true or false"),
     ],
@@ -36,6 +37,18 @@ def test_the_cli_refuses_an_argument_the_spider_does_not_take(
     assert db.execute("SELECT count(*) FROM crawl_jobs").fetchone() == (0,)  # nothing queued
 
 
+def test_the_account_option_is_the_account_argument(
+    crawl_env: Config, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["crawl", "followers", "--account", "a,b"]) == 2
+    assert capsys.readouterr().err == "roomwatch: -a account: expected one username " + (
+        "(letters, digits, _ . -)\n"
+    )
+    assert main(["crawl", "followers", "--account", "nobody"]) != 0
+    assert "account: no account 'nobody' here" in capsys.readouterr().err
+    assert db.execute("SELECT count(*) FROM crawl_jobs").fetchone() == (0,)  # nothing queued
+
+
 def test_the_crawl_process_refuses_a_job_row_with_an_argument_off_the_list(
     crawl_env: Config, db_url: str, db: psycopg.Connection[Any]
 ) -> None:
@@ -45,7 +58,7 @@ def test_the_crawl_process_refuses_a_job_row_with_an_argument_off_the_list(
     job = CrawlRunner(crawl_env, db_url).run(job_id)
     assert job.status == "failed"
     assert job.error_message == (
-        "first_path: not an argument of the followers spider (it takes: confirm_loss)"
+        "first_path: not an argument of the followers spider (it takes: confirm_loss, account)"
     )
 
 

@@ -43,8 +43,10 @@ def test_100000_persons_stream_in_little_memory(db: psycopg.Connection[Any], db_
         [COUNT],
     )
     db.execute(
-        "INSERT INTO follow_events (person_id, kind, occurred_at, source) "
-        "SELECT person_id, 'followed', now(), 'followed_cams' FROM persons WHERE following"
+        "WITH a AS (INSERT INTO accounts (account) VALUES ('owner')) "
+        "INSERT INTO follow_events (account, person_id, kind, occurred_at, source) "
+        "SELECT 'owner', person_id, 'followed', now(), 'followed_cams' FROM persons "
+        "WHERE following"
     )
     db.commit()
 

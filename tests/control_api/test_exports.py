@@ -47,9 +47,9 @@ def people(conn: psycopg.Connection[Any]) -> None:
     ]
     write_affiliate_poll(conn, rooms, observed_at=RECENT)
     followed = {_name(n) for n in range(COUNT) if n % 5 == 0}
-    reconcile(conn, "following", followed, checked_at=T0, source="followed_cams")
+    reconcile(conn, "following", followed, account="owner", checked_at=T0, source="followed_cams")
     changed = (followed - {_name(0)}) | {_name(1)}
-    reconcile(conn, "following", changed, checked_at=T1, source="followed_cams")
+    reconcile(conn, "following", changed, account="owner", checked_at=T1, source="followed_cams")
     watched = [_name(n) for n in range(COUNT) if n % 7 == 0]
     conn.execute("UPDATE persons SET watch = true WHERE username = ANY(%s)", [watched])
 

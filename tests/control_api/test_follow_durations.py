@@ -27,7 +27,9 @@ NAMES = ("alice", "bob", "carol", "dave", "erin", "finn")
 
 
 def _check(conn: psycopg.Connection[Any], relation: Any, names: set[str], at: dt.datetime) -> None:
-    reconcile(conn, relation, names, checked_at=at, source="followers", confirm_loss=True)
+    reconcile(
+        conn, relation, names, account="owner", checked_at=at, source="followers", confirm_loss=True
+    )
 
 
 @pytest.fixture

@@ -33,10 +33,11 @@ def events(conn: psycopg.Connection[Any]) -> int:
     job_id: int = conn.execute(
         "INSERT INTO crawl_jobs (spider, trigger) VALUES ('followers', 'cli') RETURNING job_id"
     ).fetchone()[0]  # type: ignore[index]
+    conn.execute("INSERT INTO accounts (account) VALUES ('owner')")
     for username, kind, minutes in EVENTS:
         conn.execute(
-            "INSERT INTO follow_events (person_id, kind, occurred_at, source, job_id) "
-            "SELECT person_id, %s, %s, 'followers', %s FROM persons WHERE username = %s",
+            "INSERT INTO follow_events (account, person_id, kind, occurred_at, source, job_id) "
+            "SELECT 'owner', person_id, %s, %s, 'followers', %s FROM persons WHERE username = %s",
             [kind, T + dt.timedelta(minutes=minutes), job_id, username],
         )
     return job_id

@@ -111,7 +111,9 @@ def test_odd_numbers_in_a_saved_page_do_not_end_in_a_500(client: TestClient[Lite
         + card("fine_one", "23", "12")
         + "</ul></body></html>"
     )
-    response = client.post(URL, params={"kind": "following"}, content=page.encode(), headers=HTML)
+    response = client.post(
+        URL, params={"kind": "following", "account": "owner"}, content=page.encode(), headers=HTML
+    )
     assert response.status_code == 200, response.text
     assert (response.json()["recorded"], response.json()["complete"]) == (3, True)
 

@@ -217,8 +217,9 @@ def test_responses_match_the_schema(
         observed_at=now,
     )
     conn.execute(
-        "INSERT INTO follow_events (person_id, kind, occurred_at, source) "
-        "SELECT person_id, 'followed', now(), 'followed_cams' FROM persons"
+        "WITH a AS (INSERT INTO accounts (account) VALUES ('owner')) "
+        "INSERT INTO follow_events (account, person_id, kind, occurred_at, source) "
+        "SELECT 'owner', person_id, 'followed', now(), 'followed_cams' FROM persons"
     )
     requests = [
         ("/api/v1/persons", "/api/v1/persons", {"limit": "1"}),

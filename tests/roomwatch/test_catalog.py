@@ -14,8 +14,8 @@ def test_each_spider_takes_exactly_its_own_arguments() -> None:
         "affiliate": [],
         "cbhours_live": ["usernames"],
         "cbhours_activity": ["usernames", "backfill"],
-        "followed_cams": ["confirm_loss"],
-        "followers": ["confirm_loss"],
+        "followed_cams": ["confirm_loss", "account"],
+        "followers": ["confirm_loss", "account"],
         "room_stats": [],
         "room_events": ["until_idle", "run_seconds"],
     }

@@ -21,11 +21,14 @@ import pytest
 
 from agent.runner import CrawlRunner
 from roomwatch.config import Config, load_config
+from roomwatch.errors import JobError
+from sessions.store import save_session
 from storage.follow_state import reconcile
 from storage.jobs import Job, request_cancel
 from tests.spiders.follow_support import (
     ACCOUNT,
     MARKER_VARIABLE,
+    PASSWORD,
     events,
     log_in,
     marked_processes,
@@ -34,7 +37,7 @@ from tests.spiders.follow_support import (
     wait_for,
     wait_for_first_page,
 )
-from tests.support import crawl, set_switches
+from tests.support import cookie_state, crawl, set_switches
 from upstream_sim.server import SimulatorServer
 from upstream_sim.site.follow_lists import FollowLists
 
@@ -131,6 +134,7 @@ def _preset_following(db: psycopg.Connection[Any], names: list[str]) -> dict[str
         db,
         "following",
         names,
+        account=ACCOUNT,
         checked_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
         source="followed_cams",
     )
@@ -296,3 +300,35 @@ def test_a_mass_unfollow_is_held_until_confirmed(
     confirmed = runner.run(runner.submit("followed_cams", {"confirm_loss": True}, "api").job_id)
     assert confirmed.status == "succeeded", confirmed.error_message
     assert events(db) == {(name, "unfollowed") for name in names[3:]}
+
+
+def test_each_account_s_crawl_reads_its_own_session_and_lists(
+    crawl_env: Config, db_url: str, db: psycopg.Connection[Any], sim: SimulatorServer
+) -> None:
+    log_in(sim, crawl_env, db_url, online=2, offline=1)  # alice's, stored first
+    site = sim.state.site
+    site.add_account("bob", PASSWORD, followed_online=1, followed_total=2)
+    with psycopg.connect(db_url) as conn:
+        save_session(
+            conn, crawl_env, cookie_state(site.open_session("bob")), account="bob", method="import"
+        )
+    bob = crawl(crawl_env, db_url, "followed_cams", account="bob")
+    assert bob.status == "succeeded", bob.error_message
+    assert bob.account == "bob"
+    alice = crawl(crawl_env, db_url, "followed_cams", account="ALICE")
+    assert (alice.status, alice.account) == ("succeeded", "alice")
+    rows = db.execute(
+        "SELECT a.account, p.username FROM account_persons a JOIN persons p USING (person_id) "
+        "WHERE a.following"
+    ).fetchall()
+    assert {(a, n) for a, n in rows} == {
+        *(("alice", n) for n in site.follows(ACCOUNT).followed_names()),
+        *(("bob", n) for n in site.follows("bob").followed_names()),
+    }
+    with pytest.raises(JobError, match="no account 'carol' here"):
+        crawl(crawl_env, db_url, "followed_cams", account="carol")
+    db.execute("INSERT INTO accounts (account) VALUES ('dan')")  # known, but no session
+    db.commit()
+    nobody = crawl(crawl_env, db_url, "followed_cams", account="dan")
+    assert nobody.status == "failed"
+    assert "no usable login session of dan" in (nobody.error_message or "")

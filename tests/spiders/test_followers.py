@@ -51,6 +51,7 @@ def test_a_failed_page_concludes_nothing(
         db,
         "follower",
         ["old_fan"],
+        account=ACCOUNT,
         checked_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
         source="followers",
     )
@@ -108,7 +109,12 @@ def _crawl_with(config: Config, db_url: str, **args: Any) -> Job:
 
 def _preset(db: psycopg.Connection[Any], names: list[str]) -> None:
     reconcile(
-        db, "follower", names, checked_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), source="followers"
+        db,
+        "follower",
+        names,
+        account=ACCOUNT,
+        checked_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        source="followers",
     )
     db.commit()
 

@@ -57,17 +57,19 @@ def test_batches_from_a_server_side_cursor(
 
 def test_follow_events_in_batches(db: psycopg.Connection[Any], db_url: str) -> None:
     _persons(db, 5)
+    db.execute("INSERT INTO accounts (account) VALUES ('owner')")
     db.execute(
-        "INSERT INTO follow_events (person_id, kind, occurred_at, source) "
-        "SELECT person_id, 'followed', now() - person_id * interval '1 minute', 'followers' "
-        "FROM persons"
+        "INSERT INTO follow_events (account, person_id, kind, occurred_at, source) "
+        "SELECT 'owner', person_id, 'followed', now() - person_id * interval '1 minute', "
+        "'followers' FROM persons"
     )
     db.commit()
 
     async def read() -> list[list[str]]:
         async with await connect_async(db_url, autocommit=True) as conn:
             return [
-                [e.username for e in chunk] async for chunk in export_follow_events(conn, batch=2)
+                [e.username for e in chunk]
+                async for chunk in export_follow_events(conn, "owner", batch=2)
             ]
 
     assert asyncio.run(read()) == [["p1", "p2"], ["p3", "p4"], ["p5"]]

@@ -32,13 +32,17 @@ def _events(db: psycopg.Connection[Any]) -> list[tuple[str, str, str]]:
 
 def test_first_check_is_a_baseline_then_changes_are_events(db: psycopg.Connection[Any]) -> None:
     db.execute("INSERT INTO persons (username) VALUES ('known')")  # e.g. seen by the feed
-    first = reconcile(db, "following", ["Ann", "bob"], checked_at=T0, source="followed_cams")
+    first = reconcile(
+        db, "following", ["Ann", "bob"], account="owner", checked_at=T0, source="followed_cams"
+    )
     assert (first.listed, first.added, first.removed, first.baseline) == (2, 0, 0, True)
     assert _state(db, "following") == {"ann": True, "bob": True, "known": None}
     assert _events(db) == []
 
     later = T0 + dt.timedelta(hours=1)
-    second = reconcile(db, "following", ["ann", "known"], checked_at=later, source="html_import")
+    second = reconcile(
+        db, "following", ["ann", "known"], account="owner", checked_at=later, source="html_import"
+    )
     assert (second.added, second.removed, second.baseline) == (1, 1, False)
     assert _state(db, "following") == {"ann": True, "bob": False, "known": True}
     assert sorted(_events(db)) == [
@@ -47,7 +51,7 @@ def test_first_check_is_a_baseline_then_changes_are_events(db: psycopg.Connectio
     ]
     # The other relation is independent, and a late (older) check changes nothing.
     assert _state(db, "follower") == {"ann": None, "bob": None, "known": None}
-    stale = reconcile(db, "following", [], checked_at=T0, source="followed_cams")
+    stale = reconcile(db, "following", [], account="owner", checked_at=T0, source="followed_cams")
     assert (stale.listed, stale.removed) == (0, 0)
     assert _state(db, "following")["ann"] is True
     polls = db.execute(
@@ -57,8 +61,15 @@ def test_first_check_is_a_baseline_then_changes_are_events(db: psycopg.Connectio
 
 
 def test_followers_use_their_own_columns_and_event_kinds(db: psycopg.Connection[Any]) -> None:
-    reconcile(db, "follower", ["a", "b"], checked_at=T0, source="followers")
-    reconcile(db, "follower", ["b", "c"], checked_at=T0 + dt.timedelta(1), source="followers")
+    reconcile(db, "follower", ["a", "b"], account="owner", checked_at=T0, source="followers")
+    reconcile(
+        db,
+        "follower",
+        ["b", "c"],
+        account="owner",
+        checked_at=T0 + dt.timedelta(1),
+        source="followers",
+    )
     assert sorted(_events(db)) == [
         ("a", "lost_follower", "followers"),
         ("c", "new_follower", "followers"),
@@ -109,22 +120,23 @@ def test_observations_keep_what_the_list_showed(db: psycopg.Connection[Any]) -> 
 def test_a_mass_loss_is_held_until_confirmed(relation: str, db: psycopg.Connection[Any]) -> None:
     names = [f"p{i:03d}" for i in range(100)]
     source = "followers" if relation == "follower" else "followed_cams"
-    reconcile(db, relation, names, checked_at=T0, source=source)  # type: ignore[arg-type]
+    reconcile(db, relation, names, account="owner", checked_at=T0, source=source)  # type: ignore[arg-type]
     later = T0 + dt.timedelta(hours=1)
     kept = names[:20]  # 80 of 100 gone: a broken page, not 80 people leaving
     with pytest.raises(FollowLossHeld) as held:
-        reconcile(db, relation, kept, checked_at=later, source=source)  # type: ignore[arg-type]
+        reconcile(db, relation, kept, account="owner", checked_at=later, source=source)  # type: ignore[arg-type]
     assert str(held.value).startswith(f"{'followers' if relation == 'follower' else 'followed'}")
     assert "80 of 100 would be marked" in str(held.value)
     assert "held, not concluded" in str(held.value)
     assert set(_state(db, relation).values()) == {True}  # nothing concluded
     assert _events(db) == []
-    assert last_check(db, relation)[1] == T0  # the held check is not a check
+    assert last_check(db, relation, "owner")[1] == T0  # the held check is not a check
 
     confirmed = reconcile(
         db,
         relation,
         kept,
+        account="owner",
         checked_at=later,
         source=source,
         confirm_loss=True,  # type: ignore[arg-type]
@@ -137,10 +149,23 @@ def test_the_guard_allows_a_handful_and_a_share(db: psycopg.Connection[Any]) -> 
     def check(listed: list[str], hours: int, limits: FollowConfig | None = None) -> int:
         at = T0 + dt.timedelta(hours=hours)
         return reconcile(
-            db, "follower", listed, checked_at=at, source="followers", limits=limits
+            db,
+            "follower",
+            listed,
+            account="owner",
+            checked_at=at,
+            source="followers",
+            limits=limits,
         ).removed
 
-    reconcile(db, "follower", [f"p{i}" for i in range(20)], checked_at=T0, source="followers")
+    reconcile(
+        db,
+        "follower",
+        [f"p{i}" for i in range(20)],
+        account="owner",
+        checked_at=T0,
+        source="followers",
+    )
     assert check([f"p{i}" for i in range(15)], 1) == 5  # 25 %, but only a handful (5)
     with pytest.raises(FollowLossHeld, match="6 of 15"):
         check([f"p{i}" for i in range(9)], 2)
@@ -148,7 +173,15 @@ def test_the_guard_allows_a_handful_and_a_share(db: psycopg.Connection[Any]) -> 
     # A large list may lose its share: 20 of 100 is allowed, 21 is not.
     hour_4 = T0 + dt.timedelta(hours=4)
     qs = [f"q{i}" for i in range(100)]
-    reconcile(db, "follower", qs, checked_at=hour_4, source="followers", confirm_loss=True)
+    reconcile(
+        db,
+        "follower",
+        qs,
+        account="owner",
+        checked_at=hour_4,
+        source="followers",
+        confirm_loss=True,
+    )
     assert check([f"q{i}" for i in range(80)], 5) == 20
     with pytest.raises(FollowLossHeld, match="21 of 80"):
         check([f"q{i}" for i in range(59)], 6)
@@ -160,7 +193,9 @@ def test_a_check_stamped_in_the_future_is_clamped_to_the_database_clock(
     # A crawl machine whose clock runs days ahead must not make its check win over every
     # later, correctly stamped one: the time is clamped to the database's now().
     future = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
-    reconcile(db, "following", ["ann", "bob"], checked_at=future, source="followed_cams")
+    reconcile(
+        db, "following", ["ann", "bob"], account="owner", checked_at=future, source="followed_cams"
+    )
     record_observations(
         db,
         [RoomObservation(username="ann", viewers=3)],
@@ -173,7 +208,9 @@ def test_a_check_stamped_in_the_future_is_clamped_to_the_database_clock(
         " SELECT max(completed_at) FROM source_polls"
     ).fetchall()
     assert all(row[0] is not None and row[0] <= now for row in stored)
-    later = reconcile(db, "following", ["ann"], checked_at=now, source="followed_cams")
+    later = reconcile(
+        db, "following", ["ann"], account="owner", checked_at=now, source="followed_cams"
+    )
     assert later.removed == 1  # the correctly stamped check that follows is not "stale"
 
 
@@ -190,12 +227,18 @@ def test_a_list_without_a_count_needs_a_matching_recent_stats_count(
     db_url: str, conn: psycopg.Connection[Any]
 ) -> None:
     fans = ["a", "b", "c", "d"]
-    reconcile(conn, "follower", ["a", "old"], checked_at=T0, source="followers")
+    reconcile(conn, "follower", ["a", "old"], account="owner", checked_at=T0, source="followers")
     now = dt.datetime.now(dt.UTC)
 
     with pytest.raises(CountUnconfirmed) as none:
         reconcile(
-            conn, "follower", fans, checked_at=now, source="followers", count_check=_counted()
+            conn,
+            "follower",
+            fans,
+            account="owner",
+            checked_at=now,
+            source="followers",
+            count_check=_counted(),
         )
     assert str(none.value) == (
         "the followers page shows no count, and no Stats API follower count of owner was "
@@ -205,13 +248,25 @@ def test_a_list_without_a_count_needs_a_matching_recent_stats_count(
     store_stats_count(db_url, "someone_else", 4)  # another account's
     with pytest.raises(CountUnconfirmed, match="no Stats API follower count of owner"):
         reconcile(
-            conn, "follower", fans, checked_at=now, source="followers", count_check=_counted()
+            conn,
+            "follower",
+            fans,
+            account="owner",
+            checked_at=now,
+            source="followers",
+            count_check=_counted(),
         )
 
     store_stats_count(db_url, "owner", 7, age=dt.timedelta(minutes=9))
     with pytest.raises(CountUnconfirmed) as wrong:
         reconcile(
-            conn, "follower", fans, checked_at=now, source="followers", count_check=_counted()
+            conn,
+            "follower",
+            fans,
+            account="owner",
+            checked_at=now,
+            source="followers",
+            count_check=_counted(),
         )
     assert str(wrong.value).startswith("the followers page shows no count and the Stats API's ")
     assert str(wrong.value).endswith(") does not match the 4 names read (tolerance 1)")
@@ -222,7 +277,13 @@ def test_a_list_without_a_count_needs_a_matching_recent_stats_count(
     store_stats_count(db_url, "owner", 5, age=dt.timedelta(minutes=1))  # the newest wins
     check = _counted(account="Owner")  # as the session names the account
     changes = reconcile(
-        conn, "follower", fans, checked_at=now, source="followers", count_check=check
+        conn,
+        "follower",
+        fans,
+        account="owner",
+        checked_at=now,
+        source="followers",
+        count_check=check,
     )
     assert (changes.added, changes.removed) == (3, 1)
     assert _known(conn) == dict.fromkeys(fans, True) | {"old": False}
@@ -238,6 +299,7 @@ def test_a_saved_page_is_checked_against_the_count_of_its_own_time(
         conn,
         "follower",
         ["a", "b"],
+        account="owner",
         checked_at=saved,
         source="html_import",
         count_check=_counted(tolerance=0, at=saved),
@@ -249,6 +311,7 @@ def test_a_saved_page_is_checked_against_the_count_of_its_own_time(
             conn,
             "follower",
             ["a"],
+            account="owner",
             checked_at=earlier,
             source="html_import",
             count_check=_counted(at=earlier),
@@ -257,3 +320,38 @@ def test_a_saved_page_is_checked_against_the_count_of_its_own_time(
     assert str(caught.value).endswith(
         ", when the pages were saved: set stats.url, or run room_stats"
     )
+
+
+def test_each_account_has_its_own_follow_state(db: psycopg.Connection[Any]) -> None:
+    reconcile(
+        db, "following", ["ann", "bob"], account="alice", checked_at=T0, source="followed_cams"
+    )
+    reconcile(db, "following", ["bob"], account="Carol", checked_at=T0, source="followed_cams")
+    later = T0 + dt.timedelta(hours=1)
+    # Carol's second check is hers: Alice's state and her baseline are untouched by it.
+    changes = reconcile(
+        db, "following", ["ann"], account="carol", checked_at=later, source="followed_cams"
+    )
+    assert (changes.added, changes.removed, changes.baseline) == (1, 1, False)
+    per_account = db.execute(
+        "SELECT a.account, p.username, a.following FROM account_persons a "
+        "JOIN persons p USING (person_id) ORDER BY 1, 2"
+    ).fetchall()
+    assert per_account == [
+        ("alice", "ann", True),
+        ("alice", "bob", True),
+        ("carol", "ann", True),
+        ("carol", "bob", False),
+    ]
+    # persons.following is what any account knows: Alice still follows bob.
+    assert _state(db, "following") == {"ann": True, "bob": True}
+    events = db.execute(
+        "SELECT e.account, p.username, e.kind FROM follow_events e "
+        "JOIN persons p USING (person_id) ORDER BY e.event_id"
+    ).fetchall()
+    assert events == [("carol", "ann", "followed"), ("carol", "bob", "unfollowed")]
+    assert last_check(db, "following", "alice")[1] == T0
+    assert last_check(db, "following", "carol")[1] == later
+    # Alice drops bob: nobody follows him now.
+    reconcile(db, "following", ["ann"], account="alice", checked_at=later, source="followed_cams")
+    assert _state(db, "following") == {"ann": True, "bob": False}

@@ -107,7 +107,7 @@ def test_follow_and_unfollow_set_the_flag_and_write_follow_events(conn: Conn) ->
 
 
 def test_a_follow_of_a_known_follower_writes_no_event(conn: Conn) -> None:
-    reconcile(conn, "follower", ["fan"], checked_at=T0, source="followers")
+    reconcile(conn, "follower", ["fan"], account="owner", checked_at=T0, source="followers")
     follow = room_event("follow", T0 + dt.timedelta(minutes=1), "fan")
     write_room_events(conn, "owner", [follow], follow.event_id)
     assert _follower(conn, "fan") is True
@@ -115,7 +115,7 @@ def test_a_follow_of_a_known_follower_writes_no_event(conn: Conn) -> None:
 
 
 def test_an_event_older_than_the_last_list_does_not_flip_it(conn: Conn) -> None:
-    reconcile(conn, "follower", ["fan"], checked_at=T0, source="followers")
+    reconcile(conn, "follower", ["fan"], account="owner", checked_at=T0, source="followers")
     late_news = room_event("unfollow", T0 - dt.timedelta(minutes=5), "fan")
     result = write_room_events(conn, "owner", [late_news], late_news.event_id)
     assert result.inserted == 1  # stored all the same
@@ -124,7 +124,7 @@ def test_an_event_older_than_the_last_list_does_not_flip_it(conn: Conn) -> None:
 
 
 def test_a_list_older_than_an_event_does_not_undo_it(conn: Conn) -> None:
-    reconcile(conn, "follower", ["old"], checked_at=T0, source="followers")
+    reconcile(conn, "follower", ["old"], account="owner", checked_at=T0, source="followers")
     # During the next crawl (it started at T1), "new" follows and "old" unfollows.
     t1 = T0 + dt.timedelta(hours=1)
     events = [
@@ -133,12 +133,16 @@ def test_a_list_older_than_an_event_does_not_undo_it(conn: Conn) -> None:
     ]
     write_room_events(conn, "owner", events, events[-1].event_id)
     # The crawl read its pages before either event: "old" listed, "new" not.
-    changes = reconcile(conn, "follower", ["old"], checked_at=t1, source="followers")
+    changes = reconcile(
+        conn, "follower", ["old"], account="owner", checked_at=t1, source="followers"
+    )
     assert (changes.added, changes.removed) == (0, 0)
     assert (_follower(conn, "new"), _follower(conn, "old")) == (True, False)
     # A list read after the events concludes as usual.
     t2 = t1 + dt.timedelta(hours=1)
-    changes = reconcile(conn, "follower", ["old"], checked_at=t2, source="followers")
+    changes = reconcile(
+        conn, "follower", ["old"], account="owner", checked_at=t2, source="followers"
+    )
     assert (changes.added, changes.removed) == (1, 1)
     assert (_follower(conn, "new"), _follower(conn, "old")) == (False, True)
 
@@ -230,11 +234,11 @@ def test_an_odd_far_future_id_makes_one_partition_not_a_century(conn: Conn) -> N
 
 
 def test_followers_an_event_added_during_a_crawl_do_not_count_as_a_mass_loss(conn: Conn) -> None:
-    reconcile(conn, "follower", ["a"], checked_at=T0, source="followers")
+    reconcile(conn, "follower", ["a"], account="owner", checked_at=T0, source="followers")
     t1 = T0 + dt.timedelta(hours=1)
     fans = [room_event("follow", t1 + dt.timedelta(seconds=i), f"fan{i}") for i in range(20)]
     write_room_events(conn, "owner", fans, fans[-1].event_id)
     # 20 of 21 absent from a list read before they followed: no loss at all, nothing held.
-    changes = reconcile(conn, "follower", ["a"], checked_at=t1, source="followers")
+    changes = reconcile(conn, "follower", ["a"], account="owner", checked_at=t1, source="followers")
     assert (changes.added, changes.removed) == (0, 0)
     assert _one(conn, "SELECT count(*) FROM persons WHERE follower") == 21

@@ -67,7 +67,15 @@ def _checks(
     job_id = 0
     for checked_at, names in checks:
         job_id = _job(conn, spider)
-        reconcile(conn, relation, names, checked_at=checked_at, source=spider, job_id=job_id)
+        reconcile(
+            conn,
+            relation,
+            names,
+            account="owner_one",
+            checked_at=checked_at,
+            source=spider,
+            job_id=job_id,
+        )
     return job_id
 
 
@@ -103,6 +111,41 @@ def _rows(html: str) -> dict[str, dict[str, str]]:
 
 def _shown(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def test_with_several_accounts_the_pages_show_the_account_named(
+    client: Client, conn: psycopg.Connection[Any], history: dict[str, int]
+) -> None:
+    reconcile(conn, "following", ["bob"], account="zoe", checked_at=T3, source="followed_cams")
+    refused = client.get("/follow")
+    assert refused.status_code == 400
+    assert "name one of owner_one, zoe" in refused.text
+    zoe = client.get("/follow", params={"account": "zoe", "tab": "following"})
+    assert set(_rows(zoe.text)) == {"bob"}
+    # The header's switcher lists both, shows zoe, and keeps the rest of the query.
+    switch = Selector(text=zoe.text).css("form#account-switch")
+    assert switch.attrib["method"] == "get" and switch.attrib["action"] == "/follow"
+    assert switch.css("option::attr(value)").getall() == ["owner_one", "zoe"]
+    assert switch.css("option[selected]::attr(value)").get() == "zoe"
+    assert switch.css("input[name=tab]::attr(value)").get() == "following"
+    nav = Selector(text=zoe.text).css("header nav a::attr(href)").getall()
+    assert "/users?account=zoe" in nav
+    owner = client.get("/follow", params={"account": "owner_one"})
+    assert set(_rows(owner.text)) == {"alice", "carol"}
+    # The Users page: a follow filter names the account; without one, any account's flags.
+    users = client.get("/users", params={"following": "true", "account": "zoe"})
+    assert users.status_code == 200
+    assert Selector(text=users.text).css("tr[data-username]::attr(data-username)").getall() == [
+        "bob"
+    ]
+    assert client.get("/users", params={"following": "true"}).status_code == 400
+    assert client.get("/users").status_code == 200
+
+
+def test_one_account_has_no_switcher(client: Client, history: dict[str, int]) -> None:
+    page = client.get("/follow")
+    assert page.status_code == 200
+    assert not Selector(text=page.text).css("#account-switch")
 
 
 def test_the_following_and_followers_tabs_list_the_current_persons(
@@ -161,9 +204,16 @@ def test_the_ended_tabs_page_with_a_cursor(
 ) -> None:
     # 60 more followers, then a (confirmed) check that keeps only erin: 61 lost at one time.
     fans = [f"fan_{n:02d}" for n in range(60)]
-    reconcile(conn, "follower", ["erin", *fans], checked_at=NOW - DAY, source="followers")
-    reconcile(conn, "follower", ["erin"], checked_at=NOW - 0.5 * DAY, source="followers",
-              confirm_loss=True)  # fmt: skip
+    reconcile(
+        conn,
+        "follower",
+        ["erin", *fans],
+        account="owner_one",
+        checked_at=NOW - DAY,
+        source="followers",
+    )
+    reconcile(conn, "follower", ["erin"], account="owner_one", checked_at=NOW - 0.5 * DAY,
+              source="followers", confirm_loss=True)  # fmt: skip
     seen: list[str] = []
     params = {"tab": "lost_followers"}
     for _ in range(5):
@@ -250,7 +300,7 @@ def test_a_held_loss_is_shown_with_how_to_confirm(
     client: Client, conn: psycopg.Connection[Any], history: dict[str, int]
 ) -> None:
     many = ["erin", *(f"fan_{n}" for n in range(9))]
-    reconcile(conn, "follower", many, checked_at=NOW - DAY, source="followers")
+    reconcile(conn, "follower", many, account="owner_one", checked_at=NOW - DAY, source="followers")
     page = (PAGES / "complete_three.html").read_bytes()  # erin, hank, ivy: 9 of 10 would go
     held = _upload(client, page)
     assert held.status_code == 409

@@ -224,8 +224,9 @@ def test_raw_snapshots_per_source_escaped(client: Client) -> None:
 
 def add_event(conn: psycopg.Connection[Any], username: str, kind: str, when: dt.datetime) -> None:
     conn.execute(
-        "INSERT INTO follow_events (person_id, kind, occurred_at, source) "
-        "SELECT person_id, %s, %s, 'followed_cams' FROM persons WHERE username = %s",
+        "WITH a AS (INSERT INTO accounts (account) VALUES ('owner') ON CONFLICT DO NOTHING) "
+        "INSERT INTO follow_events (account, person_id, kind, occurred_at, source) "
+        "SELECT 'owner', person_id, %s, %s, 'followed_cams' FROM persons WHERE username = %s",
         [kind, when, username],
     )
 

@@ -52,9 +52,10 @@ def _follower_event(conn: psycopg.Connection[Any], name: str, kind: str, at: dt.
         "INSERT INTO persons (username) VALUES (%s) ON CONFLICT (username) DO NOTHING", [name]
     )
     conn.execute(
-        "INSERT INTO follow_events (person_id, kind, occurred_at, source) "
-        "SELECT person_id, %s, %s, 'events_api' FROM persons WHERE username = %s",
-        [kind, at, name],
+        "WITH a AS (INSERT INTO accounts (account) VALUES (%s) ON CONFLICT DO NOTHING) "
+        "INSERT INTO follow_events (account, person_id, kind, occurred_at, source) "
+        "SELECT %s, person_id, %s, %s, 'events_api' FROM persons WHERE username = %s",
+        [OWNER, OWNER, kind, at, name],
     )
 
 

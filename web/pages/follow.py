@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -50,6 +51,7 @@ from roomwatch.errors import (
     InvalidInput,
     SavedAtError,
 )
+from storage.accounts import AccountChoice, resolve_account_async
 from storage.exports import export_ended, export_persons
 from storage.follow_lists import EndedFollow, EndedList, list_checks, list_ended
 from storage.person_list import PersonFilter, PersonSort, PersonSummary
@@ -98,13 +100,19 @@ def _span(since: dt.datetime | None, until: dt.datetime | None) -> dict[str, Any
     return {"since": since, "until": until, "seconds": seconds}
 
 
+def _of(filters: PersonFilter, choice: AccountChoice) -> PersonFilter:
+    """A tab's filter, on the follow state of the chosen account."""
+    return msgspec.structs.replace(filters, account=choice.account, per_account=choice.several)
+
+
 async def _tab_rows(
-    db: Db, tab: Tab, params: Mapping[str, str]
+    db: Db, tab: Tab, params: Mapping[str, str], choice: AccountChoice
 ) -> tuple[list[PersonRow], str | None, PersonSort | None]:
     """The tab's rows, the next page's cursor, and the sort (None: the tab has one order)."""
     cursor = query.text(params, "cursor", max_length=200)
     if tab in _CURRENT:
         filters, since_field = _CURRENT[tab]
+        filters = _of(filters, choice)
         sort: PersonSort = query.choice(params, "sort", get_args(PersonSort), "followers")
         result = await person_page(db, filters, sort, PAGE_SIZE, cursor)
         provenance = await sources_of(db, [p.person_id for p in result.items])
@@ -118,7 +126,7 @@ async def _tab_rows(
         if until is None:
             raise InvalidInput("cursor", "not a cursor this page issued")
         after = (until, person_id)
-    ended = await list_ended(db, which, limit=PAGE_SIZE + 1, after=after)
+    ended = await list_ended(db, which, choice.account, limit=PAGE_SIZE + 1, after=after)
     items: list[EndedFollow] = ended[:PAGE_SIZE]
     next_cursor = None
     if len(ended) > PAGE_SIZE:
@@ -136,13 +144,16 @@ async def _follow_page(
     upload: Upload | None = None,
     status_code: int = 200,
 ) -> Template:
-    rows, next_cursor, sort = await _tab_rows(db, tab, params)
-    kept = {k: v for k, v in params.items() if k in ("tab", "sort") and v}
+    choice = await resolve_account_async(db, query.text(params, "account"))
+    rows, next_cursor, sort = await _tab_rows(db, tab, params, choice)
+    kept = {k: v for k, v in params.items() if k in ("tab", "sort", "account") and v}
     kept["tab"] = tab
     return page(
         request,
         "follow.html",
         status_code=status_code,
+        accounts=choice.known,
+        account=choice.account,
         tab=tab,
         tabs=TABS,
         rows=rows,
@@ -150,8 +161,8 @@ async def _follow_page(
         sort=sort,
         next_cursor=next_cursor,
         first_page=params.get("cursor") is None,
-        checks=await list_checks(db),
-        events=await list_follow_events(db, limit=RECENT_EVENTS),
+        checks=await list_checks(db, choice.account),
+        events=await list_follow_events(db, choice.account, limit=RECENT_EVENTS),
         upload=upload,
     )
 
@@ -209,8 +220,10 @@ class FollowController(Controller):
         params = request.query_params
         tab: Tab = query.choice(params, "tab", get_args(Tab), "following")
         export_format: ExportFormat = query.choice(params, "format", get_args(ExportFormat), "csv")
+        async with state.pool.connection() as db:
+            choice = await resolve_account_async(db, query.text(params, "account"))
         if tab in _CURRENT:
-            filters, _ = _CURRENT[tab]
+            filters = _of(_CURRENT[tab][0], choice)
             sort: PersonSort = query.choice(params, "sort", get_args(PersonSort), "followers")
             return stream_export(
                 state.pool,
@@ -225,7 +238,7 @@ class FollowController(Controller):
             tab,
             export_format,
             EndedFollow.__struct_fields__,
-            lambda conn: export_ended(conn, which),
+            lambda conn: export_ended(conn, which, choice.account),
         )
 
     @post("/follow/upload", status_code=200, request_max_body_size=MAX_BODY_BYTES)
@@ -249,10 +262,18 @@ class FollowController(Controller):
         confirm = query.flag(fields, "confirm_loss") or False
         saved_at = _saved_at(fields)
         documents = [(name, body) for name, body in await uploaded_pages(request) if body]
+        account = query.text(fields, "account") or query.text(request.query_params, "account")
         status, upload = 200, None
         try:
             result = await import_pages(
-                db, persons, config, kind, documents, saved_at=saved_at, confirm_loss=confirm
+                db,
+                persons,
+                config,
+                kind,
+                documents,
+                saved_at=saved_at,
+                account=account,
+                confirm_loss=confirm,
             )
             upload = _concluded(kind, result)
         except HtmlTooLargeError as exc:

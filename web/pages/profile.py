@@ -23,7 +23,14 @@ from markupsafe import Markup
 from control_api.params import LONGEST_RANGE, Db, Persons, Username
 from control_api.persons import history_resolution
 from roomwatch.errors import InvalidInput, NotFound
-from storage.person_queries import FieldSource, FollowEvent, PersonDetail, list_follow_events
+from storage.accounts import resolve_account_async
+from storage.person_queries import (
+    FieldSource,
+    FollowEvent,
+    PersonDetail,
+    for_account,
+    list_follow_events,
+)
 from storage.person_series import (
     Metric,
     OnlineSample,
@@ -161,6 +168,12 @@ class ProfileController(Controller):
         self, request: Request[Any, Any, Any], db: Db, persons: Persons, username: Username
     ) -> Template:
         person = _found(await persons.get(username), username)
+        # Follow state: any account's, or with account= (several accounts) that one's.
+        choice = await resolve_account_async(
+            db, query.text(request.query_params, "account"), required=False
+        )
+        if choice.several:
+            person = await for_account(db, person, choice.account)
         chosen, start, end = _range_of(request)
         resolution = history_resolution(start, end)
         charts: dict[str, Markup] = {}
@@ -192,10 +205,14 @@ class ProfileController(Controller):
             label=f"Minutes online per UTC hour, {person.username}",
             totals={d.day: d.online_minutes for d in activity.daily} if activity else {},
         )
-        events = await list_follow_events(db, username=person.username, limit=EVENT_LIMIT)
+        events = await list_follow_events(
+            db, choice.account, username=person.username, limit=EVENT_LIMIT
+        )
         return page(
             request,
             "profile.html",
+            accounts=choice.known,
+            account=choice.account,
             events=with_durations(
                 events, following=person.following, follower=person.follower, now=end
             ),

@@ -116,7 +116,9 @@ class RoomController(Controller):
         }
         context.update(await _feed(db, account))
         today = dt.datetime.combine(end.date(), dt.time(), dt.UTC)
-        context["followers"] = await follower_changes(db, today, limit=FOLLOWER_NAMES)
+        context["followers"] = await follower_changes(
+            db, account or stats_account, today, limit=FOLLOWER_NAMES
+        )
         if account:
             context["tippers"] = await list_tippers(db, account, start, end, limit=TOP)
             context["totals"] = await tip_totals(db, account, start, end)

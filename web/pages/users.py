@@ -19,6 +19,7 @@ from control_api.params import Db
 from control_api.persons import person_page
 from roomwatch.config import Config
 from roomwatch.errors import NotFound
+from storage.accounts import resolve_account_async
 from storage.person_list import SORT_COLUMNS, Gender, PersonFilter, PersonSort
 from storage.person_queries import sources_of
 from web.pages import query
@@ -50,14 +51,24 @@ class UsersController(Controller):
     async def users(self, request: Request[Any, Any, Any], db: Db) -> Template:
         params = request.query_params
         gender: Gender | None = query.optional_choice(params, "gender", get_args(Gender))
+        following, follower = query.flag(params, "following"), query.flag(params, "follower")
+        # The API's rule (control_api/person_filters.py): with several accounts, a follow
+        # filter needs account=.
+        choice = await resolve_account_async(
+            db,
+            query.text(params, "account"),
+            required=following is not None or follower is not None,
+        )
         filters = PersonFilter(
             q=query.text(params, "q"),
             tag=query.text(params, "tag"),
-            following=query.flag(params, "following"),
-            follower=query.flag(params, "follower"),
+            following=following,
+            follower=follower,
             online=query.flag(params, "online"),
             watch=query.flag(params, "watch"),
             gender=gender,
+            account=choice.account,
+            per_account=choice.several,
         )
         sort: PersonSort = query.choice(params, "sort", get_args(PersonSort), "followers")
         cursor = query.text(params, "cursor", max_length=200)
@@ -67,6 +78,8 @@ class UsersController(Controller):
         return page(
             request,
             "users.html",
+            accounts=choice.known,
+            account=choice.account,
             rows=person_rows(result.items, provenance),
             filters=kept,
             sort=sort,
