@@ -36,7 +36,7 @@ def test_the_only_account_is_the_default_and_several_are_named() -> None:
 
 def test_a_logged_in_crawl_is_one_account_s_job(conn: psycopg.Connection[Any]) -> None:
     for name in ("alice", "bob"):
-        insert_login_session(conn, account=name, method="form", file_name=f"{name}.session")
+        insert_login_session(conn, account=name, method="form", state=b"not-read-here")
     assert usable_login_session(conn, "bob") is not None
     assert usable_login_session(conn, "bob").account == "bob"  # type: ignore[union-attr]
     assert usable_login_session(conn, "carol") is None
