@@ -46,6 +46,10 @@ from upstream_sim.server import SimulatorServer
 TOKEN = "t" * 40 + "-api-token-that-no-crawl-may-see"
 
 
+def _sigint_as_at_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _start_cli_crawl(
     crawl_env: Config,
     db_url: str,
@@ -63,6 +67,9 @@ def _start_cli_crawl(
         [sys.executable, "-m", "agent.cli", "crawl", "followed_cams"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Ctrl-C as at a terminal: a shell that runs the suite in the background without job
+        # control ignores SIGINT for it, and an ignored signal stays ignored across exec.
+        preexec_fn=_sigint_as_at_a_terminal,
     )
     wait_for_first_page(sim, marker)
     row = db.execute("SELECT job_id, pid FROM crawl_jobs ORDER BY job_id DESC LIMIT 1").fetchone()
