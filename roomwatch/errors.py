@@ -21,6 +21,7 @@ Hierarchy::
     │   │                          ``field`` names the parameter or body field at fault
     │   ├── InvalidInput           a value is unusable; ``source`` (query, path, body) when the
     │   │   │                      client named the parameter (the API lists it in ``extra``)
+    │   │   ├── AccountNotChosen   several accounts and none named (``choices``)
     │   │   └── ScheduleError      a schedule change is invalid (a body field)
     │   ├── NotFound               what the request names does not exist
     │   ├── UnsupportedMediaType   a body in a format the route does not read
@@ -43,6 +44,8 @@ these and never builds an answer itself.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class RoomwatchError(Exception):
@@ -145,6 +148,15 @@ class InvalidInput(RequestError):
     def __init__(self, field: str, reason: str, source: str | None = None) -> None:
         super().__init__(field, f"{field}: {reason}", reason=reason)
         self.source = source
+
+
+class AccountNotChosen(InvalidInput):
+    """Follow state was asked for on an install of several accounts without naming one;
+    ``choices`` are the accounts (the pages offer them to pick from)."""
+
+    def __init__(self, choices: Sequence[str]) -> None:
+        super().__init__("account", f"several accounts: name one of {', '.join(choices)}", "query")
+        self.choices = tuple(choices)
 
 
 class ScheduleError(InvalidInput):

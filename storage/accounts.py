@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import psycopg
 
-from roomwatch.errors import InvalidInput
+from roomwatch.errors import AccountNotChosen, InvalidInput
 
 Connection = psycopg.Connection[Any]
 AsyncConnection = psycopg.AsyncConnection[Any]
@@ -87,7 +87,7 @@ def choose_account(known: Sequence[str], given: str | None) -> str | None:
             )
         return name
     if len(known) > 1:
-        raise InvalidInput("account", f"several accounts: name one of {choices}", "query")
+        raise AccountNotChosen(known)
     return known[0] if known else None
 
 

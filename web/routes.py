@@ -11,7 +11,7 @@ from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.static_files import create_static_files_router
 
 from control_api.problems import http_problem, log_failure, page_error, refuse_nul
-from roomwatch.errors import RoomwatchError
+from roomwatch.errors import AccountNotChosen, RoomwatchError
 from web.auth import require_session
 from web.pages.agent import AgentController
 from web.pages.agent_jobs import JobController
@@ -35,7 +35,11 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     status, detail = page_error(exc)
     if status >= 500:
         log_failure(f"page {request.url.path}", exc)
-    return page(request, "error.html", status_code=status, status=status, detail=detail)
+    # Several accounts and none named: the page offers them in the header's switcher.
+    accounts = exc.choices if isinstance(exc, AccountNotChosen) else ()
+    return page(
+        request, "error.html", status_code=status, status=status, detail=detail, accounts=accounts
+    )
 
 
 async def _before_page(request: Request[Any, Any, Any]) -> Response[Any] | None:

@@ -120,6 +120,10 @@ def test_with_several_accounts_the_pages_show_the_account_named(
     refused = client.get("/follow")
     assert refused.status_code == 400
     assert "name one of owner_one, zoe" in refused.text
+    # The refusal offers the accounts to pick from, keeping the rest of the query.
+    offered = Selector(text=refused.text).css("form#account-switch")
+    assert offered.attrib["action"] == "/follow"
+    assert offered.css("option::attr(value)").getall() == ["", "owner_one", "zoe"]
     zoe = client.get("/follow", params={"account": "zoe", "tab": "following"})
     assert set(_rows(zoe.text)) == {"bob"}
     # The header's switcher lists both, shows zoe, and keeps the rest of the query.
