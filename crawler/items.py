@@ -104,10 +104,15 @@ class ThumbnailItem(msgspec.Struct, frozen=True):
 
 
 class StoredThumbnails(msgspec.Struct, frozen=True):
-    """Thumbnails whose files are on disk, to be recorded (one transaction per batch)."""
+    """Downloaded thumbnails to be recorded (one transaction per batch): their files are on
+    disk, or, with ``images.store = "database"``, their bytes travel here."""
 
     batch_rows: ClassVar[int] = 100
     thumbnails: list[Thumbnail]
+
+    def __repr__(self) -> str:
+        # Scrapy logs every item; the bytes a batch may carry (up to 100 pictures) stay out.
+        return f"StoredThumbnails({', '.join(t.username for t in self.thumbnails)})"
 
     @property
     def rows(self) -> int:
