@@ -3,7 +3,9 @@
 Crawlers must survive rate limits (429 with ``Retry-After``), server errors, slow answers and
 broken payloads, and tests need those to happen on request N, not by chance. A plan is an
 ordered list of rules; each matches a path prefix and fires for its next ``times`` matching
-requests, then is used up. The first rule that matches and still has shots left fires, so
+requests, then is used up (``query`` narrows a rule to requests whose query string holds
+those parameters, for a test that must hit one of several concurrent requests to the same
+path). The first rule that matches and still has shots left fires, so
 ``[429 x2, 500 x1]`` on one prefix gives two 429s, then one 500, then normal answers.
 
 Rule actions (``delay`` combines with either of the others):
@@ -38,6 +40,7 @@ import logging
 import re
 import threading
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
 
 import msgspec
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
@@ -52,6 +55,8 @@ class FaultRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
     Attributes:
         prefix: Fires on request paths starting with this, as the client sent them.
+        query: Fires only if the request's query string holds every ``name=value`` pair of
+            this one (in any order, among others), e.g. ``action=get_activity&username=amy``.
         times: How many matching requests it fires on before it is used up.
         status: Answer with this status instead of calling the upstream.
         retry_after: ``Retry-After`` header value in seconds (with ``status`` only).
@@ -65,6 +70,7 @@ class FaultRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     """
 
     prefix: str
+    query: str | None = None
     times: Annotated[int, msgspec.Meta(ge=1)] = 1
     status: Annotated[int, msgspec.Meta(ge=100, le=599)] | None = None
     retry_after: Annotated[int, msgspec.Meta(ge=0)] | None = None
@@ -87,6 +93,17 @@ class FaultRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
             raise ValueError("retry_after needs a status")
         if (self.value is not None) != (self.malformed == "set_value"):
             raise ValueError("a set_value fault needs a value, and only it takes one")
+        if self.query is not None and not parse_qsl(self.query):
+            raise ValueError(f"query {self.query!r} holds no name=value pair")
+
+    def matches(self, path: str, query: str) -> bool:
+        """Whether a request for ``path`` with this raw ``query`` string is one to fire on."""
+        if not path.startswith(self.prefix):
+            return False
+        if self.query is None:
+            return True
+        sent = set(parse_qsl(query, keep_blank_values=True))
+        return set(parse_qsl(self.query, keep_blank_values=True)) <= sent
 
 
 class FaultState(msgspec.Struct, frozen=True, kw_only=True):
@@ -123,11 +140,11 @@ class FaultPlan:
         """Remove every rule."""
         self.set([])
 
-    def take(self, path: str) -> FaultRule | None:
-        """Use up one shot of the first live rule matching ``path``, if any."""
+    def take(self, path: str, query: str = "") -> FaultRule | None:
+        """Use up one shot of the first live rule matching ``path`` and ``query``, if any."""
         with self._lock:
             for armed in self._rules:
-                if armed.remaining > 0 and path.startswith(armed.rule.prefix):
+                if armed.remaining > 0 and armed.rule.matches(path, query):
                     armed.remaining -= 1
                     return armed.rule
         return None
@@ -148,7 +165,7 @@ class FaultMiddleware(UpstreamMiddleware):
 
     async def handle(self, scope: HTTPScope, receive: Receive, send: Send, path: str) -> None:
         """Fire the matching rule, if any, around the real answer."""
-        rule = self._plan.take(path)
+        rule = self._plan.take(path, scope.get("query_string", b"").decode("latin-1"))
         if rule is None:
             await self.app(scope, receive, send)
             return

@@ -23,6 +23,8 @@ from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
 
 UTC = dt.UTC
+AMY_ACTIVITY = "action=get_activity&username=amy"
+"""Amy's activity answers only: her ``get_months`` and bea's requests race hers for the pace."""
 
 
 def _requests(sim: SimulatorServer, action: str) -> list[dict[str, str]]:
@@ -103,7 +105,9 @@ def test_a_malformed_answer_fails_the_job_and_keeps_the_others(
         cbhours.add_trophy(name)
         cbhours.seed_activity(name, today - dt.timedelta(days=20), today, online_chance=1.0)
     add_persons(db, ["amy", "bea"], has_cbhours_trophy=True)
-    sim.state.faults.set([FaultRule(prefix="/api.php", malformed="wrong_type", field="rank")])
+    sim.state.faults.set(
+        [FaultRule(prefix="/api.php", query=AMY_ACTIVITY, malformed="wrong_type", field="rank")]
+    )
 
     job = crawl(config, db_url, "cbhours_activity")
     assert job.status == "failed"
@@ -138,6 +142,7 @@ def test_an_impossible_date_from_upstream_fails_the_job_naming_the_field(
         [
             FaultRule(
                 prefix="/api.php",
+                query=AMY_ACTIVITY,
                 malformed="set_value",
                 field="timestamp",
                 value="2025-02-30T10:00",

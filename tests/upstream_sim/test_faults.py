@@ -41,6 +41,18 @@ def test_rules_fire_in_order_and_only_on_their_prefix(
     assert [state.remaining for state in sim.state.faults.state()] == [0, 0, 0]
 
 
+def test_a_query_narrows_a_rule_to_requests_holding_its_parameters(
+    sim: SimulatorServer, client: httpx.Client
+) -> None:
+    sim.state.faults.set(
+        [FaultRule(prefix=AFFILIATE_PREFIX, query="limit=3&client_ip=request_ip", status=500)]
+    )
+    assert _page(client, sim, limit=5).status_code == 200  # same path, other parameters
+    assert _page(client, sim, limit=3).status_code == 500  # among others, in any order
+    assert _page(client, sim, limit=3).status_code == 200  # used up
+    assert [state.remaining for state in sim.state.faults.state()] == [0]
+
+
 def test_delay_slows_the_answer_once(sim: SimulatorServer, client: httpx.Client) -> None:
     sim.state.faults.set([FaultRule(prefix=AFFILIATE_PREFIX, delay=0.4)])
     started = time.monotonic()
@@ -127,6 +139,7 @@ def test_fault_plan_over_http(sim: SimulatorServer, client: httpx.Client) -> Non
         {"prefix": "/api/", "status": 500, "colour": "red"},
         {"prefix": "/api/", "malformed": "set_value"},  # no value
         {"prefix": "/api/", "malformed": "wrong_type", "value": 1},  # a value it ignores
+        {"prefix": "/api/", "status": 500, "query": "limit"},  # no name=value pair
     ],
 )
 def test_invalid_fault_rules_are_refused(
