@@ -24,7 +24,7 @@ import msgspec
 import psutil
 import psycopg
 
-from roomwatch.catalog import SPIDERS
+from roomwatch.catalog import SPIDERS, with_account
 from roomwatch.config import Config
 from roomwatch.errors import DatabaseError, JobError
 from roomwatch.processes import descendants, kill_all
@@ -40,6 +40,7 @@ from storage.jobs import (
     record_pid,
     start_job,
 )
+from storage.settings import register_stream_accounts
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
@@ -113,7 +114,8 @@ class Runner:
         if spider not in SPIDERS:
             raise JobError(f"unknown spider {spider!r}; known: {', '.join(SPIDERS)}")
         with connect(self.conninfo) as conn:
-            return create_job(conn, spider, args, trigger)
+            register_stream_accounts(conn, self.config)
+            return create_job(conn, spider, with_account(spider, args, self.config), trigger)
 
     def run(self, job_id: int, on_progress: Callable[[Job], None] | None = None) -> Job:
         """Runs a queued job to its end; returns the final job row (as it is, if another

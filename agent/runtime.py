@@ -32,6 +32,7 @@ from agent.scrapyd_runner import ScrapydRunner
 from agent.worker import Worker, sweep_abandoned
 from control_api.app import create_app
 from control_api.auth import load_or_create_token, token_path
+from roomwatch.catalog import SPIDERS, stream_accounts
 from roomwatch.config import Config, DatabaseConfig, EventsConfig
 from roomwatch.errors import EmbeddedDatabaseError
 from sessions.store import carry_session_files
@@ -39,12 +40,13 @@ from storage.database import connect
 from storage.embedded import EmbeddedPostgres
 from storage.maintenance import apply_retention, refresh_due_summaries
 from storage.migrator import apply_migrations
-from storage.schedules import ensure_default_schedules
+from storage.schedules import ensure_default_schedules, sync_account_schedules
 from storage.settings import sync_settings
 
 log = logging.getLogger(__name__)
 RETENTION = dt.timedelta(hours=6)
 SUMMARY_REFRESH = dt.timedelta(seconds=10)
+ACCOUNT_SCHEDULES = dt.timedelta(minutes=1)
 DATABASE_CHECK_SECONDS = 3.0
 
 
@@ -108,6 +110,22 @@ def refresh_summaries_now(conninfo: str) -> int:
     return refreshed
 
 
+def stream_spider_accounts(config: Config) -> dict[str, list[str]]:
+    """The accounts each stream spider can read with this config."""
+    found = {spider: stream_accounts(spider, config) for spider in SPIDERS}
+    return {spider: accounts for spider, accounts in found.items() if accounts is not None}
+
+
+def sync_account_schedules_now(conninfo: str, streams: dict[str, list[str]]) -> list[str]:
+    """Gives each account its own schedules once a spider can read several (the scheduling
+    agent, every minute: a login for a new account is picked up without a restart)."""
+    with connect(conninfo) as conn:
+        added = sync_account_schedules(conn, streams)
+    if added:
+        log.info("added per-account schedules: %s", ", ".join(added))
+    return added
+
+
 def make_runner(config: Config, conninfo: str) -> Runner:
     """The runner backend ``runner`` names: ``local`` (a process per crawl here) or
     ``scrapyd`` (the nodes of ``scrapyd.urls``; each that cannot take jobs now is logged)."""
@@ -130,6 +148,8 @@ def crawl_services(config: Config, conninfo: str) -> Iterator[None]:
         added = ensure_default_schedules(conn)
     if added:
         log.info("added default schedules: %s", ", ".join(added))
+    streams = stream_spider_accounts(config)
+    sync_account_schedules_now(conninfo, streams)
     runner = make_runner(config, conninfo)
     notifier = AlertNotifier(conninfo, config.alerts)
     worker = Worker(
@@ -150,8 +170,14 @@ def crawl_services(config: Config, conninfo: str) -> Iterator[None]:
                 RETENTION,
             ),
             Upkeep("summaries", lambda: refresh_summaries_now(conninfo), SUMMARY_REFRESH),
+            Upkeep(
+                "account_schedules",
+                lambda: sync_account_schedules_now(conninfo, streams),
+                ACCOUNT_SCHEDULES,
+            ),
         ],
         held=held_spiders(config),
+        streams=streams,
     )
     worker.start()
     try:

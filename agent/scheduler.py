@@ -56,6 +56,7 @@ from roomwatch.errors import DatabaseError, JobConflict, RoomwatchError
 from storage.database import connect, try_lock
 from storage.jobs import Job, Trigger
 from storage.schedules import (
+    PER_ACCOUNT_SPIDERS,
     SCHEDULER_LOCK,
     Schedule,
     list_schedules,
@@ -133,6 +134,9 @@ class Scheduler:
         upkeep: database upkeep (retention, due person summaries) run by the leading agent
             only, each at once when it takes the lock and then at its own interval.
         held: spiders never to fire, with the reason (:func:`held_spiders`).
+        streams: the accounts each stream spider can read (``roomwatch.catalog.stream_accounts``
+            of the config): a per-account schedule of an account its URL setting does not name
+            does not fire.
     """
 
     def __init__(
@@ -142,9 +146,12 @@ class Scheduler:
         lock_retry_seconds: float = 30,
         upkeep: Sequence[Upkeep] = (),
         held: Mapping[str, str] | None = None,
+        streams: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self._conninfo = conninfo
         self._held = dict(held or {})
+        self._streams = {spider: list(accounts) for spider, accounts in (streams or {}).items()}
+        self._holds: dict[str, str] = {}  # schedule name -> why it does not fire
         self._upkeep = tuple(upkeep)
         self._submit = submit
         self._lock_retry = lock_retry_seconds
@@ -255,15 +262,38 @@ class Scheduler:
             self._published = plan
 
     def _fires(self, name: str) -> bool:
-        schedule = self._loaded.get(name)
-        return schedule is not None and schedule.spider not in self._held
+        return name in self._loaded and name not in self._holds
+
+    def _hold_reasons(self, schedules: Mapping[str, Schedule]) -> dict[str, str]:
+        """Why each schedule that must not fire does not: its spider's setting is missing, its
+        account is not one the stream's URL setting names, or it is a spider's default schedule
+        and per-account schedules of that spider run instead."""
+        per_account: dict[str, list[str]] = {}
+        for name, schedule in schedules.items():
+            if schedule.account and schedule.spider in PER_ACCOUNT_SPIDERS:
+                per_account.setdefault(schedule.spider, []).append(name)
+        reasons = {}
+        for name, schedule in schedules.items():
+            requires = SPIDERS[schedule.spider].requires if schedule.spider in SPIDERS else None
+            if schedule.spider in self._held:
+                reasons[name] = self._held[schedule.spider]
+            elif (
+                schedule.account
+                and schedule.spider in self._streams
+                and schedule.account not in self._streams[schedule.spider]
+            ):
+                reasons[name] = f"{requires} names no account {schedule.account}"
+            elif not schedule.account and schedule.spider in per_account:
+                others = ", ".join(sorted(per_account[schedule.spider]))
+                reasons[name] = f"the per-account schedules run instead ({others})"
+        return reasons
 
     def _keep_running(
         self, conn: psycopg.Connection[Any], name: str, schedule: Schedule
     ) -> dt.datetime | None:
         """Queues the schedule's spider again if it is not running and its back-off is over;
         returns when it is due next (None while it runs)."""
-        due = restart_due(conn, schedule.spider)
+        due = restart_due(conn, schedule.spider, schedule.account)
         if due is None:
             return None
         when, wait = due
@@ -275,6 +305,11 @@ class Scheduler:
     def _reload(self, aps: BackgroundScheduler, schedules: list[Schedule]) -> None:
         now = dt.datetime.now(dt.UTC)
         current = {s.name: s for s in schedules}
+        holds = self._hold_reasons(current)
+        for name, reason in holds.items():
+            if self._holds.get(name) != reason and not current[name].paused:
+                log.info("schedule %s: not firing: %s", name, reason)
+        self._holds = holds
         for name in set(self._loaded) - set(current):
             aps.remove_job(name)
             log.info("schedule %s: removed", name)
@@ -287,10 +322,8 @@ class Scheduler:
             if schedule.paused:
                 log.info("schedule %s: paused", name)
                 continue
-            if schedule.spider in self._held:
-                log.info("schedule %s: not firing: %s", name, self._held[schedule.spider])
-                if schedule.keep_running:
-                    continue
+            if name in holds and schedule.keep_running:
+                continue
             if schedule.keep_running:
                 log.info("schedule %s: %s, kept running", name, schedule.spider)
                 continue
@@ -314,7 +347,7 @@ class Scheduler:
     def _fire(self, name: str) -> None:
         """Runs in APScheduler's pool: queues the schedule's crawl and records the firing."""
         schedule = self._loaded.get(name)
-        if schedule is None or schedule.spider in self._held:
+        if schedule is None or name in self._holds:
             return
         job_id: int | None = None
         try:

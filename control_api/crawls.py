@@ -15,13 +15,21 @@ from typing import Annotated, Any
 import anyio.to_thread
 import msgspec
 from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from psycopg import AsyncConnection
 
 from control_api.cursors import decode_cursor, encode_cursor
 from control_api.params import Cursor, Db, Limit
 from control_api.problems import ConflictProblem, problem_spec
-from roomwatch.catalog import MAX_ARG_LENGTH, SPIDERS, arg_error, check_spider_args
+from roomwatch.catalog import (
+    MAX_ARG_LENGTH,
+    SPIDERS,
+    arg_error,
+    check_spider_args,
+    with_account,
+)
+from roomwatch.config import Config
 from roomwatch.errors import InvalidInput, JobEnded, NotFound
 from storage.job_queries import list_jobs
 from storage.jobs import Job, Status, create_job_async, get_job_async, request_cancel_async
@@ -147,7 +155,7 @@ def tail_lines(path: Path, lines: int) -> str:
     return "".join(text.splitlines(keepends=True)[-lines:])
 
 
-async def submit_crawl(db: AsyncConnection[Any], data: CrawlRequest) -> Job:
+async def submit_crawl(db: AsyncConnection[Any], data: CrawlRequest, config: Config) -> Job:
     """The one way a crawl is queued over HTTP: ``POST /crawls`` and the Agent page's Run now
     buttons both call this (trigger ``api``: a worker of an agent runs it).
 
@@ -161,7 +169,8 @@ async def submit_crawl(db: AsyncConnection[Any], data: CrawlRequest) -> Job:
     for key, value in data.args.items():
         if (problem := arg_error(data.spider, key, value)) is not None:
             raise InvalidInput(f"args.{key}", problem, "body")
-    return await create_job_async(db, data.spider, check_spider_args(data.spider, data.args), "api")
+    args = check_spider_args(data.spider, with_account(data.spider, data.args, config))
+    return await create_job_async(db, data.spider, args, "api")
 
 
 async def cancel_crawl(db: AsyncConnection[Any], job_id: int) -> Job:
@@ -206,9 +215,11 @@ class CrawlController(Controller):
         summary="Queue a crawl; a worker of the agent runs it",
         responses={400: _BAD, 409: _CONFLICT},
     )
-    async def create(self, db: Db, data: JSONBody[CrawlRequest]) -> CrawlDetail:
+    async def create(
+        self, db: Db, data: JSONBody[CrawlRequest], config: NamedDependency[Config]
+    ) -> CrawlDetail:
         """202 with the queued job; 409 if one of that spider is already queued or running."""
-        return as_detail(await submit_crawl(db, data))
+        return as_detail(await submit_crawl(db, data, config))
 
     @get("/", summary="Crawl jobs, newest first, one page", responses={400: _BAD})
     async def index(

@@ -5,7 +5,8 @@ broadcasts) and the Stats API (the series), read through :mod:`storage.room` and
 The account is the owner's username: ``account=`` when given, else the one the configured
 Events URL names (``events.url``), else the Stats URL's (``stats.url``; the stats route
 prefers it). With neither set and no ``account=``, every route answers 404 naming
-``account``: the install knows no room (the detail says which settings to set). The URLs and
+``account``: the install knows no room (the detail says which settings to set); with URLs of
+several accounts, a 400 naming them. The URLs and
 their tokens are never part of an answer. Ranges (``from``, ``to``) are the person history's:
 ``[from, to)``, ``to`` defaults to now and ``from`` to 7 days before it, at most 90 days.
 """
@@ -24,7 +25,7 @@ from control_api.cursors import decode_key, encode_cursor
 from control_api.params import Cursor, Db, Limit, Since, Until, as_utc, time_range
 from control_api.problems import BAD_REQUEST_RESPONSES, problem_spec
 from roomwatch.config import Config
-from roomwatch.errors import InvalidInput, NotFound
+from roomwatch.errors import AccountNotChosen, InvalidInput, NotFound
 from storage.records import RoomEventRow, RoomMethod
 from storage.room import StatsPoint, list_room_events, stats_series
 from storage.room_figures import (
@@ -69,6 +70,9 @@ def room_account(config: Config, account: str | None = None, *, stats: bool = Fa
     Stats URL's first for ``stats``); :class:`NotFound` naming ``account`` when none is."""
     if account:
         return account.lower()
+    several = sorted({*config.events.streams, *config.stats.streams})
+    if len(config.events.streams) > 1 or len(config.stats.streams) > 1:
+        raise AccountNotChosen(several)
     first, second = config.events.account, config.stats.account
     owner = (second or first) if stats else (first or second)
     if not owner:

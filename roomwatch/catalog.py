@@ -23,6 +23,7 @@ from typing import Literal
 
 import msgspec
 
+from roomwatch.config import Config
 from roomwatch.errors import JobError
 
 _USERNAMES = re.compile(r"\s*[\w.-]+\s*(?:,\s*[\w.-]+\s*)*,?\s*")
@@ -82,6 +83,12 @@ _CONFIRM = SpiderArg(
 _ACCOUNT = SpiderArg(
     "account", "username", "the account whose lists to read (default: the newest usable session's)"
 )
+# The streams read one account's Events or Stats URL.
+_STREAM_ACCOUNT = SpiderArg(
+    "account",
+    "username",
+    "the account whose stream to read (default: the only one the URL setting names)",
+)
 SPIDERS: dict[str, SpiderInfo] = {
     info.name: info
     for info in (
@@ -116,6 +123,7 @@ SPIDERS: dict[str, SpiderInfo] = {
             args=(
                 SpiderArg("until_idle", "boolean", "true: end at the first answer with no events"),
                 SpiderArg("run_seconds", "seconds", "end after this many seconds (default 3600)"),
+                _STREAM_ACCOUNT,
             ),
             runs_for=3600,
             requires="events.url",
@@ -125,10 +133,30 @@ SPIDERS: dict[str, SpiderInfo] = {
             False,
             120,
             "the owner's Stats API: follower count, viewers, token balance",
+            args=(_STREAM_ACCOUNT,),
             requires="stats.url",
         ),
     )
 }
+
+
+def stream_accounts(spider: str, config: Config) -> list[str] | None:
+    """The accounts a stream spider can read (those its URL setting names: ``events.url``,
+    ``stats.url``); None for any other spider."""
+    requires = SPIDERS[spider].requires if spider in SPIDERS else None
+    if requires not in ("events.url", "stats.url"):
+        return None
+    section = config.events if requires == "events.url" else config.stats
+    return list(section.streams)
+
+
+def with_account(spider: str, args: Mapping[str, object], config: Config) -> dict[str, object]:
+    """``args`` with a stream's one account filled in when the job names none, so its job row
+    is that account's (one active job per spider and account holds for it too)."""
+    accounts = stream_accounts(spider, config)
+    if accounts is not None and len(accounts) == 1 and not args.get("account"):
+        return {**args, "account": accounts[0]}
+    return dict(args)
 
 
 def arg_error(spider: str, key: str, value: object) -> str | None:

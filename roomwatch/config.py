@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import msgspec
 import psycopg
 
-from roomwatch.errors import ConfigError
+from roomwatch.errors import ConfigError, JobError
 from roomwatch.logs import quiet_apprise_logs, register_secret
 
 ENV_PREFIX = "ROOMWATCH_"
@@ -395,13 +395,80 @@ def _check_owner_url(
         )
 
 
-class EventsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+def _check_owner_urls(
+    value: str, hosts: list[str], owner: Callable[[str], tuple[str, str] | None], example: str
+) -> None:
+    """``value``: one owner URL, or several (one per account) separated by whitespace; each
+    checked by :func:`_check_owner_url`, and no account named twice."""
+    register_secret(value, always=True)
+    seen: set[str] = set()
+    for url in value.split():
+        _check_owner_url(url, hosts, owner, example)
+        account = (owner(url) or ("", ""))[0]
+        if account in seen:
+            raise ValueError(f"url: two URLs name the account {account!r} (one URL per account)")
+        seen.add(account)
+
+
+class _OwnerStreams:
+    """What the Events and Stats settings share: ``url`` holds one URL per account, separated
+    by whitespace (the environment's one variable, a TOML string), each naming its account."""
+
+    url: str
+
+    @staticmethod
+    def _owner(url: str) -> tuple[str, str] | None:
+        raise NotImplementedError
+
+    @property
+    def streams(self) -> dict[str, str]:
+        """Account (lower case) -> its URL, in the order given."""
+        return {found[0]: url for url in self.url.split() if (found := self._owner(url))}
+
+    @property
+    def account(self) -> str:
+        """The account when ``url`` names exactly one; empty with none or several."""
+        streams = self.streams
+        return next(iter(streams)) if len(streams) == 1 else ""
+
+    @property
+    def token(self) -> str:
+        """The token of the one URL; empty with none or several."""
+        return (self._owner(self.url) or ("", ""))[1] if self.account else ""
+
+    def choose(self, account: str | None, setting: str) -> str:
+        """The account a crawl of this stream reads: ``account`` (any case), which the URLs
+        must name; else the only one they name.
+
+        Raises:
+            JobError: no URL is set, ``account`` has none, or several accounts and none named.
+        """
+        names = list(self.streams)
+        if account:
+            if account.lower() not in self.streams:
+                known = ", ".join(names) or "none"
+                raise JobError(
+                    f"account: {setting} names no account {account.lower()!r} (it names: {known})"
+                )
+            return account.lower()
+        if len(names) != 1:
+            raise JobError(
+                f"account: {setting} names several accounts ({', '.join(names)}): "
+                "name one with -a account=NAME"
+                if names
+                else f"{setting} is not set"
+            )
+        return names[0]
+
+
+class EventsConfig(_OwnerStreams, msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The owner's Events API stream (the ``room_events`` spider, source ``events_api``).
 
     Attributes:
         url: the Events API URL with its token, as the site shows it
-            (``https://eventsapi.chaturbate.com/events/<username>/<token>/``); a secret. Empty:
-            the ``room_events`` spider refuses to start.
+            (``https://eventsapi.chaturbate.com/events/<username>/<token>/``); a secret. An
+            install of several accounts gives one URL per account, separated by whitespace
+            (one stream per account). Empty: the ``room_events`` spider refuses to start.
         allowed_hosts: the Events hosts ``url`` may name (the site's and its public testbed).
         timeout_seconds: how long the server holds a request open when nothing happens.
         max_requests_per_minute: the stream stays under this (the API allows about 2,000).
@@ -422,27 +489,22 @@ class EventsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         _check_hosts(self.allowed_hosts)
         if self.url:
-            _check_owner_url(
+            _check_owner_urls(
                 self.url, self.allowed_hosts, _events_owner, "https://HOST/events/USERNAME/TOKEN/"
             )
 
-    @property
-    def account(self) -> str:
-        """The owner's username, from the URL (lower case); empty without a URL."""
-        return (_events_owner(self.url) or ("", ""))[0]
-
-    @property
-    def token(self) -> str:
-        """The token part of the URL; empty without a URL."""
-        return (_events_owner(self.url) or ("", ""))[1]
+    @staticmethod
+    def _owner(url: str) -> tuple[str, str] | None:
+        return _events_owner(url)
 
 
-class StatsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class StatsConfig(_OwnerStreams, msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The owner's Stats API (the ``room_stats`` spider, source ``stats_api``).
 
     Attributes:
         url: ``https://chaturbate.com/statsapi/?username=<username>&token=<token>``; a secret.
-            Empty: the ``room_stats`` spider refuses to start.
+            Several accounts: one URL per account, separated by whitespace. Empty: the
+            ``room_stats`` spider refuses to start.
         allowed_hosts: the hosts ``url`` may name.
         count_max_age_minutes: a followers crawl whose pages show no count concludes only
             against a Stats API follower count observed this recently.
@@ -455,22 +517,16 @@ class StatsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         _check_hosts(self.allowed_hosts)
         if self.url:
-            _check_owner_url(
+            _check_owner_urls(
                 self.url,
                 self.allowed_hosts,
                 _stats_owner,
                 "https://HOST/statsapi/?username=USERNAME&token=TOKEN",
             )
 
-    @property
-    def account(self) -> str:
-        """The owner's username, from the URL (lower case); empty without a URL."""
-        return (_stats_owner(self.url) or ("", ""))[0]
-
-    @property
-    def token(self) -> str:
-        """The token part of the URL; empty without a URL."""
-        return (_stats_owner(self.url) or ("", ""))[1]
+    @staticmethod
+    def _owner(url: str) -> tuple[str, str] | None:
+        return _stats_owner(url)
 
 
 class ImagesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -598,6 +654,13 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def data_path(self) -> Path:
         """The data dir, with ``~`` expanded and made absolute."""
         return Path(self.data_dir).expanduser().resolve()
+
+    def for_account(self, account: str) -> Config:
+        """This config as a crawl of ``account`` sees it: ``events.url`` and ``stats.url``
+        narrowed to that account's URL (empty where it has none)."""
+        events = msgspec.structs.replace(self.events, url=self.events.streams.get(account, ""))
+        stats = msgspec.structs.replace(self.stats, url=self.stats.streams.get(account, ""))
+        return msgspec.structs.replace(self, events=events, stats=stats)
 
     def __repr__(self) -> str:
         # Secrets (token, key, database password) must never reach a log through a repr.

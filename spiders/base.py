@@ -29,6 +29,8 @@ class RoomwatchSpider(scrapy.Spider):
 
     config: Config
     job_id: int | None
+    reads_owner_url = False
+    """A stream of one account's Events or Stats URL: ``prepare`` names the ``account``."""
     failure: str | None = None
     conclusion: msgspec.Struct | None = None
 
@@ -60,6 +62,9 @@ class RoomwatchSpider(scrapy.Spider):
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> RoomwatchSpider:
         spider: RoomwatchSpider = super().from_crawler(crawler, *args, **kwargs)
         spider.config = crawler.settings["ROOMWATCH_CONFIG"]
+        if cls.reads_owner_url:
+            # A stream of one account sees that account's Events and Stats URLs only.
+            spider.config = spider.config.for_account(str(getattr(spider, "account", "")))
         spider.job_id = crawler.settings.getint("ROOMWATCH_JOB_ID") or None
         return spider
 

@@ -147,11 +147,11 @@ class FollowersSpider(LoggedInSpider):
     def _stats_account_problem(self) -> str | None:
         """The Stats API counts only its own account's followers: a URL naming another account
         than the session's can never confirm this list."""
-        counted = self.config.stats.account
-        if counted and counted != self.account.lower():
+        counted, mine = list(self.config.stats.streams), self.account.lower()
+        if counted and mine not in counted:
             return (
                 f"the followers page shows no count, and stats.url names another account "
-                f"({counted}) than the session's ({self.account.lower()}): its follower count "
+                f"({', '.join(counted)}) than the session's ({mine}): its follower count "
                 "cannot confirm this list"
             )
         return None

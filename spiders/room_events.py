@@ -73,6 +73,7 @@ class RoomEventsSpider(RoomwatchSpider):
     """The owner's Events API long poll, followed from answer to answer."""
 
     name = "room_events"
+    reads_owner_url = True
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -106,14 +107,17 @@ class RoomEventsSpider(RoomwatchSpider):
     def prepare(
         cls, conn: psycopg.Connection[Any], config: Config, args: dict[str, Any]
     ) -> dict[str, Any]:
-        """The stream's stored position (None: never read); refuses to start without a URL.
+        """The account's stream (``account``, else the only one ``events.url`` names) and its
+        stored position (None: never read).
 
         Raises:
-            JobError: ``events.url`` is not set.
+            JobError: ``events.url`` is not set, or names no such account, or several and the
+                job names none.
         """
         if not config.events.url:
             raise JobError(NOT_SET)
-        return {"position": stream_position(conn, config.events.account)}
+        account = config.events.choose(args.get("account"), "events.url")
+        return {"account": account, "position": stream_position(conn, account)}
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         settings = self.config.events

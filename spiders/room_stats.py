@@ -49,19 +49,21 @@ class RoomStatsSpider(RoomwatchSpider):
     """One request of the Stats API; its answer is one :class:`RoomStatsAnswer`."""
 
     name = "room_stats"
+    reads_owner_url = True
 
     @classmethod
     def prepare(
         cls, conn: psycopg.Connection[Any], config: Config, args: dict[str, Any]
     ) -> dict[str, Any]:
-        """Refuses to start without ``stats.url``.
+        """The account to read: ``account``, else the only one ``stats.url`` names.
 
         Raises:
-            JobError: ``stats.url`` is not set (the message names it, never a URL).
+            JobError: ``stats.url`` is not set (the message names it, never a URL), names no
+                such account, or several and the job names none.
         """
         if not config.stats.url:
             raise JobError(NOT_SET)
-        return {}
+        return {"account": config.stats.choose(args.get("account"), "stats.url")}
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         yield scrapy.Request(

@@ -43,6 +43,12 @@ DEFAULT_SCHEDULES: dict[str, tuple[str, int | None]] = {
     "room_events": ("room_events", None),
 }
 
+# The spiders that read one account (a login session's lists, an Events or Stats URL's stream).
+# While a spider can read two accounts or more, each account gets a schedule of its own,
+# ``SPIDER@ACCOUNT`` (:func:`sync_account_schedules`), and the spider's default schedule, which
+# names no account, stands aside (the scheduler does not fire it).
+PER_ACCOUNT_SPIDERS = ("followed_cams", "followers", "room_events", "room_stats")
+
 # A keep-running schedule starts its spider again at once after a success; after n failed
 # (or cancelled, or interrupted) runs in a row it waits base * 2 ** (n - 1) seconds, at most cap.
 RESTART_BASE_SECONDS = 10.0
@@ -66,6 +72,8 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
             while no agent schedules.
         last_fired_at: when it last fired (whether or not the crawl could start).
         last_job_id: the job its last firing queued.
+        account: the account a per-account schedule crawls (its ``account`` argument); null
+            for the others.
     """
 
     name: str
@@ -79,11 +87,12 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
     last_fired_at: dt.datetime | None
     last_job_id: int | None
     keep_running: bool = False
+    account: str | None = None
 
 
 _COLUMNS = (
     "name, spider, args, interval_seconds, cron, paused, updated_at, next_run_at, "
-    "last_fired_at, last_job_id, keep_running"
+    "last_fired_at, last_job_id, keep_running, account"
 )
 ALL_SCHEDULES = f"SELECT {_COLUMNS} FROM schedules ORDER BY name"
 SCHEDULES_VERSION = (
@@ -151,6 +160,50 @@ def ensure_default_schedules(conn: Connection) -> list[str]:
                 [spider for spider, _ in DEFAULT_SCHEDULES.values()],
                 [seconds for _, seconds in DEFAULT_SCHEDULES.values()],
             ],
+        ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+# The accounts whose login sessions the logged-in crawls can use (expired ones too: their
+# schedule's failing job is how the owner hears that a new login is needed).
+SESSION_ACCOUNTS = (
+    "SELECT DISTINCT account FROM login_sessions WHERE account <> 'unknown' ORDER BY account"
+)
+# ``SPIDER@ACCOUNT`` for each new (spider, account), timed as the spider's default schedule is.
+ADD_ACCOUNT_SCHEDULES = """
+INSERT INTO schedules (name, spider, args, account, interval_seconds, cron, keep_running, paused)
+SELECT w.spider || '@' || w.account, w.spider, jsonb_build_object('account', w.account),
+       w.account, d.interval_seconds, d.cron, d.keep_running, d.paused
+FROM unnest(%s::text[], %s::text[]) AS w(spider, account)
+JOIN schedules d ON d.name = w.spider
+ON CONFLICT (name) DO NOTHING
+RETURNING name
+"""
+
+
+def sync_account_schedules(conn: Connection, streams: dict[str, list[str]]) -> list[str]:
+    """Adds the missing per-account schedules; returns their names.
+
+    A per-account spider (:data:`PER_ACCOUNT_SPIDERS`) that can read two accounts or more gets
+    ``SPIDER@ACCOUNT`` for each, timed (interval or cron, keep running, paused) as its default
+    schedule is when the account appears; existing rows are left alone, so API changes stay.
+
+    Args:
+        streams: the stream spiders' accounts (``roomwatch.catalog.stream_accounts``); the
+            logged-in crawls' are those of the stored login sessions.
+    """
+    with conn.transaction():
+        sessions = [str(row[0]) for row in conn.execute(SESSION_ACCOUNTS).fetchall()]
+        wanted: list[tuple[str, str]] = []
+        for spider in PER_ACCOUNT_SPIDERS:
+            accounts = streams.get(spider, []) if spider in streams else sessions
+            if len(accounts) >= 2:
+                wanted += [(spider, account) for account in accounts]
+        if not wanted:
+            return []
+        rows = conn.execute(
+            ADD_ACCOUNT_SCHEDULES,
+            [[spider for spider, _ in wanted], [account for _, account in wanted]],
         ).fetchall()
     return [str(row[0]) for row in rows]
 
@@ -256,13 +309,15 @@ async def update_schedule_async(
 RESTART_STATE = """
 SELECT now(),
        EXISTS (SELECT 1 FROM crawl_jobs WHERE spider = %(spider)s
+               AND (%(account)s::text IS NULL OR account = %(account)s)
                AND status IN ('queued', 'running')),
        coalesce((SELECT array_agg(status ORDER BY finished_at DESC, job_id DESC) FROM (
            SELECT job_id, status, finished_at FROM crawl_jobs
-           WHERE spider = %(spider)s AND finished_at IS NOT NULL
-             AND finish_reason IS DISTINCT FROM 'shutdown'
+           WHERE spider = %(spider)s AND (%(account)s::text IS NULL OR account = %(account)s)
+             AND finished_at IS NOT NULL AND finish_reason IS DISTINCT FROM 'shutdown'
            ORDER BY finished_at DESC, job_id DESC LIMIT 16) recent), '{}'),
-       (SELECT max(finished_at) FROM crawl_jobs WHERE spider = %(spider)s)
+       (SELECT max(finished_at) FROM crawl_jobs
+        WHERE spider = %(spider)s AND (%(account)s::text IS NULL OR account = %(account)s))
 """
 
 
@@ -273,9 +328,12 @@ def restart_delay(failures: int) -> float:
     return min(RESTART_CAP_SECONDS, RESTART_BASE_SECONDS * 2.0 ** min(failures - 1, 16))
 
 
-def restart_due(conn: Connection, spider: str) -> tuple[dt.datetime, float] | None:
-    """When a keep-running schedule may start ``spider`` again, and the seconds until then
-    (0 when due); None while one of its jobs is queued or running.
+def restart_due(
+    conn: Connection, spider: str, account: str | None = None
+) -> tuple[dt.datetime, float] | None:
+    """When a keep-running schedule may start ``spider`` again (``account``'s, for a
+    per-account schedule; None: its jobs of any account), and the seconds until then (0 when
+    due); None while one of those jobs is queued or running.
 
     Counted from the end of its newest finished job: at once after a success (or if it never
     ran), :func:`restart_delay` after a streak of failed, cancelled or interrupted runs (one
@@ -283,7 +341,7 @@ def restart_due(conn: Connection, spider: str) -> tuple[dt.datetime, float] | No
     state lives in ``crawl_jobs`` and the database's clock, so a restarted or another agent
     keeps the same back-off.
     """
-    row = conn.execute(RESTART_STATE, {"spider": spider}).fetchone()
+    row = conn.execute(RESTART_STATE, {"spider": spider, "account": account}).fetchone()
     assert row is not None
     now, active, statuses, last_end = row
     if active:

@@ -70,7 +70,8 @@ STORAGE_ACCESS: dict[str, set[str] | None] = {
     "crawler/settings.py": {"storage.images"},  # where thumbnails are kept
     "crawler/images.py": {"storage.images"},
     "crawler/project.py": set(),  # the Scrapy project's settings module: names only
-    "crawler/commands/": {"storage.database", "storage.jobs"},  # `scrapy crawl`: its job
+    # `scrapy crawl`: its job, of the accounts its config names
+    "crawler/commands/": {"storage.database", "storage.jobs", "storage.settings"},
 }
 # The crawl's own modules a spider may import: items and the shared request helpers, never
 # the storage side (pipelines, pool) or the process entry.

@@ -33,12 +33,13 @@ from crawler.crawl import (
     read_input,
     run_job,
 )
-from roomwatch.catalog import SPIDERS, check_spider_args
+from roomwatch.catalog import SPIDERS, check_spider_args, with_account
 from roomwatch.config import Config
 from roomwatch.errors import JobError, RoomwatchError
 from roomwatch.processes import kill_descendants_and_exit
 from storage.database import connect
 from storage.jobs import Job, create_job, get_job, lock_job, must_stop, start_job
+from storage.settings import register_stream_accounts
 
 log = logging.getLogger(__name__)
 SELF_STOP_GRACE_SECONDS = 10.0  # a ``scrapy crawl`` told to stop, before it kills its tree
@@ -135,7 +136,10 @@ def _own_job(
     load_spider(spider)  # an unknown spider queues nothing
     conn = connect(conninfo, autocommit=True)
     try:
-        job = create_job(conn, spider, check_spider_args(spider, args), "cli")
+        register_stream_accounts(conn, config)
+        job = create_job(
+            conn, spider, check_spider_args(spider, with_account(spider, args, config)), "cli"
+        )
         log_path = log_file or job_log(config, job.job_id)
         if not lock_job(conn, job.job_id) or not start_job(
             conn, job.job_id, os.getpid(), str(log_path)

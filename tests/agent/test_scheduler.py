@@ -14,7 +14,12 @@ import pytest
 from agent.scheduler import Scheduler, Upkeep, first_run, held_spiders, make_trigger
 from roomwatch.config import load_config
 from storage.jobs import Job, Trigger, create_job, finish_job
-from storage.schedules import Schedule, ensure_default_schedules, list_schedules
+from storage.schedules import (
+    Schedule,
+    ensure_default_schedules,
+    list_schedules,
+    sync_account_schedules,
+)
 
 Conn = psycopg.Connection[Any]
 NOW = dt.datetime(2025, 1, 1, 12, tzinfo=dt.UTC)
@@ -300,3 +305,63 @@ def test_a_spider_without_its_setting_is_not_fired(
     assert stream_only.execute(
         "SELECT next_run_at FROM schedules WHERE name = 'room_events'"
     ).fetchone() == (None,)
+
+
+def test_several_accounts_get_their_own_schedules_and_the_defaults_stand_aside(
+    db_url: str, schedulers: list[Scheduler]
+) -> None:
+    recorder = Recorder(db_url)
+    streams = {"room_events": ["owner"], "room_stats": []}
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        ensure_default_schedules(conn)
+        conn.execute("UPDATE schedules SET paused = name <> 'followed_cams'")
+        conn.execute("UPDATE schedules SET interval_seconds = 1 WHERE name = 'followed_cams'")
+        conn.execute(
+            "INSERT INTO login_sessions (account, method, status, state) "
+            "VALUES ('studio_a', 'import', 'valid', 'x'), ('unknown', 'import', 'valid', 'x')"
+        )
+        assert sync_account_schedules(conn, streams) == []  # one account: the defaults do
+        conn.execute(
+            "INSERT INTO login_sessions (account, method, status, state) "
+            "VALUES ('studio_b', 'import', 'expired', 'x')"
+        )
+        # A stream schedule of an account its URL no longer names (it was set once).
+        conn.execute("INSERT INTO accounts (account) VALUES ('gone')")
+        conn.execute(
+            "INSERT INTO schedules (name, spider, args, account, keep_running) "
+            """VALUES ('room_events@gone', 'room_events', '{"account": "gone"}', 'gone', true)"""
+        )
+        added = sync_account_schedules(conn, streams)
+        assert sorted(added) == [
+            "followed_cams@studio_a",
+            "followed_cams@studio_b",
+            "followers@studio_a",
+            "followers@studio_b",
+        ]
+        assert sync_account_schedules(conn, streams) == []
+        mine = {s.name: s for s in list_schedules(conn)}
+        assert mine["followed_cams@studio_b"].args == {"account": "studio_b"}
+        assert mine["followed_cams@studio_b"].account == "studio_b"
+        # Timed as the default was when the account appeared.
+        assert (
+            mine["followed_cams@studio_b"].interval_seconds,
+            mine["followers@studio_a"].paused,
+        ) == (1, True)
+        assert mine["followers@studio_a"].interval_seconds == mine["followers"].interval_seconds
+
+        scheduler = Scheduler(db_url, recorder.submit_as("it"), streams=streams)
+        schedulers.append(scheduler)
+        scheduler.start()
+        _wait(lambda: recorder.count("it") >= 4)
+        scheduler.stop()
+        fired = conn.execute(
+            "SELECT DISTINCT spider, args->>'account', account FROM crawl_jobs ORDER BY 2"
+        ).fetchall()
+        assert fired == [
+            ("followed_cams", "studio_a", "studio_a"),
+            ("followed_cams", "studio_b", "studio_b"),
+        ]
+        # Neither the default (per-account ones run instead) nor the stream of an account
+        # events.url does not name fired, and neither shows a next run.
+        plan = dict(conn.execute("SELECT name, last_fired_at FROM schedules").fetchall())
+        assert plan["followed_cams"] is None and plan["room_events@gone"] is None

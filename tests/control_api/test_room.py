@@ -168,6 +168,26 @@ def test_without_an_events_or_stats_url_every_route_says_what_to_set(
     assert "events.url" in body["detail"] and "stats.url" in body["detail"]
 
 
+def test_with_urls_of_several_accounts_a_route_needs_the_account_named(
+    db_url: str, tmp_path: Path, feed: list[str]
+) -> None:
+    second = f"https://eventsapi.chaturbate.com/events/studio_b/{EVENTS_TOKEN}x/"
+    config = _config(
+        tmp_path,
+        ROOMWATCH_EVENTS_URL=(
+            f"https://eventsapi.chaturbate.com/events/{OWNER}/{EVENTS_TOKEN}/ {second}"
+        ),
+    )
+    with TestClient(create_app(config, db_url, TOKEN, "test")) as client:
+        client.headers.update(AUTH)
+        body = _problem(client.get("/api/v1/room/events"), 400, "account")
+        assert body["detail"] == f"account: several accounts: name one of {OWNER}, studio_b"
+        named = client.get("/api/v1/room/events", params={"account": OWNER})
+        assert named.status_code == 200 and named.json()["account"] == OWNER
+        assert len(named.json()["items"]) > 0
+        assert EVENTS_TOKEN not in body["detail"]
+
+
 @pytest.mark.parametrize(
     "path", ["/room/events", "/room/stats", "/room/tippers", "/room/visitors", "/room/broadcasts"]
 )

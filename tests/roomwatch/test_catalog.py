@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from roomwatch.catalog import SPIDERS, check_spider_args
+from roomwatch.catalog import SPIDERS, check_spider_args, stream_accounts, with_account
+from roomwatch.config import load_config
 from roomwatch.errors import JobError
 
 
@@ -16,9 +17,28 @@ def test_each_spider_takes_exactly_its_own_arguments() -> None:
         "cbhours_activity": ["usernames", "backfill"],
         "followed_cams": ["confirm_loss", "account"],
         "followers": ["confirm_loss", "account"],
-        "room_stats": [],
-        "room_events": ["until_idle", "run_seconds"],
+        "room_stats": ["account"],
+        "room_events": ["until_idle", "run_seconds", "account"],
     }
+
+
+def test_a_stream_job_is_its_one_accounts_and_names_its_own_among_several() -> None:
+    one = "https://eventsapi.chaturbate.com/events/Owner/tok-9f8e7d6c/"
+    config = load_config({"ROOMWATCH_EVENTS_URL": one})
+    assert stream_accounts("room_events", config) == ["owner"]
+    assert stream_accounts("room_stats", config) == []
+    assert stream_accounts("followers", config) is None  # not a stream
+    assert with_account("room_events", {"until_idle": "true"}, config) == {
+        "until_idle": "true",
+        "account": "owner",
+    }
+    assert with_account("room_stats", {}, config) == {}  # no Stats URL: nobody's
+    assert with_account("followers", {}, config) == {}
+    two = load_config(
+        {"ROOMWATCH_EVENTS_URL": f"{one} https://eventsapi.chaturbate.com/events/b/tok-1a2b3c4d/"}
+    )
+    assert with_account("room_events", {}, two) == {}  # the crawl refuses, naming both
+    assert with_account("room_events", {"account": "b"}, two) == {"account": "b"}
 
 
 def test_allowed_arguments_come_back_as_the_strings_spiders_read() -> None:

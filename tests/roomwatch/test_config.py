@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from roomwatch.config import load_config
-from roomwatch.errors import ConfigError
+from roomwatch.errors import ConfigError, JobError
 from roomwatch.logs import redact
 
 
@@ -205,6 +205,50 @@ def test_a_bad_owner_api_url_is_refused_without_showing_it(
     text = str(failure.value)
     assert message in text
     assert EVENTS_TOKEN not in text and STATS_TOKEN not in text
+
+
+SECOND_TOKEN = "evtok-1122334455667788aabb"
+
+
+def test_several_accounts_give_one_owner_url_each() -> None:
+    first = f"https://eventsapi.chaturbate.com/events/Owner/{EVENTS_TOKEN}/"
+    second = f"https://eventsapi.chaturbate.com/events/studio_b/{SECOND_TOKEN}/"
+    stats = f"https://chaturbate.com/statsapi/?username=studio_b&token={STATS_TOKEN}"
+    config = load_config(
+        {"ROOMWATCH_EVENTS_URL": f"{first}\n {second}", "ROOMWATCH_STATS_URL": stats}
+    )
+    assert config.events.streams == {"owner": first, "studio_b": second}
+    assert (config.events.account, config.events.token) == ("", "")  # no single one
+    assert config.events.choose("STUDIO_B", "events.url") == "studio_b"
+    with pytest.raises(JobError, match=r"names several accounts \(owner, studio_b\): name one"):
+        config.events.choose(None, "events.url")
+    with pytest.raises(JobError, match=r"names no account 'carol' \(it names: owner, studio_b\)"):
+        config.events.choose("carol", "events.url")
+    assert config.stats.choose(None, "stats.url") == "studio_b"
+
+    # A crawl of one account sees its own URLs only (none where it has none).
+    owner = config.for_account("owner")
+    assert (owner.events.url, owner.events.token, owner.stats.url) == (first, EVENTS_TOKEN, "")
+    studio = config.for_account("studio_b")
+    assert (studio.events.account, studio.stats.account) == ("studio_b", "studio_b")
+    line = redact(f"GET {first} then {second}")
+    assert EVENTS_TOKEN not in line and SECOND_TOKEN not in line
+
+
+def test_two_owner_urls_of_one_account_are_refused_without_showing_them() -> None:
+    urls = " ".join(
+        f"https://eventsapi.chaturbate.com/events/{name}/{token}/"
+        for name, token in (("Owner", EVENTS_TOKEN), ("owner", SECOND_TOKEN))
+    )
+    with pytest.raises(ConfigError) as failure:
+        load_config({"ROOMWATCH_EVENTS_URL": urls})
+    text = str(failure.value)
+    assert "events.url (ROOMWATCH_EVENTS_URL): two URLs name the account 'owner'" in text
+    assert EVENTS_TOKEN not in text and SECOND_TOKEN not in text
+    with pytest.raises(ConfigError, match=r"host 'evil\.example' is not one of allowed_hosts"):
+        load_config(
+            {"ROOMWATCH_EVENTS_URL": f"{urls.split()[0]} https://evil.example/events/b/tok1234/"}
+        )
 
 
 def test_an_owner_api_url_on_an_allowed_test_host_is_taken() -> None:

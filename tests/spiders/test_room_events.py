@@ -28,12 +28,14 @@ from litestar.testing import TestClient
 from psycopg import sql
 
 from agent.runner import CrawlRunner
+from agent.runtime import stream_spider_accounts
 from agent.scheduler import Scheduler, held_spiders
 from agent.worker import Worker
 from roomwatch.config import Config, load_config
 from storage.alerts import read_alerts
 from storage.jobs import Job, get_job, request_cancel
-from storage.schedules import ensure_default_schedules
+from storage.schedules import ensure_default_schedules, sync_account_schedules
+from storage.settings import register_stream_accounts
 from tests.factories import AUTH
 from tests.support import crawl
 from upstream_sim.faults import FaultRule
@@ -359,6 +361,55 @@ def test_a_wrong_token_fails_at_once_with_an_alert_and_the_schedule_backs_off(
     assert 1 <= started[0] <= 2
     keys = {a.key for a in read_alerts(db, 3) if a.kind == "token_refused"}
     assert keys == {f"token_refused:room_events:{job.job_id}"}  # one alert for the streak
+
+
+def test_several_accounts_stream_side_by_side_each_on_its_own_schedule(
+    stream: Config, db_url: str, db: Conn, sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    second = "studio_b"
+    sim.state.site.add_account(second, "pw", followers=1)
+    monkeypatch.setenv("ROOMWATCH_EVENTS_URL", f"{sim.events_url(OWNER)} {sim.events_url(second)}")
+    config = load_config()
+    _append(sim, burst=30, seed=1)
+    answer = httpx.post(f"{sim.base_url}/_sim/events/{second}", json={"burst": 20}, timeout=60)
+    assert answer.status_code == 200, answer.text
+
+    unnamed = crawl(config, db_url, "room_events", until_idle="true")
+    assert unnamed.status == "failed"
+    assert unnamed.error_message is not None
+    assert f"events.url names several accounts ({OWNER}, {second})" in unnamed.error_message
+
+    streams = stream_spider_accounts(config)
+    assert streams["room_events"] == [OWNER, second]
+    ensure_default_schedules(db)
+    register_stream_accounts(db, config)
+    added = sync_account_schedules(db, streams)
+    assert sorted(added) == [f"room_events@{OWNER}", f"room_events@{second}"]
+    assert sync_account_schedules(db, streams) == []  # once
+    db.execute("UPDATE schedules SET paused = spider <> 'room_events'")
+    runner = CrawlRunner(config, db_url)
+    worker = Worker(runner, db_url, max_concurrent=3, shutdown_grace=2)
+    scheduler = Scheduler(db_url, runner.submit, held=held_spiders(config), streams=streams)
+    worker.start()
+    scheduler.start()
+    try:
+        per_account = "SELECT account, count(*) FROM room_events GROUP BY account ORDER BY 1"
+        _until(
+            lambda: db.execute(per_account).fetchall() == [(OWNER, 30), (second, 20)],
+            "both accounts' events",
+        )
+    finally:
+        scheduler.stop()
+        worker.stop()
+    jobs = db.execute(
+        "SELECT DISTINCT account, args->>'account' FROM crawl_jobs "
+        "WHERE trigger = 'schedule' ORDER BY 1"
+    ).fetchall()
+    assert jobs == [(OWNER, OWNER), (second, second)]  # the default schedule stood aside
+    fired = db.execute(
+        "SELECT name FROM schedules WHERE last_fired_at IS NOT NULL ORDER BY name"
+    ).fetchall()
+    assert fired == [(f"room_events@{OWNER}",), (f"room_events@{second}",)]
 
 
 class ElsewhereApi:

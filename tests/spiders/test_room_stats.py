@@ -136,3 +136,43 @@ def test_a_count_less_followers_list_concludes_on_the_stats_apis_count(
     job = crawl(stats_env, db_url, "followers")
     assert job.status == "succeeded", job.error_message
     assert relation(db, "follower") == dict.fromkeys(names, True)
+
+
+def test_each_account_of_several_stats_urls_is_read_by_its_own_job(
+    crawl_env: Config,
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    db_url: str,
+    db: psycopg.Connection[Any],
+) -> None:
+    sim.state.site.add_account(ACCOUNT, PASSWORD, followers=7)
+    sim.state.site.add_account("studio_b", PASSWORD, followers=40)
+    urls = f"{sim.stats_url(ACCOUNT)} {sim.stats_url('studio_b')}"
+    monkeypatch.setenv("ROOMWATCH_STATS_URL", urls)
+    monkeypatch.setenv("ROOMWATCH_STATS_ALLOWED_HOSTS", "127.0.0.1")
+    config = load_config()
+
+    unnamed = crawl(config, db_url, "room_stats")
+    assert unnamed.status == "failed"
+    assert unnamed.error_message == (
+        f"account: stats.url names several accounts ({ACCOUNT}, studio_b): "
+        "name one with -a account=NAME"
+    )
+    studio = crawl(config, db_url, "room_stats", account="Studio_B")
+    assert studio.status == "succeeded", studio.error_message
+    assert studio.account == "studio_b"
+    owner = crawl(config, db_url, "room_stats", account=ACCOUNT)
+    assert owner.account == ACCOUNT
+    assert [(row[0], row[1]) for row in _stats(db)] == [("studio_b", 40), (ACCOUNT, 7)]
+    for job in (studio, owner):
+        for token in (url.split("token=")[1] for url in urls.split()):
+            assert token not in json.dumps(job.args) and token not in (job.error_message or "")
+
+
+def test_the_one_stats_url_makes_the_job_its_accounts(
+    stats_env: Config, db_url: str, sim: SimulatorServer
+) -> None:
+    sim.state.site.add_account(ACCOUNT, PASSWORD, followers=7)
+    job = crawl(stats_env, db_url, "room_stats")
+    assert job.status == "succeeded", job.error_message
+    assert (job.account, job.args) == (ACCOUNT, {"account": ACCOUNT})

@@ -175,7 +175,11 @@ class AgentController(Controller):
 
     @post("/crawls", status_code=303)
     async def run_now(
-        self, request: Request[Any, Any, Any], db: Db, show: Show
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        show: Show,
+        config: NamedDependency[Config],
     ) -> Redirect | Template:
         """Queues a crawl as ``POST /crawls`` does and shows its job page; one of that spider
         already queued or running is a 409 page linking it."""
@@ -188,7 +192,7 @@ class AgentController(Controller):
         }
         try:
             crawl: CrawlRequest = convert_form({"spider": spider, "args": args}, CrawlRequest)
-            job = await submit_crawl(db, crawl)
+            job = await submit_crawl(db, crawl, config)
         except InvalidInput as exc:
             refused = PageMessage(section="run", text=str(exc), error=True, target=spider)
             return await show(message=refused, status_code=status_of(exc))
