@@ -49,7 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     crawl.add_argument(
         "--account",
         metavar="NAME",
-        help="the account whose lists a logged-in crawl reads (the same as -a account=NAME)",
+        help=(
+            "the account whose lists a logged-in crawl, or whose Events or Stats URL a stream, "
+            "reads (the same as -a account=NAME)"
+        ),
     )
     commands.add_parser("token", help="print the API token")
     login_cli.add_parsers(commands)

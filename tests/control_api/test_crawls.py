@@ -21,7 +21,7 @@ from roomwatch.catalog import SPIDERS
 from roomwatch.config import Config
 from roomwatch.logs import RedactingFilter, setup_logging
 from storage.jobs import lock_job, start_job
-from storage.schedules import ensure_default_schedules
+from storage.schedules import ensure_default_schedules, sync_account_schedules
 
 Client = TestClient[Litestar]
 PROBLEM = "application/problem+json"
@@ -219,6 +219,27 @@ def test_the_keep_running_schedule_shows_and_only_pauses(
     paused = client.patch("/api/v1/schedules/room_events", json={"paused": True})
     assert paused.status_code == 200, paused.text
     assert (paused.json()["paused"], paused.json()["keep_running"]) == (True, True)
+
+
+def test_an_accounts_own_schedule_shows_its_account_and_changes_alone(
+    client: Client, conn: psycopg.Connection[Any]
+) -> None:
+    ensure_default_schedules(conn)
+    conn.execute(
+        "INSERT INTO login_sessions (account, method, status, state) "
+        "VALUES ('studio_a', 'import', 'valid', 'f'), ('studio_b', 'import', 'valid', 'f')"
+    )
+    sync_account_schedules(conn, {"room_events": [], "room_stats": []})
+    changed = client.patch("/api/v1/schedules/followers@studio_b", json={"interval_seconds": 900})
+    assert changed.status_code == 200, changed.text
+    items = {s["name"]: s for s in client.get("/api/v1/schedules").json()["items"]}
+    assert (items["followers@studio_b"]["account"], items["followers@studio_b"]["args"]) == (
+        "studio_b",
+        {"account": "studio_b"},
+    )
+    assert items["followers@studio_b"]["interval_seconds"] == 900
+    assert items["followers@studio_a"]["interval_seconds"] == items["followers"]["interval_seconds"]
+    assert items["followers"]["account"] is None
 
 
 def test_unknown_schedule_is_404(client: Client, conn: psycopg.Connection[Any]) -> None:
