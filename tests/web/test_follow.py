@@ -367,6 +367,20 @@ def test_uploading_a_saved_followers_page_changes_the_followers_tab(
     }
 
 
+def test_with_several_accounts_an_upload_shows_the_account_whose_pages_they_were(
+    client: Client, conn: psycopg.Connection[Any], history: dict[str, int]
+) -> None:
+    _several_accounts(conn)
+    # The saved page's header shows owner_one; this browser has chosen no account yet.
+    answer = _upload(client, (PAGES / "complete_three.html").read_bytes())
+    assert answer.status_code == 200, answer.text
+    assert set(_rows(answer.text)) == {"erin", "hank", "ivy"}
+    assert _switcher(answer.text)[1] == "owner_one"
+    followers = client.get("/follow", params={"tab": "followers"})  # and it is remembered
+    assert followers.status_code == 200
+    assert set(_rows(followers.text)) == {"erin", "hank", "ivy"}
+
+
 def test_a_partial_page_changes_nothing_and_says_why(
     client: Client, history: dict[str, int]
 ) -> None:

@@ -264,7 +264,7 @@ class FollowController(Controller):
         saved_at = _saved_at(fields)
         documents = [(name, body) for name, body in await uploaded_pages(request) if body]
         account = query.text(fields, "account") or query.text(request.query_params, "account")
-        status, upload = 200, None
+        status, upload, shown = 200, None, account
         try:
             result = await import_pages(
                 db,
@@ -277,6 +277,7 @@ class FollowController(Controller):
                 confirm_loss=confirm,
             )
             upload = _concluded(kind, result)
+            shown = result.account or account  # the page then shows whose pages they were
         except HtmlTooLargeError as exc:
             status, upload = status_of(exc), Upload(kind, False, "The page is too large.", str(exc))
         except SavedAtError as exc:
@@ -299,7 +300,7 @@ class FollowController(Controller):
             request,
             db,
             _KINDS[kind][0],
-            {"account": account} if account else {},
+            {"account": shown} if shown else {},
             upload=upload,
             status_code=status,
         )
