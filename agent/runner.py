@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 import psutil
@@ -100,6 +100,12 @@ class Runner:
     and ``roomwatch crawl`` use whichever ``agent.runtime.make_runner`` makes. Either way the
     supervisor holds the job lock while the crawl runs and keeps the row truthful.
     """
+
+    one_browser_at_a_time: ClassVar[bool] = True
+    """Whether the worker runs browser crawls one at a time across every agent
+    (``agent.worker.BROWSER_LOCK``): the local runner's Chromiums share the agents' machines.
+    False where the browsers run elsewhere (Scrapyd nodes): then browser crawls of different
+    accounts run at once, one per account."""
 
     def __init__(self, config: Config, conninfo: str) -> None:
         self.config = config

@@ -154,6 +154,9 @@ class ScrapydNode:
 class ScrapydRunner(Runner):
     """Runs jobs on the Scrapyd nodes of ``scrapyd.urls`` (see the module docstring)."""
 
+    # The browsers run on the nodes, not beside the agent: only one per account applies.
+    one_browser_at_a_time = False
+
     def __init__(self, config: Config, conninfo: str) -> None:
         super().__init__(config, conninfo)
         self.project = config.scrapyd.project

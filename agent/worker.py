@@ -4,12 +4,18 @@ One loop thread claims jobs; each claimed job runs in its own thread, which only
 crawl (``Runner.run``: a local crawl process, or a job on a Scrapyd node). Rules:
 
 - jobs are taken oldest first; CLI jobs are left to the ``roomwatch crawl`` that queued them;
-- at most ``agent.max_concurrent_crawls`` at once; browser crawls one at a time, across every
-  agent on the database too (a session advisory lock, plus a look at running jobs, so a
-  ``roomwatch crawl`` of a browser spider counts as well). This is the agents' scheduling
-  rule (one Chromium at a time); the site's rule, one browser per account, is held by the
-  crawl itself wherever it runs (``crawler/account_lock.py``), and this one only keeps a
-  crawl from being started that would then find its account busy;
+- at most ``agent.max_concurrent_crawls`` at once;
+- with the local runner, browser crawls one at a time, across every agent on the database too
+  (a session advisory lock, :data:`BROWSER_LOCK`, plus a look at running jobs, so a ``roomwatch
+  crawl`` of a browser spider counts as well): the agents' rule of one Chromium at a time on
+  their machines. With the Scrapyd runner (``Runner.one_browser_at_a_time`` False) the
+  browsers run on the nodes, so browser crawls of different accounts run at once; a browser
+  job waits only while its account is busy: a browser crawl of this worker, or a running job
+  of a browser spider, names it, or some crawl holds its account lock. A job naming no
+  account is the newest usable login session's, as the crawl will choose;
+- the site's rule, one browser per account, is held by the crawl itself wherever it runs
+  (``crawler/account_lock.py``, failing fast ``account_busy``); the worker's look only keeps
+  a crawl from being started that would then find its account busy;
 - several agents may race for a job: the runner's supervisor lock lets exactly one run it;
 - the loop sleeps on ``LISTEN roomwatch_jobs`` (a trigger notifies every insert) with a short
   timeout, so a new job starts within milliseconds and a lost notification costs a second;
@@ -25,6 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import psutil
@@ -34,6 +41,7 @@ from agent.runner import GRACE_SECONDS, Runner
 from roomwatch.catalog import SPIDERS
 from roomwatch.errors import DatabaseError, RoomwatchError
 from roomwatch.processes import kill_tree
+from storage.browser_lock import account_lock_held
 from storage.database import connect, listen, try_lock, unlock
 from storage.jobs import (
     Job,
@@ -41,14 +49,27 @@ from storage.jobs import (
     finish_job,
     interrupt_abandoned,
     queued_jobs,
+    running_accounts,
     running_spiders,
 )
+from storage.login_sessions import usable_login_session
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 SWEEP_SECONDS = 30.0
-BROWSER_LOCK = (0x726F6F6F, 0)  # one browser crawl at a time across agents
+BROWSER_LOCK = (0x726F6F6F, 0)  # one browser crawl at a time across agents (local runner)
 CHANNEL = "roomwatch_jobs"
+BROWSER_SPIDERS = tuple(name for name, info in SPIDERS.items() if info.browser)
+
+
+@dataclass(frozen=True)
+class _Crawl:
+    """A job this worker runs: its supervising thread, and whether it drives a browser, for
+    which account (None: not a browser crawl, or no usable session to tell)."""
+
+    thread: threading.Thread
+    browser: bool
+    account: str | None = None
 
 
 def sweep_abandoned(conninfo: str) -> list[Job]:
@@ -101,7 +122,7 @@ class Worker:
         self._max = max_concurrent
         self._grace = shutdown_grace
         self._on_finished = on_finished
-        self._running: dict[int, tuple[threading.Thread, bool]] = {}  # job id -> (thread, browser)
+        self._running: dict[int, _Crawl] = {}  # by job id
         self._holds_browser_lock = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -121,15 +142,15 @@ class Worker:
             return
         log.info("waiting up to %s s for %d running crawl(s)", self._grace, len(running))
         deadline = time.monotonic() + self._grace
-        for thread, _ in running.values():
-            thread.join(max(0.0, deadline - time.monotonic()))
-        left = [job_id for job_id, (thread, _) in running.items() if thread.is_alive()]
+        for crawl in running.values():
+            crawl.thread.join(max(0.0, deadline - time.monotonic()))
+        left = [job_id for job_id, crawl in running.items() if crawl.thread.is_alive()]
         if left:
             with connect(self._conninfo) as conn:
                 cancelled = cancel_for_shutdown(conn, left)
             log.info("stopping crawl(s) %s: the agent is shutting down", cancelled)
             for job_id in left:
-                running[job_id][0].join(GRACE_SECONDS + 5)
+                running[job_id].thread.join(GRACE_SECONDS + 5)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -154,10 +175,10 @@ class Worker:
                 pass
 
     def _reap(self, conn: psycopg.Connection[Any]) -> None:
-        for job_id, (thread, _) in list(self._running.items()):
-            if not thread.is_alive():
+        for job_id, crawl in list(self._running.items()):
+            if not crawl.thread.is_alive():
                 del self._running[job_id]
-        if self._holds_browser_lock and not any(b for _, b in self._running.values()):
+        if self._holds_browser_lock and not any(c.browser for c in self._running.values()):
             unlock(conn, BROWSER_LOCK)
             self._holds_browser_lock = False
 
@@ -181,21 +202,47 @@ class Worker:
                     error_message=f"unknown spider {job.spider!r}",
                 )
                 continue
-            if info.browser and not self._take_browser_slot(conn, busy):
-                continue
-            self._start(job, info.browser)
+            if not info.browser:
+                self._start(job)
+            elif not self._runner.one_browser_at_a_time:
+                account = self._account_of(conn, job)
+                if self._account_free(conn, account):
+                    self._start(job, browser=True, account=account)
+            elif self._take_browser_slot(conn, busy):
+                self._start(job, browser=True)
 
     def _take_browser_slot(self, conn: psycopg.Connection[Any], busy: set[str]) -> bool:
+        """One browser crawl at a time across the agents (the local runner)."""
         if self._holds_browser_lock or any(SPIDERS[name].browser for name in busy):
             return False
         self._holds_browser_lock = try_lock(conn, BROWSER_LOCK)
         return self._holds_browser_lock
 
-    def _start(self, job: Job, browser: bool) -> None:
+    @staticmethod
+    def _account_of(conn: psycopg.Connection[Any], job: Job) -> str | None:
+        """The account a browser job will crawl: its own, else the newest usable login
+        session's (the crawl's choice); None when there is none (the crawl fails by itself)."""
+        if job.account:
+            return job.account
+        session = usable_login_session(conn)
+        return session.account if session is not None else None
+
+    def _account_free(self, conn: psycopg.Connection[Any], account: str | None) -> bool:
+        """No browser crawl of ``account`` runs (the Scrapyd runner's rule, one per account):
+        none of this worker's, no running job naming it, nobody holding its lock."""
+        if account is None:
+            return True
+        if any(c.browser and c.account == account for c in self._running.values()):
+            return False
+        if account in running_accounts(conn, BROWSER_SPIDERS):
+            return False
+        return not account_lock_held(conn, account)
+
+    def _start(self, job: Job, *, browser: bool = False, account: str | None = None) -> None:
         thread = threading.Thread(
             target=self._run, args=[job.job_id], name=f"crawl-{job.job_id}", daemon=True
         )
-        self._running[job.job_id] = (thread, browser)
+        self._running[job.job_id] = _Crawl(thread, browser, account)
         thread.start()
 
     def _run(self, job_id: int) -> None:

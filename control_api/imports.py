@@ -64,6 +64,8 @@ class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
         added: follows or followers new since the last complete check (null if partial).
         removed: follows or followers gone since then (null if partial).
         baseline: this was the list's first complete check: state set, no events.
+        account: whose pages they were (null when that cannot be known: partial pages that
+            do not show it, on an install without one account).
     """
 
     kind: Kind
@@ -74,6 +76,7 @@ class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
     added: int | None = None
     removed: int | None = None
     baseline: bool | None = None
+    account: str | None = None
 
 
 async def import_pages(
@@ -157,6 +160,7 @@ def _result(plan: ImportPlan, documents: Sequence[tuple[str, bytes]]) -> ImportR
         recorded=len(plan.observations),
         complete=plan.complete,
         reason=plan.reason,
+        account=plan.account or None,
     )
 
 

@@ -1,7 +1,8 @@
 """The spiders roomwatch knows and how each may run; plain data every package may read.
 
 The control API validates spider names against this without importing Scrapy, and the crawl
-runner takes its rules from here (browser crawls run one at a time; each has a timeout).
+runner takes its rules from here (browser crawls: one per account, and one at a time with the
+local runner; each has a timeout).
 
 A spider that reads an upstream only the owner's own setting opens (``events.url``,
 ``stats.url``) names it in ``requires``: without it the spider refuses to start, and its
@@ -53,7 +54,7 @@ class SpiderInfo(msgspec.Struct, frozen=True):
 
     Attributes:
         name: the spider's name, equal to its module name in ``spiders/``.
-        browser: drives Chromium (at most one browser crawl runs at a time).
+        browser: drives Chromium (one per account; one at a time with the local runner).
         timeout_seconds: the crawl process is terminated, then killed, after this long.
         description: one line for people.
         args: the arguments it takes; any other is refused.

@@ -103,7 +103,17 @@ async def resolve_account_async(
     Raises:
         InvalidInput: as :func:`choose_account`.
     """
-    known = await list_accounts_async(conn)
+    return account_choice(await list_accounts_async(conn), given, required=required)
+
+
+def account_choice(
+    known: Sequence[str], given: str | None, *, required: bool = True
+) -> AccountChoice:
+    """:func:`resolve_account_async` on the accounts ``known`` (read already).
+
+    Raises:
+        InvalidInput: as :func:`choose_account`.
+    """
     if not required and len(known) > 1 and not (given and given.strip()):
         return AccountChoice(account=None, several=False, known=tuple(known))
     return AccountChoice(

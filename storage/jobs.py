@@ -15,6 +15,7 @@ twins of the same functions, so both run the very same statements.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any, Literal
 
 import msgspec
@@ -220,6 +221,16 @@ def queued_jobs(conn: Connection, limit: int = 20) -> list[Job]:
 def running_spiders(conn: Connection) -> set[str]:
     """Spiders with a running job, whoever runs it (browser crawls run one at a time)."""
     rows = conn.execute("SELECT spider FROM crawl_jobs WHERE status = 'running'").fetchall()
+    return {str(row[0]) for row in rows}
+
+
+def running_accounts(conn: Connection, spiders: Collection[str]) -> set[str]:
+    """The accounts named by running jobs of ``spiders``, whoever runs them."""
+    rows = conn.execute(
+        "SELECT DISTINCT account FROM crawl_jobs"
+        " WHERE status = 'running' AND account IS NOT NULL AND spider = ANY(%s)",
+        [list(spiders)],
+    ).fetchall()
     return {str(row[0]) for row in rows}
 
 

@@ -15,7 +15,8 @@ not tell the past.
 * ``big_tip``: a ``tip`` of ``room_events`` of at least ``alerts.big_tip_tokens`` tokens. Its
   note is the tipper's free text and is left out.
 
-Usernames come from upstream: a message shows them through :func:`shown`.
+Usernames and account names come from upstream: a message shows them through :func:`shown`. With
+several accounts a follower notice (and each name of a digest) says whose follower it is.
 """
 
 from __future__ import annotations
@@ -53,9 +54,11 @@ ORDER BY b.started_at, b.broadcast_id
 """
 
 # Followers gained and lost as the Events API told them (not the crawls' reconciliations: those
-# are late by nature), in the order they were stored.
+# are late by nature), in the order they were stored; with the account, and whether the install
+# has several (then a message names the account).
 FOLLOWER_EVENTS = """
-SELECT e.event_id, e.kind, p.username, e.occurred_at
+SELECT e.event_id, e.kind, p.username, e.occurred_at, e.account,
+       (SELECT count(*) > 1 FROM accounts) AS several
 FROM follow_events e JOIN persons p USING (person_id)
 WHERE e.source = 'events_api' AND e.kind IN ('new_follower', 'lost_follower')
   AND e.occurred_at >= now() - %(window)s::interval
@@ -84,6 +87,8 @@ class Notice(msgspec.Struct, frozen=True, kw_only=True):
             ``big_tip``.
         subject: the person (or the room, for a tip; the count, for a digest) it is about.
         message: one line for people.
+        account: the account a follower notice is about, as shown (:func:`shown`), when the
+            install has several; None with one (the message need not say whose).
         since: when it happened (the broadcast's first sighting, the event).
         key: names this occurrence; the notifier tells each key once.
     """
@@ -93,6 +98,7 @@ class Notice(msgspec.Struct, frozen=True, kw_only=True):
     message: str
     since: dt.datetime | None
     key: str
+    account: str | None = None
 
 
 class Notices(msgspec.Struct, frozen=True, kw_only=True):
@@ -133,15 +139,10 @@ def read_notices(conn: psycopg.Connection[Any], settings: AlertsConfig) -> Notic
         for broadcast_id, username, started_at, watch, following in conn.execute(WENT_LIVE, window)
     ]
     followers = [
-        Notice(
-            kind=kind,
-            subject=shown(username),
-            message=f"{shown(username)} "
-            + ("now follows you" if kind == "new_follower" else "no longer follows you"),
-            since=occurred_at,
-            key=f"{kind}:{event_id}",
+        _follower_notice(event_id, kind, username, occurred_at, shown(account) if several else None)
+        for event_id, kind, username, occurred_at, account, several in conn.execute(
+            FOLLOWER_EVENTS, window
         )
-        for event_id, kind, username, occurred_at in conn.execute(FOLLOWER_EVENTS, window)
     ]
     big_tips: list[Notice] = []
     if settings.big_tip_tokens > 0:
@@ -161,6 +162,21 @@ def read_notices(conn: psycopg.Connection[Any], settings: AlertsConfig) -> Notic
     return Notices(went_live=went_live, followers=followers, big_tips=big_tips)
 
 
+def _follower_notice(
+    event_id: int, kind: NoticeKind, username: str, occurred_at: dt.datetime, account: str | None
+) -> Notice:
+    """A new or lost follower; ``account`` (several accounts) is named after the news."""
+    news = "now follows you" if kind == "new_follower" else "no longer follows you"
+    return Notice(
+        kind=kind,
+        subject=shown(username),
+        message=f"{shown(username)} {news}" + (f" ({account})" if account else ""),
+        since=occurred_at,
+        key=f"{kind}:{event_id}",
+        account=account,
+    )
+
+
 # Claims of notices sent (or held back) long enough ago that no read can find them again: a
 # notice's time is before its claim was marked, and reads go back WINDOW only. Alert claims stay
 # (their alerts may still be in force).
@@ -178,10 +194,15 @@ def forget_old_notices(conn: psycopg.Connection[Any]) -> int:
 
 
 def followers_digest(notices: list[Notice]) -> Notice:
-    """One notice for many follower notices: how many of each kind, and the first names."""
+    """One notice for many follower notices: how many of each kind, and the first names (each
+    with its account, ``name (account)``, when the install has several)."""
     parts = []
     for kind, word in (("new_follower", "new"), ("lost_follower", "lost")):
-        names = [n.subject for n in notices if n.kind == kind]
+        names = [
+            f"{n.subject} ({n.account})" if n.account else n.subject
+            for n in notices
+            if n.kind == kind
+        ]
         if names:
             more = ", ..." if len(names) > DIGEST_NAMES else ""
             parts.append(f"{len(names)} {word} ({', '.join(names[:DIGEST_NAMES])}{more})")

@@ -34,13 +34,15 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 @dataclass
 class WebSession:
-    """One signed-in browser: its CSRF token, when it ends (``time.monotonic`` seconds), and
-    the answers to forms waiting for the page a form redirected to (post/redirect/get: a
-    reload then shows the page again instead of sending the form twice)."""
+    """One signed-in browser: its CSRF token, when it ends (``time.monotonic`` seconds), the
+    answers to forms waiting for the page a form redirected to (post/redirect/get: a reload
+    then shows the page again instead of sending the form twice), and the account it chose
+    last (``account=`` of a page: :mod:`web.account_choice`)."""
 
     csrf: str
     expires: float
     flashes: list[Any] = field(default_factory=list)
+    account: str | None = None
 
 
 def flash(request: Request[Any, Any, Any], message: Any) -> None:

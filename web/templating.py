@@ -63,7 +63,8 @@ def page(
     (the signed-in session's CSRF token for its forms, the path for the navigation, and the
     account switcher's query). A page that reads one account's follow state passes
     ``accounts`` (every account) and ``account`` (the one shown): with several, the header
-    shows a switcher that keeps the choice in the URL (``?account=``)."""
+    shows a switcher that keeps the choice in the URL (``?account=``), and the web session
+    remembers it (:mod:`web.account_choice`)."""
     session = getattr(request.state, "web_session", None)
     return Template(
         template_name=name,

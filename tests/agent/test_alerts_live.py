@@ -175,17 +175,19 @@ def test_claims_of_old_notices_are_forgotten_alert_claims_kept(
 
 
 def _follower_events(conn: Conn, *events: tuple[str, str], minutes_ago: float = 1,
-                     source: str = "events_api") -> None:  # fmt: skip
-    """``follow_events`` rows as the Events API writer stores them: (kind, username)."""
+                     source: str = "events_api", account: str = "owner") -> None:  # fmt: skip
+    """``follow_events`` rows of ``account`` as the Events API writer stores them: (kind,
+    username)."""
+    conn.execute("INSERT INTO accounts (account) VALUES (%s) ON CONFLICT DO NOTHING", [account])
     for kind, name in events:
         conn.execute(
             "WITH p AS (INSERT INTO persons (username) VALUES (%(name)s) ON CONFLICT (username)"
             " DO UPDATE SET username = excluded.username RETURNING person_id)"
-            " , a AS (INSERT INTO accounts (account) VALUES ('owner') ON CONFLICT DO NOTHING)"
             " INSERT INTO follow_events (account, person_id, kind, occurred_at, source)"
-            " SELECT 'owner', person_id, %(kind)s, %(at)s, %(source)s FROM p",
-            {"name": name, "kind": kind, "at": _ago(minutes_ago), "source": source},
-        )
+            " SELECT %(account)s, person_id, %(kind)s, %(at)s, %(source)s FROM p",
+            {"name": name, "kind": kind, "at": _ago(minutes_ago), "source": source,
+             "account": account},
+        )  # fmt: skip
 
 
 def test_new_and_lost_followers_are_told_once_each(
@@ -207,6 +209,41 @@ def test_new_and_lost_followers_are_told_once_each(
     assert notifier.check() == []
     assert AlertNotifier(db_url, _settings(webhook)).check() == []
     assert len(webhook.bodies) == 2
+
+
+def test_with_several_accounts_each_follower_notice_names_its_account(
+    conn: Conn, db_url: str, webhook: HttpRecorder, endpoint: HttpRecorder
+) -> None:
+    _follower_events(conn, ("new_follower", "fan_one"), account="studio_a")
+    # Names are upstream's: markup in them never reaches a message as markup.
+    _follower_events(conn, ("lost_follower", "<b>fan</b>"), account="<i>studio_b</i>")
+    settings = AlertsConfig(
+        webhook_url=f"http://{webhook.address}/hook",
+        apprise_urls=[f"json://{endpoint.address}/n"],
+    )
+    sent = AlertNotifier(db_url, settings).check()
+    assert [(n.kind, getattr(n, "account", None)) for n in sent] == [
+        ("new_follower", "studio_a"),
+        ("lost_follower", "?i?studio_b??i?"),
+    ]
+    expected = [
+        "fan_one now follows you (studio_a)",
+        "?b?fan??b? no longer follows you (?i?studio_b??i?)",
+    ]
+    assert [b["message"] for b in webhook.bodies] == expected
+    assert [b["message"] for b in endpoint.bodies] == expected
+    assert all("<" not in str(body) for body in webhook.bodies + endpoint.bodies)
+
+
+def test_a_digest_names_the_accounts_when_there_are_several(
+    conn: Conn, db_url: str, webhook: HttpRecorder
+) -> None:
+    _follower_events(conn, ("new_follower", "fan_a"), account="studio_a")
+    _follower_events(conn, ("new_follower", "fan_b"), ("lost_follower", "gone"), account="studio_b")
+    [digest] = AlertNotifier(db_url, _settings(webhook, follower_digest_threshold=2)).check()
+    assert digest.message == (
+        "3 follower changes: 2 new (fan_a (studio_a), fan_b (studio_b)); 1 lost (gone (studio_b))"
+    )
 
 
 def test_many_followers_at_once_are_one_digest(

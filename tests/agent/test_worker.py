@@ -24,8 +24,10 @@ from agent.runner import CrawlRunner
 from agent.worker import Worker
 from control_api.app import create_app
 from roomwatch.config import Config
+from storage.browser_lock import take_account_lock
 from storage.database import connect
 from storage.jobs import Job, finish_job, get_job, lock_job, start_job
+from storage.login_sessions import insert_login_session
 from upstream_sim.faults import FaultRule
 from upstream_sim.server import SimulatorServer
 
@@ -204,3 +206,107 @@ def test_browser_crawls_run_one_at_a_time_and_the_others_alongside(
     assert not any({"followed_cams", "followers"} <= seen for seen in runner.together)
     statuses = {j["spider"]: j["status"] for j in client.get("/api/v1/crawls").json()["items"]}
     assert set(statuses.values()) == {"succeeded"}
+
+
+class NodesRunner(BlockingRunner):
+    """A :class:`BlockingRunner` whose browsers run elsewhere (as the Scrapyd runner's): it
+    records the (spider, account) of each job it starts, and any two browser crawls of one
+    account at once (a job naming none is ``default_account``'s, as its crawl would choose)."""
+
+    one_browser_at_a_time = False
+
+    def __init__(self, config: Config, conninfo: str, default_account: str) -> None:
+        super().__init__(config, conninfo)
+        self.default_account = default_account
+        self.pairs: list[tuple[str, str | None]] = []
+        self.accounts: list[str] = []
+        self.overlaps: list[str] = []
+
+    def run(self, job_id: int, on_progress: Callable[[Job], None] | None = None) -> Job:
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            job = get_job(conn, job_id)
+        assert job is not None
+        browser = job.spider in ("followed_cams", "followers")
+        account = job.account or self.default_account
+        with self.lock:
+            self.pairs.append((job.spider, job.account))
+            if browser:
+                if account in self.accounts:
+                    self.overlaps.append(account)
+                self.accounts.append(account)
+        try:
+            return super().run(job_id, on_progress)
+        finally:
+            if browser:
+                with self.lock:
+                    self.accounts.remove(account)
+
+
+def _wait_until(test: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not test():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_with_browsers_on_nodes_browser_crawls_of_different_accounts_run_at_once(
+    client: TestClient[Litestar], crawl_env: Config, db_url: str
+) -> None:
+    with (
+        psycopg.connect(db_url, autocommit=True) as conn,
+        psycopg.connect(db_url, autocommit=True) as holder,
+    ):
+        for name in ("studio_a", "studio_b", "studio_c"):
+            conn.execute("INSERT INTO accounts (account) VALUES (%s)", [name])
+        # studio_b's newest usable session: a job naming no account is studio_b's.
+        insert_login_session(conn, account="studio_b", method="import", state=b"x", status="valid")
+        # Some other crawl (another agent's, a roomwatch crawl) holds studio_c's browser.
+        assert take_account_lock(holder, "studio_c")
+        runner = NodesRunner(crawl_env, db_url, default_account="studio_b")
+        worker = Worker(runner, db_url, max_concurrent=8)
+        jobs: list[tuple[str, str | None]] = [
+            ("followed_cams", "studio_c"),
+            ("followed_cams", "studio_a"),
+            ("followers", "studio_a"),
+            ("followers", "studio_b"),
+            ("followed_cams", None),
+            ("affiliate", None),
+        ]
+        ids: dict[tuple[str, str | None], int] = {}
+        for spider, account in jobs:
+            args = {"account": account} if account else {}
+            answer = client.post("/api/v1/crawls", json={"spider": spider, "args": args})
+            assert answer.status_code == 202, answer.text
+            ids[spider, account] = answer.json()["job_id"]
+        worker.start()
+        try:
+            _wait_until(lambda: len(runner.pairs) == 3, "three crawls at once")
+            started = set(runner.pairs)
+            # Two accounts' browsers at once; studio_a's second and the account-less one
+            # (studio_b's, busy) wait; studio_c's waits for the lock's holder.
+            assert started == {
+                ("followed_cams", "studio_a"),
+                ("followers", "studio_b"),
+                ("affiliate", None),
+            }
+            status = {key: _status(client, job_id) for key, job_id in ids.items()}
+            assert status["followed_cams", "studio_c"] == "queued"
+            assert status["followers", "studio_a"] == "queued"
+            assert status["followed_cams", None] == "queued"
+            holder.close()  # studio_c's lock goes with its session
+            _wait_until(lambda: len(runner.pairs) == 4, "studio_c's crawl once its lock is free")
+            assert runner.pairs[3] == ("followed_cams", "studio_c")
+            runner.release.set()
+            _wait_until(
+                lambda: all(_status(client, i) == "succeeded" for i in ids.values()),
+                "every job to succeed",
+            )
+        finally:
+            runner.release.set()
+            worker.stop()
+    assert len(runner.pairs) == len(jobs)
+    assert runner.overlaps == []  # never two browser crawls of one account at once
+
+
+def _status(client: TestClient[Litestar], job_id: int) -> str:
+    return str(client.get(f"/api/v1/crawls/{job_id}").json()["status"])

@@ -129,6 +129,7 @@ def test_an_import_is_the_account_its_pages_show(
         "/api/v1/imports/html", params={"kind": "followers"}, content=pages[0], headers=HTML
     )
     assert done.status_code == 200, done.text
+    assert done.json()["account"] == "owner"  # whose pages they were, from their header
     rows = conn.execute(
         "SELECT a.account, p.username, a.follower FROM account_persons a "
         "JOIN persons p USING (person_id) ORDER BY 2"

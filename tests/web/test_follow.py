@@ -24,7 +24,7 @@ from control_api.imports import MAX_BODY_BYTES
 from storage.follow_state import Relation, reconcile
 from storage.writers import write_affiliate_poll
 from tests.factories import AUTH, room
-from tests.web.pages_support import csrf_of
+from tests.web.pages_support import csrf_of, sign_in
 
 Client = TestClient[Litestar]
 PAGES = Path(__file__).parents[1] / "fixtures" / "follow_pages"
@@ -124,6 +124,7 @@ def test_with_several_accounts_the_pages_show_the_account_named(
     offered = Selector(text=refused.text).css("form#account-switch")
     assert offered.attrib["action"] == "/follow"
     assert offered.css("option::attr(value)").getall() == ["", "owner_one", "zoe"]
+    assert client.get("/users", params={"following": "true"}).status_code == 400
     zoe = client.get("/follow", params={"account": "zoe", "tab": "following"})
     assert set(_rows(zoe.text)) == {"bob"}
     # The header's switcher lists both, shows zoe, and keeps the rest of the query.
@@ -142,8 +143,85 @@ def test_with_several_accounts_the_pages_show_the_account_named(
     assert Selector(text=users.text).css("tr[data-username]::attr(data-username)").getall() == [
         "bob"
     ]
-    assert client.get("/users", params={"following": "true"}).status_code == 400
     assert client.get("/users").status_code == 200
+
+
+def _several_accounts(conn: psycopg.Connection[Any]) -> None:
+    """zoe, a second account, follows bob only (owner_one: alice and carol)."""
+    reconcile(conn, "following", ["bob"], account="zoe", checked_at=T3, source="followed_cams")
+
+
+def _switcher(html: str) -> tuple[list[str], str | None]:
+    """The header switcher's choices and the one selected."""
+    switch = Selector(text=html).css("form#account-switch")
+    return switch.css("option::attr(value)").getall(), switch.css(
+        "option[selected]::attr(value)"
+    ).get()
+
+
+def _usernames(html: str) -> list[str]:
+    return Selector(text=html).css("tr[data-username]::attr(data-username)").getall()
+
+
+def test_the_pages_remember_the_account_chosen_in_the_switcher(
+    client: Client, conn: psycopg.Connection[Any], history: dict[str, int]
+) -> None:
+    _several_accounts(conn)
+    assert client.get("/follow").status_code == 400  # nothing chosen yet
+    # The switcher submits account= with the page's query: the choice is remembered.
+    chosen = client.get("/follow", params={"tab": "following", "account": "zoe"})
+    assert chosen.status_code == 200
+    # Pages that need an account and whose query names none use it, and show it chosen.
+    follow = client.get("/follow")
+    assert follow.status_code == 200
+    assert set(_rows(follow.text)) == {"bob"}
+    assert _switcher(follow.text) == (["owner_one", "zoe"], "zoe")
+    assert "/users?account=zoe" in Selector(text=follow.text).css("nav a::attr(href)").getall()
+    users = client.get("/users", params={"following": "true"})
+    assert users.status_code == 200 and _usernames(users.text) == ["bob"]
+    assert _switcher(users.text)[1] == "zoe"
+    export = client.get("/follow/export", params={"tab": "following"})
+    assert [r["username"] for r in csv.DictReader(io.StringIO(export.text))] == ["bob"]
+    # A page that needs no account still shows any account's unless its query names one.
+    assert _switcher(client.get("/users").text)[1] == ""
+    # Another choice replaces it; a name the install does not have is refused, not kept.
+    client.get("/users", params={"account": "OWNER_ONE"})
+    assert set(_rows(client.get("/follow").text)) == {"alice", "carol"}
+    refused = client.get("/follow", params={"account": "nobody"})
+    assert refused.status_code == 400 and "(accounts: owner_one, zoe)" in refused.text
+    assert set(_rows(client.get("/follow").text)) == {"alice", "carol"}
+    assert _switcher(client.get("/follow").text)[1] == "owner_one"
+
+
+def test_the_remembered_account_is_this_browsers_and_never_the_apis(
+    client: Client, conn: psycopg.Connection[Any], history: dict[str, int]
+) -> None:
+    _several_accounts(conn)
+    assert client.get("/follow", params={"account": "zoe"}).status_code == 200
+    # The JSON API stays explicit, whoever chose what on the pages.
+    api = client.get("/api/v1/persons", params={"following": "true"}, headers=AUTH)
+    assert api.status_code == 400
+    assert client.get("/api/v1/follow-events", headers=AUTH).status_code == 400
+    # Another browser (a sign-in of its own) chose nothing.
+    client.cookies.clear()
+    assert sign_in(client).status_code == 303
+    assert client.get("/follow").status_code == 400
+
+
+def test_a_remembered_account_that_is_gone_is_forgotten(
+    client: Client, conn: psycopg.Connection[Any], history: dict[str, int]
+) -> None:
+    _several_accounts(conn)
+    conn.execute("INSERT INTO accounts (account) VALUES ('yan')")
+    assert client.get("/follow", params={"account": "zoe"}).status_code == 200
+    for table in ("follow_events", "source_polls", "account_persons", "accounts"):
+        conn.execute(f"DELETE FROM {table} WHERE account = 'zoe'")
+    gone = client.get("/follow")
+    assert gone.status_code == 400 and "name one of owner_one, yan" in gone.text
+    assert _switcher(gone.text) == (["", "owner_one", "yan"], "")
+    # Forgotten, not hidden: zoe back is not chosen again by itself.
+    _several_accounts(conn)
+    assert client.get("/follow").status_code == 400
 
 
 def test_one_account_has_no_switcher(client: Client, history: dict[str, int]) -> None:
@@ -287,6 +365,20 @@ def test_uploading_a_saved_followers_page_changes_the_followers_tab(
         "hank",
         "ivy",
     }
+
+
+def test_with_several_accounts_an_upload_shows_the_account_whose_pages_they_were(
+    client: Client, conn: psycopg.Connection[Any], history: dict[str, int]
+) -> None:
+    _several_accounts(conn)
+    # The saved page's header shows owner_one; this browser has chosen no account yet.
+    answer = _upload(client, (PAGES / "complete_three.html").read_bytes())
+    assert answer.status_code == 200, answer.text
+    assert set(_rows(answer.text)) == {"erin", "hank", "ivy"}
+    assert _switcher(answer.text)[1] == "owner_one"
+    followers = client.get("/follow", params={"tab": "followers"})  # and it is remembered
+    assert followers.status_code == 200
+    assert set(_rows(followers.text)) == {"erin", "hank", "ivy"}
 
 
 def test_a_partial_page_changes_nothing_and_says_why(

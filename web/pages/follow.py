@@ -51,11 +51,12 @@ from roomwatch.errors import (
     InvalidInput,
     SavedAtError,
 )
-from storage.accounts import AccountChoice, resolve_account_async
+from storage.accounts import AccountChoice
 from storage.exports import export_ended, export_persons
 from storage.follow_lists import EndedFollow, EndedList, list_checks, list_ended
 from storage.person_list import PersonFilter, PersonSort, PersonSummary
 from storage.person_queries import list_follow_events, sources_of
+from web.account_choice import page_account
 from web.pages import query
 from web.pages.users import PAGE_SIZE
 from web.person_rows import PersonRow, person_rows
@@ -144,7 +145,7 @@ async def _follow_page(
     upload: Upload | None = None,
     status_code: int = 200,
 ) -> Template:
-    choice = await resolve_account_async(db, query.text(params, "account"))
+    choice = await page_account(request, db, query.text(params, "account"))
     rows, next_cursor, sort = await _tab_rows(db, tab, params, choice)
     kept = {k: v for k, v in params.items() if k in ("tab", "sort", "account") and v}
     kept["tab"] = tab
@@ -221,7 +222,7 @@ class FollowController(Controller):
         tab: Tab = query.choice(params, "tab", get_args(Tab), "following")
         export_format: ExportFormat = query.choice(params, "format", get_args(ExportFormat), "csv")
         async with state.pool.connection() as db:
-            choice = await resolve_account_async(db, query.text(params, "account"))
+            choice = await page_account(request, db, query.text(params, "account"))
         if tab in _CURRENT:
             filters = _of(_CURRENT[tab][0], choice)
             sort: PersonSort = query.choice(params, "sort", get_args(PersonSort), "followers")
@@ -263,7 +264,7 @@ class FollowController(Controller):
         saved_at = _saved_at(fields)
         documents = [(name, body) for name, body in await uploaded_pages(request) if body]
         account = query.text(fields, "account") or query.text(request.query_params, "account")
-        status, upload = 200, None
+        status, upload, shown = 200, None, account
         try:
             result = await import_pages(
                 db,
@@ -276,6 +277,7 @@ class FollowController(Controller):
                 confirm_loss=confirm,
             )
             upload = _concluded(kind, result)
+            shown = result.account or account  # the page then shows whose pages they were
         except HtmlTooLargeError as exc:
             status, upload = status_of(exc), Upload(kind, False, "The page is too large.", str(exc))
         except SavedAtError as exc:
@@ -295,5 +297,10 @@ class FollowController(Controller):
                 "the page again.",
             )
         return await _follow_page(
-            request, db, _KINDS[kind][0], {}, upload=upload, status_code=status
+            request,
+            db,
+            _KINDS[kind][0],
+            {"account": shown} if shown else {},
+            upload=upload,
+            status_code=status,
         )

@@ -23,7 +23,6 @@ from markupsafe import Markup
 from control_api.params import LONGEST_RANGE, Db, Persons, Username
 from control_api.persons import history_resolution
 from roomwatch.errors import InvalidInput, NotFound
-from storage.accounts import resolve_account_async
 from storage.person_queries import (
     FieldSource,
     FollowEvent,
@@ -40,6 +39,7 @@ from storage.person_series import (
     person_snapshots,
 )
 from storage.watch_list import is_muted_async, set_mute_async, set_watch_async
+from web.account_choice import page_account
 from web.charts import heatmap, time_chart
 from web.pages import query
 from web.pages.users import GENDERS
@@ -169,8 +169,8 @@ class ProfileController(Controller):
     ) -> Template:
         person = _found(await persons.get(username), username)
         # Follow state: any account's, or with account= (several accounts) that one's.
-        choice = await resolve_account_async(
-            db, query.text(request.query_params, "account"), required=False
+        choice = await page_account(
+            request, db, query.text(request.query_params, "account"), required=False
         )
         if choice.several:
             person = await for_account(db, person, choice.account)

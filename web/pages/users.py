@@ -19,9 +19,9 @@ from control_api.params import Db
 from control_api.persons import person_page
 from roomwatch.config import Config
 from roomwatch.errors import NotFound
-from storage.accounts import resolve_account_async
 from storage.person_list import SORT_COLUMNS, Gender, PersonFilter, PersonSort
 from storage.person_queries import sources_of
+from web.account_choice import page_account
 from web.pages import query
 from web.person_rows import person_rows
 from web.templating import page
@@ -53,8 +53,9 @@ class UsersController(Controller):
         gender: Gender | None = query.optional_choice(params, "gender", get_args(Gender))
         following, follower = query.flag(params, "following"), query.flag(params, "follower")
         # The API's rule (control_api/person_filters.py): with several accounts, a follow
-        # filter needs account=.
-        choice = await resolve_account_async(
+        # filter needs account= (or the account this browser chose last).
+        choice = await page_account(
+            request,
             db,
             query.text(params, "account"),
             required=following is not None or follower is not None,
