@@ -17,6 +17,7 @@ from parsel import Selector
 
 from control_api.app import create_app
 from roomwatch.config import Config, load_config
+from storage.settings import register_stream_accounts
 from tests.factories import TOKEN
 from tests.support import insert_room_events, insert_room_stats, room_event
 from tests.web.pages_support import sign_in
@@ -161,6 +162,43 @@ def test_without_the_urls_the_page_says_what_to_set(db_url: str, tmp_path: Path)
     for setting in ("events.url", "ROOMWATCH_EVENTS_URL", "stats.url", "ROOMWATCH_STATS_URL"):
         assert setting in setup
     assert "No Events API configured" in feed
+
+
+def test_with_several_accounts_the_page_shows_the_one_named_or_chosen(
+    db_url: str, tmp_path: Path, conn: psycopg.Connection[Any], room: None
+) -> None:
+    second = "studio_b"
+    insert_room_events(conn, second, [room_event("tip", NOW - MIN, username="bob", tokens=7)])
+    config = load_config(
+        {
+            "ROOMWATCH_DATA_DIR": str(tmp_path / "two"),
+            "ROOMWATCH_EVENTS_URL": (
+                f"https://eventsapi.chaturbate.com/events/{OWNER}/{EVENTS_TOKEN}/ "
+                f"https://eventsapi.chaturbate.com/events/{second}/{EVENTS_TOKEN}b/"
+            ),
+            "ROOMWATCH_STATS_URL": (
+                f"https://chaturbate.com/statsapi/?username={OWNER}&token={STATS_TOKEN}"
+            ),
+        }
+    )
+    register_stream_accounts(conn, config)  # as the agent does at start
+    with TestClient(create_app(config, db_url, TOKEN, "test")) as client:
+        assert sign_in(client).status_code == 303
+        unchosen = client.get("/room")
+        assert unchosen.status_code == 400
+        offered = Selector(text=unchosen.text).css("select[name=account] option::attr(value)")
+        assert {OWNER, second} <= set(offered.getall())
+
+        theirs = Selector(text=client.get("/room", params={"account": second}).text)
+        assert theirs.css("#room-feed li::attr(data-method)").getall() == ["tip"]
+        assert not theirs.css("#stats ~ .charts svg")  # no Stats URL of theirs
+        # The feed's refreshes (no query) read the account this browser chose.
+        refreshed = Selector(text=client.get("/room/feed").text)
+        assert refreshed.css("#room-feed li::attr(data-method)").getall() == ["tip"]
+
+        mine = Selector(text=client.get("/room", params={"account": OWNER}).text)
+        assert len(mine.css("#room-feed li")) == 8
+        assert len(mine.css("#stats ~ .charts svg")) == 3
 
 
 def test_a_range_it_does_not_know_is_a_400_page(client: Client) -> None:

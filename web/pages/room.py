@@ -12,8 +12,10 @@
   :func:`web.charts.time_chart` as the profile page draws its own.
 
 With no ``events.url`` (and no ``stats.url``) the page says what to set instead of showing
-empty tables. Everything a visitor of the room wrote (names, chat, tip notes, the subject) is
-escaped by the templates' autoescape.
+empty tables. With URLs of several accounts the page shows the account its ``account=`` names or
+this browser chose last (:func:`web.account_choice.page_account`; the feed's refreshes read the
+same), else the 400 page offering the header's switcher. Everything a visitor of the room
+wrote (names, chat, tip notes, the subject) is escaped by the templates' autoescape.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from control_api.room import room_event_page
 from roomwatch.config import Config
 from storage.room import StatsPoint, follower_changes, stats_series
 from storage.room_figures import list_broadcasts, list_tippers, list_visitors, tip_totals
+from web.account_choice import page_account
 from web.charts import time_chart
 from web.pages import query
 from web.pages.profile import RANGES
@@ -49,6 +52,24 @@ STATS_CHARTS: tuple[tuple[str, str], ...] = (
     ("token_balance", "Token balance"),
 )
 STATS_GAP = dt.timedelta(minutes=30)  # the Stats API answers every 5 minutes; longer: a gap
+
+
+async def _owners(
+    request: Request[Any, Any, Any], db: Db, config: Config
+) -> tuple[str | None, str | None]:
+    """Whose events and whose Stats answers the page shows: with at most one Events and one
+    Stats URL and no ``account=``, theirs; else the account named or chosen (its events if it
+    has an Events URL, its charts if it has a Stats URL).
+
+    Raises:
+        InvalidInput: an unknown ``account=``, or several accounts and none named or chosen.
+    """
+    events, stats = config.events.streams, config.stats.streams
+    given = request.query_params.get("account")
+    if len(events) <= 1 and len(stats) <= 1 and not given:
+        return config.events.account or None, config.stats.account or None
+    chosen = (await page_account(request, db, given)).account
+    return (chosen if chosen in events else None), (chosen if chosen in stats else None)
 
 
 class _Point(msgspec.Struct, frozen=True):
@@ -99,15 +120,14 @@ class RoomController(Controller):
         start = end - RANGES[chosen][1]
         # The events' parts need the Events URL, the charts the Stats URL (the API's routes
         # fall back from one account to the other; the page says which setting is missing).
-        account = config.events.account or None
-        stats_account = config.stats.account or None
+        account, stats_account = await _owners(request, db, config)
         context: dict[str, Any] = {
             "ranges": {key: label for key, (label, _) in RANGES.items()},
             "range": chosen,
             "start": start,
             "end": end,
-            "events_configured": bool(config.events.url),
-            "stats_configured": bool(config.stats.url),
+            "events_configured": account is not None,
+            "stats_configured": stats_account is not None,
             "tippers": [],
             "totals": None,
             "visitors": [],
@@ -134,4 +154,5 @@ class RoomController(Controller):
         self, request: Request[Any, Any, Any], db: Db, config: NamedDependency[Config]
     ) -> Template:
         """Just the feed's block, for ``app.js`` to swap in."""
-        return page(request, "_room_feed.html", **await _feed(db, config.events.account or None))
+        account, _ = await _owners(request, db, config)
+        return page(request, "_room_feed.html", **await _feed(db, account))
