@@ -9,7 +9,11 @@ from typing import Any
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import MethodNotAllowedException, NotFoundException
+from litestar.exceptions import (
+    MethodNotAllowedException,
+    NotFoundException,
+    TooManyRequestsException,
+)
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import (
@@ -38,7 +42,7 @@ from control_api.watch import WatchController
 from roomwatch import __version__
 from roomwatch.config import Config
 from storage.database import make_async_pool
-from web.auth import WebSessions
+from web.auth import SIGN_IN_LIMIT, WebSessions
 from web.headers import SecurityHeadersMiddleware
 from web.routes import PAGE_PATHS, page_or_problem, web_router
 from web.templating import template_config
@@ -129,9 +133,11 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
             # No route, wrong method: before any router, so an HTML page only on page paths.
             NotFoundException: page_or_problem,
             MethodNotAllowedException: page_or_problem,
+            TooManyRequestsException: page_or_problem,  # the sign-in limit
         },
         middleware=[
             SecurityHeadersMiddleware,
+            SIGN_IN_LIMIT.middleware,
             DefineMiddleware(BearerTokenMiddleware, token=token, exclude=not_bearer),
             # Inside the bearer check: a refusal it raises is answered outside every route
             # middleware, where this one would have counted it as a 200.

@@ -5,6 +5,11 @@ API process's memory: the cookie holds only a random id, so signing out ends the
 good and a restart of the agent signs everyone out. Sessions expire ``api.session_hours`` after
 sign-in. Every page but ``/login`` and ``/static/`` needs one (else a 303 to ``/login``).
 
+Sign-in attempts (``POST /login``) are limited to :data:`SIGN_INS_PER_MINUTE` a minute per
+client address (Litestar's rate limit; past it a 429 page, ``RateLimit-Reset`` the seconds
+left), so a script cannot try tokens as fast as the server answers; the pages and the API are
+not limited.
+
 Every form carries the session's CSRF token in a hidden ``csrf_token`` field (scripts send it as
 ``X-CSRF-Token``); an unsafe request without it is refused with 403 before any handler runs. The
 sign-in form itself, before any session exists, is protected by a double-submit cookie.
@@ -21,6 +26,7 @@ from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response
 from litestar.exceptions import PermissionDeniedException
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.response import Redirect
 
 SESSION_COOKIE = "roomwatch_session"
@@ -30,6 +36,19 @@ CSRF_HEADER = "x-csrf-token"
 LOGIN_PATH = "/login"
 OPEN_PATHS = (LOGIN_PATH, "/static/")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SIGN_INS_PER_MINUTE = 10
+
+
+def _is_sign_in(request: Request[Any, Any, Any]) -> bool:
+    return request.method == "POST" and request.url.path == LOGIN_PATH
+
+
+SIGN_IN_LIMIT = RateLimitConfig(
+    rate_limit=("minute", SIGN_INS_PER_MINUTE),
+    check_throttle_handler=_is_sign_in,
+    store="sign_in_limit",
+)
+"""At most :data:`SIGN_INS_PER_MINUTE` sign-in attempts a minute per client address."""
 
 
 @dataclass

@@ -37,9 +37,12 @@ def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
         log_failure(f"page {request.url.path}", exc)
     # Several accounts and none named: the page offers them in the header's switcher.
     accounts = exc.choices if isinstance(exc, AccountNotChosen) else ()
-    return page(
+    response = page(
         request, "error.html", status_code=status, status=status, detail=detail, accounts=accounts
     )
+    if isinstance(exc, HTTPException) and exc.headers:
+        response.headers.update(exc.headers)  # the rate limit of a 429, Allow of a 405
+    return response
 
 
 async def _before_page(request: Request[Any, Any, Any]) -> Response[Any] | None:

@@ -16,7 +16,7 @@ from litestar.testing import TestClient
 from storage.writers import write_affiliate_poll
 from tests.factories import TOKEN, room
 from tests.web.pages_support import csrf_of, sign_in
-from web.auth import WebSessions, safe_next
+from web.auth import SIGN_INS_PER_MINUTE, WebSessions, safe_next
 from web.headers import HEADERS
 
 PAGES = [
@@ -80,6 +80,21 @@ def test_a_wrong_token_opens_nothing(visitor: TestClient[Litestar]) -> None:
     assert "not this agent" in answer.text
     assert "roomwatch_session" not in answer.headers.get("set-cookie", "")
     assert visitor.get("/users", follow_redirects=False).status_code == 303
+
+
+def test_sign_in_attempts_are_limited_per_minute_even_with_the_right_token(
+    visitor: TestClient[Litestar],
+) -> None:
+    for _ in range(SIGN_INS_PER_MINUTE):
+        assert sign_in(visitor, token=TOKEN[:-1] + "X").status_code == 401
+    # The limit holds for the right token too: else a script would learn it all the same.
+    answer = sign_in(visitor)
+    assert answer.status_code == 429
+    assert answer.headers["content-type"].startswith("text/html")
+    assert 0 <= int(answer.headers["ratelimit-reset"]) <= 60  # seconds until it lifts
+    assert "roomwatch_session" not in answer.headers.get("set-cookie", "")
+    assert visitor.get("/login").status_code == 200  # the form itself is not limited
+    assert visitor.get("/api/v1/status").status_code == 401  # nor the API (its token rules)
 
 
 def test_sign_in_without_the_forms_token_is_refused(visitor: TestClient[Litestar]) -> None:
