@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
+from parsel import Selector
 
 from storage.writers import write_affiliate_poll
 from tests.factories import TOKEN, room
@@ -48,6 +49,11 @@ def test_the_root_leads_to_users_and_static_files_are_open(visitor: TestClient[L
     style = visitor.get("/static/style.css")
     assert style.status_code == 200
     assert ".src-affiliate" in style.text
+    # Every page names its icon (a browser asks /favicon.ico otherwise: a 404 on each page).
+    icon = Selector(text=visitor.get("/login").text).css("link[rel=icon]::attr(href)").get()
+    assert icon is not None
+    answer = visitor.get(icon)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("image/svg")
 
 
 def test_sign_in_sets_a_strict_httponly_cookie(visitor: TestClient[Litestar]) -> None:
