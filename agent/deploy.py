@@ -8,10 +8,12 @@
   ``scrapyd.urls``, with its basic auth, through the runner's own client
   (:class:`agent.scrapyd_runner.ScrapydNode`); then ``listspiders.json`` says what the node
   can run now. Nodes are named by host and port only.
-- **The version** is the Unix time, then the package version and the git commit as a local
-  label (``1764755817+0.1.0.g25fd471``): Scrapyd runs the highest version it holds (PEP 440
-  order), and ``scrapyd-deploy``'s default version is the Unix time too, so a deploy by either
-  tool sorts after the ones before it.
+- **The version** is the Unix time, then the package version and the git commit
+  (``1764755817_0_1_0_g25fd471a0c3e``), spelt as Scrapyd keeps it (it names the egg's file
+  after the version with letters, digits, ``_`` and ``-`` only). Scrapyd runs the highest
+  version it holds: by PEP 440 when every version it holds is one, else as text; the Unix time
+  first sorts a deploy after the ones before it either way, ``scrapyd-deploy``'s included
+  (its default version is the Unix time).
 """
 
 from __future__ import annotations
@@ -85,9 +87,9 @@ def build_egg(into: Path, root: Path = ROOT) -> Path:
 
 
 def egg_version(root: Path = ROOT, now: float | None = None) -> str:
-    """The version an upload gets: ``UNIXTIME+PACKAGE.gCOMMIT`` (``.dirty`` with uncommitted
-    changes), or ``UNIXTIME+PACKAGE`` outside git."""
-    label = __version__
+    """The version an upload gets: ``UNIXTIME_PACKAGE_gCOMMIT`` (``_dirty`` with uncommitted
+    changes; no commit outside git), with ``_`` for every character Scrapyd would replace."""
+    parts = [str(int(time.time() if now is None else now)), __version__]
     try:
         described = subprocess.run(
             ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
@@ -102,8 +104,8 @@ def egg_version(root: Path = ROOT, now: float | None = None) -> str:
         # A tag's describe (v0.1.0-3-gabc) or a bare commit (abc): the commit, and dirty.
         found = re.search(r"(?:^|-g)([0-9a-f]{7,40})(-dirty)?$", described.stdout.strip())
         if found:
-            label += f".g{found[1]}" + (".dirty" if found[2] else "")
-    return f"{int(time.time() if now is None else now)}+{label}"
+            parts += [f"g{found[1]}", *(["dirty"] if found[2] else [])]
+    return re.sub(r"[^A-Za-z0-9_-]", "_", "_".join(parts))
 
 
 def deploy_egg(config: Config, egg: bytes, version: str) -> list[NodeDeploy]:

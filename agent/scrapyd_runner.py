@@ -59,6 +59,8 @@ class ScrapydNode:
     """One Scrapyd node's JSON API, with basic auth; named by host and port only."""
 
     def __init__(self, url: str, settings: ScrapydConfig) -> None:
+        # One line per request (several a second with crawls under way) is not an operator's.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         address = node_address(url, settings)
         self.address = address
         self.name = address.name
@@ -190,8 +192,6 @@ class ScrapydRunner(Runner):
         self.project = config.scrapyd.project
         self.poll_seconds = config.scrapyd.poll_seconds
         self.nodes = [ScrapydNode(url, config.scrapyd) for url in config.scrapyd.urls]
-        # One line per request (several a second with crawls under way) is not an operator's.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
 
     def check_nodes(self) -> list[str]:
         """One line per node that cannot take jobs now (down, refusing, without the project);
