@@ -35,7 +35,17 @@ from roomwatch.errors import ConfigError, DeployError, ScrapydError
 
 ROOT = Path(__file__).resolve().parents[1]
 # Not copied to build the egg: what the egg does not carry, and what a build leaves behind.
-_NOT_COPIED = (".*", "build", "dist", "*.egg-info", "__pycache__", "tests", "bench", "docs")
+_NOT_COPIED = (
+    ".*",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    "tests",
+    "bench",
+    "docs",
+    "test-artifacts",
+)
 BUILD_TIMEOUT_SECONDS = 300
 # addversion.json answers once the node has listed the egg's spiders (a process of its own).
 UPLOAD_TIMEOUT_SECONDS = 120.0

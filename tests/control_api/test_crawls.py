@@ -6,18 +6,22 @@ answers. ``tests/agent/`` follows jobs through a real worker.
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import socket
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from control_api import node_logs
 from control_api.app import create_app
 from roomwatch.catalog import SPIDERS
 from roomwatch.config import Config, load_config
@@ -232,6 +236,84 @@ def test_a_log_url_is_fetched_only_from_a_configured_scrapyd_node(
             f"Scrapyd node 127.0.0.1:{dead} did not answer for the log of crawl job #{job_id} "
             "(ConnectError)"
         )
+
+
+class _NoRangeNode(BaseHTTPRequestHandler):
+    """A node that serves one log whole (no ``Accept-Ranges``, ``Range`` ignored) behind basic
+    auth; ``seen`` keeps each request's method and Range header."""
+
+    log_path = ""
+    body = b""
+    seen: ClassVar[list[tuple[str, str | None]]] = []
+    expected = "Basic " + base64.b64encode(b"roomwatch:node-secret-never-shown").decode()
+
+    def do_HEAD(self) -> None:
+        self._answer(with_body=False)
+
+    def do_GET(self) -> None:
+        self._answer(with_body=True)
+
+    def _answer(self, *, with_body: bool) -> None:
+        self.seen.append((self.command, self.headers.get("Range")))
+        if self.headers.get("Authorization") != self.expected:
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        found = self.path == self.log_path
+        self.send_response(200 if found else 404)
+        self.send_header("Content-Length", str(len(self.body) if found else 0))
+        self.end_headers()
+        if with_body and found:
+            self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_node_that_ignores_range_is_read_whole_up_to_a_cap(
+    db_url: str, conn: psycopg.Connection[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NoRangeNode)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    name = f"127.0.0.1:{server.server_address[1]}"
+    settings = {
+        "ROOMWATCH_DATA_DIR": str(tmp_path / "data"),
+        "ROOMWATCH_SCRAPYD_URLS": f"http://{name}",
+        "ROOMWATCH_SCRAPYD_USERNAME": "roomwatch",
+        "ROOMWATCH_SCRAPYD_PASSWORD": "node-secret-never-shown",
+    }
+    wrong = settings | {"ROOMWATCH_SCRAPYD_PASSWORD": "not-the-node-secret"}
+    try:
+        with TestClient(create_app(load_config(settings), db_url, TOKEN, "test")) as client:
+            client.headers.update(AUTH)
+            job_id = client.post("/api/v1/crawls", json={"spider": "affiliate"}).json()["job_id"]
+            _NoRangeNode.log_path = f"/logs/roomwatch/affiliate/{job_id}.log"
+            _NoRangeNode.body = "".join(f"line {n}\n" for n in range(3000)).encode()
+            conn.execute(
+                "UPDATE crawl_jobs SET log_path = %s WHERE job_id = %s",
+                [f"http://{name}{_NoRangeNode.log_path}", job_id],
+            )
+            url = f"/api/v1/crawls/{job_id}/log"
+            tail = client.get(url, params={"lines": 2})
+            assert tail.status_code == 200, tail.text
+            assert tail.text == "line 2998\nline 2999\n"
+            assert _NoRangeNode.seen == [("HEAD", None), ("GET", None)]
+            monkeypatch.setattr(node_logs, "WHOLE_CAP", 1000)
+            body = _problem(client.get(url), 502, "job_id")
+            assert body["detail"].startswith(
+                f"Scrapyd node {name} serves the log of crawl job #{job_id} only whole"
+            )
+        with TestClient(create_app(load_config(wrong), db_url, TOKEN, "test")) as client:
+            client.headers.update(AUTH)
+            body = _problem(client.get(url), 502, "job_id")
+            assert body["detail"] == (
+                f"Scrapyd node {name} refused the credentials (HTTP 401): check "
+                "scrapyd.username/password or the node URL"
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_schedules_list_and_change(client: Client, conn: psycopg.Connection[Any]) -> None:
