@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     commands.add_parser("token", help="print the API token")
+    deploy = commands.add_parser(
+        "deploy", help="build the project's egg and upload it to every node of scrapyd.urls"
+    )
+    deploy.add_argument(
+        "--build-egg", metavar="FILE", help="only write the egg to FILE (no node needed)"
+    )
     login_cli.add_parsers(commands)
     import_cli.add_parsers(commands)
     watch_cli.add_parsers(commands)
@@ -132,6 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "crawl":
             pairs = [*args.args, *([f"account={args.account}"] if args.account else [])]
             return crawl_command(config, args.spider, pairs)
+        elif args.command == "deploy":
+            from agent.deploy import deploy_command
+
+            return deploy_command(config, args.build_egg)
         elif args.command == "token":
             print(load_or_create_token(config))
         elif args.command in login_cli.COMMANDS:

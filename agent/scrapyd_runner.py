@@ -2,8 +2,9 @@
 
 The agent keeps the role the local runner has (``agent/runner.py``): it holds the job lock while
 the crawl runs and keeps the row truthful; the node only runs the project's egg (deployed with
-``scrapyd-deploy``, docs/scaling.md), whose ``scrapy crawl`` writes to the shared PostgreSQL
-through the same pipelines and reports progress to the row (crawler/commands/crawl.py).
+``roomwatch deploy``, agent/deploy.py, or ``scrapyd-deploy``: docs/scaling.md), whose ``scrapy
+crawl`` writes to the shared PostgreSQL through the same pipelines and reports progress to the
+row (crawler/commands/crawl.py).
 
 - **Dispatch**: ``daemonstatus.json`` on every node; the one with the fewest running and
   pending jobs (the most free slots: Scrapyd does not report its ``max_proc``, so nodes are
@@ -29,7 +30,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import msgspec
@@ -39,6 +39,7 @@ from agent.runner import GRACE_SECONDS, Runner, relock, wait_for_connection
 from roomwatch.catalog import SPIDERS, check_spider_args
 from roomwatch.config import Config, ScrapydConfig
 from roomwatch.errors import ScrapydError
+from roomwatch.scrapyd_nodes import node_address
 from storage.database import connect
 from storage.jobs import Job, Status, enforce_end, finish_job, get_job, lock_job, start_job
 
@@ -58,20 +59,17 @@ class ScrapydNode:
     """One Scrapyd node's JSON API, with basic auth; named by host and port only."""
 
     def __init__(self, url: str, settings: ScrapydConfig) -> None:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        netloc = f"[{host}]" if ":" in host else host
-        if parts.port is not None:
-            netloc += f":{parts.port}"
-        self.name = netloc
-        self.url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/", "", ""))
-        auth: tuple[str, str] | None = None
-        if parts.username:
-            auth = (parts.username, parts.password or "")
-        elif settings.username:
-            auth = (settings.username, settings.password)
+        # One line per request (several a second with crawls under way) is not an operator's.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        address = node_address(url, settings)
+        self.address = address
+        self.name = address.name
+        self.url = address.url
         self._client = httpx.Client(
-            base_url=self.url, auth=auth, timeout=settings.timeout_seconds, follow_redirects=False
+            base_url=address.url,
+            auth=address.auth,
+            timeout=settings.timeout_seconds,
+            follow_redirects=False,
         )
 
     def daemon_status(self) -> DaemonStatus:
@@ -109,19 +107,51 @@ class ScrapydNode:
 
     def log_url(self, project: str, spider: str, job_id: int) -> str:
         """Where the node serves the crawl's log (Scrapyd's ``logs_dir``)."""
-        return f"{self.url}logs/{project}/{spider}/{job_id}.log"
+        return self.address.log_url(project, spider, job_id)
 
-    def _call(self, method: str, endpoint: str, params: dict[str, str] | None = None) -> Any:
-        """One request; the answer's JSON object if its ``status`` is ``ok``.
+    def add_version(self, project: str, version: str, egg: bytes, timeout: float) -> None:
+        """Uploads the project's egg as ``version`` (``addversion.json``, as ``scrapyd-deploy``
+        does); the node lists the egg's spiders while it answers, hence its own ``timeout``."""
+        self._call(
+            "POST",
+            "addversion.json",
+            {"project": project, "version": version},
+            files={"egg": ("project.egg", egg)},
+            timeout=timeout,
+        )
+
+    def spiders(self, project: str, timeout: float | None = None) -> list[str]:
+        """The spiders the node lists for the project's newest version."""
+        answer = self._call("GET", "listspiders.json", {"project": project}, timeout=timeout)
+        spiders = answer.get("spiders")
+        if not isinstance(spiders, list):
+            raise ScrapydError(
+                f"Scrapyd node {self.name} answered listspiders.json without spiders",
+                answered=True,
+            )
+        return [str(name) for name in spiders]
+
+    def _call(
+        self,
+        method: str,
+        endpoint: str,
+        params: dict[str, str] | None = None,
+        *,
+        files: dict[str, tuple[str, bytes]] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """One request; the answer's JSON object if its ``status`` is ``ok``. ``timeout``:
+        this request's, instead of ``scrapyd.timeout_seconds``.
 
         Raises:
             ScrapydError: no answer (``answered`` False), or an error answer.
         """
         try:
+            limit = self._client.timeout if timeout is None else httpx.Timeout(timeout)
             if method == "GET":
-                response = self._client.get(endpoint, params=params)
+                response = self._client.get(endpoint, params=params, timeout=limit)
             else:
-                response = self._client.post(endpoint, data=params)
+                response = self._client.post(endpoint, data=params, files=files, timeout=limit)
         except httpx.HTTPError as exc:
             raise ScrapydError(
                 f"Scrapyd node {self.name} did not answer {endpoint} ({type(exc).__name__})",
@@ -162,8 +192,6 @@ class ScrapydRunner(Runner):
         self.project = config.scrapyd.project
         self.poll_seconds = config.scrapyd.poll_seconds
         self.nodes = [ScrapydNode(url, config.scrapyd) for url in config.scrapyd.urls]
-        # One line per request (several a second with crawls under way) is not an operator's.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
 
     def check_nodes(self) -> list[str]:
         """One line per node that cannot take jobs now (down, refusing, without the project);
@@ -174,7 +202,7 @@ class ScrapydRunner(Runner):
                 if not node.has_project(self.project):
                     problems.append(
                         f"Scrapyd node {node.name} has no project {self.project!r}: deploy it "
-                        "with scrapyd-deploy (docs/scaling.md)"
+                        "with roomwatch deploy (docs/scaling.md)"
                     )
             except ScrapydError as exc:
                 problems.append(str(exc))

@@ -20,6 +20,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from psycopg import AsyncConnection
 
 from control_api.cursors import decode_cursor, encode_cursor
+from control_api.node_logs import is_url, node_log_tail
 from control_api.params import Cursor, Db, Limit
 from control_api.problems import ConflictProblem, problem_spec
 from roomwatch.catalog import (
@@ -63,6 +64,7 @@ Args = Annotated[
 ]
 _BAD = problem_spec("A parameter or body field is invalid; `field` names it")
 _NOT_FOUND = problem_spec("No such job, or no log for it here; `field` names it")
+_BAD_GATEWAY = problem_spec("The Scrapyd node that ran the job did not answer, or failed")
 _CONFLICT = problem_spec("The job is already active or already ended", ConflictProblem)
 JobId = Annotated[int, PathParameter(ge=1, le=2**63 - 1, description="the job's id")]
 
@@ -186,15 +188,20 @@ async def cancel_crawl(db: AsyncConnection[Any], job_id: int) -> Job:
     return job
 
 
-async def log_tail(job: Job, lines: int) -> str:
-    """The last ``lines`` lines of a job's log (redacted when written), read off the loop.
+async def log_tail(job: Job, lines: int, config: Config) -> str:
+    """The last ``lines`` lines of a job's log (redacted when written): a file of this machine,
+    read off the loop, or the log of a job run on a Scrapyd node, read from that node
+    (``control_api/node_logs.py``: only from a node of ``scrapyd.urls``).
 
     Raises:
-        NotFound: naming ``job_id`` when the job has no log yet, or its log is not on this
-            agent's machine.
+        NotFound: naming ``job_id`` when the job has no log yet, or its log is neither on this
+            agent's machine nor on a configured node that has it.
+        ScrapydError: the job's node did not answer, or failed (a 502).
     """
     if job.log_path is None:
         raise NotFound("job_id", f"crawl job #{job.job_id} has no log yet ({job.status})")
+    if is_url(job.log_path):
+        return await node_log_tail(config.scrapyd, job.job_id, job.log_path, lines)
     try:
         return await anyio.to_thread.run_sync(tail_lines, Path(job.log_path), lines)
     except FileNotFoundError:
@@ -268,17 +275,19 @@ class CrawlController(Controller):
         "/{job_id:int}/log",
         summary="The tail of a crawl job's log",
         media_type="text/plain; charset=utf-8",
-        responses={400: _BAD, 404: _NOT_FOUND},
+        responses={400: _BAD, 404: _NOT_FOUND, 502: _BAD_GATEWAY},
     )
     async def log(
         self,
         db: Db,
+        config: NamedDependency[Config],
         job_id: JobId,
         lines: Annotated[
             int, QueryParameter(ge=1, le=5000, description="how many lines (1-5000)")
         ] = 200,
     ) -> Response[str]:
-        """The last ``lines`` lines (redacted at write time), as plain text."""
+        """The last ``lines`` lines (redacted at write time), as plain text; a job run on a
+        Scrapyd node's, read from that node (502 when it does not answer)."""
         job = found_job(await get_job_async(db, job_id), job_id)
-        text = await log_tail(job, lines)
+        text = await log_tail(job, lines, config)
         return Response(text, media_type="text/plain; charset=utf-8")

@@ -42,6 +42,7 @@ from roomwatch.errors import (
     RequestError,
     RoomwatchError,
     SavedAtError,
+    ScrapydError,
     UnsupportedMediaType,
 )
 
@@ -113,6 +114,7 @@ _RULES: dict[type[RoomwatchError], tuple[int, str | None]] = {
     SavedAtError: (400, "saved_at"),  # 409 when stale: older than the list's last check
     HtmlImportError: (400, "body"),
     FollowLossHeld: (409, "confirm_loss"),
+    ScrapydError: (502, "job_id"),  # the node that ran a job, asked for its log
 }
 _TITLES = {
     400: "Bad Request",
@@ -122,6 +124,7 @@ _TITLES = {
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
     500: "Internal Server Error",
+    502: "Bad Gateway",
 }
 
 

@@ -572,7 +572,7 @@ class ScrapydConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         urls: each node's root URL (``http://node1:6800``); credentials may be in the URL
             (``http://user:pass@node1:6800``) or in ``username``/``password``, never both.
         username, password: HTTP basic auth for every node (the password is a secret).
-        project: the Scrapyd project the egg is deployed to (``scrapyd-deploy``) and the
+        project: the Scrapyd project the egg is deployed to (``roomwatch deploy``) and the
             agent schedules in.
         poll_seconds: how often a running job's node is asked about it.
         timeout_seconds: one request to a node; a node that does not answer in time counts

@@ -17,6 +17,7 @@ Hierarchy::
     │   ├── JobConflict            one of that spider is already queued or running (``existing``)
     │   ├── JobEnded               a job asked to stop has already ended (``job_id``)
     │   └── ScrapydError           a Scrapyd node did not answer, or refused a request
+    ├── DeployError                ``roomwatch deploy`` cannot build the project's egg
     ├── RequestError               a request to the API or a page cannot be honoured as sent;
     │   │                          ``field`` names the parameter or body field at fault
     │   ├── InvalidInput           a value is unusable; ``source`` (query, path, body) when the
@@ -126,6 +127,11 @@ class ScrapydError(JobError):
     def __init__(self, message: str, *, answered: bool) -> None:
         super().__init__(message)
         self.answered = answered
+
+
+class DeployError(RoomwatchError):
+    """``roomwatch deploy`` cannot build the project's egg (not a checkout, a failed build);
+    the message says why."""
 
 
 class RequestError(RoomwatchError):

@@ -1,8 +1,8 @@
-"""Real Scrapyd servers on loopback for the ``scrapyd`` runner tests, and the project's egg."""
+"""Real Scrapyd servers on loopback for the ``scrapyd`` runner tests (the project's egg is
+built and deployed by the product: ``roomwatch deploy``, agent/deploy.py)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,7 +17,6 @@ import psutil
 from roomwatch.processes import kill_tree
 from tests.support import free_port
 
-ROOT = Path(__file__).parents[2]
 USER = "roomwatch"
 PASSWORD = "n0de-pa55word-never-logged"
 CONF = """\
@@ -33,28 +32,6 @@ dbs_dir = {home}/dbs
 max_proc = 2
 poll_interval = 0.2
 """
-
-
-def build_egg(into: Path) -> Path:
-    """The project's egg, built by ``scrapyd-deploy --build-egg`` in a copy of the project
-    (it builds where scrapy.cfg is, and leaves build/ and egg-info there)."""
-    source = into / "project"
-    shutil.copytree(
-        ROOT,
-        source,
-        ignore=shutil.ignore_patterns(
-            ".*", "build", "*.egg-info", "__pycache__", "tests", "bench", "docs", "test-artifacts"
-        ),
-    )
-    egg = into / "roomwatch.egg"
-    subprocess.run(
-        [str(Path(sys.executable).with_name("scrapyd-deploy")), "--build-egg", str(egg)],
-        cwd=source,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return egg
 
 
 class ScrapydServer:
@@ -100,21 +77,6 @@ class ScrapydServer:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"scrapyd did not start: {self.output.read_text()[-2000:]}")
             time.sleep(0.2)
-
-    def deploy(self, egg: Path, project: str = "roomwatch") -> None:
-        """``addversion.json``, as ``scrapyd-deploy`` uploads the egg it built."""
-        with egg.open("rb") as handle:
-            answer = self.api(
-                "POST",
-                "addversion.json",
-                data={"project": project, "version": "1"},
-                files={"egg": ("project.egg", handle)},
-            )
-        assert answer["status"] == "ok", answer
-        # The node lists the egg's spiders once per version (a process of its own, seconds on a
-        # busy machine), when first asked: here, rather than in the first schedule.json.
-        listed = self.api("GET", f"listspiders.json?project={project}")
-        assert listed["status"] == "ok", listed
 
     def api(self, method: str, endpoint: str, **kwargs: object) -> dict[str, object]:
         response = httpx.request(

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,14 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from litestar.testing import TestClient
 
 from agent.runner import CrawlRunner
 from agent.runtime import make_runner
 from agent.scrapyd_runner import ScrapydRunner
+from control_api import node_logs
+from control_api.app import create_app
+from roomwatch.catalog import SPIDERS
 from roomwatch.config import Config, load_config
 from storage.jobs import (
     Job,
@@ -33,13 +38,15 @@ from storage.jobs import (
     request_cancel,
     start_job,
 )
-from tests.agent.scrapyd_support import PASSWORD, ScrapydServer, build_egg
+from tests.agent.scrapyd_support import PASSWORD, ScrapydServer
+from tests.factories import AUTH, TOKEN
 from tests.spiders.follow_support import ACCOUNT, log_in, wait_for
-from tests.support import crawl_environment, fresh_database, roomwatch
+from tests.support import crawl_environment, free_port, fresh_database, roomwatch
 from upstream_sim.affiliate.feed import AffiliateFeed
 from upstream_sim.server import SimulatorServer
 from upstream_sim.state import SimulatorState
 
+ROOT = Path(__file__).parents[2]
 ROOMS = 300
 TROPHIES = ["trophy_one", "trophy_two"]
 
@@ -54,6 +61,7 @@ class Cluster:
         self.secrets: list[str] = []
         self.agent_env: dict[str, str] = {}
         self.config: Config = load_config({})
+        self.deployed: subprocess.CompletedProcess[str] | None = None
 
     def runner(self) -> ScrapydRunner:
         runner = make_runner(self.config, self.db_url)
@@ -76,7 +84,6 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(pg_server: str, migrated_template: str) -> Iterator[Cluster]:
     data_dir = Path(tempfile.mkdtemp(prefix="roomwatch-cluster-"))
-    egg_dir = Path(tempfile.mkdtemp(prefix="roomwatch-egg-"))
     state = SimulatorState(affiliate=AffiliateFeed(ROOMS, seed=7))
     nodes: list[ScrapydServer] = []
     with fresh_database(pg_server, migrated_template) as db_url, SimulatorServer(state) as sim:
@@ -102,12 +109,10 @@ def cluster(pg_server: str, migrated_template: str) -> Iterator[Cluster]:
         node_env = {
             name: value for name, value in os.environ.items() if not name.startswith("ROOMWATCH_")
         } | env
-        egg = build_egg(egg_dir)
         nodes = [ScrapydServer(node_env), ScrapydServer(node_env)]
         try:
             for node in nodes:
                 node.start()
-                node.deploy(egg)
             cluster = Cluster(db_url, sim, nodes)
             agent = {
                 **env,
@@ -125,12 +130,30 @@ def cluster(pg_server: str, migrated_template: str) -> Iterator[Cluster]:
                 cluster.config.stats.url.rsplit("token=", 1)[-1],
                 env["ROOMWATCH_DATABASE_URL"],
             ]
+            # The egg goes to both nodes as an operator sends it (test_roomwatch_deploy_...).
+            cluster.deployed = _roomwatch_deploy(agent)
+            assert cluster.deployed.returncode == 0, cluster.deployed.stderr
             yield cluster
         finally:
             for node in nodes:
                 node.kill()
-    for folder in [egg_dir, data_dir, *(node.home for node in nodes)]:
+    for folder in [data_dir, *(node.home for node in nodes)]:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _roomwatch_deploy(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``roomwatch deploy ARGS`` with this environment (``ROOMWATCH_*`` from ``env`` only)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("ROOMWATCH_")}
+    cli = roomwatch(
+        "deploy",
+        *args,
+        env=inherited | env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = cli.communicate(timeout=600)
+    return subprocess.CompletedProcess(cli.args, cli.returncode, out, err)
 
 
 class LongCrawl:
@@ -164,6 +187,112 @@ def test_the_runner_setting_chooses_the_backend(cluster: Cluster) -> None:
     assert isinstance(cluster.runner(), ScrapydRunner)
     local = load_config({"ROOMWATCH_DATA_DIR": str(cluster.config.data_path)})
     assert type(make_runner(local, cluster.db_url)) is CrawlRunner
+
+
+def test_roomwatch_deploy_sent_the_egg_to_every_node(cluster: Cluster) -> None:
+    """The fixture's ``roomwatch deploy``: a line per node (host:port, the version, the
+    spiders it lists now), each node holding that version and listing every spider."""
+    assert cluster.deployed is not None
+    lines = cluster.deployed.stdout.splitlines()
+    assert len(lines) == len(cluster.nodes), cluster.deployed.stdout
+    for line, node in zip(lines, cluster.nodes, strict=True):
+        found = re.fullmatch(
+            rf"{re.escape(node.name)}: roomwatch (\d{{10}}_0_1_0_g[0-9a-f]{{12}}(?:_dirty)?) "
+            rf"deployed, {len(SPIDERS)} spiders",
+            line,
+        )
+        assert found, line
+        assert node.api("GET", "listversions.json?project=roomwatch")["versions"] == [found[1]]
+        listed = node.api("GET", "listspiders.json?project=roomwatch")["spiders"]
+        assert isinstance(listed, list) and sorted(listed) == sorted(SPIDERS)
+    assert PASSWORD not in cluster.deployed.stdout + cluster.deployed.stderr
+
+
+def test_roomwatch_deploy_names_each_node_that_failed_and_deploys_the_others(
+    cluster: Cluster,
+) -> None:
+    good, refusing = cluster.nodes
+    dead = f"127.0.0.1:{free_port()}"
+    wrong = "wrong-pa55word-never-shown"
+    urls = [good.url, good.url.replace(PASSWORD, wrong).replace(good.name, refusing.name)]
+    env = cluster.agent_env | {"ROOMWATCH_SCRAPYD_URLS": ",".join([*urls, f"http://{dead}"])}
+    before = good.api("GET", "listversions.json?project=roomwatch")["versions"]
+    done = _roomwatch_deploy(env)
+    assert done.returncode == 1
+    (line,) = done.stdout.splitlines()
+    assert line.startswith(f"{good.name}: roomwatch ") and line.endswith(" spiders")
+    assert done.stderr.splitlines() == [
+        "roomwatch: deploy failed on 2 of 3 nodes:",
+        f"  {refusing.name}: Scrapyd node {refusing.name} refused the credentials (HTTP 401): "
+        "check scrapyd.username/password or the node URL",
+        f"  {dead}: Scrapyd node {dead} did not answer addversion.json (ConnectError)",
+    ]
+    after = good.api("GET", "listversions.json?project=roomwatch")["versions"]
+    assert isinstance(before, list) and isinstance(after, list) and len(after) == len(before) + 1
+    assert PASSWORD not in done.stdout + done.stderr and wrong not in done.stdout + done.stderr
+
+
+def test_roomwatch_deploy_build_egg_writes_the_egg_alone(cluster: Cluster, tmp_path: Path) -> None:
+    """``--build-egg FILE`` needs no node; without it, and without the scrapyd runner, the
+    command refuses. The checkout gets no build/ or egg-info either way."""
+    checkout = sorted(path.name for path in ROOT.iterdir())
+    local = {"ROOMWATCH_DATA_DIR": str(tmp_path / "data")}
+    refused = _roomwatch_deploy(local)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(
+        'roomwatch: roomwatch deploy uploads to the nodes of runner = "scrapyd" (runner is '
+        "'local', 0 node(s) in scrapyd.urls)"
+    )
+    egg = tmp_path / "roomwatch.egg"
+    built = _roomwatch_deploy(local, "--build-egg", str(egg))
+    assert built.returncode == 0, built.stderr
+    with zipfile.ZipFile(egg) as contents:
+        names = set(contents.namelist())
+        entry_points = contents.read("EGG-INFO/entry_points.txt").decode()
+    assert {
+        "crawler/project.py",
+        "spiders/affiliate.py",
+        "storage/migrations/0001_baseline.sql",
+    } <= names
+    assert not any(name.startswith("tests/") for name in names)
+    assert "settings = crawler.project" in entry_points
+    assert sorted(path.name for path in ROOT.iterdir()) == checkout
+
+
+def test_a_node_jobs_log_is_read_from_its_node_through_the_api(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``GET /crawls/{id}/log`` of a job run on a node: the tail of the log the node serves
+    (read from its end in ranges of at least FIRST_BLOCK bytes: small here, so several)."""
+    monkeypatch.setattr(node_logs, "FIRST_BLOCK", 1024)
+    job = cluster.crawl("room_stats")
+    assert job.status == "succeeded", job.error_message
+    node = cluster.node_of(job)
+    wait_for(
+        lambda: node.api("GET", f"status.json?job={job.job_id}")["currstate"] == "finished",
+        30,
+        "the crawl's process to end (its last log lines)",
+    )
+    text = (node.home / "logs" / "roomwatch" / "room_stats" / f"{job.job_id}.log").read_text()
+    assert 5 < text.count("\n") < 5000 and len(text) > 4 * 1024
+    with TestClient(create_app(cluster.config, cluster.db_url, TOKEN, "test")) as client:
+        client.headers.update(AUTH)
+        url = f"/api/v1/crawls/{job.job_id}/log"
+        tail = client.get(url, params={"lines": 5})
+        assert tail.status_code == 200, tail.text
+        assert tail.text == "".join(text.splitlines(keepends=True)[-5:])
+        assert client.get(url, params={"lines": 5000}).text == text
+        # A node that has no such log: 404 naming the node only.
+        with psycopg.connect(cluster.db_url, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE crawl_jobs SET log_path = %s WHERE job_id = %s",
+                [f"http://{node.name}/logs/roomwatch/room_stats/0.log", job.job_id],
+            )
+        missing = client.get(url)
+        assert missing.status_code == 404
+        assert missing.json()["detail"] == (
+            f"Scrapyd node {node.name} has no log of crawl job #{job.job_id} (HTTP 404)"
+        )
 
 
 def test_roomwatch_crawl_runs_on_a_node_with_the_scrapyd_runner(cluster: Cluster) -> None:

@@ -6,22 +6,30 @@ answers. ``tests/agent/`` follows jobs through a real worker.
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from control_api import node_logs
 from control_api.app import create_app
 from roomwatch.catalog import SPIDERS
-from roomwatch.config import Config
+from roomwatch.config import Config, load_config
 from roomwatch.logs import RedactingFilter, setup_logging
 from storage.jobs import lock_job, start_job
 from storage.schedules import ensure_default_schedules, sync_account_schedules
+from tests.factories import AUTH, TOKEN
+from tests.support import free_port
 
 Client = TestClient[Litestar]
 PROBLEM = "application/problem+json"
@@ -162,6 +170,150 @@ def test_log_tail(client: Client, conn: psycopg.Connection[Any], tmp_path: Path)
     _problem(client.get(f"/api/v1/crawls/{job['job_id']}/log", params={"lines": 0}), 400, "lines")
     log.unlink()
     _problem(client.get(f"/api/v1/crawls/{job['job_id']}/log"), 404, "job_id")
+
+
+@pytest.fixture
+def listeners() -> Iterator[list[socket.socket]]:
+    """Two loopback ports that take connections and never answer: what was fetched from them
+    waits in their backlog."""
+    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(2)]
+    yield sockets
+    for sock in sockets:
+        sock.close()
+
+
+def _untouched(sock: socket.socket) -> bool:
+    sock.setblocking(False)
+    try:
+        sock.accept()[0].close()
+    except BlockingIOError:
+        return True
+    return False
+
+
+def test_a_log_url_is_fetched_only_from_a_configured_scrapyd_node(
+    db_url: str, conn: psycopg.Connection[Any], tmp_path: Path, listeners: list[socket.socket]
+) -> None:
+    """A job's ``log_path`` is a URL when a Scrapyd node ran it. The API reads it only if it is
+    a log of a node of ``scrapyd.urls``: any other URL in the database is not fetched."""
+    node, foreign = (sock.getsockname()[1] for sock in listeners)
+    dead = free_port()
+    config = load_config(
+        {
+            "ROOMWATCH_DATA_DIR": str(tmp_path / "data"),
+            "ROOMWATCH_SCRAPYD_URLS": f"http://127.0.0.1:{node},http://127.0.0.1:{dead}",
+            "ROOMWATCH_SCRAPYD_USERNAME": "roomwatch",
+            "ROOMWATCH_SCRAPYD_PASSWORD": "node-secret-never-shown",
+            "ROOMWATCH_SCRAPYD_TIMEOUT_SECONDS": "5",
+        }
+    )
+    with TestClient(create_app(config, db_url, TOKEN, "test")) as client:
+        client.headers.update(AUTH)
+        job_id = client.post("/api/v1/crawls", json={"spider": "affiliate"}).json()["job_id"]
+        log = f"logs/roomwatch/affiliate/{job_id}.log"
+
+        def read(log_path: str) -> Any:
+            conn.execute(
+                "UPDATE crawl_jobs SET log_path = %s WHERE job_id = %s", [log_path, job_id]
+            )
+            return client.get(f"/api/v1/crawls/{job_id}/log")
+
+        for refused in (
+            f"http://127.0.0.1:{foreign}/{log}",  # not a node
+            f"http://127.0.0.1:{node}/listjobs.json",  # a node, but not one of its logs
+            f"http://127.0.0.1:{node}/logs/../listjobs.json",
+            f"http://someone:else@127.0.0.1:{node}/{log}",  # credentials of its own
+            f"http://127.0.0.1:{node}/{log}?x=1",
+            f"https://127.0.0.1:{node}/{log}",
+        ):
+            body = _problem(read(refused), 404, "job_id")
+            assert "nor on a Scrapyd node of scrapyd.urls" in body["detail"], refused
+        assert _untouched(listeners[0]) and _untouched(listeners[1])
+        # A configured node that does not answer: a 502 naming it by host and port only.
+        body = _problem(read(f"http://127.0.0.1:{dead}/{log}"), 502, "job_id")
+        assert body["title"] == "Bad Gateway"
+        assert body["detail"] == (
+            f"Scrapyd node 127.0.0.1:{dead} did not answer for the log of crawl job #{job_id} "
+            "(ConnectError)"
+        )
+
+
+class _NoRangeNode(BaseHTTPRequestHandler):
+    """A node that serves one log whole (no ``Accept-Ranges``, ``Range`` ignored) behind basic
+    auth; ``seen`` keeps each request's method and Range header."""
+
+    log_path = ""
+    body = b""
+    seen: ClassVar[list[tuple[str, str | None]]] = []
+    expected = "Basic " + base64.b64encode(b"roomwatch:node-secret-never-shown").decode()
+
+    def do_HEAD(self) -> None:
+        self._answer(with_body=False)
+
+    def do_GET(self) -> None:
+        self._answer(with_body=True)
+
+    def _answer(self, *, with_body: bool) -> None:
+        self.seen.append((self.command, self.headers.get("Range")))
+        if self.headers.get("Authorization") != self.expected:
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        found = self.path == self.log_path
+        self.send_response(200 if found else 404)
+        self.send_header("Content-Length", str(len(self.body) if found else 0))
+        self.end_headers()
+        if with_body and found:
+            self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_node_that_ignores_range_is_read_whole_up_to_a_cap(
+    db_url: str, conn: psycopg.Connection[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NoRangeNode)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    name = f"127.0.0.1:{server.server_address[1]}"
+    settings = {
+        "ROOMWATCH_DATA_DIR": str(tmp_path / "data"),
+        "ROOMWATCH_SCRAPYD_URLS": f"http://{name}",
+        "ROOMWATCH_SCRAPYD_USERNAME": "roomwatch",
+        "ROOMWATCH_SCRAPYD_PASSWORD": "node-secret-never-shown",
+    }
+    wrong = settings | {"ROOMWATCH_SCRAPYD_PASSWORD": "not-the-node-secret"}
+    try:
+        with TestClient(create_app(load_config(settings), db_url, TOKEN, "test")) as client:
+            client.headers.update(AUTH)
+            job_id = client.post("/api/v1/crawls", json={"spider": "affiliate"}).json()["job_id"]
+            _NoRangeNode.log_path = f"/logs/roomwatch/affiliate/{job_id}.log"
+            _NoRangeNode.body = "".join(f"line {n}\n" for n in range(3000)).encode()
+            conn.execute(
+                "UPDATE crawl_jobs SET log_path = %s WHERE job_id = %s",
+                [f"http://{name}{_NoRangeNode.log_path}", job_id],
+            )
+            url = f"/api/v1/crawls/{job_id}/log"
+            tail = client.get(url, params={"lines": 2})
+            assert tail.status_code == 200, tail.text
+            assert tail.text == "line 2998\nline 2999\n"
+            assert _NoRangeNode.seen == [("HEAD", None), ("GET", None)]
+            monkeypatch.setattr(node_logs, "WHOLE_CAP", 1000)
+            body = _problem(client.get(url), 502, "job_id")
+            assert body["detail"].startswith(
+                f"Scrapyd node {name} serves the log of crawl job #{job_id} only whole"
+            )
+        with TestClient(create_app(load_config(wrong), db_url, TOKEN, "test")) as client:
+            client.headers.update(AUTH)
+            body = _problem(client.get(url), 502, "job_id")
+            assert body["detail"] == (
+                f"Scrapyd node {name} refused the credentials (HTTP 401): check "
+                "scrapyd.username/password or the node URL"
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_schedules_list_and_change(client: Client, conn: psycopg.Connection[Any]) -> None:

@@ -14,12 +14,14 @@ import datetime as dt
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.params import PathParameter
 from litestar.response import Redirect, Template
 
 from control_api.crawls import as_crawl, cancel_crawl, found_job, log_tail
 from control_api.params import Db
-from roomwatch.errors import NotFound
+from roomwatch.config import Config
+from roomwatch.errors import NotFound, ScrapydError
 from storage.jobs import Job, get_job_async
 from web.templating import page
 
@@ -36,11 +38,11 @@ def job_view(job: Job, now: dt.datetime | None = None) -> dict[str, Any]:
     return {"j": as_crawl(job), "done": job.done, "duration": seconds}
 
 
-async def _job_context(db: Db, job_id: int) -> dict[str, Any]:
+async def _job_context(db: Db, config: Config, job_id: int) -> dict[str, Any]:
     job = found_job(await get_job_async(db, job_id), job_id)
     try:
-        log, log_note = await log_tail(job, LOG_LINES), None
-    except NotFound as missing:
+        log, log_note = await log_tail(job, LOG_LINES, config), None
+    except (NotFound, ScrapydError) as missing:
         log, log_note = None, str(missing)
     return {**job_view(job), "log": log, "log_note": log_note, "interval": REFRESH_MS}
 
@@ -52,13 +54,25 @@ class JobController(Controller):
     include_in_schema = False
 
     @get("/{job_id:int}")
-    async def job(self, request: Request[Any, Any, Any], db: Db, job_id: JobId) -> Template:
-        return page(request, "agent_job.html", **await _job_context(db, job_id))
+    async def job(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        config: NamedDependency[Config],
+        job_id: JobId,
+    ) -> Template:
+        return page(request, "agent_job.html", **await _job_context(db, config, job_id))
 
     @get("/{job_id:int}/fragment")
-    async def fragment(self, request: Request[Any, Any, Any], db: Db, job_id: JobId) -> Template:
+    async def fragment(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        config: NamedDependency[Config],
+        job_id: JobId,
+    ) -> Template:
         """Just the job's block, for ``app.js`` to swap in."""
-        return page(request, "_job.html", **await _job_context(db, job_id))
+        return page(request, "_job.html", **await _job_context(db, config, job_id))
 
     @post("/{job_id:int}/cancel", status_code=303)
     async def cancel(self, db: Db, job_id: JobId) -> Redirect:
