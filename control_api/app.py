@@ -9,11 +9,7 @@ from typing import Any
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import (
-    MethodNotAllowedException,
-    NotFoundException,
-    TooManyRequestsException,
-)
+from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import (
@@ -42,7 +38,7 @@ from control_api.watch import WatchController
 from roomwatch import __version__
 from roomwatch.config import Config
 from storage.database import make_async_pool
-from web.auth import SIGN_IN_LIMIT, WebSessions
+from web.auth import SignInThrottle, WebSessions
 from web.headers import SecurityHeadersMiddleware
 from web.routes import PAGE_PATHS, page_or_problem, web_router
 from web.templating import template_config
@@ -119,7 +115,11 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
         },
         template_config=template_config(),
         state=State(
-            {"api_token": token, "web_sessions": WebSessions(config.api.session_hours * 3600)}
+            {
+                "api_token": token,
+                "web_sessions": WebSessions(config.api.session_hours * 3600),
+                "sign_in_throttle": SignInThrottle(),
+            }
         ),
         lifespan=[lifespan],
         before_request=refuse_nul,
@@ -133,11 +133,9 @@ def create_app(config: Config, conninfo: str, token: str, database_label: str) -
             # No route, wrong method: before any router, so an HTML page only on page paths.
             NotFoundException: page_or_problem,
             MethodNotAllowedException: page_or_problem,
-            TooManyRequestsException: page_or_problem,  # the sign-in limit
         },
         middleware=[
             SecurityHeadersMiddleware,
-            SIGN_IN_LIMIT.middleware,
             DefineMiddleware(BearerTokenMiddleware, token=token, exclude=not_bearer),
             # Inside the bearer check: a refusal it raises is answered outside every route
             # middleware, where this one would have counted it as a 200.

@@ -5,10 +5,10 @@ API process's memory: the cookie holds only a random id, so signing out ends the
 good and a restart of the agent signs everyone out. Sessions expire ``api.session_hours`` after
 sign-in. Every page but ``/login`` and ``/static/`` needs one (else a 303 to ``/login``).
 
-Sign-in attempts (``POST /login``) are limited to :data:`SIGN_INS_PER_MINUTE` a minute per
-client address (Litestar's rate limit; past it a 429 page, ``RateLimit-Reset`` the seconds
-left), so a script cannot try tokens as fast as the server answers; the pages and the API are
-not limited.
+Wrong tokens are limited: after :data:`SIGN_IN_FAILURES` in a minute from one client address,
+that address's sign-ins are refused (a 429 page with ``Retry-After``), right token or not, until
+the oldest failure is a minute old (:class:`SignInThrottle`); successful sign-ins never count,
+so people signing in often are never held up.
 
 Every form carries the session's CSRF token in a hidden ``csrf_token`` field (scripts send it as
 ``X-CSRF-Token``); an unsafe request without it is refused with 403 before any handler runs. The
@@ -20,13 +20,13 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response
 from litestar.exceptions import PermissionDeniedException
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.response import Redirect
 
 SESSION_COOKIE = "roomwatch_session"
@@ -36,19 +36,7 @@ CSRF_HEADER = "x-csrf-token"
 LOGIN_PATH = "/login"
 OPEN_PATHS = (LOGIN_PATH, "/static/")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-SIGN_INS_PER_MINUTE = 10
-
-
-def _is_sign_in(request: Request[Any, Any, Any]) -> bool:
-    return request.method == "POST" and request.url.path == LOGIN_PATH
-
-
-SIGN_IN_LIMIT = RateLimitConfig(
-    rate_limit=("minute", SIGN_INS_PER_MINUTE),
-    check_throttle_handler=_is_sign_in,
-    store="sign_in_limit",
-)
-"""At most :data:`SIGN_INS_PER_MINUTE` sign-in attempts a minute per client address."""
+SIGN_IN_FAILURES = 10
 
 
 @dataclass
@@ -103,6 +91,36 @@ class WebSessions:
     def close(self, sid: str | None) -> None:
         if sid:
             self._open.pop(sid, None)
+
+
+@dataclass
+class SignInThrottle:
+    """Wrong tokens per client address over the last ``window`` seconds (this process's
+    memory, like the sessions): at ``limit`` of them, the address waits."""
+
+    limit: int = SIGN_IN_FAILURES
+    window: float = 60.0
+    _failures: dict[str, deque[float]] = field(default_factory=dict)
+
+    def wait(self, address: str) -> float:
+        """Seconds until ``address`` may try again; 0.0 now."""
+        now = time.monotonic()
+        failures = self._failures.get(address)
+        if failures is None:
+            return 0.0
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
+        if not failures:
+            del self._failures[address]
+            return 0.0
+        return failures[0] + self.window - now if len(failures) >= self.limit else 0.0
+
+    def failed(self, address: str) -> None:
+        """Counts a wrong token from ``address``."""
+        if len(self._failures) > 10_000:  # many addresses: keep only the recent ones
+            for known in list(self._failures):
+                self.wait(known)
+        self._failures.setdefault(address, deque()).append(time.monotonic())
 
 
 def token_matches(given: str, token: str) -> bool:

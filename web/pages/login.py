@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import secrets
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from litestar.response import Redirect, Template
 from web.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
+    SignInThrottle,
     WebSessions,
     safe_next,
     session_cookie_args,
@@ -73,7 +75,19 @@ class LoginController(Controller):
                 "The sign-in form expired; please try again.",
                 status_code=403,
             )
+        throttle: SignInThrottle = request.app.state.sign_in_throttle
+        address = request.client.host if request.client else ""
+        if (wait := math.ceil(throttle.wait(address))) > 0:
+            refused = _login_page(
+                request,
+                data.get("next"),
+                f"Too many wrong tokens from this address; try again in {wait} seconds.",
+                status_code=429,
+            )
+            refused.headers["Retry-After"] = str(wait)
+            return refused
         if not token_matches(data.get("token", "").strip(), token):
+            throttle.failed(address)
             log.warning("web sign-in refused: wrong token (from %s)", request.client)
             return _login_page(
                 request, data.get("next"), "That is not this agent's API token.", status_code=401
