@@ -32,6 +32,16 @@ SORT_COLUMNS: dict[str, tuple[str, bool]] = {
     "grank": ("grank", False),
     "last_seen": ("last_seen_online_at", True),
 }
+# The counts that every poll moves are not indexed themselves (an update of an indexed column is
+# never HOT, and touches every index of the row): their indexes hold a coarse key, a log-scale
+# bucket of the count that never decreases as the count grows (migration 0023, decision 0008).
+# Sort key -> (key column, the SQL function that computes it). The list orders by the key, then
+# the exact count, then person_id: exactly the count's order, read from the key's index with
+# each bucket sorted (incremental sort). In a tag's list the key is person_tag_followers'.
+SORT_KEYS: dict[str, tuple[str, str]] = {
+    "followers": ("followers_key", "roomwatch_followers_key"),
+    "viewers": ("viewers_key", "roomwatch_viewers_key"),
+}
 
 
 class PersonSummary(msgspec.Struct, frozen=True):
@@ -108,17 +118,37 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _keyset(sort: PersonSort, after: Literal["value", "null"], alias: str) -> sql.Composed:
-    """Rows strictly after (value, person_id) in ``ORDER BY column <dir> NULLS LAST, person_id``."""
+def _keyset(
+    sort: PersonSort, after: Literal["value", "null"], alias: str, key_alias: str
+) -> sql.Composed:
+    """Rows strictly after (value, person_id) in ``ORDER BY column <dir> NULLS LAST, person_id``.
+
+    A count's sort also orders by its coarse key first (``SORT_KEYS``; the same order, since
+    the key never decreases as the count grows): the condition on the key, which is on
+    ``key_alias`` (person_tag_followers in a tag's list), says the same as the one on the count,
+    and lets the key's index skip what comes before.
+    """
     column, descending = SORT_COLUMNS[sort]
     col = sql.Identifier(alias, column)
     person_id = sql.Identifier(alias, "person_id")
+    key = SORT_KEYS.get(sort)
     if after == "null":
-        return sql.SQL("({col} IS NULL AND {id} > %(after_id)s)").format(col=col, id=person_id)
-    return sql.SQL(
-        "({col} {op} %(after_value)s OR ({col} = %(after_value)s AND {id} > %(after_id)s)"
-        " OR {col} IS NULL)"
+        nulls = sql.SQL("({col} IS NULL AND {id} > %(after_id)s)").format(col=col, id=person_id)
+        if key is None:
+            return nulls
+        return sql.SQL("({key} IS NULL AND {nulls})").format(
+            key=sql.Identifier(key_alias, key[0]), nulls=nulls
+        )
+    after_count = sql.SQL(
+        "({col} {op} %(after_value)s OR ({col} = %(after_value)s AND {id} > %(after_id)s))"
     ).format(col=col, id=person_id, op=sql.SQL("<" if descending else ">"))
+    if key is not None:
+        after_count = sql.SQL("({key} <= {function}(%(after_value)s::integer) AND {after})").format(
+            key=sql.Identifier(key_alias, key[0]),
+            function=sql.Identifier(key[1]),
+            after=after_count,
+        )
+    return sql.SQL("({after} OR {col} IS NULL)").format(after=after_count, col=col)
 
 
 def _conditions(shape: _Shape, alias: str, order_alias: str | None = None) -> list[sql.Composable]:
@@ -153,8 +183,10 @@ def _conditions(shape: _Shape, alias: str, order_alias: str | None = None) -> li
             where.append(sql.SQL("{} " + test).format(sql.Identifier(alias, name)))
     if gender:
         where.append(sql.SQL("{} = %(gender)s").format(sql.Identifier(alias, "gender")))
-    if after:
-        where.append(_keyset(sort, after, order_alias or alias))
+    if after and sort in SORT_KEYS:
+        where.append(_keyset(sort, after, alias, order_alias or alias))
+    elif after:
+        where.append(_keyset(sort, after, order_alias or alias, order_alias or alias))
     return where
 
 
@@ -185,20 +217,23 @@ def _list_sql(shape: _Shape) -> bytes:
     def half(source: str, alias: str, *also: str, order_alias: str | None = None) -> sql.Composed:
         where = [*map(sql.SQL, also), *_conditions(shape, alias, order_alias)]
         order = order_alias or alias
+        by = [sql.SQL("{} {} NULLS LAST").format(sql.Identifier(alias, column), direction)]
+        if sort in SORT_KEYS:
+            key = sql.Identifier(order, SORT_KEYS[sort][0])
+            by.insert(0, sql.SQL("{} {} NULLS LAST").format(key, direction))
         return sql.SQL(
-            "(SELECT {columns} FROM {source} {where} "
-            "ORDER BY {column} {direction} NULLS LAST, {id} LIMIT %(limit)s)"
+            "(SELECT {columns} FROM {source} {where} ORDER BY {by}, {id} LIMIT %(limit)s)"
         ).format(
             columns=sql.SQL(", ").join(sql.Identifier(alias, f) for f in STORED_COLUMNS),
             source=sql.SQL(source),
             where=sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
-            column=sql.Identifier(order, column),
-            direction=direction,
+            by=sql.SQL(", ").join(by),
             id=sql.Identifier(order, "person_id"),
         )
 
     kept = (
-        # A tag by followers: one range of person_tag_followers' index.
+        # A tag by followers: one range of person_tag_followers' index (by follower key; each
+        # bucket sorted by the summary's exact count).
         half(
             "person_tag_followers t JOIN person_summary s ON s.person_id = t.person_id",
             "s",

@@ -261,3 +261,59 @@ def test_tag_pages_by_followers_hold_every_tagged_person_once(
         if cursor is None:
             break
     assert seen == expected
+
+
+@pytest.mark.parametrize("tag", [None, "shared"])
+@pytest.mark.parametrize(
+    ("sort", "field", "counts"),
+    [
+        # Every count of each list in one bucket of its sort key (checked below): the list's
+        # index orders by the key only, so this order is the exact counts' alone.
+        ("followers", "followers", [1001, 1333, 1200, None, 1200, 1002, 1333, 1100]),
+        ("viewers", "viewers", [101, 177, 150, 177, 100, 102, 150, 120]),
+    ],
+)
+@pytest.mark.parametrize("page_size", [1, 3, 50])
+def test_counts_of_one_sort_bucket_are_listed_in_exact_order(
+    client: Client,
+    conn: psycopg.Connection[Any],
+    tag: str | None,
+    sort: str,
+    field: str,
+    counts: list[int | None],
+    page_size: int,
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    known = [c for c in counts if c is not None]
+    buckets = conn.execute(
+        f"SELECT DISTINCT roomwatch_{sort}_key(c) FROM unnest(%s::integer[]) c", [known]
+    ).fetchall()
+    assert len(buckets) == 1, f"{known} are not one bucket of {sort}: {buckets}"
+    for n, count in enumerate(counts):
+        row = conn.execute(
+            "INSERT INTO persons (username) VALUES (%s) RETURNING person_id", [f"b{n}"]
+        ).fetchone()
+        assert row is not None
+        fields: dict[str, Any] = {"tags": ["shared"], "online": True}
+        if count is not None:
+            fields[field] = count
+        observe(conn, row[0], "affiliate", dt.timedelta(minutes=1), fields, now)
+    # Counts descending, ties by person id (the order inserted), no count last.
+    expected = [
+        f"b{n}"
+        for n, _ in sorted(enumerate(counts), key=lambda nc: (nc[1] is None, -(nc[1] or 0), nc[0]))
+    ]
+    seen: list[str] = []
+    cursor = None
+    for _ in range(20):
+        params: dict[str, Any] = {"sort": sort, "limit": page_size}
+        if tag:
+            params["tag"] = tag
+        if cursor:
+            params["cursor"] = cursor
+        page = client.get("/api/v1/persons", params=params).json()
+        seen += [item["username"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == expected

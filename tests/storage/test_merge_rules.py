@@ -45,7 +45,10 @@ def test_the_newest_committed_block_is_what_the_rules_generate() -> None:
 
 def test_tables_have_the_declared_columns(db: psycopg.Connection[Any]) -> None:
     assert _columns(db, "person_source_latest") == ("person_id", "source", *COLUMNS)
-    assert _columns(db, "person_summary") == merge_rules.SUMMARY_COLUMNS
+    assert _columns(db, "person_summary") == (
+        *merge_rules.SUMMARY_COLUMNS,
+        *merge_rules.SUMMARY_SORT_KEYS,
+    )
     # The list's rows carry the stored columns, and what is computed when read.
     assert tuple(
         f for f in PersonSummary.__struct_fields__ if f not in ("live_stale", *FOLLOW_DURATIONS)
@@ -115,8 +118,10 @@ def test_changing_a_priority_is_one_edit_and_a_migration(
         observe(conn, person_id, "cbhours", fresh, {"followers": 2}, now)
         conn.commit()
         summary = "SELECT followers FROM person_summary WHERE person_id = %s"
-        tag_rows = "SELECT followers FROM person_tag_followers WHERE person_id = %s"
+        # The tag rows hold the follower count's key (migration 0023): 1 and 2 have their own.
+        tag_rows = "SELECT followers_key FROM person_tag_followers WHERE person_id = %s"
         assert conn.execute(summary, [person_id]).fetchone() == (2,)
+        assert conn.execute(tag_rows, [person_id]).fetchall() == [(2,)]
 
         groups = tuple(
             Group(g.stamp, g.fields, Rule.FIRST_RECENT, ("affiliate", "cbhours"))

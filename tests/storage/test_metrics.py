@@ -44,7 +44,8 @@ def test_the_migration_counts_the_jobs_an_older_schema_finished(empty_db: str) -
         _job(conn, "affiliate", "failed", {"items/affiliate_rooms": 5, "finish_reason": "x"})
         _job(conn, "affiliate", "running", {"items/affiliate_rooms": 2})
         _job(conn, "room_stats", "succeeded", {})
-        assert apply_migrations(conn) == ["0022_crawl_totals.sql"]
+        up_to_22 = [m for m in bundled_migrations() if m.version <= 22]
+        assert apply_migrations(conn, up_to_22) == ["0022_crawl_totals.sql"]
         assert sorted(conn.execute("SELECT spider, status, jobs FROM crawl_job_totals")) == [
             ("affiliate", "failed", 1),
             ("affiliate", "succeeded", 1),

@@ -15,7 +15,7 @@ import pytest
 
 from formats.affiliate import decode_page
 from storage.follow_durations import FOLLOW_DURATIONS
-from storage.merge_rules import GROUPS, SOURCES
+from storage.merge_rules import GROUPS, SOURCES, SUMMARY_COLUMNS
 from storage.person_list import PersonFilter, PersonSummary, list_persons
 from storage.records import CbhoursLive
 from storage.writers import deferred_summaries, write_affiliate_poll, write_cbhours_live
@@ -50,15 +50,22 @@ def _summary(conn: psycopg.Connection[Any], person_id: int, columns: str) -> tup
     return tuple(row)
 
 
-# person_tag_followers rows that are not (tag, followers, person) of a summary, and the reverse.
+# person_tag_followers rows that are not (tag, follower key, person) of a summary, and the
+# reverse; and summary rows whose sort keys are not their counts' (they are generated columns).
 TAG_ROWS_MISMATCHES = """
-(SELECT tag, followers, person_id FROM person_tag_followers
+(SELECT tag, followers_key, person_id FROM person_tag_followers
  EXCEPT ALL
- SELECT DISTINCT t, followers, person_id FROM person_summary, unnest(tags) t)
+ SELECT DISTINCT t, roomwatch_followers_key(followers), person_id
+ FROM person_summary, unnest(tags) t)
 UNION ALL
-(SELECT DISTINCT t, followers, person_id FROM person_summary, unnest(tags) t
+(SELECT DISTINCT t, roomwatch_followers_key(followers), person_id
+ FROM person_summary, unnest(tags) t
  EXCEPT ALL
- SELECT tag, followers, person_id FROM person_tag_followers)
+ SELECT tag, followers_key, person_id FROM person_tag_followers)
+UNION ALL
+SELECT 'summary keys', followers_key, person_id FROM person_summary
+WHERE (followers_key, viewers_key)
+      IS DISTINCT FROM (roomwatch_followers_key(followers), roomwatch_viewers_key(viewers))
 """
 
 
@@ -205,32 +212,56 @@ def test_writes_notify_readers_that_cache_persons(db_url: str) -> None:
         assert [n.channel for n in notices] == ["roomwatch_persons"]
 
 
-def test_tag_rows_follow_tags_and_follower_counts(db: psycopg.Connection[Any]) -> None:
+def test_tag_rows_follow_tags_and_follower_buckets(db: psycopg.Connection[Any]) -> None:
     now = dt.datetime.now(dt.UTC)
     person_id = _person(db, "tagged")
     observe(db, person_id, "affiliate", dt.timedelta(minutes=2), {"tags": ["a", "b"]}, now)
     observe(db, person_id, "cbhours", dt.timedelta(minutes=1), {"followers": 10}, now)
-    rows = "SELECT tag, followers FROM person_tag_followers ORDER BY tag"
-    assert db.execute(rows).fetchall() == [("a", 10), ("b", 10)]
+    rows = "SELECT tag, followers_key, ctid FROM person_tag_followers ORDER BY tag"
+    keys = "SELECT roomwatch_followers_key(%s), roomwatch_followers_key(%s)"
+    # 10 and 12 share a bucket (thresholds 10 and 13), 13 starts the next one.
+    ten, twelve = db.execute(keys, [10, 12]).fetchone()  # type: ignore[misc]
+    assert ten == twelve
+    before = db.execute(rows).fetchall()
+    assert [(tag, key) for tag, key, _ in before] == [("a", ten), ("b", ten)]
+
+    def followers(count: int) -> None:
+        db.execute(
+            "UPDATE person_source_latest SET followers = %s, followers_at = now()"
+            " WHERE person_id = %s AND source = 'cbhours'",
+            [count, person_id],
+        )
+
+    followers(12)  # same bucket: the summary has the count, the tag rows are not touched
+    assert _summary(db, person_id, "followers") == (12,)
+    assert db.execute(rows).fetchall() == before
+    followers(13)  # the next bucket: the rows get the new key in place
+    (thirteen,) = db.execute("SELECT roomwatch_followers_key(13)").fetchone()  # type: ignore[misc]
+    assert thirteen == ten + 1
+    assert [(tag, key) for tag, key, _ in db.execute(rows)] == [("a", thirteen), ("b", thirteen)]
     db.execute(
-        "UPDATE person_source_latest SET tags = '{b,c,c}', followers = 12, followers_at = now()"
-        " WHERE person_id = %s AND source IN ('affiliate', 'cbhours')",
+        "UPDATE person_source_latest SET tags = '{b,c,c}' WHERE person_id = %s"
+        " AND source = 'affiliate'",
         [person_id],
     )
-    assert db.execute(rows).fetchall() == [("b", 12), ("c", 12)]
+    assert [(tag, key) for tag, key, _ in db.execute(rows)] == [("b", thirteen), ("c", thirteen)]
     _assert_agrees(db)
     db.execute("DELETE FROM persons WHERE person_id = %s", [person_id])
     assert db.execute(rows).fetchall() == []
 
 
-# Every stored column of the rows still valid that differs from what the view says now.
-ROWS_UNLIKE_THE_VIEW = """
+# Every stored column of the rows still valid that differs from what the view says now (the
+# sort keys, generated from the counts, are checked by TAG_ROWS_MISMATCHES).
+_SUMMARY = ", ".join(SUMMARY_COLUMNS)
+ROWS_UNLIKE_THE_VIEW = f"""
 SELECT person_id FROM (
-    (SELECT * FROM person_summary WHERE valid_until >= now() EXCEPT SELECT * FROM v_person_summary)
+    (SELECT {_SUMMARY} FROM person_summary WHERE valid_until >= now()
+     EXCEPT SELECT {_SUMMARY} FROM v_person_summary)
     UNION ALL
-    (SELECT v.* FROM v_person_summary v JOIN person_summary s USING (person_id)
+    (SELECT {", ".join("v." + c for c in SUMMARY_COLUMNS)}
+     FROM v_person_summary v JOIN person_summary s USING (person_id)
      WHERE s.valid_until >= now()
-     EXCEPT SELECT * FROM person_summary)
+     EXCEPT SELECT {_SUMMARY} FROM person_summary)
 ) unlike
 """
 
