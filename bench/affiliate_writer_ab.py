@@ -34,12 +34,11 @@ import psycopg
 from psycopg import sql
 
 import storage.writers as writers
-from formats.affiliate import decode_page
+from bench.writers_concurrency import feed_polls
 from storage.embedded import EmbeddedPostgres
 from storage.migrator import apply_migrations, bundled_migrations
 from storage.records import AffiliateRoom
 from storage.writers import SNAPSHOT_COLUMNS, snapshot_row, write_affiliate_poll
-from upstream_sim.affiliate.feed import AffiliateFeed, FeedQuery
 
 _REFRESH: list[float] = []
 _EXPLAIN: list[str] = []  # the arm whose next refresh is explained
@@ -86,16 +85,6 @@ def _explain_refresh(conn: psycopg.Connection[Any]) -> None:
         print(f"-- {_EXPLAIN[0]}: {text[:160]}")
         plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + text, {"ids": ids}).fetchall()
         print("\n".join(str(row[0]) for row in plan), flush=True)
-
-
-def feed_states(seed: int, rooms: int, count: int) -> list[list[AffiliateRoom]]:
-    """``count`` successive states of one feed, a minute apart, decoded as the spider does."""
-    feed = AffiliateFeed(rooms, seed=seed)
-    states = []
-    for _ in range(count):
-        states.append(decode_page(feed.page(FeedQuery(wm="bench", limit=rooms)))[0])
-        feed.tick(seconds=60)
-    return states
 
 
 def _copy(conn: psycopg.Connection[Any], rooms: list[AffiliateRoom], at: dt.datetime) -> float:
@@ -163,8 +152,8 @@ def main() -> None:
     args = parser.parse_args()
     writers.deferred_summaries = _timed_deferred  # type: ignore[assignment]
 
-    states = feed_states(3, args.rooms, 2 + args.rounds)
-    old = feed_states(1003, args.old, 1)[0]
+    states = feed_polls(3, args.rooms, 2 + args.rounds)
+    old = feed_polls(1003, args.old, 1)[0]
     data_dir = Path(tempfile.mkdtemp(prefix="roomwatch-bench-"))
     server = EmbeddedPostgres(data_dir / "db")
     arms = {"a": f"migrations <= {args.a_upto}", "b": f"migrations <= {newest}"}
