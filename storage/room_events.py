@@ -179,9 +179,9 @@ def write_room_events(
         for at in others:
             conn.execute(_ENSURE, [at, at])
         conn.execute(_STAGE)
-        with conn.cursor().copy(ROOM_EVENTS_STAGE.copy()) as copy:
-            for order, event in enumerate(unique):
-                copy.write_row(ROOM_EVENTS_STAGE.row((order,), event))
+        ROOM_EVENTS_STAGE.copy_rows(
+            conn, (ROOM_EVENTS_STAGE.row((order,), event) for order, event in enumerate(unique))
+        )
         if prepared is not None and prepared[2]:
             conn.execute(_PERSONS, [prepared[2]])
         follows = any(event.method in FOLLOW_METHODS for event in unique)

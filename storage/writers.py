@@ -78,7 +78,7 @@ def _stage_persons(
     conn.execute(
         """
         INSERT INTO persons AS p (username, last_seen_online_at)
-        SELECT u, %(seen)s FROM unnest(%(names)s::text[]) AS u ORDER BY u
+        SELECT u, %(seen)s FROM unnest(%(names)b::text[]) AS u ORDER BY u
         ON CONFLICT (username) DO UPDATE SET last_seen_online_at = excluded.last_seen_online_at
         WHERE excluded.last_seen_online_at IS NOT NULL
           AND (p.last_seen_online_at IS NULL
@@ -89,6 +89,9 @@ def _stage_persons(
 
 
 _T = "%(t)s::timestamptz"  # the observation time, a parameter of every statement below
+
+# Arrays of names and ids go as binary parameters (%b): psycopg encodes a poll's 10,000 names
+# about three times faster so than as text.
 
 # Upserts take their rows' locks in one order (usernames, person ids ascending): two writers of
 # overlapping persons (nodes polling the same feed) then wait for each other instead of
@@ -141,7 +144,7 @@ _AFFILIATE_ABSENT = """
 UPDATE person_source_latest l
 SET online = false, current_show = 'offline', viewers = 0, live_at = %(t)s
 WHERE l.source = 'affiliate' AND l.online AND l.live_at < %(t)s
-  AND l.person_id NOT IN (SELECT person_id FROM persons WHERE username = ANY(%(seen)s::text[]))
+  AND l.person_id NOT IN (SELECT person_id FROM persons WHERE username = ANY(%(seen)b::text[]))
 """
 
 
@@ -186,19 +189,19 @@ def _write_affiliate_rooms(
         int(row[0])
         for row in conn.execute(
             "SELECT person_id FROM affiliate_api_snapshots "
-            "WHERE observed_at = %s AND person_id = ANY(%s)",
+            "WHERE observed_at = %s AND person_id = ANY(%b::bigint[])",
             [observed_at, list(ids.values())],
         )
     }
     fresh = [room for room in rooms if ids[room.username] not in seen]
     conn.execute(AFFILIATE_STAGE.create())
-    with conn.cursor().copy(AFFILIATE_STAGE.copy()) as copy:
-        for room in rooms:
-            person = ids[room.username]
-            copy.write_row(AFFILIATE_STAGE.row((person, person not in seen), room))
-    with conn.cursor().copy(AFFILIATE_SNAPSHOTS.copy()) as copy:
-        for room in fresh:
-            copy.write_row(AFFILIATE_SNAPSHOTS.row((ids[room.username], observed_at, job_id), room))
+    AFFILIATE_STAGE.copy_rows(
+        conn,
+        (AFFILIATE_STAGE.row((ids[r.username], ids[r.username] not in seen), r) for r in rooms),
+    )
+    AFFILIATE_SNAPSHOTS.copy_rows(
+        conn, (AFFILIATE_SNAPSHOTS.row((ids[r.username], observed_at, job_id), r) for r in fresh)
+    )
     params = {"t": observed_at}
     conn.execute(_AFFILIATE_ROLLUP, params)
     conn.execute(_AFFILIATE_LATEST, params)
@@ -221,7 +224,7 @@ def _upsert_online_persons(
     rows = conn.execute(
         """
         INSERT INTO persons AS p (username, last_seen_online_at)
-        SELECT u, %(seen)s FROM unnest(%(names)s::text[]) AS u ORDER BY u
+        SELECT u, %(seen)s FROM unnest(%(names)b::text[]) AS u ORDER BY u
         ON CONFLICT (username) DO UPDATE
         SET last_seen_online_at = GREATEST(p.last_seen_online_at, excluded.last_seen_online_at)
         RETURNING username, person_id
@@ -338,9 +341,7 @@ def _write_cbhours_rows(
 def _stage(conn: Connection, stage: Table, rows: Iterable[Any]) -> None:
     """Creates ``stage`` and copies the records ``rows`` into it, by username."""
     conn.execute(stage.create())
-    with conn.cursor().copy(stage.copy()) as copy:
-        for row in rows:
-            copy.write_row(stage.row((row.username,), row))
+    stage.copy_rows(conn, (stage.row((row.username,), row) for row in rows))
 
 
 def mark_without_trophy(conn: Connection, usernames: Iterable[str], checked_at: dt.datetime) -> int:

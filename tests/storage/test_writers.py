@@ -19,7 +19,7 @@ from storage.writers import (
     write_cbhours_live,
     write_room_stats,
 )
-from tests.factories import sample_rooms
+from tests.factories import room, sample_rooms
 
 # Records as the spiders hand them over: decoded (and so cleaned) from real answers.
 LIVE = Path(__file__).parents[1] / "fixtures/doc_examples/cbhours_DOCEXAMPLE_get_live.json"
@@ -45,6 +45,29 @@ def test_rewriting_a_poll_adds_nothing(db: psycopg.Connection[Any]) -> None:
         "WHERE username = 'amberotter00'"
     ).fetchone()
     assert raw is not None and raw[0]["iframe_embed"].startswith("<iframe")
+
+
+def test_tags_with_quotes_commas_braces_and_backslashes_arrive_as_sent(
+    db: psycopg.Connection[Any],
+) -> None:
+    # The stage is copied in the binary format, the snapshots as text: both keep every tag.
+    tags = ['say "hi"', "a,b", "{braces}", "back\\slash", "NULL", "", "ünïcode 💜"]
+    write_affiliate_poll(db, [room("tagger", tags=tags)], observed_at=dt.datetime.now(dt.UTC))
+    latest = db.execute("SELECT tags FROM person_source_latest").fetchone()
+    snapshot = db.execute("SELECT tags FROM affiliate_api_snapshots").fetchone()
+    assert latest == snapshot == (tags,)
+
+
+def test_hourly_rollup_partitions_leave_room_for_in_place_updates(
+    db: psycopg.Connection[Any],
+) -> None:
+    # Every poll of an hour updates that hour's row of each person online (migration 0024).
+    write_affiliate_poll(db, sample_rooms(5), observed_at=dt.datetime.now(dt.UTC))
+    options = db.execute(
+        "SELECT c.reloptions FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'affiliate_hourly'::regclass"
+    ).fetchall()
+    assert options == [(["fillfactor=50"],)]
 
 
 def test_a_username_seen_twice_in_one_poll_is_stored_once(db: psycopg.Connection[Any]) -> None:
