@@ -372,13 +372,19 @@ def _summary_after_persons_update() -> sql.Composable:
     return sql.SQL(
         "-- A changed persons row carries only columns the summary copies as they are;"
         " no merge needed.\n"
+        "-- EXECUTE: planned for each call's transition table. A plan kept from a first call on"
+        " small\n-- tables joined them by nested loops, and 20,000 changed persons (a followers"
+        " list's\n-- import) then took 100 s instead of half a second.\n"
         "CREATE OR REPLACE FUNCTION roomwatch_summary_after_persons_update() RETURNS trigger\n"
         "LANGUAGE plpgsql AS $$\nBEGIN\n"
-        "    PERFORM 1 FROM person_summary\n"
-        "    WHERE person_id IN (SELECT person_id FROM new_rows) ORDER BY person_id FOR UPDATE;\n"
+        "    EXECUTE $q$\n"
+        "    SELECT 1 FROM person_summary\n"
+        "    WHERE person_id IN (SELECT person_id FROM new_rows) ORDER BY person_id FOR UPDATE\n"
+        "    $q$;\n"
+        "    EXECUTE $q$\n"
         "    UPDATE person_summary s\n    SET {assignments}\n    FROM persons p\n"
         "    WHERE p.person_id = s.person_id AND p.person_id IN (SELECT person_id FROM new_rows)\n"
-        "      AND {old}\n          IS DISTINCT FROM\n          {new};\n"
+        "      AND {old}\n          IS DISTINCT FROM\n          {new}\n    $q$;\n"
         "    PERFORM pg_notify('roomwatch_persons', '');\n    RETURN NULL;\nEND $$;"
     ).format(
         assignments=_filled(
