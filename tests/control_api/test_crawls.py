@@ -394,6 +394,33 @@ def test_an_accounts_own_schedule_shows_its_account_and_changes_alone(
     assert items["followers"]["account"] is None
 
 
+def test_a_held_schedule_says_why_in_the_list_and_the_status(
+    client: Client, conn: psycopg.Connection[Any]
+) -> None:
+    ensure_default_schedules(conn)
+    conn.execute(
+        "INSERT INTO login_sessions (account, method, status, state) "
+        "VALUES ('studio_a', 'import', 'valid', 'f'), ('studio_b', 'import', 'valid', 'f')"
+    )
+    sync_account_schedules(conn, {"room_events": [], "room_stats": []})
+    # A stream schedule of an account no URL names (its URL was removed since).
+    conn.execute("INSERT INTO accounts (account) VALUES ('gone')")
+    conn.execute(
+        "INSERT INTO schedules (name, spider, args, interval_seconds, account) VALUES "
+        "('room_stats@gone', 'room_stats', '{\"account\": \"gone\"}', 300, 'gone')"
+    )
+    listed = client.get("/api/v1/schedules").json()["items"]
+    reported = client.get("/api/v1/status").json()["scheduler"]["schedules"]
+    for items in ({s["name"]: s["held"] for s in listed}, {s["name"]: s["held"] for s in reported}):
+        assert items["cbhours_live"] is None
+        assert items["followers@studio_a"] is None
+        assert items["room_events"] == "events.url (ROOMWATCH_EVENTS_URL) is not set"
+        assert items["followers"] == (
+            "the per-account schedules run instead (followers@studio_a, followers@studio_b)"
+        )
+        assert items["room_stats@gone"] == "stats.url (ROOMWATCH_STATS_URL) is not set"
+
+
 def test_unknown_schedule_is_404(client: Client, conn: psycopg.Connection[Any]) -> None:
     _problem(client.patch("/api/v1/schedules/nope", json={"paused": True}), 404, "name")
 
