@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _status(config: Config, as_json: bool) -> None:
     with open_database(config) as conninfo, connect(conninfo) as conn:
-        report = read_status(conn, database_label(config), config.alerts.failures_in_a_row)
+        report = read_status(conn, database_label(config), config)
     if as_json:
         print(msgspec.json.format(msgspec.json.encode(report).decode()))
     else:
@@ -98,7 +98,7 @@ def _format_status(report: StatusReport) -> str:
         for s in state.schedules:
             every = "keep running" if s.keep_running else s.cron or f"every {s.interval_seconds} s"
             plan = f"next {s.next_run_at:%Y-%m-%d %H:%M:%S}" if s.next_run_at else "not planned"
-            plan = "paused" if s.paused else plan
+            plan = "paused" if s.paused else f"held: {s.held}" if s.held else plan
             lines.append(f"  {s.name:<18} {s.spider:<18} {every:<18} {plan}")
     lines.append("last jobs:" if report.last_jobs else "last jobs: none yet")
     for job in report.last_jobs:

@@ -27,12 +27,12 @@ import uvicorn
 
 from agent.alerts import AlertNotifier
 from agent.runner import CrawlRunner, Runner
-from agent.scheduler import Scheduler, Upkeep, held_spiders
+from agent.scheduler import Scheduler, Upkeep
 from agent.scrapyd_runner import ScrapydRunner
 from agent.worker import Worker, sweep_abandoned
 from control_api.app import create_app
 from control_api.auth import load_or_create_token, token_path
-from roomwatch.catalog import SPIDERS, stream_accounts
+from roomwatch.catalog import held_spiders, stream_spider_accounts
 from roomwatch.config import Config, DatabaseConfig, EventsConfig
 from roomwatch.errors import EmbeddedDatabaseError
 from sessions.store import carry_session_files
@@ -108,12 +108,6 @@ def refresh_summaries_now(conninfo: str) -> int:
         refreshed = refresh_due_summaries(conn)
     log.debug("person summaries: %d recomputed", refreshed)
     return refreshed
-
-
-def stream_spider_accounts(config: Config) -> dict[str, list[str]]:
-    """The accounts each stream spider can read with this config."""
-    found = {spider: stream_accounts(spider, config) for spider in SPIDERS}
-    return {spider: accounts for spider, accounts in found.items() if accounts is not None}
 
 
 def sync_account_schedules_now(conninfo: str, streams: dict[str, list[str]]) -> list[str]:

@@ -26,9 +26,10 @@ once :func:`storage.schedules.restart_due` says so (at once after a success, 10 
 is cancelled.
 
 **Held spiders.** A spider whose required setting is empty (``SpiderInfo.requires``, e.g.
-``events.url``) is never fired (:func:`held_spiders`): its schedule stays, logged once as
-waiting for the setting, and shows no next run, so an install without an Events URL does not
-collect a failed job a minute.
+``events.url``) is never fired (:func:`roomwatch.catalog.held_spiders`): its schedule stays,
+logged once as waiting for the setting, and shows no next run, so an install without an Events
+URL does not collect a failed job a minute. Why a schedule is held is decided in one place,
+:func:`storage.schedules.hold_reasons`, which ``GET /schedules`` and ``GET /status`` show too.
 """
 
 from __future__ import annotations
@@ -50,15 +51,13 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from psycopg.conninfo import make_conninfo
 
-from roomwatch.catalog import SPIDERS
-from roomwatch.config import Config
 from roomwatch.errors import DatabaseError, JobConflict, RoomwatchError
 from storage.database import connect, try_lock
 from storage.jobs import Job, Trigger
 from storage.schedules import (
-    PER_ACCOUNT_SPIDERS,
     SCHEDULER_LOCK,
     Schedule,
+    hold_reasons,
     list_schedules,
     publish_next_runs,
     record_fired,
@@ -77,21 +76,6 @@ class Upkeep(NamedTuple):
     name: str
     run: Callable[[], object]
     every: dt.timedelta
-
-
-def held_spiders(config: Config) -> dict[str, str]:
-    """Spiders that cannot run with this config, and why: their required setting is empty."""
-    held = {}
-    for info in SPIDERS.values():
-        if info.requires is None:
-            continue
-        value: Any = config
-        for part in info.requires.split("."):
-            value = getattr(value, part)
-        if not value:
-            variable = "ROOMWATCH_" + info.requires.replace(".", "_").upper()
-            held[info.name] = f"{info.requires} ({variable}) is not set"
-    return held
 
 
 def make_trigger(schedule: Schedule) -> tuple[BaseTrigger, float]:
@@ -133,7 +117,7 @@ class Scheduler:
         lock_retry_seconds: how often a standby agent tries to take the lock.
         upkeep: database upkeep (retention, due person summaries) run by the leading agent
             only, each at once when it takes the lock and then at its own interval.
-        held: spiders never to fire, with the reason (:func:`held_spiders`).
+        held: spiders never to fire, with the reason (:func:`roomwatch.catalog.held_spiders`).
         streams: the accounts each stream spider can read (``roomwatch.catalog.stream_accounts``
             of the config): a per-account schedule of an account its URL setting does not name
             does not fire.
@@ -264,30 +248,6 @@ class Scheduler:
     def _fires(self, name: str) -> bool:
         return name in self._loaded and name not in self._holds
 
-    def _hold_reasons(self, schedules: Mapping[str, Schedule]) -> dict[str, str]:
-        """Why each schedule that must not fire does not: its spider's setting is missing, its
-        account is not one the stream's URL setting names, or it is a spider's default schedule
-        and per-account schedules of that spider run instead."""
-        per_account: dict[str, list[str]] = {}
-        for name, schedule in schedules.items():
-            if schedule.account and schedule.spider in PER_ACCOUNT_SPIDERS:
-                per_account.setdefault(schedule.spider, []).append(name)
-        reasons = {}
-        for name, schedule in schedules.items():
-            requires = SPIDERS[schedule.spider].requires if schedule.spider in SPIDERS else None
-            if schedule.spider in self._held:
-                reasons[name] = self._held[schedule.spider]
-            elif (
-                schedule.account
-                and schedule.spider in self._streams
-                and schedule.account not in self._streams[schedule.spider]
-            ):
-                reasons[name] = f"{requires} names no account {schedule.account}"
-            elif not schedule.account and schedule.spider in per_account:
-                others = ", ".join(sorted(per_account[schedule.spider]))
-                reasons[name] = f"the per-account schedules run instead ({others})"
-        return reasons
-
     def _keep_running(
         self, conn: psycopg.Connection[Any], name: str, schedule: Schedule
     ) -> dt.datetime | None:
@@ -305,7 +265,7 @@ class Scheduler:
     def _reload(self, aps: BackgroundScheduler, schedules: list[Schedule]) -> None:
         now = dt.datetime.now(dt.UTC)
         current = {s.name: s for s in schedules}
-        holds = self._hold_reasons(current)
+        holds = hold_reasons(current.values(), self._held, self._streams)
         for name, reason in holds.items():
             if self._holds.get(name) != reason and not current[name].paused:
                 log.info("schedule %s: not firing: %s", name, reason)

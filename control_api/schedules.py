@@ -21,6 +21,7 @@ from roomwatch.errors import NotFound
 from storage.schedules import (
     MAX_INTERVAL,
     Schedule,
+    explain_holds,
     list_schedules_async,
     update_schedule_async,
 )
@@ -78,10 +79,11 @@ class ScheduleController(Controller):
     path = "/schedules"
     tags = ("schedules",)
 
-    @get("/", summary="Every schedule with its next and last run")
-    async def index(self, db: Db) -> ScheduleList:
-        """``next_run_at`` is what the scheduling agent plans (null while paused)."""
-        return ScheduleList(items=await list_schedules_async(db))
+    @get("/", summary="Every schedule with its next and last run, and why one is held")
+    async def index(self, db: Db, config: NamedDependency[Config]) -> ScheduleList:
+        """``next_run_at`` is what the scheduling agent plans (null while paused); ``held`` says
+        why a schedule does not fire although not paused (null when it fires)."""
+        return ScheduleList(items=explain_holds(await list_schedules_async(db), config))
 
     @patch(
         "/{name:str}",

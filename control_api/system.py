@@ -89,4 +89,4 @@ class SystemController(Controller):
         self, db: Db, database_label: NamedDependency[str], config: NamedDependency[Config]
     ) -> StatusReport:
         """Everything an owner checks first; ``alerts`` lists what needs acting on."""
-        return await read_status_async(db, database_label, config.alerts.failures_in_a_row)
+        return await read_status_async(db, database_label, config)

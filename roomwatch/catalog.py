@@ -6,7 +6,7 @@ local runner; each has a timeout).
 
 A spider that reads an upstream only the owner's own setting opens (``events.url``,
 ``stats.url``) names it in ``requires``: without it the spider refuses to start, and its
-schedule does not fire (``agent.scheduler.held_spiders``), so an install that never set it does
+schedule does not fire (:func:`held_spiders`), so an install that never set it does
 not collect a failed job every few minutes.
 
 Spider arguments (``-a key=value``, ``"args"`` of ``POST /crawls``) become attributes of the
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -149,6 +149,27 @@ def stream_accounts(spider: str, config: Config) -> list[str] | None:
         return None
     section = config.events if requires == "events.url" else config.stats
     return list(section.streams)
+
+
+def stream_spider_accounts(config: Config) -> dict[str, list[str]]:
+    """The accounts each stream spider can read with this config."""
+    found = {spider: stream_accounts(spider, config) for spider in SPIDERS}
+    return {spider: accounts for spider, accounts in found.items() if accounts is not None}
+
+
+def held_spiders(config: Config) -> dict[str, str]:
+    """Spiders that cannot run with this config, and why: their required setting is empty."""
+    held = {}
+    for info in SPIDERS.values():
+        if info.requires is None:
+            continue
+        value: Any = config
+        for part in info.requires.split("."):
+            value = getattr(value, part)
+        if not value:
+            variable = "ROOMWATCH_" + info.requires.replace(".", "_").upper()
+            held[info.name] = f"{info.requires} ({variable}) is not set"
+    return held
 
 
 def with_account(spider: str, args: Mapping[str, object], config: Config) -> dict[str, object]:

@@ -12,6 +12,7 @@ and validation.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypedDict, Unpack
 
 import msgspec
@@ -19,6 +20,8 @@ import psycopg
 from apscheduler.triggers.cron import CronTrigger
 from psycopg.rows import class_row
 
+from roomwatch.catalog import SPIDERS, held_spiders, stream_spider_accounts
+from roomwatch.config import Config
 from roomwatch.errors import ScheduleError
 
 Connection = psycopg.Connection[Any]
@@ -74,6 +77,10 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
         last_job_id: the job its last firing queued.
         account: the account a per-account schedule crawls (its ``account`` argument); null
             for the others.
+        held: why it does not fire although not paused (a setting its spider needs is empty,
+            per-account schedules run instead of it, ...); null when it fires. Not stored: the
+            API and the status report work it out from the configuration (:func:`explain_holds`),
+            as the scheduling agent does.
     """
 
     name: str
@@ -88,6 +95,7 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
     last_job_id: int | None
     keep_running: bool = False
     account: str | None = None
+    held: str | None = None
 
 
 _COLUMNS = (
@@ -212,6 +220,47 @@ def list_schedules(conn: Connection) -> list[Schedule]:
     """Every schedule, by name."""
     with conn.cursor(row_factory=class_row(Schedule)) as cur:
         return cur.execute(ALL_SCHEDULES).fetchall()
+
+
+def hold_reasons(
+    schedules: Iterable[Schedule],
+    held: Mapping[str, str],
+    streams: Mapping[str, Sequence[str]],
+) -> dict[str, str]:
+    """Why each schedule that must not fire does not, by schedule name.
+
+    Args:
+        held: spiders that cannot run, with the reason
+            (:func:`roomwatch.catalog.held_spiders`): their schedules are held.
+        streams: the accounts each stream spider can read
+            (:func:`roomwatch.catalog.stream_spider_accounts`): a per-account schedule of an
+            account its URL setting does not name is held.
+
+    A spider's default schedule (no account) is held while per-account schedules of that
+    spider exist (:data:`PER_ACCOUNT_SPIDERS`).
+    """
+    schedules = list(schedules)
+    per_account: dict[str, list[str]] = {}
+    for schedule in schedules:
+        if schedule.account and schedule.spider in PER_ACCOUNT_SPIDERS:
+            per_account.setdefault(schedule.spider, []).append(schedule.name)
+    reasons = {}
+    for schedule in schedules:
+        name, spider, account = schedule.name, schedule.spider, schedule.account
+        if spider in held:
+            reasons[name] = held[spider]
+        elif account and spider in streams and account not in streams[spider]:
+            reasons[name] = f"{SPIDERS[spider].requires} names no account {account}"
+        elif not account and spider in per_account:
+            others = ", ".join(sorted(per_account[spider]))
+            reasons[name] = f"the per-account schedules run instead ({others})"
+    return reasons
+
+
+def explain_holds(schedules: Sequence[Schedule], config: Config) -> list[Schedule]:
+    """``schedules`` with ``held`` filled in as the scheduling agent decides it for ``config``."""
+    reasons = hold_reasons(schedules, held_spiders(config), stream_spider_accounts(config))
+    return [msgspec.structs.replace(s, held=reasons.get(s.name)) for s in schedules]
 
 
 def schedules_version(conn: Connection) -> str:

@@ -13,6 +13,7 @@ import msgspec
 import psycopg
 from psycopg.rows import dict_row
 
+from roomwatch.config import Config
 from storage.alerts import (
     EXPIRED_SESSIONS,
     FAILING_SPIDERS,
@@ -23,7 +24,7 @@ from storage.alerts import (
     build_alerts,
 )
 from storage.migrator import pending_migrations
-from storage.schedules import ALL_SCHEDULES, SCHEDULER_LOCK, Schedule
+from storage.schedules import ALL_SCHEDULES, SCHEDULER_LOCK, Schedule, explain_holds
 
 LAST_JOB_PER_SPIDER = """
 SELECT DISTINCT ON (spider) job_id, spider, status, trigger, queued_at, started_at, finished_at,
@@ -112,12 +113,14 @@ def status_queries(failures_in_a_row: int) -> dict[str, tuple[str, dict[str, Any
 
 
 def assemble_status(
-    database: str, rows: dict[str, list[dict[str, Any]]], failures_in_a_row: int
+    database: str, rows: dict[str, list[dict[str, Any]]], config: Config
 ) -> StatusReport:
-    """The report from the rows of :func:`status_queries`."""
+    """The report from the rows of :func:`status_queries`; ``config`` says which schedules are
+    held and why, as the scheduling agent decides it."""
+    failures_in_a_row = config.alerts.failures_in_a_row
     holder = rows["holder"][0]["application_name"] if rows["holder"] else None
     active = bool(rows["holder"])
-    schedules = [msgspec.convert(row, Schedule) for row in rows["schedules"]]
+    schedules = explain_holds([msgspec.convert(row, Schedule) for row in rows["schedules"]], config)
     if not active:
         # A plan written by an agent that is gone is no plan: nothing will fire.
         schedules = [msgspec.structs.replace(s, next_run_at=None) for s in schedules]
@@ -139,9 +142,7 @@ def assemble_status(
     )
 
 
-def read_status(
-    conn: psycopg.Connection[Any], database: str, failures_in_a_row: int = 3
-) -> StatusReport:
+def read_status(conn: psycopg.Connection[Any], database: str, config: Config) -> StatusReport:
     """Builds the report from one connection (``database`` says which server, without secrets)."""
     pending = pending_migrations(conn)
     if pending:
@@ -149,18 +150,18 @@ def read_status(
     with conn.cursor(row_factory=dict_row) as cur:
         rows = {
             name: cur.execute(query, params).fetchall()
-            for name, (query, params) in status_queries(failures_in_a_row).items()
+            for name, (query, params) in status_queries(config.alerts.failures_in_a_row).items()
         }
-    return assemble_status(database, rows, failures_in_a_row)
+    return assemble_status(database, rows, config)
 
 
 async def read_status_async(
-    conn: psycopg.AsyncConnection[Any], database: str, failures_in_a_row: int = 3
+    conn: psycopg.AsyncConnection[Any], database: str, config: Config
 ) -> StatusReport:
     """:func:`read_status` for the control API (whose agent has applied every migration)."""
     rows: dict[str, list[dict[str, Any]]] = {}
     async with conn.cursor(row_factory=dict_row) as cur:
-        for name, (query, params) in status_queries(failures_in_a_row).items():
+        for name, (query, params) in status_queries(config.alerts.failures_in_a_row).items():
             await cur.execute(query, params)
             rows[name] = await cur.fetchall()
-    return assemble_status(database, rows, failures_in_a_row)
+    return assemble_status(database, rows, config)

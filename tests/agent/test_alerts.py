@@ -19,6 +19,7 @@ from agent.alerts import AlertNotifier
 from roomwatch.config import AlertsConfig, Config
 from storage.alerts import CLAIM_TIMEOUT, Alert, claim_notification, read_alerts
 from storage.jobs import Job, create_job, finish_job, get_job
+from storage.schedules import ensure_default_schedules
 from tests.support import HttpRecorder
 
 
@@ -60,6 +61,7 @@ def test_roomwatch_status_shows_the_alerts_and_the_scheduler(
 ) -> None:
     with psycopg.connect(db_url, autocommit=True) as db:
         _fail(db, 3, "boom")
+        ensure_default_schedules(db)
     result = subprocess.run(
         [sys.executable, "-m", "agent.cli", "status"],
         capture_output=True,
@@ -69,6 +71,8 @@ def test_roomwatch_status_shows_the_alerts_and_the_scheduler(
     assert result.returncode == 0, result.stderr
     assert "ALERT: affiliate failed 3 times in a row; last error: boom" in result.stdout
     assert "scheduler: no agent" in result.stdout
+    stream = next(line for line in result.stdout.splitlines() if "room_events" in line)
+    assert stream.endswith("held: events.url (ROOMWATCH_EVENTS_URL) is not set")
     as_json = subprocess.run(
         [sys.executable, "-m", "agent.cli", "status", "--json"],
         capture_output=True,

@@ -11,7 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from agent.scheduler import Scheduler, Upkeep, first_run, held_spiders, make_trigger
+from agent.scheduler import Scheduler, Upkeep, first_run, make_trigger
+from roomwatch.catalog import held_spiders
 from roomwatch.config import load_config
 from storage.jobs import Job, Trigger, create_job, finish_job
 from storage.schedules import (

@@ -373,15 +373,20 @@ def test_the_keep_running_schedule_shows_and_only_pauses(
     assert (paused.json()["paused"], paused.json()["keep_running"]) == (True, True)
 
 
-def test_an_accounts_own_schedule_shows_its_account_and_changes_alone(
-    client: Client, conn: psycopg.Connection[Any]
-) -> None:
+def _two_accounts_schedules(conn: psycopg.Connection[Any]) -> None:
+    """The default schedules, and those of the login sessions of studio_a and studio_b."""
     ensure_default_schedules(conn)
     conn.execute(
         "INSERT INTO login_sessions (account, method, status, state) "
         "VALUES ('studio_a', 'import', 'valid', 'f'), ('studio_b', 'import', 'valid', 'f')"
     )
     sync_account_schedules(conn, {"room_events": [], "room_stats": []})
+
+
+def test_an_accounts_own_schedule_shows_its_account_and_changes_alone(
+    client: Client, conn: psycopg.Connection[Any]
+) -> None:
+    _two_accounts_schedules(conn)
     changed = client.patch("/api/v1/schedules/followers@studio_b", json={"interval_seconds": 900})
     assert changed.status_code == 200, changed.text
     items = {s["name"]: s for s in client.get("/api/v1/schedules").json()["items"]}
@@ -392,6 +397,28 @@ def test_an_accounts_own_schedule_shows_its_account_and_changes_alone(
     assert items["followers@studio_b"]["interval_seconds"] == 900
     assert items["followers@studio_a"]["interval_seconds"] == items["followers"]["interval_seconds"]
     assert items["followers"]["account"] is None
+
+
+def test_a_held_schedule_says_why_in_the_list_and_the_status(
+    client: Client, conn: psycopg.Connection[Any]
+) -> None:
+    _two_accounts_schedules(conn)
+    # A stream schedule of an account no URL names (its URL was removed since).
+    conn.execute("INSERT INTO accounts (account) VALUES ('gone')")
+    conn.execute(
+        "INSERT INTO schedules (name, spider, args, interval_seconds, account) VALUES "
+        "('room_stats@gone', 'room_stats', '{\"account\": \"gone\"}', 300, 'gone')"
+    )
+    listed = client.get("/api/v1/schedules").json()["items"]
+    reported = client.get("/api/v1/status").json()["scheduler"]["schedules"]
+    for items in ({s["name"]: s["held"] for s in listed}, {s["name"]: s["held"] for s in reported}):
+        assert items["cbhours_live"] is None
+        assert items["followers@studio_a"] is None
+        assert items["room_events"] == "events.url (ROOMWATCH_EVENTS_URL) is not set"
+        assert items["followers"] == (
+            "the per-account schedules run instead (followers@studio_a, followers@studio_b)"
+        )
+        assert items["room_stats@gone"] == "stats.url (ROOMWATCH_STATS_URL) is not set"
 
 
 def test_unknown_schedule_is_404(client: Client, conn: psycopg.Connection[Any]) -> None:

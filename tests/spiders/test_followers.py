@@ -174,7 +174,9 @@ def test_a_mass_loss_is_held_until_the_user_confirms_it(
     assert (alert.kind, alert.subject) == ("follow_change_held", "followers")
     assert alert.key == f"follow_change_held:followers:{held.job_id}"
     assert "confirm_loss=true" in alert.message
-    assert read_status(db, "test").alerts == [alert]  # /status and `roomwatch status` show it
+    assert read_status(db, "test", load_config({})).alerts == [
+        alert
+    ]  # /status and `roomwatch status` show it
 
     typo = _crawl_with(crawl_env, db_url, confirm_loss="yes")
     assert typo.status == "failed"

@@ -28,9 +28,9 @@ from litestar.testing import TestClient
 from psycopg import sql
 
 from agent.runner import CrawlRunner
-from agent.runtime import stream_spider_accounts
-from agent.scheduler import Scheduler, held_spiders
+from agent.scheduler import Scheduler
 from agent.worker import Worker
+from roomwatch.catalog import held_spiders, stream_spider_accounts
 from roomwatch.config import Config, load_config
 from storage.alerts import read_alerts
 from storage.jobs import Job, get_job, request_cancel

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
@@ -13,7 +14,9 @@ from storage.alerts import claim_notification, read_alerts, release_notification
 from storage.jobs import create_job, finish_job, interrupt_abandoned, lock_job, start_job
 from storage.schedules import (
     DEFAULT_SCHEDULES,
+    Schedule,
     ensure_default_schedules,
+    hold_reasons,
     list_schedules,
     restart_delay,
     restart_due,
@@ -237,3 +240,33 @@ def test_restarts_come_at_once_after_a_success_and_back_off_after_failures(db: C
     finish_job(db, stopped.job_id, "cancelled", finish_reason="shutdown")
     due = restart_due(db, "room_events")
     assert due is not None and due[1] == 0
+
+
+def _schedule(name: str, spider: str, account: str | None = None) -> Schedule:
+    return Schedule(
+        name=name, spider=spider, args={"account": account} if account else {},
+        interval_seconds=300, cron=None, paused=False, updated_at=dt.datetime.now(dt.UTC),
+        next_run_at=None, last_fired_at=None, last_job_id=None, account=account,
+    )  # fmt: skip
+
+
+def test_hold_reasons_name_the_setting_the_account_or_the_schedules_that_run_instead() -> None:
+    schedules = [
+        _schedule("affiliate", "affiliate"),
+        _schedule("room_events", "room_events"),
+        _schedule("room_stats", "room_stats"),
+        _schedule("room_stats@studio_a", "room_stats", "studio_a"),
+        _schedule("room_stats@gone", "room_stats", "gone"),
+    ]
+    reasons = hold_reasons(
+        schedules,
+        held={"room_events": "events.url (ROOMWATCH_EVENTS_URL) is not set"},
+        streams={"room_stats": ["studio_a", "studio_b"], "room_events": []},
+    )
+    assert reasons == {
+        "room_events": "events.url (ROOMWATCH_EVENTS_URL) is not set",
+        "room_stats@gone": "stats.url names no account gone",
+        "room_stats": (
+            "the per-account schedules run instead (room_stats@gone, room_stats@studio_a)"
+        ),
+    }

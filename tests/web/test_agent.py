@@ -85,6 +85,15 @@ def test_schedules_are_shown_with_kind_state_and_forms(client: Client) -> None:
     assert "not planned" in row
 
 
+def test_a_held_schedule_shows_why_it_does_not_fire(client: Client) -> None:
+    # The test app's configuration sets no Events URL: the stream's schedule is held.
+    page = client.get("/agent").text
+    row = _row(page, 'data-schedule="room_events"')
+    assert ">held</span>" in row
+    assert "events.url (ROOMWATCH_EVENTS_URL) is not set" in row
+    assert "held" not in _row(page, 'data-schedule="cbhours_live"')
+
+
 def test_pause_resume_interval_and_cron_are_stored_and_shown(
     client: Client, conn: psycopg.Connection[Any]
 ) -> None:

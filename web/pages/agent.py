@@ -107,7 +107,7 @@ async def overview(
     page by a form that redirected here)."""
     if message is None:
         message = next(iter(take_flashes(request)), None)
-    status = await read_status_async(db, database_label, config.alerts.failures_in_a_row)
+    status = await read_status_async(db, database_label, config)
     jobs = await list_jobs(db, limit=RECENT_JOBS)
     active = {job.spider: job.job_id for job in status.last_jobs if job.status in _ACTIVE}
     return page(
