@@ -12,8 +12,8 @@ time and the median of the per-round ratios (COPY time / writer time: the writer
 share of the COPY's), the deferred refresh's median, and how many of ``person_summary``'s
 updates were HOT.
 
-Usage: ``.venv/bin/python bench/affiliate_writer_ab.py [--rooms 10000] [--old 30000]
-[--rounds 8] [--a-upto 22]``. Figures: docs/benchmarks.md ("Round 3").
+Usage: ``.venv/bin/python -m bench.affiliate_writer_ab [--rooms 10000] [--old 30000]
+[--rounds 8] [--a-upto 22]``. Figures: docs/benchmarks.md ("Round 3", "Round 4").
 """
 
 from __future__ import annotations
