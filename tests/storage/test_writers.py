@@ -101,6 +101,9 @@ def test_only_a_complete_poll_concludes_absent_persons_are_offline(
     write_affiliate_poll(db, rooms[1:], observed_at=t0 + dt.timedelta(minutes=2), complete=True)
     assert db.execute(online, [gone]).fetchone() == (False, "affiliate")
     assert _count(db, "SELECT count(*) FROM source_polls WHERE source = 'affiliate'") == 2
+    # A complete poll that lists no room at all: everyone it had seen is offline.
+    write_affiliate_poll(db, [], observed_at=t0 + dt.timedelta(minutes=3), complete=True)
+    assert db.execute(online, [rooms[1].username]).fetchone() == (False, "affiliate")
 
 
 def test_empty_strings_mean_not_set(db: psycopg.Connection[Any]) -> None:
