@@ -146,17 +146,17 @@ class DatabaseCollector(Collector):
 def _families(figures: Figures) -> Iterator[Metric]:
     finished = CounterMetricFamily(
         "roomwatch_crawl_jobs_finished",
-        "Crawl jobs that ended, by spider and final status.",
-        labels=["spider", "status"],
+        "Crawl jobs that ended, by spider, account (empty for no account) and final status.",
+        labels=["spider", "account", "status"],
     )
     active = GaugeMetricFamily(
         "roomwatch_crawl_jobs_active",
-        "Crawl jobs queued or running now, by spider and status.",
-        labels=["spider", "status"],
+        "Crawl jobs queued or running now, by spider, account (empty for none) and status.",
+        labels=["spider", "account", "status"],
     )
     for job in figures.jobs:
         family = finished if job.status in FINAL_STATUSES else active
-        family.add_metric([job.spider, job.status], job.jobs)
+        family.add_metric([job.spider, job.account, job.status], job.jobs)
     yield finished
     yield active
     yield from _crawl_counters(figures)

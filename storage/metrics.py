@@ -18,11 +18,11 @@ ACTIVE = "('queued', 'running')"
 # One row, one JSON document: each part is an array of arrays (decoded by position).
 FIGURES = f"""
 SELECT jsonb_build_object(
-  'jobs', (SELECT coalesce(jsonb_agg(jsonb_build_array(spider, status, jobs)), '[]')
-           FROM (SELECT spider, status, jobs FROM crawl_job_totals WHERE jobs <> 0
+  'jobs', (SELECT coalesce(jsonb_agg(jsonb_build_array(spider, account, status, jobs)), '[]')
+           FROM (SELECT spider, account, status, jobs FROM crawl_job_totals WHERE jobs <> 0
                  UNION ALL
-                 SELECT spider, status, count(*) FROM crawl_jobs WHERE status IN {ACTIVE}
-                 GROUP BY spider, status) j),
+                 SELECT spider, coalesce(account, ''), status, count(*) FROM crawl_jobs
+                 WHERE status IN {ACTIVE} GROUP BY 1, 2, 3) j),
   'stats', (SELECT coalesce(jsonb_agg(jsonb_build_array(spider, stat, value)), '[]')
             FROM (SELECT spider, stat, sum(value) AS value
                   FROM (SELECT spider, stat, value FROM crawl_stat_totals
@@ -52,9 +52,11 @@ SELECT jsonb_build_object(
 
 
 class JobCount(msgspec.Struct, frozen=True, array_like=True):
-    """Jobs of one spider in one status (final statuses: every job ever finished so)."""
+    """Jobs of one spider and account in one status (final statuses: every job ever finished
+    so). ``account`` is empty for the spiders that read no account's data (migration 0026)."""
 
     spider: str
+    account: str
     status: str
     jobs: int
 

@@ -123,6 +123,38 @@ STATS = {
 }
 
 
+def test_job_figures_name_the_account_of_a_per_account_spider(
+    client: Client, conn: psycopg.Connection[Any]
+) -> None:
+    conn.execute("INSERT INTO accounts (account) VALUES ('studio_a'), ('studio_b')")
+    for account, status in [
+        ("studio_a", "succeeded"),
+        ("studio_b", "failed"),
+        ("studio_b", "running"),
+    ]:
+        conn.execute(
+            "INSERT INTO crawl_jobs (spider, trigger, status, account) "
+            "VALUES ('followers', 'cli', %s, %s)",
+            [status, account],
+        )
+    scrape = _scrape(client)
+    finished = _labelled(scrape, "roomwatch_crawl_jobs_finished_total")
+    assert finished == {
+        frozenset({("spider", "followers"), ("account", "studio_a"), ("status", "succeeded")}): 1,
+        frozenset({("spider", "followers"), ("account", "studio_b"), ("status", "failed")}): 1,
+    }
+    assert (
+        _value(
+            scrape,
+            "roomwatch_crawl_jobs_active",
+            spider="followers",
+            account="studio_b",
+            status="running",
+        )
+        == 1
+    )
+
+
 def test_crawl_figures_add_finished_and_running_jobs(
     client: Client, conn: psycopg.Connection[Any]
 ) -> None:
@@ -131,8 +163,15 @@ def test_crawl_figures_add_finished_and_running_jobs(
     second = _job(conn, "affiliate", STATS)
     scrape = _scrape(client)
     spider = {"spider": "affiliate"}
-    assert _value(scrape, "roomwatch_crawl_jobs_finished_total", **spider, status="succeeded") == 1
-    assert _value(scrape, "roomwatch_crawl_jobs_active", **spider, status="running") == 1
+    assert (
+        _value(
+            scrape, "roomwatch_crawl_jobs_finished_total", **spider, account="", status="succeeded"
+        )
+        == 1
+    )
+    assert (
+        _value(scrape, "roomwatch_crawl_jobs_active", **spider, account="", status="running") == 1
+    )
     assert _value(scrape, "roomwatch_crawl_requests_total", **spider) == 10
     assert _value(scrape, "roomwatch_crawl_responses_total", **spider, code="200") == 6
     assert _value(scrape, "roomwatch_crawl_responses_total", **spider, code="429") == 4
@@ -162,8 +201,16 @@ def test_crawl_figures_add_finished_and_running_jobs(
     # nothing goes back.
     finish_job(conn, second, "failed", finish_reason="error", stats={**STATS, "retry/count": 3})
     scrape = _scrape(client)
-    assert _value(scrape, "roomwatch_crawl_jobs_finished_total", **spider, status="failed") == 1
-    assert _value(scrape, "roomwatch_crawl_jobs_finished_total", **spider, status="succeeded") == 1
+    assert (
+        _value(scrape, "roomwatch_crawl_jobs_finished_total", **spider, account="", status="failed")
+        == 1
+    )
+    assert (
+        _value(
+            scrape, "roomwatch_crawl_jobs_finished_total", **spider, account="", status="succeeded"
+        )
+        == 1
+    )
     assert not _labelled(scrape, "roomwatch_crawl_jobs_active")
     assert _value(scrape, "roomwatch_crawl_retries_total", **spider) == 5
     assert _value(scrape, "roomwatch_crawl_requests_total", **spider) == 10
@@ -252,7 +299,12 @@ def test_figures_after_a_real_crawl_are_its_job_rows(
     assert job.status == "succeeded", job.error_message
     scrape = _scrape(client)
     spider = {"spider": "affiliate"}
-    assert _value(scrape, "roomwatch_crawl_jobs_finished_total", **spider, status="succeeded") == 1
+    assert (
+        _value(
+            scrape, "roomwatch_crawl_jobs_finished_total", **spider, account="", status="succeeded"
+        )
+        == 1
+    )
     assert _value(scrape, "roomwatch_crawl_items_total", **spider, kind="affiliate_rooms") == 1234
     assert _value(scrape, "roomwatch_crawl_responses_total", **spider, code="200") == 3
     assert (
@@ -267,4 +319,7 @@ def test_figures_after_a_real_crawl_are_its_job_rows(
     )
     scrape = _scrape(client)
     assert _value(scrape, "roomwatch_crawl_items_total", **spider, kind="affiliate_rooms") == 1240
-    assert _value(scrape, "roomwatch_crawl_jobs_finished_total", **spider, status="failed") == 1
+    assert (
+        _value(scrape, "roomwatch_crawl_jobs_finished_total", **spider, account="", status="failed")
+        == 1
+    )

@@ -51,6 +51,7 @@ def test_the_migration_counts_the_jobs_an_older_schema_finished(empty_db: str) -
             ("affiliate", "succeeded", 1),
             ("room_stats", "succeeded", 1),
         ]
+        apply_migrations(conn, bundled_migrations())  # the figures read today's schema
     figures = _figures(empty_db)
     # Finished jobs from the totals, the running one from its row.
     assert _totals(figures, "affiliate") == {"items/affiliate_rooms": 17, "retry/count": 1}
@@ -59,6 +60,38 @@ def test_the_migration_counts_the_jobs_an_older_schema_finished(empty_db: str) -
         ("affiliate", "running", 1),
         ("affiliate", "succeeded", 1),
         ("room_stats", "succeeded", 1),
+    ]
+
+
+def test_job_totals_are_split_by_account_and_never_go_back(empty_db: str) -> None:
+    """Migration 0026: the finished jobs already counted are split by their rows' accounts;
+    what no row explains any more (a deleted row) stays counted, under no account."""
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        apply_migrations(conn, [m for m in bundled_migrations() if m.version < 26])
+        conn.execute("INSERT INTO accounts (account) VALUES ('studio_a'), ('studio_b')")
+        for account, status in [
+            ("studio_a", "succeeded"), ("studio_a", "succeeded"), ("studio_b", "failed"),
+            (None, "succeeded"),
+        ]:  # fmt: skip
+            conn.execute(
+                "INSERT INTO crawl_jobs (spider, trigger, status, account) "
+                "VALUES ('followers', 'cli', %s, %s)",
+                [status, account],
+            )
+        gone = _job(conn, "followers", "succeeded", {})
+        conn.execute("DELETE FROM crawl_jobs WHERE job_id = %s", [gone])
+        assert apply_migrations(conn, bundled_migrations()) == ["0026_job_totals_by_account.sql"]
+        conn.execute(
+            "INSERT INTO crawl_jobs (spider, trigger, status, account) "
+            "VALUES ('followers', 'cli', 'running', 'studio_b'), "
+            "('followers', 'cli', 'failed', 'studio_b')"
+        )
+    jobs = sorted((j.account, j.status, j.jobs) for j in _figures(empty_db).jobs)
+    assert jobs == [
+        ("", "succeeded", 2),  # the job of no account and the deleted one
+        ("studio_a", "succeeded", 2),
+        ("studio_b", "failed", 2),
+        ("studio_b", "running", 1),
     ]
 
 
