@@ -118,9 +118,9 @@ class Scheduler:
         upkeep: database upkeep (retention, due person summaries) run by the leading agent
             only, each at once when it takes the lock and then at its own interval.
         held: spiders never to fire, with the reason (:func:`roomwatch.catalog.held_spiders`).
-        streams: the accounts each stream spider can read (``roomwatch.catalog.stream_accounts``
-            of the config): a per-account schedule of an account its URL setting does not name
-            does not fire.
+        streams: the accounts each stream spider can read
+            (:func:`roomwatch.catalog.stream_spider_accounts` of the config): a per-account
+            schedule of an account its URL setting does not name does not fire.
     """
 
     def __init__(

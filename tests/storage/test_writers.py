@@ -50,7 +50,7 @@ def test_rewriting_a_poll_adds_nothing(db: psycopg.Connection[Any]) -> None:
 def test_tags_with_quotes_commas_braces_and_backslashes_arrive_as_sent(
     db: psycopg.Connection[Any],
 ) -> None:
-    # The stage is copied in the binary format, the snapshots as text: both keep every tag.
+    # Both COPYs (stage and snapshots) carry tags as text[] literals (tables.text_array).
     tags = ['say "hi"', "a,b", "{braces}", "back\\slash", "NULL", "", "ünïcode 💜"]
     write_affiliate_poll(db, [room("tagger", tags=tags)], observed_at=dt.datetime.now(dt.UTC))
     latest = db.execute("SELECT tags FROM person_source_latest").fetchone()
