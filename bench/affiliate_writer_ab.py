@@ -13,7 +13,7 @@ share of the COPY's), the deferred refresh's median, and how many of ``person_su
 updates were HOT.
 
 Usage: ``.venv/bin/python -m bench.affiliate_writer_ab [--rooms 10000] [--old 30000]
-[--rounds 8] [--a-upto 22]``. Figures: docs/benchmarks.md ("Round 3", "Round 4").
+[--rounds 8] [--a-upto 22]``. Figures: docs/benchmarks.md ("Round 3" to "Round 5").
 """
 
 from __future__ import annotations

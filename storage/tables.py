@@ -177,31 +177,6 @@ _OBSERVED = (PERSON, Column("observed_at", "timestamptz"), Column("job_id", "big
 AFFILIATE_SNAPSHOTS = Table("affiliate_api_snapshots", _OBSERVED, record_columns(AffiliateRoom))
 """Every room of every poll, as the feed sent it (copied straight into the table)."""
 
-AFFILIATE_STAGE = Table(
-    "affiliate_stage",
-    (PERSON, Column("fresh", "boolean")),
-    record_columns(
-        AffiliateRoom,
-        # What the hourly rollup and person_source_latest read; the rest goes to the snapshots.
-        (
-            "gender",
-            "location",
-            "current_show",
-            "room_subject",
-            "tags",
-            "num_users",
-            "num_followers",
-            "country",
-            "spoken_languages",
-            "display_name",
-            "birthday",
-            "age",
-            "image_url",
-        ),
-    ),
-)
-
-
 ROOM_STATS = Table(
     "room_stats",
     (Column("account", "text"), Column("observed_at", "timestamptz"), Column("job_id", "bigint")),

@@ -31,12 +31,12 @@ from storage.records import (
 )
 from storage.tables import (
     AFFILIATE_SNAPSHOTS,
-    AFFILIATE_STAGE,
     CBHOURS_ACTIVITY,
     CBHOURS_DAILY,
     CBHOURS_LIVE,
     ROOM_STATS,
     Table,
+    names,
     shown,
     upsert_latest,
 )
@@ -97,44 +97,64 @@ _T = "%(t)s::timestamptz"  # the observation time, a parameter of every statemen
 # overlapping persons (nodes polling the same feed) then wait for each other instead of
 # deadlocking, as they did when each locked in its own feed order (bench/writers_concurrency.py).
 
-# The Affiliate feed reports every group but rank, all at the poll's time.
-_AFFILIATE_LATEST = upsert_latest(
-    {
-        "person_id": "person_id",
-        "source": "'affiliate'",
-        **{column: column for column in GROUPS["profile_at"]},
-        "profile_at": _T,
-        "online": "true",
-        "current_show": "current_show",
-        "viewers": "num_users",
-        "subject": "room_subject",
-        "live_at": _T,
-        "followers": "num_followers",
-        "followers_at": _T,
-        "tags": "tags",
-        "tags_at": _T,
-        "image_url": "image_url",
-        "image_at": _T,
-    },
-    sql.SQL("FROM affiliate_stage ORDER BY person_id"),
-)
+# The Affiliate feed reports every group but rank, all at the poll's time: latest column ->
+# the snapshot column (or expression) that fills it.
+_AFFILIATE_VALUES = {
+    "person_id": "person_id",
+    "source": "'affiliate'",
+    **{column: column for column in GROUPS["profile_at"]},
+    "profile_at": _T,
+    "online": "true",
+    "current_show": "current_show",
+    "viewers": "num_users",
+    "subject": "room_subject",
+    "live_at": _T,
+    "followers": "num_followers",
+    "followers_at": _T,
+    "tags": "tags",
+    "tags_at": _T,
+    "image_url": "image_url",
+    "image_at": _T,
+}
+# What the rollup and the latest values read of a batch's snapshots.
+_READ_BACK = [
+    column.name
+    for column in AFFILIATE_SNAPSHOTS.columns
+    if column.name in {*_AFFILIATE_VALUES.values(), "num_users", "num_followers"}
+]
 
-_AFFILIATE_ROLLUP = """
-INSERT INTO affiliate_hourly AS h (person_id, hour, samples, viewers_sum, viewers_max,
-                                   followers_min, followers_max, followers_last, last_observed_at)
-SELECT person_id, date_trunc('hour', %(t)s::timestamptz), 1, num_users, num_users,
-       num_followers, num_followers, num_followers, %(t)s
-FROM affiliate_stage WHERE fresh ORDER BY person_id
-ON CONFLICT (person_id, hour) DO UPDATE SET
-    samples = h.samples + 1,
-    viewers_sum = h.viewers_sum + excluded.viewers_sum,
-    viewers_max = GREATEST(h.viewers_max, excluded.viewers_max),
-    followers_min = LEAST(h.followers_min, excluded.followers_min),
-    followers_max = GREATEST(h.followers_max, excluded.followers_max),
-    followers_last = CASE WHEN excluded.last_observed_at >= h.last_observed_at
-                          THEN excluded.followers_last ELSE h.followers_last END,
-    last_observed_at = GREATEST(h.last_observed_at, excluded.last_observed_at)
+# A batch's rows are read back from the snapshots just written (their pages are in memory): a
+# second COPY of them into a staging table cost more. One statement feeds the hourly rollup and
+# person_source_latest. A room stored at this time already (a poll written twice) is read as
+# first stored, and is not counted again in the rollup.
+_AFFILIATE_ROWS = sql.SQL(
+    """
+WITH poll AS MATERIALIZED (
+    SELECT {columns}, NOT (person_id = ANY(%(seen)s::bigint[])) AS fresh
+    FROM affiliate_api_snapshots
+    WHERE observed_at = %(t)s AND person_id = ANY(%(ids)b::bigint[])
+), rollup AS (
+    INSERT INTO affiliate_hourly AS h (person_id, hour, samples, viewers_sum, viewers_max,
+                                       followers_min, followers_max, followers_last,
+                                       last_observed_at)
+    SELECT person_id, date_trunc('hour', %(t)s::timestamptz), 1, num_users, num_users,
+           num_followers, num_followers, num_followers, %(t)s
+    FROM poll WHERE fresh ORDER BY person_id
+    ON CONFLICT (person_id, hour) DO UPDATE SET
+        samples = h.samples + 1,
+        viewers_sum = h.viewers_sum + excluded.viewers_sum,
+        viewers_max = GREATEST(h.viewers_max, excluded.viewers_max),
+        followers_min = LEAST(h.followers_min, excluded.followers_min),
+        followers_max = GREATEST(h.followers_max, excluded.followers_max),
+        followers_last = CASE WHEN excluded.last_observed_at >= h.last_observed_at
+                              THEN excluded.followers_last ELSE h.followers_last END,
+        last_observed_at = GREATEST(h.last_observed_at, excluded.last_observed_at)
+)
 """
+).format(columns=names(_READ_BACK))
+_AFFILIATE_LATEST = _AFFILIATE_ROWS + upsert_latest(
+    _AFFILIATE_VALUES, sql.SQL("FROM poll ORDER BY person_id")
+)
 
 # After a complete poll, a person the feed no longer lists is offline as of that poll. Those
 # it listed are excluded by name as well as by time: a room whose row was set aside (refused
@@ -184,29 +204,13 @@ def _write_affiliate_rooms(
     """The rows of ``rooms`` (unique names): persons, history, rollup, latest."""
     ensure_partitions(conn, "affiliate_api_snapshots", "day", observed_at, observed_at)
     ensure_partitions(conn, "affiliate_hourly", "month", observed_at, observed_at)
-    ids = _upsert_online_persons(conn, [room.username for room in rooms], observed_at)
-    seen = {
-        int(row[0])
-        for row in conn.execute(
-            "SELECT person_id FROM affiliate_api_snapshots "
-            "WHERE observed_at = %s AND person_id = ANY(%b::bigint[])",
-            [observed_at, list(ids.values())],
-        )
-    }
+    ids, seen = _poll_persons(conn, [room.username for room in rooms], observed_at)
     fresh = [room for room in rooms if ids[room.username] not in seen]
-    conn.execute(AFFILIATE_STAGE.create())
-    AFFILIATE_STAGE.copy_rows(
-        conn,
-        (AFFILIATE_STAGE.row((ids[r.username], ids[r.username] not in seen), r) for r in rooms),
-    )
     AFFILIATE_SNAPSHOTS.copy_rows(
         conn, (AFFILIATE_SNAPSHOTS.row((ids[r.username], observed_at, job_id), r) for r in fresh)
     )
-    params = {"t": observed_at}
-    conn.execute(_AFFILIATE_ROLLUP, params)
+    params = {"t": observed_at, "ids": list(ids.values()), "seen": sorted(seen)}
     conn.execute(_AFFILIATE_LATEST, params)
-    # A savepoint that succeeded keeps the table until commit; the next part creates its own.
-    conn.execute(AFFILIATE_STAGE.drop())
     return WriteResult(inserted=len(fresh), duplicates=len(rooms) - len(fresh))
 
 
@@ -217,21 +221,48 @@ def snapshot_row(
     return AFFILIATE_SNAPSHOTS.row((person_id, observed_at, job_id), r)
 
 
-def _upsert_online_persons(
-    conn: Connection, names: Iterable[str], seen_online: dt.datetime
-) -> dict[str, int]:
-    """Creates new persons, moves ``last_seen_online_at`` forward; returns every person's id."""
-    rows = conn.execute(
-        """
-        INSERT INTO persons AS p (username, last_seen_online_at)
-        SELECT u, %(seen)s FROM unnest(%(names)b::text[]) AS u ORDER BY u
-        ON CONFLICT (username) DO UPDATE
-        SET last_seen_online_at = GREATEST(p.last_seen_online_at, excluded.last_seen_online_at)
-        RETURNING username, person_id
-        """,
-        {"names": list(names), "seen": seen_online},
-    )
-    return {str(name): int(person_id) for name, person_id in rows}
+def _poll_persons(
+    conn: Connection, names: Sequence[str], observed_at: dt.datetime
+) -> tuple[dict[str, int], set[int]]:
+    """Every polled person's id by username, creating the new ones; and the ids of those whose
+    snapshot at ``observed_at`` is stored already (the poll written twice).
+
+    Persons are looked up first and only the missing ones inserted: a poll of persons already
+    known writes no persons row (when they were last seen online comes from the sources' live
+    observations; see ``SEEN_ONLINE`` in ``storage/merge_rules.py``).
+    """
+    ids: dict[str, int] = {}
+    seen: set[int] = set()
+    # Twice at most: a name another writer inserted after the look-up and before the insert is
+    # neither found nor inserted, and is found by the second look-up.
+    for _ in range(2):
+        missing = sorted(set(names) - ids.keys())
+        if not missing:
+            break
+        found = conn.execute(
+            """
+            SELECT p.username, p.person_id, EXISTS (
+                SELECT FROM affiliate_api_snapshots s
+                WHERE s.person_id = p.person_id AND s.observed_at = %(t)s)
+            FROM persons p WHERE p.username = ANY(%(names)b::text[])
+            """,
+            {"names": missing, "t": observed_at},
+        )
+        for name, person_id, stored in found:
+            ids[str(name)] = int(person_id)
+            if stored:
+                seen.add(int(person_id))
+        new = sorted(set(missing) - ids.keys())
+        if new:
+            inserted = conn.execute(
+                """
+                INSERT INTO persons (username) SELECT unnest(%b::text[])
+                ON CONFLICT (username) DO NOTHING RETURNING username, person_id
+                """,
+                [new],
+            )
+            ids.update((str(name), int(person_id)) for name, person_id in inserted)
+    return ids, seen
 
 
 def conclude_affiliate_poll(
@@ -318,9 +349,7 @@ def _write_cbhours_rows(
 ) -> WriteResult:
     ensure_partitions(conn, "cbhours_live_stats", "day", observed_at, observed_at)
     _stage(conn, CBHOURS_LIVE.stage, rows)
-    online = {row.username for row in rows if row.online}
-    _stage_persons(conn, online, observed_at)
-    _stage_persons(conn, {row.username for row in rows} - online, None)
+    _stage_persons(conn, {row.username for row in rows}, None)
     params = {"t": observed_at, "job": job_id}
     inserted = conn.execute(CBHOURS_LIVE.insert, params).rowcount
     conn.execute(

@@ -80,7 +80,8 @@ def test_job_totals_are_split_by_account_and_never_go_back(empty_db: str) -> Non
             )
         gone = _job(conn, "followers", "succeeded", {})
         conn.execute("DELETE FROM crawl_jobs WHERE job_id = %s", [gone])
-        assert apply_migrations(conn, bundled_migrations()) == ["0026_job_totals_by_account.sql"]
+        applied = apply_migrations(conn, [m for m in bundled_migrations() if m.version <= 26])
+        assert applied == ["0026_job_totals_by_account.sql"]
         conn.execute(
             "INSERT INTO crawl_jobs (spider, trigger, status, account) "
             "VALUES ('followers', 'cli', 'running', 'studio_b'), "

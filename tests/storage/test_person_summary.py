@@ -16,6 +16,7 @@ import pytest
 from formats.affiliate import decode_page
 from storage.follow_durations import FOLLOW_DURATIONS
 from storage.merge_rules import GROUPS, SOURCES, SUMMARY_COLUMNS
+from storage.migrator import apply_migrations, bundled_migrations
 from storage.person_list import PersonFilter, PersonSummary, list_persons
 from storage.records import CbhoursLive
 from storage.writers import deferred_summaries, write_affiliate_poll, write_cbhours_live
@@ -447,3 +448,47 @@ def test_writers_of_the_same_rooms_in_other_orders_take_turns(db_url: str) -> No
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM persons").fetchone() == (2000 + 2 * 100,)
         _assert_rows_are_the_views(conn)
+
+
+def test_migration_0027_keeps_every_last_sighting(empty_db: str) -> None:
+    """Persons written under 0026 (the writers moved persons.last_seen_online_at) keep their last
+    sighting through 0027, which merges it; an offline turn after it still reaches persons."""
+    seen = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        apply_migrations(conn, [m for m in bundled_migrations() if m.version <= 26])
+        conn.execute(
+            "INSERT INTO persons (username, last_seen_online_at) VALUES"
+            " ('online', %(seen)s), ('offline', %(before)s), ('never', NULL)",
+            {"seen": seen, "before": seen - dt.timedelta(days=1)},
+        )
+        conn.execute(
+            "INSERT INTO person_source_latest (person_id, source, online, live_at)"
+            " SELECT person_id, 'affiliate', username = 'online', %s FROM persons"
+            " WHERE username <> 'never'",
+            [seen],
+        )
+        query = (
+            "SELECT p.username, v.last_seen_online_at, s.last_seen_online_at"
+            " FROM persons p JOIN v_person_current_state v USING (person_id)"
+            " JOIN person_summary s USING (person_id) ORDER BY 1"
+        )
+        before = conn.execute(query).fetchall()
+        assert apply_migrations(conn, bundled_migrations())[0].startswith("0027_")
+        assert (
+            conn.execute(query).fetchall()
+            == before
+            == [
+                ("never", None, None),
+                ("offline", seen - dt.timedelta(days=1), seen - dt.timedelta(days=1)),
+                ("online", seen, seen),
+            ]
+        )
+        # Seen online again (persons not written), then offline: persons keeps that sighting.
+        again, later = seen + dt.timedelta(minutes=3), seen + dt.timedelta(minutes=5)
+        kept = "SELECT last_seen_online_at FROM persons WHERE username = 'online'"
+        conn.execute("UPDATE person_source_latest SET live_at = %s WHERE online", [again])
+        assert conn.execute(kept).fetchone() == (seen,)
+        assert conn.execute(query).fetchall()[2] == ("online", again, again)
+        conn.execute("UPDATE person_source_latest SET online = false, live_at = %s", [later])
+        assert conn.execute(kept).fetchone() == (again,)
+        assert conn.execute(query).fetchall()[2] == ("online", again, again)

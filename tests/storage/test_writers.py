@@ -50,7 +50,8 @@ def test_rewriting_a_poll_adds_nothing(db: psycopg.Connection[Any]) -> None:
 def test_tags_with_quotes_commas_braces_and_backslashes_arrive_as_sent(
     db: psycopg.Connection[Any],
 ) -> None:
-    # Both COPYs (stage and snapshots) carry tags as text[] literals (tables.text_array).
+    # The COPY carries tags as text[] literals (tables.text_array); person_source_latest reads
+    # them back from the snapshots.
     tags = ['say "hi"', "a,b", "{braces}", "back\\slash", "NULL", "", "ünïcode 💜"]
     write_affiliate_poll(db, [room("tagger", tags=tags)], observed_at=dt.datetime.now(dt.UTC))
     latest = db.execute("SELECT tags FROM person_source_latest").fetchone()
@@ -104,6 +105,45 @@ def test_only_a_complete_poll_concludes_absent_persons_are_offline(
     # A complete poll that lists no room at all: everyone it had seen is offline.
     write_affiliate_poll(db, [], observed_at=t0 + dt.timedelta(minutes=3), complete=True)
     assert db.execute(online, [rooms[1].username]).fetchone() == (False, "affiliate")
+
+
+def _last_seen(conn: psycopg.Connection[Any], username: str) -> tuple[Any, ...]:
+    """When ``username`` was last seen online: merged (view), listed (summary), kept (persons)."""
+    row = conn.execute(
+        "SELECT v.last_seen_online_at, s.last_seen_online_at, p.last_seen_online_at"
+        " FROM persons p JOIN person_summary s USING (person_id)"
+        " JOIN v_person_current_state v USING (person_id) WHERE p.username = %s",
+        [username],
+    ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def test_polls_of_persons_online_write_no_persons_row_and_last_seen_follows(
+    db: psycopg.Connection[Any],
+) -> None:
+    """A person who stays online is last seen at the newest poll without a persons write; one
+    who leaves keeps the last poll that listed them, in persons (where it no longer changes)."""
+    t0 = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=10)
+    stays, leaves = room("stays"), room("leaves")
+    write_affiliate_poll(db, [stays, leaves], observed_at=t0, complete=True)
+    assert _last_seen(db, "stays") == (t0, t0, None)
+    version = "SELECT xmin::text FROM persons WHERE username = 'stays'"
+    before = db.execute(version).fetchone()
+    t1, t2 = t0 + dt.timedelta(minutes=3), t0 + dt.timedelta(minutes=6)
+    write_affiliate_poll(db, [stays, leaves], observed_at=t1, complete=True)
+    write_affiliate_poll(db, [stays], observed_at=t2, complete=True)
+    assert db.execute(version).fetchone() == before
+    assert _last_seen(db, "stays") == (t2, t2, None)
+    assert _last_seen(db, "leaves") == (t1, t1, t1)
+    # Coming back online, then a CBHours answer saying offline: the sighting is kept too.
+    t3 = t0 + dt.timedelta(minutes=8)
+    write_affiliate_poll(db, [leaves], observed_at=t3)
+    offline = msgspec.structs.replace(decode_live(LIVE.read_bytes()).rows[1], username="leaves")
+    write_cbhours_live(db, [offline], observed_at=t3 + dt.timedelta(seconds=30))
+    assert _last_seen(db, "leaves") == (t3, t3, t1)
+    write_affiliate_poll(db, [], observed_at=t0 + dt.timedelta(minutes=9), complete=True)
+    assert _last_seen(db, "leaves") == (t3, t3, t3)
 
 
 def test_empty_strings_mean_not_set(db: psycopg.Connection[Any]) -> None:
