@@ -71,21 +71,18 @@ def deferred_summaries(conn: Connection) -> Iterator[None]:
     conn.execute("SELECT roomwatch_apply_deferred_summaries()")
 
 
-def _stage_persons(
-    conn: Connection, usernames: Iterable[str], seen_online: dt.datetime | None
-) -> None:
-    """Creates persons that are new and records when they were last seen online."""
-    conn.execute(
+def _create_persons(conn: Connection, usernames: Iterable[str]) -> dict[str, int]:
+    """Creates the persons that are new; returns their ids by username (those already there are
+    left as they are, unlocked). When a person was last seen online is not written here: it comes
+    from the sources' live observations (``SEEN_ONLINE`` in ``storage/merge_rules.py``)."""
+    rows = conn.execute(
         """
-        INSERT INTO persons AS p (username, last_seen_online_at)
-        SELECT u, %(seen)s FROM unnest(%(names)b::text[]) AS u ORDER BY u
-        ON CONFLICT (username) DO UPDATE SET last_seen_online_at = excluded.last_seen_online_at
-        WHERE excluded.last_seen_online_at IS NOT NULL
-          AND (p.last_seen_online_at IS NULL
-               OR p.last_seen_online_at < excluded.last_seen_online_at)
+        INSERT INTO persons (username) SELECT u FROM unnest(%b::text[]) AS u ORDER BY u
+        ON CONFLICT (username) DO NOTHING RETURNING username, person_id
         """,
-        {"names": list(usernames), "seen": seen_online},
+        [list(usernames)],
     )
+    return {str(name): int(person_id) for name, person_id in rows}
 
 
 _T = "%(t)s::timestamptz"  # the observation time, a parameter of every statement below
@@ -228,8 +225,7 @@ def _poll_persons(
     snapshot at ``observed_at`` is stored already (the poll written twice).
 
     Persons are looked up first and only the missing ones inserted: a poll of persons already
-    known writes no persons row (when they were last seen online comes from the sources' live
-    observations; see ``SEEN_ONLINE`` in ``storage/merge_rules.py``).
+    known writes no persons row.
     """
     ids: dict[str, int] = {}
     seen: set[int] = set()
@@ -252,16 +248,9 @@ def _poll_persons(
             ids[str(name)] = int(person_id)
             if stored:
                 seen.add(int(person_id))
-        new = sorted(set(missing) - ids.keys())
+        new = set(missing) - ids.keys()
         if new:
-            inserted = conn.execute(
-                """
-                INSERT INTO persons (username) SELECT unnest(%b::text[])
-                ON CONFLICT (username) DO NOTHING RETURNING username, person_id
-                """,
-                [new],
-            )
-            ids.update((str(name), int(person_id)) for name, person_id in inserted)
+            ids.update(_create_persons(conn, new))
     return ids, seen
 
 
@@ -349,7 +338,7 @@ def _write_cbhours_rows(
 ) -> WriteResult:
     ensure_partitions(conn, "cbhours_live_stats", "day", observed_at, observed_at)
     _stage(conn, CBHOURS_LIVE.stage, rows)
-    _stage_persons(conn, {row.username for row in rows}, None)
+    _create_persons(conn, {row.username for row in rows})
     params = {"t": observed_at, "job": job_id}
     inserted = conn.execute(CBHOURS_LIVE.insert, params).rowcount
     conn.execute(
@@ -378,7 +367,7 @@ def mark_without_trophy(conn: Connection, usernames: Iterable[str], checked_at: 
     names = sorted({name.lower() for name in usernames})
     with conn.transaction():
         checked_at = database_time(conn, checked_at)
-        _stage_persons(conn, names, None)
+        _create_persons(conn, names)
         return conn.execute(
             """
             UPDATE persons SET has_cbhours_trophy = false, cbhours_trophy_checked_at = %s
@@ -415,7 +404,7 @@ def _write_activity_rows(
 ) -> WriteResult:
     segments = [row for row in rows if isinstance(row, ActivitySegment)]
     daily = [row for row in rows if isinstance(row, DailyActivity)]
-    _stage_persons(conn, {row.username for row in rows}, None)
+    _create_persons(conn, {row.username for row in rows})
     params = {"t": observed_at, "job": job_id}
     inserted = 0
     if segments:
@@ -463,7 +452,7 @@ def write_room_stats(
             ROOM_STATS.insert_row(("account", "observed_at")),
             ROOM_STATS.row((row.username, observed_at, job_id), row),
         ).rowcount
-        _stage_persons(conn, [row.username], None)
+        _create_persons(conn, [row.username])
         conn.execute(
             _STATS_LATEST,
             {"account": row.username, "followers": row.num_followers, "t": observed_at},
