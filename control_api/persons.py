@@ -20,7 +20,6 @@ from control_api.params import (
     Db,
     Limit,
     Persons,
-    Pool,
     Since,
     Until,
     Username,
@@ -30,9 +29,7 @@ from control_api.person_filters import Account, PersonFilters, Sort
 from control_api.problems import BAD_REQUEST_RESPONSES, NOT_FOUND_RESPONSES
 from control_api.schemas import Activity, History, PersonPage, Snapshots
 from roomwatch.errors import InvalidInput, NotFound
-from storage.accounts import resolve_account_async
 from storage.person_list import PersonFilter, PersonSort, SortValue, list_persons, sort_value
-from storage.person_queries import for_account
 from storage.person_series import (
     Metric,
     Resolution,
@@ -121,17 +118,12 @@ class PersonController(Controller):
         responses=NOT_FOUND_RESPONSES,
     )
     async def detail(
-        self, persons: Persons, pool: Pool, username: Username, account: Account = None
+        self, persons: Persons, username: Username, account: Account = None
     ) -> PersonDetailWithImage:
         """404 problem details when nobody has that username. ``image`` prefers the local copy
         of the picture (upstream URLs expire). The follow state is what any account knows, or
         with ``account`` that account's (400 when it is not an account here)."""
-        person = _found(await persons.get(username), username)
-        if account is not None:
-            async with pool.connection() as db:
-                choice = await resolve_account_async(db, account)
-                person = await for_account(db, person, choice.account)
-        return with_image(person)
+        return with_image(_found(await persons.get(username, account), username))
 
     @get(
         "/{username:str}/history",

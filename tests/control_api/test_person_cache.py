@@ -8,11 +8,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from control_api.person_cache import APPLICATION_NAME, PersonCache
 from roomwatch.config import DatabaseConfig
+from roomwatch.errors import InvalidInput
 from storage.database import make_async_pool
+from storage.follow_state import reconcile
 from tests.storage.merge_cases import observe
 
 Scenario = Callable[[PersonCache, AsyncConnectionPool[Any]], Awaitable[None]]
@@ -171,3 +174,32 @@ def test_the_least_recently_read_is_dropped_first(db_url: str) -> None:
         assert _reads(pool) == before + 1
 
     _run(db_url, scenario, size=2)
+
+
+def test_one_accounts_follow_state_is_read_afresh_and_not_kept(db_url: str) -> None:
+    """The entry kept is what any account knows; an account's state is read each time."""
+    _person(db_url, "ann")
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    with psycopg.connect(db_url) as conn:
+        for account, names in (("alice", ["ann"]), ("carol", ["bob"])):
+            reconcile(
+                conn, "following", names, account=account, checked_at=at, source="followed_cams"
+            )
+
+    async def scenario(cache: PersonCache, pool: AsyncConnectionPool[Any]) -> None:
+        anyone = await cache.get("ann")
+        assert anyone is not None and anyone.following is True
+        for account, following in (("carol", None), ("ALICE", True), ("carol", None)):
+            before = _reads(pool)
+            read = await cache.get("ann", account)
+            assert read is not None and read.following is following, account
+            assert _reads(pool) == before + 1, "an account's state came from the cache"
+        before = _reads(pool)
+        assert await cache.get("ann") == anyone
+        assert _reads(pool) == before
+        with pytest.raises(InvalidInput) as refused:
+            await cache.get("ann", "zed")
+        assert refused.value.field == "account"
+        assert await cache.get("nobody", "zed") is None  # 404 before 400, as the route says
+
+    _run(db_url, scenario)
