@@ -60,6 +60,9 @@ class DatabaseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         snapshot_retention_days: raw per-poll snapshots older than this are dropped, a whole
             daily partition at a time; hourly rollups keep the shape of the history.
         rollup_retention_days: hourly rollups older than this are dropped.
+        activity_retention_days: CBHours 3-minute activity samples older than this are
+            dropped, a whole month at a time; 0 (the default) keeps them for ever. The daily
+            online totals are kept either way.
     """
 
     url: str = ""
@@ -68,6 +71,7 @@ class DatabaseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     embedded_os_user: str = "roomwatch-pg"
     snapshot_retention_days: PositiveInt = 14
     rollup_retention_days: PositiveInt = 730
+    activity_retention_days: NonNegativeInt = 0
 
     def __post_init__(self) -> None:
         if self.url:

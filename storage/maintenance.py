@@ -4,7 +4,10 @@
 
 Raw per-poll snapshots are kept ``database.snapshot_retention_days``; the hourly rollups that
 summarise them are kept ``database.rollup_retention_days``; the owner's room events (chat and
-private messages among them) ``events.retention_days``, a month partition at a time.
+private messages among them) ``events.retention_days``, a month partition at a time; CBHours
+activity samples ``database.activity_retention_days`` if set (a month at a time; by default
+they are kept, since a backfill may store years of them on purpose, and the daily totals are
+kept either way).
 Dropping a partition is instant and leaves no bloat, which is why history is partitioned by
 time (see docs/architecture.md).
 
@@ -26,6 +29,7 @@ from roomwatch.config import DatabaseConfig, EventsConfig
 RAW_TABLES = ("affiliate_api_snapshots", "cbhours_live_stats")
 ROLLUP_TABLES = ("affiliate_hourly",)
 EVENT_TABLES = ("room_events",)
+ACTIVITY_TABLES = ("cbhours_activity",)
 
 
 def apply_retention(
@@ -38,7 +42,7 @@ def apply_retention(
     """Drops every partition whose rows are all past retention; returns the dropped names.
 
     Args:
-        settings: the retention of snapshots and rollups.
+        settings: the retention of snapshots, rollups and CBHours activity samples.
         events: the retention of the room's events (``events.retention_days``); None: the
             default's.
         now: the time the cut-offs count back from; by default the database's ``now()``. Not
@@ -56,10 +60,12 @@ def apply_retention(
         raw_cutoff = now - dt.timedelta(days=settings.snapshot_retention_days)
         rollup_cutoff = now - dt.timedelta(days=settings.rollup_retention_days)
         events_cutoff = now - dt.timedelta(days=(events or EventsConfig()).retention_days)
+        activity_cutoff = now - dt.timedelta(days=settings.activity_retention_days)
         for table, cutoff in (
             [(t, raw_cutoff) for t in RAW_TABLES]
             + [(t, rollup_cutoff) for t in ROLLUP_TABLES]
             + [(t, events_cutoff) for t in EVENT_TABLES]
+            + [(t, activity_cutoff) for t in ACTIVITY_TABLES if settings.activity_retention_days]
         ):
             rows = conn.execute(
                 "SELECT * FROM roomwatch_drop_partitions_before(%s::regclass, %s)", [table, cutoff]

@@ -80,6 +80,11 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
             {"ROOMWATCH_ALERTS_BIG_TIP_TOKENS": "-1"},
             "alerts.big_tip_tokens (ROOMWATCH_ALERTS_BIG_TIP_TOKENS): expected `int` >= 0",
         ),
+        (
+            {"ROOMWATCH_DATABASE_ACTIVITY_RETENTION_DAYS": "-1"},
+            "database.activity_retention_days (ROOMWATCH_DATABASE_ACTIVITY_RETENTION_DAYS): "
+            "expected `int` >= 0",
+        ),
         ({"ROOMWATCH_APIPORT": "1"}, "apiport (ROOMWATCH_APIPORT): unknown setting"),
         ({"ROOMWATCH_API_PROT": "1"}, "api.prot (ROOMWATCH_API_PROT): unknown setting"),
     ],
