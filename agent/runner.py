@@ -135,7 +135,7 @@ class CrawlRunner(Runner):
 
     def run(self, job_id: int, on_progress: Callable[[Job], None] | None = None) -> Job:
         """Runs a queued job to its end in a child process; returns the final job row."""
-        log_path = self.config.data_path / "logs" / f"job-{job_id}.log"
+        log_path = self.config.job_log(job_id)
         log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         conn = connect(self.conninfo, autocommit=True)
         try:

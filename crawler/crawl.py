@@ -200,15 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             job = get_job(conn, args.job_id)
         if job is None:
             raise JobError(f"job {args.job_id} does not exist")
-        return run_job(config, conninfo, job, job_log(config, job.job_id))
+        return run_job(config, conninfo, job, config.job_log(job.job_id))
     except RoomwatchError as exc:
         print(f"roomwatch crawl: {exc}", file=sys.stderr)
         return 1
-
-
-def job_log(config: Config, job_id: int) -> Path:
-    """Where a crawl on this machine logs, unless told otherwise (Scrapyd's ``LOG_FILE``)."""
-    return config.data_path / "logs" / f"job-{job_id}.log"
 
 
 def run_job(

@@ -659,6 +659,10 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         """The data dir, with ``~`` expanded and made absolute."""
         return Path(self.data_dir).expanduser().resolve()
 
+    def job_log(self, job_id: int) -> Path:
+        """Where a crawl run on this machine logs (a Scrapyd node logs where Scrapyd says)."""
+        return self.data_path / "logs" / f"job-{job_id}.log"
+
     def for_account(self, account: str) -> Config:
         """This config as a crawl of ``account`` sees it: ``events.url`` and ``stats.url``
         narrowed to that account's URL (empty where it has none)."""

@@ -28,7 +28,6 @@ from crawler.crawl import (
     ABANDONED_EXIT,
     WATCH_SECONDS,
     follow_supervisor,
-    job_log,
     load_spider,
     read_input,
     run_job,
@@ -96,11 +95,11 @@ def crawl_named(
         if scrapyd_job is None:
             with _own_job(config, conninfo, spider, args, log_file) as job:
                 return run_job(
-                    config, conninfo, job, log_file or job_log(config, job.job_id), overrides
+                    config, conninfo, job, log_file or config.job_log(job.job_id), overrides
                 )
         job = _scheduled_job(conninfo, spider, args, scrapyd_job)
         follow_supervisor(os.getppid(), job.job_id, conninfo)
-        return run_job(config, conninfo, job, log_file or job_log(config, job.job_id), overrides)
+        return run_job(config, conninfo, job, log_file or config.job_log(job.job_id), overrides)
     except RoomwatchError as exc:
         print(f"roomwatch crawl: {exc}", file=sys.stderr)
         return 1
@@ -140,7 +139,7 @@ def _own_job(
         job = create_job(
             conn, spider, check_spider_args(spider, with_account(spider, args, config)), "cli"
         )
-        log_path = log_file or job_log(config, job.job_id)
+        log_path = log_file or config.job_log(job.job_id)
         if not lock_job(conn, job.job_id) or not start_job(
             conn, job.job_id, os.getpid(), str(log_path)
         ):
