@@ -33,12 +33,12 @@ from agent.worker import Worker, sweep_abandoned
 from control_api.app import create_app
 from control_api.auth import load_or_create_token, token_path
 from roomwatch.catalog import held_spiders, stream_spider_accounts
-from roomwatch.config import Config, DatabaseConfig, EventsConfig
+from roomwatch.config import Config
 from roomwatch.errors import EmbeddedDatabaseError
 from sessions.store import carry_session_files
 from storage.database import connect
 from storage.embedded import EmbeddedPostgres
-from storage.maintenance import apply_retention, refresh_due_summaries
+from storage.maintenance import apply_retention, prune_jobs, refresh_due_summaries
 from storage.migrator import apply_migrations
 from storage.schedules import ensure_default_schedules, sync_account_schedules
 from storage.settings import sync_settings
@@ -91,14 +91,26 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def apply_retention_now(
-    conninfo: str, settings: DatabaseConfig, events: EventsConfig | None = None
-) -> list[str]:
-    """Drops history past its retention (run by the scheduling agent, every few hours)."""
+def apply_retention_now(conninfo: str, config: Config) -> list[str]:
+    """Drops history past its retention, and finished crawl jobs past theirs with the logs
+    they left on this machine (run by the scheduling agent, every few hours)."""
     with connect(conninfo) as conn:
-        dropped = apply_retention(conn, settings, events=events)
+        dropped = apply_retention(conn, config.database, events=config.events)
+        pruned, logs = prune_jobs(conn, config.database)
     if dropped:
         log.info("retention: dropped %s", ", ".join(dropped))
+    removed = 0
+    for job_id in logs:
+        # Named from the job's id, never from the row's path: only this agent's own logs go.
+        try:
+            config.job_log(job_id).unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass  # ran elsewhere, or removed by hand
+        except OSError as exc:
+            log.warning("retention: cannot remove the log of crawl job %d: %s", job_id, exc)
+    if pruned:
+        log.info("retention: %d finished crawl jobs pruned, %d logs removed", pruned, removed)
     return dropped
 
 
@@ -160,7 +172,7 @@ def crawl_services(config: Config, conninfo: str) -> Iterator[None]:
         upkeep=[
             Upkeep(
                 "retention",
-                lambda: apply_retention_now(conninfo, config.database, config.events),
+                lambda: apply_retention_now(conninfo, config),
                 RETENTION,
             ),
             Upkeep("summaries", lambda: refresh_summaries_now(conninfo), SUMMARY_REFRESH),

@@ -20,7 +20,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from psycopg import AsyncConnection
 
 from control_api.cursors import decode_cursor, encode_cursor
-from control_api.node_logs import is_url, node_log_tail
+from control_api.node_logs import node_log_tail
 from control_api.params import Cursor, Db, Limit
 from control_api.problems import ConflictProblem, problem_spec
 from roomwatch.catalog import (
@@ -33,7 +33,15 @@ from roomwatch.catalog import (
 from roomwatch.config import Config
 from roomwatch.errors import InvalidInput, JobEnded, NotFound
 from storage.job_queries import list_jobs
-from storage.jobs import Job, Status, create_job_async, get_job_async, request_cancel_async
+from storage.jobs import (
+    FINAL_STATUSES,
+    Job,
+    Status,
+    create_job_async,
+    get_job_async,
+    is_remote_log,
+    request_cancel_async,
+)
 
 _CURSOR_KIND = "crawls"
 _TAIL_BLOCK = 64 * 1024
@@ -199,8 +207,10 @@ async def log_tail(job: Job, lines: int, config: Config) -> str:
         ScrapydError: the job's node did not answer, or failed (a 502).
     """
     if job.log_path is None:
-        raise NotFound("job_id", f"crawl job #{job.job_id} has no log yet ({job.status})")
-    if is_url(job.log_path):
+        # A finished job without one never started, or its log went with the job retention.
+        yet = "" if job.status in FINAL_STATUSES else " yet"
+        raise NotFound("job_id", f"crawl job #{job.job_id} has no log{yet} ({job.status})")
+    if is_remote_log(job.log_path):
         return await node_log_tail(config.scrapyd, job.job_id, job.log_path, lines)
     try:
         return await anyio.to_thread.run_sync(tail_lines, Path(job.log_path), lines)

@@ -22,11 +22,6 @@ TAIL_CAP = 8 * 1024 * 1024  # read from the end at most: 5,000 lines of 1.6 KiB
 WHOLE_CAP = 32 * 1024 * 1024  # a node that ignores Range: its log read whole, at most
 
 
-def is_url(log_path: str) -> bool:
-    """A log kept elsewhere (a node's URL), not a file of this machine."""
-    return log_path.startswith(("http://", "https://"))
-
-
 async def node_log_tail(settings: ScrapydConfig, job_id: int, url: str, lines: int) -> str:
     """The last ``lines`` lines of the node log at ``url``.
 

@@ -63,6 +63,9 @@ class DatabaseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         activity_retention_days: CBHours 3-minute activity samples older than this are
             dropped, a whole month at a time; 0 (the default) keeps them for ever. The daily
             online totals are kept either way.
+        job_retention_days: finished crawl jobs older than this are deleted, and the logs of
+            those that ran here; 0 keeps them for ever. A job that recorded a follow event
+            stays (it is the event's provenance), without its log.
     """
 
     url: str = ""
@@ -72,6 +75,7 @@ class DatabaseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     snapshot_retention_days: PositiveInt = 14
     rollup_retention_days: PositiveInt = 730
     activity_retention_days: NonNegativeInt = 0
+    job_retention_days: NonNegativeInt = 90
 
     def __post_init__(self) -> None:
         if self.url:

@@ -234,6 +234,11 @@ def running_accounts(conn: Connection, spiders: Collection[str]) -> set[str]:
     return {str(row[0]) for row in rows}
 
 
+def is_remote_log(log_path: str) -> bool:
+    """A job's log kept elsewhere (a Scrapyd node's URL), not a file of the machine it ran on."""
+    return log_path.startswith(("http://", "https://"))
+
+
 def start_job(conn: Connection, job_id: int, pid: int, log_path: str) -> bool:
     """``queued -> running``; False if the job is no longer queued (cancelled meanwhile)."""
     with conn.transaction():

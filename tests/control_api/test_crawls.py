@@ -170,6 +170,14 @@ def test_log_tail(client: Client, conn: psycopg.Connection[Any], tmp_path: Path)
     _problem(client.get(f"/api/v1/crawls/{job['job_id']}/log", params={"lines": 0}), 400, "lines")
     log.unlink()
     _problem(client.get(f"/api/v1/crawls/{job['job_id']}/log"), 404, "job_id")
+    # A finished job whose log went with the job retention (or that never started) has none.
+    conn.execute(
+        "UPDATE crawl_jobs SET status = 'succeeded', finished_at = now(), log_path = NULL"
+        " WHERE job_id = %s",
+        [job["job_id"]],
+    )
+    gone = _problem(client.get(f"/api/v1/crawls/{job['job_id']}/log"), 404, "job_id")
+    assert gone["detail"].endswith("has no log (succeeded)"), gone
 
 
 @pytest.fixture

@@ -85,6 +85,11 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
             "database.activity_retention_days (ROOMWATCH_DATABASE_ACTIVITY_RETENTION_DAYS): "
             "expected `int` >= 0",
         ),
+        (
+            {"ROOMWATCH_DATABASE_JOB_RETENTION_DAYS": "-1"},
+            "database.job_retention_days (ROOMWATCH_DATABASE_JOB_RETENTION_DAYS): "
+            "expected `int` >= 0",
+        ),
         ({"ROOMWATCH_APIPORT": "1"}, "apiport (ROOMWATCH_APIPORT): unknown setting"),
         ({"ROOMWATCH_API_PROT": "1"}, "api.prot (ROOMWATCH_API_PROT): unknown setting"),
     ],
